@@ -1,0 +1,56 @@
+use std::path::PathBuf;
+
+/// What kind of failure an error is, for exit codes and HTTP status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    InvalidArgument,
+    Conflict,
+    Unauthorized,
+    Unavailable,
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid digest {0:?}: expected sha256: followed by 64 lowercase hex characters")]
+    InvalidDigest(String),
+    #[error("digest mismatch: expected {expected}, content has {actual}")]
+    DigestMismatch { expected: String, actual: String },
+    #[error("size mismatch for {digest}: expected {expected} bytes, got {actual}")]
+    SizeMismatch { digest: String, expected: u64, actual: u64 },
+    #[error("blob {0} not found in the content store")]
+    BlobNotFound(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("metadata database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("data root {path} is not usable: {reason}")]
+    Root { path: PathBuf, reason: String },
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidDigest(_) | Error::DigestMismatch { .. } | Error::SizeMismatch { .. } => {
+                ErrorKind::InvalidArgument
+            }
+            Error::BlobNotFound(_) => ErrorKind::NotFound,
+            Error::Io { .. } | Error::Db(_) | Error::Root { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Attaches a path to an io::Error.
+pub trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T, Error>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T, Error> {
+        self.map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })
+    }
+}
