@@ -21,6 +21,8 @@ pub enum Error {
     SizeMismatch { digest: String, expected: u64, actual: u64 },
     #[error("blob {0} not found in the content store")]
     BlobNotFound(String),
+    #[error("layer {0} was removed by another berth process while this one ran; try again")]
+    LayerGone(String),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("metadata database: {0}")]
@@ -36,6 +38,7 @@ impl Error {
                 ErrorKind::InvalidArgument
             }
             Error::BlobNotFound(_) => ErrorKind::NotFound,
+            Error::LayerGone(_) => ErrorKind::Conflict,
             Error::Io { .. } | Error::Db(_) | Error::Root { .. } => ErrorKind::Internal,
         }
     }

@@ -6,3 +6,11 @@ mod error;
 
 pub use digest::{Digest, Hasher, HashingReader, HashingWriter};
 pub use error::{Error, ErrorKind, IoContext};
+mod db;
+mod lock;
+pub mod meta;
+mod store;
+
+pub use lock::FileLock;
+pub use rusqlite;
+pub use store::{write_file_atomic, Ingest, Store};

@@ -1,0 +1,93 @@
+//! The metadata database: one SQLite file in WAL mode, shared by every berth
+//! process on a root. Schema changes are numbered migrations.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::Error;
+
+/// Migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE blobs (
+    digest     TEXT PRIMARY KEY,
+    size       INTEGER NOT NULL,
+    media_type TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE layers (
+    chain_id        TEXT PRIMARY KEY,
+    diff_id         TEXT NOT NULL,
+    parent          TEXT,
+    blob_digest     TEXT NOT NULL,
+    blob_media_type TEXT NOT NULL,
+    blob_size       INTEGER NOT NULL,
+    size            INTEGER NOT NULL
+);
+CREATE TABLE images (
+    id              TEXT PRIMARY KEY,
+    size            INTEGER NOT NULL,
+    created         TEXT,
+    parent          TEXT,
+    manifest_digest TEXT,
+    added_at        TEXT NOT NULL
+);
+CREATE TABLE image_layers (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    idx      INTEGER NOT NULL,
+    chain_id TEXT NOT NULL,
+    PRIMARY KEY (image_id, idx)
+);
+CREATE INDEX image_layers_chain ON image_layers(chain_id);
+CREATE TABLE tags (
+    name     TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX tags_image ON tags(image_id);
+CREATE TABLE repo_digests (
+    name     TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
+CREATE TABLE pending (
+    kind   TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (kind, digest)
+);
+"#];
+
+pub(crate) fn open(path: &Path) -> Result<Connection, Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(60))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), Error> {
+    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if done >= MIGRATIONS.len() {
+        return Ok(());
+    }
+    // IMMEDIATE takes the write lock first, so two processes opening a new
+    // root at once do not both run the same migration.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+            conn.execute_batch(sql)?;
+            conn.pragma_update(None, "user_version", i + 1)?;
+        }
+        Ok::<(), rusqlite::Error>(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,518 @@
+//! The data root on disk: blobs/, layers/, ingest/ and berth.db.
+//!
+//! Invariant: a file under blobs/ or layers/ is only ever created, renamed into
+//! place or removed while holding the store lock, and the database row that
+//! makes it visible is written in the same locked section. Paths whose fate a
+//! crash could leave open are recorded in the `pending` table first; whoever
+//! takes the lock next removes those that no row references.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, Transaction};
+
+use crate::lock::FileLock;
+use crate::{db, Digest, Error, HashingWriter, IoContext};
+
+const BUF: usize = 1 << 20;
+
+/// Which kind of store path a pending row names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Blob,
+    Layer,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Blob => "blob",
+            Kind::Layer => "layer",
+        }
+    }
+}
+
+/// An open data root.
+pub struct Store {
+    root: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the data root at `root`, and clears ingest
+    /// sessions left by processes that died.
+    pub fn open(root: &Path) -> Result<Store, Error> {
+        for dir in ["blobs/sha256", "layers", "ingest"] {
+            let path = root.join(dir);
+            fs::create_dir_all(&path).map_err(|e| Error::Root {
+                path: root.to_path_buf(),
+                reason: format!("cannot create {}: {e}", path.display()),
+            })?;
+        }
+        let conn = db::open(&root.join("berth.db"))?;
+        let store = Store {
+            root: root.to_path_buf(),
+            conn: Mutex::new(conn),
+        };
+        store.clear_stale_ingest();
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The metadata connection. Hold it briefly: it is shared by threads.
+    pub fn db(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the guard cannot leave SQLite half-written
+        // (transactions roll back on drop), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction (write lock taken up front, so
+    /// concurrent writers queue instead of failing to upgrade).
+    pub fn write<T, E: From<Error>>(&self, f: impl FnOnce(&Transaction) -> Result<T, E>) -> Result<T, E> {
+        let mut conn = self.db();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(Error::from)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(Error::from)?;
+        Ok(value)
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    /// The directory of an unpacked layer; its content is in `diff/`.
+    pub fn layer_path(&self, chain_id: &Digest) -> PathBuf {
+        self.root.join("layers").join(chain_id.hex())
+    }
+
+    pub fn layer_diff(&self, chain_id: &Digest) -> PathBuf {
+        self.layer_path(chain_id).join("diff")
+    }
+
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    pub fn open_blob(&self, digest: &Digest) -> Result<File, Error> {
+        File::open(self.blob_path(digest)).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::BlobNotFound(digest.to_string()),
+            _ => Error::Io {
+                path: self.blob_path(digest),
+                source: e,
+            },
+        })
+    }
+
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
+        let mut bytes = Vec::new();
+        self.open_blob(digest)?
+            .read_to_end(&mut bytes)
+            .at(self.blob_path(digest))?;
+        Ok(bytes)
+    }
+
+    /// Takes the store lock: every change to blobs/ and layers/ happens under it.
+    pub fn lock(&self) -> Result<FileLock, Error> {
+        let lock = FileLock::exclusive(&self.root.join("store.lock"))?;
+        self.recover()?;
+        Ok(lock)
+    }
+
+    /// Starts an ingest session: a private directory for staging blobs and
+    /// unpacking layers before they are committed.
+    pub fn ingest(&self) -> Result<Ingest<'_>, Error> {
+        let id = format!("{:016x}", rand::random::<u64>());
+        let dir = self.root.join("ingest").join(&id);
+        let lock_path = self.root.join("ingest").join(format!("{id}.lock"));
+        let lock = FileLock::exclusive(&lock_path)?;
+        fs::create_dir(&dir).at(&dir)?;
+        Ok(Ingest {
+            store: self,
+            dir,
+            lock_path,
+            lock: Some(lock),
+            staged: Mutex::new(Staged::default()),
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// Moves what `ingest` staged into the store and runs `record` in the
+    /// same locked section, in one transaction. If `record` fails, whatever
+    /// this call moved in is removed again and the store is as it was.
+    ///
+    /// `required` names layers the caller found in the store and did not
+    /// stage; if one was removed meanwhile, nothing is moved, the staged
+    /// content stays in the session and `Error::LayerGone` says which, so the
+    /// caller can unpack it again and retry.
+    pub fn commit<T, E: From<Error>>(
+        &self,
+        ingest: &Ingest<'_>,
+        required: &[Digest],
+        record: impl FnOnce(&Transaction) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let _lock = self.lock()?;
+        for chain_id in required {
+            if !self.layer_path(chain_id).exists() {
+                return Err(Error::LayerGone(chain_id.to_string()).into());
+            }
+        }
+        let staged = std::mem::take(&mut *ingest.staged());
+        let mut moves: Vec<(Kind, Digest, PathBuf, PathBuf)> = Vec::new();
+        for (digest, blob) in &staged.blobs {
+            let target = self.blob_path(digest);
+            if !target.exists() {
+                moves.push((Kind::Blob, digest.clone(), blob.path.clone(), target));
+            }
+        }
+        for (chain_id, dir) in &staged.layers {
+            let target = self.layer_path(chain_id);
+            if !target.exists() {
+                moves.push((Kind::Layer, chain_id.clone(), dir.clone(), target));
+            }
+        }
+        if moves.iter().any(|m| m.0 == Kind::Layer) {
+            // Layer files were written without fsync; one syncfs makes them durable.
+            let dir = File::open(&ingest.dir).at(&ingest.dir)?;
+            rustix::fs::syncfs(&dir).map_err(|e| Error::Io {
+                path: ingest.dir.clone(),
+                source: e.into(),
+            })?;
+        }
+        self.write(|tx| {
+            for (kind, digest, _, _) in &moves {
+                mark_pending(tx, *kind, digest)?;
+            }
+            Ok::<(), Error>(())
+        })?;
+        for (_, _, from, to) in &moves {
+            fs::rename(from, to).at(to)?;
+        }
+        sync_dir(&self.root.join("blobs/sha256"))?;
+        sync_dir(&self.root.join("layers"))?;
+
+        let result = self.write(|tx| {
+            for (digest, blob) in &staged.blobs {
+                tx.execute(
+                    "INSERT OR IGNORE INTO blobs (digest, size, media_type) VALUES (?1, ?2, ?3)",
+                    params![digest.to_string(), blob.size as i64, blob.media_type],
+                )
+                .map_err(Error::from)?;
+            }
+            let value = record(tx)?;
+            tx.execute("DELETE FROM pending", []).map_err(Error::from)?;
+            Ok(value)
+        });
+        if result.is_err() {
+            // The rows never landed: take back what this call moved in.
+            self.recover()?;
+        }
+        result
+    }
+
+    /// Removes every layer no image uses and every blob nothing references.
+    /// Returns the bytes of blobs and layers reclaimed.
+    pub fn collect_garbage(&self) -> Result<u64, Error> {
+        let _lock = self.lock()?;
+        let (layers, blobs) = self.write(|tx| {
+            let layers: Vec<(String, i64)> = collect(
+                tx,
+                "SELECT chain_id, size FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)",
+            )?;
+            for (chain, _) in &layers {
+                tx.execute("DELETE FROM layers WHERE chain_id = ?1", [chain])?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO pending (kind, digest) VALUES ('layer', ?1)",
+                    [chain],
+                )?;
+            }
+            let blobs: Vec<(String, i64)> = collect(
+                tx,
+                "SELECT digest, size FROM blobs WHERE digest NOT IN (SELECT id FROM images)
+                   AND digest NOT IN (SELECT blob_digest FROM layers)
+                   AND digest NOT IN (SELECT manifest_digest FROM images WHERE manifest_digest IS NOT NULL)",
+            )?;
+            for (digest, _) in &blobs {
+                tx.execute("DELETE FROM blobs WHERE digest = ?1", [digest])?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO pending (kind, digest) VALUES ('blob', ?1)",
+                    [digest],
+                )?;
+            }
+            Ok::<_, Error>((layers, blobs))
+        })?;
+        self.recover()?;
+        let reclaimed = layers.iter().chain(&blobs).map(|(_, size)| *size as u64).sum();
+        Ok(reclaimed)
+    }
+
+    /// Finishes what a crashed (or failed) commit or collection left: every
+    /// pending path that no row references is removed. Caller holds the lock.
+    fn recover(&self) -> Result<(), Error> {
+        let pending: Vec<(String, String)> = {
+            let conn = self.db();
+            let mut stmt = conn.prepare("SELECT kind, digest FROM pending")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for (kind, digest) in &pending {
+            let Ok(parsed) = digest.parse::<Digest>() else {
+                continue;
+            };
+            let conn = self.db();
+            let (table, column, path) = match kind.as_str() {
+                "layer" => ("layers", "chain_id", self.layer_path(&parsed)),
+                _ => ("blobs", "digest", self.blob_path(&parsed)),
+            };
+            let referenced: bool = conn.query_row(
+                &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {column} = ?1)"),
+                [digest],
+                |r| r.get(0),
+            )?;
+            drop(conn);
+            if !referenced {
+                remove_path(&path)?;
+            }
+        }
+        self.write(|tx| {
+            tx.execute("DELETE FROM pending", [])?;
+            Ok::<(), Error>(())
+        })
+    }
+
+    /// Removes ingest sessions whose process is gone (their lock is free).
+    fn clear_stale_ingest(&self) {
+        let ingest = self.root.join("ingest");
+        let Ok(entries) = fs::read_dir(&ingest) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".lock")) else {
+                continue;
+            };
+            let lock_path = entry.path();
+            if let Ok(Some(_lock)) = FileLock::try_exclusive(&lock_path) {
+                let _ = remove_path(&ingest.join(id));
+                let _ = fs::remove_file(&lock_path);
+            }
+        }
+    }
+
+    /// Paths under blobs/ and layers/ that no row references (left by a crash
+    /// between a rename and its row, which `pending` normally covers, or by
+    /// hand). Removed under the lock; returns how many.
+    pub fn sweep_orphans(&self) -> Result<usize, Error> {
+        let _lock = self.lock()?;
+        let mut removed = 0;
+        for (dir, table, column) in [
+            (self.root.join("blobs/sha256"), "blobs", "digest"),
+            (self.root.join("layers"), "layers", "chain_id"),
+        ] {
+            let entries = fs::read_dir(&dir).at(&dir)?;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let key = format!("sha256:{name}");
+                let conn = self.db();
+                let referenced: bool = conn.query_row(
+                    &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {column} = ?1)"),
+                    [&key],
+                    |r| r.get(0),
+                )?;
+                drop(conn);
+                if !referenced {
+                    remove_path(&entry.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn collect(tx: &Transaction, sql: &str) -> Result<Vec<(String, i64)>, rusqlite::Error> {
+    let mut stmt = tx.prepare(sql)?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+fn mark_pending(tx: &Transaction, kind: Kind, digest: &Digest) -> Result<(), Error> {
+    tx.execute(
+        "INSERT OR IGNORE INTO pending (kind, digest) VALUES (?1, ?2)",
+        params![kind.as_str(), digest.to_string()],
+    )?;
+    Ok(())
+}
+
+fn sync_dir(path: &Path) -> Result<(), Error> {
+    File::open(path).and_then(|f| f.sync_all()).at(path)
+}
+
+/// Removes a file or a whole tree; a missing path is fine.
+pub(crate) fn remove_path(path: &Path) -> Result<(), Error> {
+    let result = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match result {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Default)]
+struct Staged {
+    blobs: HashMap<Digest, StagedBlob>,
+    layers: Vec<(Digest, PathBuf)>,
+}
+
+struct StagedBlob {
+    path: PathBuf,
+    size: u64,
+    media_type: String,
+}
+
+/// A private staging area. Everything in it is discarded when it is dropped;
+/// `Store::commit` moves what was staged into the store.
+pub struct Ingest<'s> {
+    store: &'s Store,
+    dir: PathBuf,
+    lock_path: PathBuf,
+    lock: Option<FileLock>,
+    staged: Mutex<Staged>,
+    counter: AtomicU64,
+}
+
+impl Ingest<'_> {
+    fn staged(&self) -> MutexGuard<'_, Staged> {
+        self.staged.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn temp_name(&self, prefix: &str) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        self.dir.join(format!("{prefix}-{n}"))
+    }
+
+    /// Streams `reader` into a staged blob, hashing as it goes. With
+    /// `expected`, a different digest is an error and nothing is kept.
+    pub fn write_blob(
+        &self,
+        reader: &mut dyn Read,
+        expected: Option<&Digest>,
+        media_type: &str,
+    ) -> Result<(Digest, u64), Error> {
+        let temp = self.temp_name("blob");
+        let file = OpenOptions::new().write(true).create_new(true).open(&temp).at(&temp)?;
+        let mut writer = HashingWriter::new(io::BufWriter::with_capacity(BUF, file));
+        let copied = io::copy(reader, &mut writer);
+        let (buffered, digest, size) = writer.finish();
+        let file = copied
+            .and_then(|_| buffered.into_inner().map_err(|e| e.into_error()))
+            .and_then(|f| f.sync_all().map(|_| f))
+            .at(&temp);
+        let result = file.and_then(|_| match expected {
+            Some(want) if *want != digest => Err(Error::DigestMismatch {
+                expected: want.to_string(),
+                actual: digest.to_string(),
+            }),
+            _ => Ok(()),
+        });
+        if let Err(e) = result {
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
+        self.stage_blob_file(temp, &digest, size, media_type)?;
+        Ok((digest, size))
+    }
+
+    /// Stages bytes already in memory (configs, manifests).
+    pub fn write_blob_bytes(&self, bytes: &[u8], media_type: &str) -> Result<Digest, Error> {
+        let (digest, _) = self.write_blob(&mut &bytes[..], None, media_type)?;
+        Ok(digest)
+    }
+
+    fn stage_blob_file(&self, temp: PathBuf, digest: &Digest, size: u64, media_type: &str) -> Result<(), Error> {
+        let mut staged = self.staged();
+        if staged.blobs.contains_key(digest) {
+            drop(staged);
+            return remove_path(&temp);
+        }
+        let path = self.dir.join(digest.hex());
+        fs::rename(&temp, &path).at(&path)?;
+        staged.blobs.insert(
+            digest.clone(),
+            StagedBlob {
+                path,
+                size,
+                media_type: media_type.to_string(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Where a blob can be read: staged here, or already in the store.
+    pub fn blob_path(&self, digest: &Digest) -> Option<PathBuf> {
+        if let Some(blob) = self.staged().blobs.get(digest) {
+            return Some(blob.path.clone());
+        }
+        let path = self.store.blob_path(digest);
+        path.is_file().then_some(path)
+    }
+
+    pub fn has_staged_blob(&self, digest: &Digest) -> bool {
+        self.staged().blobs.contains_key(digest)
+    }
+
+    /// A fresh directory in the session, e.g. to unpack a layer into.
+    pub fn new_dir(&self) -> Result<PathBuf, Error> {
+        let path = self.temp_name("dir");
+        fs::create_dir(&path).at(&path)?;
+        Ok(path)
+    }
+
+    /// Stages an unpacked layer: `dir` (from `new_dir`) holds `diff/`.
+    pub fn stage_layer(&self, chain_id: Digest, dir: PathBuf) {
+        self.staged().layers.push((chain_id, dir));
+    }
+
+    /// Whether a layer with this chain ID is staged in this session.
+    pub fn has_staged_layer(&self, chain_id: &Digest) -> bool {
+        self.staged().layers.iter().any(|(c, _)| c == chain_id)
+    }
+}
+
+impl Drop for Ingest<'_> {
+    fn drop(&mut self) {
+        let _ = remove_path(&self.dir);
+        self.lock.take();
+        let _ = fs::remove_file(&self.lock_path);
+    }
+}
+
+/// A small helper for writing a file atomically: temp, fsync, rename.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let temp = path.with_extension(format!("tmp-{:08x}", rand::random::<u32>()));
+    let result = (|| {
+        let mut file = File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result.at(path)
+}
