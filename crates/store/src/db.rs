@@ -22,6 +22,7 @@ CREATE TABLE layers (
     blob_digest     TEXT NOT NULL,
     blob_media_type TEXT NOT NULL,
     blob_size       INTEGER NOT NULL,
+    diff_size       INTEGER NOT NULL,
     size            INTEGER NOT NULL
 );
 CREATE TABLE images (

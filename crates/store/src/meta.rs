@@ -14,6 +14,8 @@ pub struct Layer {
     pub blob_digest: Digest,
     pub blob_media_type: String,
     pub blob_size: u64,
+    /// Bytes of the uncompressed layer tar (whose sha256 is the diff ID).
+    pub diff_size: u64,
     /// Bytes of file content in the unpacked layer.
     pub size: u64,
 }
@@ -52,8 +54,8 @@ fn opt_digest(row: &Row, idx: usize) -> rusqlite::Result<Option<Digest>> {
 
 pub fn insert_layer(conn: &Connection, layer: &Layer) -> Result<(), Error> {
     conn.execute(
-        "INSERT OR IGNORE INTO layers (chain_id, diff_id, parent, blob_digest, blob_media_type, blob_size, size)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT OR IGNORE INTO layers (chain_id, diff_id, parent, blob_digest, blob_media_type, blob_size, diff_size, size)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             layer.chain_id.to_string(),
             layer.diff_id.to_string(),
@@ -61,6 +63,7 @@ pub fn insert_layer(conn: &Connection, layer: &Layer) -> Result<(), Error> {
             layer.blob_digest.to_string(),
             layer.blob_media_type,
             layer.blob_size as i64,
+            layer.diff_size as i64,
             layer.size as i64
         ],
     )?;
@@ -70,7 +73,7 @@ pub fn insert_layer(conn: &Connection, layer: &Layer) -> Result<(), Error> {
 pub fn get_layer(conn: &Connection, chain_id: &Digest) -> Result<Option<Layer>, Error> {
     let layer = conn
         .query_row(
-            "SELECT chain_id, diff_id, parent, blob_digest, blob_media_type, blob_size, size FROM layers WHERE chain_id = ?1",
+            "SELECT chain_id, diff_id, parent, blob_digest, blob_media_type, blob_size, diff_size, size FROM layers WHERE chain_id = ?1",
             [chain_id.to_string()],
             |r| {
                 Ok(Layer {
@@ -80,7 +83,8 @@ pub fn get_layer(conn: &Connection, chain_id: &Digest) -> Result<Option<Layer>, 
                     blob_digest: digest(r, 3)?,
                     blob_media_type: r.get(4)?,
                     blob_size: r.get::<_, i64>(5)? as u64,
-                    size: r.get::<_, i64>(6)? as u64,
+                    diff_size: r.get::<_, i64>(6)? as u64,
+                    size: r.get::<_, i64>(7)? as u64,
                 })
             },
         )

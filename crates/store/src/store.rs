@@ -179,8 +179,9 @@ impl Store {
                 moves.push((Kind::Layer, chain_id.clone(), dir.clone(), target));
             }
         }
-        if moves.iter().any(|m| m.0 == Kind::Layer) {
-            // Layer files were written without fsync; one syncfs makes them durable.
+        if !moves.is_empty() {
+            // Blobs and layer files were written without fsync; one syncfs
+            // makes them all durable before they become visible.
             let dir = File::open(&ingest.dir).at(&ingest.dir)?;
             rustix::fs::syncfs(&dir).map_err(|e| Error::Io {
                 path: ingest.dir.clone(),
@@ -373,6 +374,14 @@ pub(crate) fn remove_path(path: &Path) -> Result<(), Error> {
     }
 }
 
+/// A file written into an ingest session, with its digest and size.
+#[derive(Clone, Debug)]
+pub struct TempBlob {
+    pub path: PathBuf,
+    pub digest: Digest,
+    pub size: u64,
+}
+
 #[derive(Default)]
 struct Staged {
     blobs: HashMap<Digest, StagedBlob>,
@@ -406,36 +415,46 @@ impl Ingest<'_> {
         self.dir.join(format!("{prefix}-{n}"))
     }
 
-    /// Streams `reader` into a staged blob, hashing as it goes. With
-    /// `expected`, a different digest is an error and nothing is kept.
+    /// Streams `reader` into a file of the session, hashing as it goes. The
+    /// file is not staged: pass it to `stage_temp` to have `commit` keep it.
+    pub fn write_temp(&self, reader: &mut dyn Read) -> Result<TempBlob, Error> {
+        let path = self.temp_name("blob");
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .at(&path)?;
+        let mut writer = HashingWriter::new(io::BufWriter::with_capacity(BUF, file));
+        let copied = io::copy(reader, &mut writer);
+        let (buffered, digest, size) = writer.finish();
+        let flushed = copied.and_then(|_| buffered.into_inner().map_err(|e| e.into_error()));
+        if let Err(e) = flushed {
+            let _ = fs::remove_file(&path);
+            return Err(Error::Io { path, source: e });
+        }
+        Ok(TempBlob { path, digest, size })
+    }
+
+    /// Streams `reader` into a staged blob. With `expected`, a different
+    /// digest is an error and nothing is kept.
     pub fn write_blob(
         &self,
         reader: &mut dyn Read,
         expected: Option<&Digest>,
         media_type: &str,
     ) -> Result<(Digest, u64), Error> {
-        let temp = self.temp_name("blob");
-        let file = OpenOptions::new().write(true).create_new(true).open(&temp).at(&temp)?;
-        let mut writer = HashingWriter::new(io::BufWriter::with_capacity(BUF, file));
-        let copied = io::copy(reader, &mut writer);
-        let (buffered, digest, size) = writer.finish();
-        let file = copied
-            .and_then(|_| buffered.into_inner().map_err(|e| e.into_error()))
-            .and_then(|f| f.sync_all().map(|_| f))
-            .at(&temp);
-        let result = file.and_then(|_| match expected {
-            Some(want) if *want != digest => Err(Error::DigestMismatch {
-                expected: want.to_string(),
-                actual: digest.to_string(),
-            }),
-            _ => Ok(()),
-        });
-        if let Err(e) = result {
-            let _ = fs::remove_file(&temp);
-            return Err(e);
+        let temp = self.write_temp(reader)?;
+        if let Some(want) = expected {
+            if *want != temp.digest {
+                let _ = fs::remove_file(&temp.path);
+                return Err(Error::DigestMismatch {
+                    expected: want.to_string(),
+                    actual: temp.digest.to_string(),
+                });
+            }
         }
-        self.stage_blob_file(temp, &digest, size, media_type)?;
-        Ok((digest, size))
+        self.stage_temp(&temp, media_type)?;
+        Ok((temp.digest, temp.size))
     }
 
     /// Stages bytes already in memory (configs, manifests).
@@ -444,22 +463,15 @@ impl Ingest<'_> {
         Ok(digest)
     }
 
-    fn stage_blob_file(&self, temp: PathBuf, digest: &Digest, size: u64, media_type: &str) -> Result<(), Error> {
+    /// Stages a file from `write_temp` as a blob; `commit` moves it into the
+    /// store. The temp file stays readable at its path until then.
+    pub fn stage_temp(&self, temp: &TempBlob, media_type: &str) -> Result<(), Error> {
         let mut staged = self.staged();
-        if staged.blobs.contains_key(digest) {
-            drop(staged);
-            return remove_path(&temp);
-        }
-        let path = self.dir.join(digest.hex());
-        fs::rename(&temp, &path).at(&path)?;
-        staged.blobs.insert(
-            digest.clone(),
-            StagedBlob {
-                path,
-                size,
-                media_type: media_type.to_string(),
-            },
-        );
+        staged.blobs.entry(temp.digest.clone()).or_insert_with(|| StagedBlob {
+            path: temp.path.clone(),
+            size: temp.size,
+            media_type: media_type.to_string(),
+        });
         Ok(())
     }
 

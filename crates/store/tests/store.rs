@@ -79,6 +79,7 @@ fn garbage_collection_keeps_what_images_use() {
                     blob_digest: blob.clone(),
                     blob_media_type: String::new(),
                     blob_size: 10,
+                    diff_size: 10,
                     size: 0,
                 },
             )?;
