@@ -1,1 +1,130 @@
-fn main() {}
+//! `berth`: a daemonless container engine with Docker's command line.
+
+mod commands;
+mod format;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgAction, Parser, Subcommand};
+
+use commands::{image, system};
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    disable_version_flag = true,
+    about = "A daemonless container engine that speaks Docker",
+    after_help = "Run 'berth COMMAND --help' for more information on a command."
+)]
+struct Cli {
+    /// Root directory of persistent berth state
+    #[arg(long, env = "BERTH_ROOT", default_value = "/var/lib/berth", global = true)]
+    root: PathBuf,
+    /// Root directory for runtime state (sockets, locks)
+    #[arg(long, env = "BERTH_RUNROOT", default_value = "/run/berth", global = true)]
+    runroot: PathBuf,
+    /// Set the logging level ("debug", "info", "warn", "error")
+    #[arg(short = 'l', long, default_value = "warn", global = true)]
+    log_level: String,
+    /// Print version information and quit
+    #[arg(short = 'v', long = "version", action = ArgAction::Version)]
+    version: (),
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List images
+    Images(image::LsArgs),
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        command: image::ImageCommand,
+    },
+    /// Import the contents from a tarball to create a filesystem image
+    Import(image::ImportArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(image::TagArgs),
+    /// Remove one or more images
+    Rmi(image::RmArgs),
+    /// Show the history of an image
+    History(image::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(image::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(image::LoadArgs),
+    /// Return low-level information on berth objects
+    Inspect(image::InspectArgs),
+    /// Manage berth
+    System {
+        #[command(subcommand)]
+        command: system::SystemCommand,
+    },
+    /// Display system-wide information
+    Info(system::InfoArgs),
+    /// Show the berth version information
+    Version(system::VersionArgs),
+}
+
+/// An error that carries its own exit status (docker's StatusError).
+#[derive(Debug)]
+pub struct Exit(pub u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                // docker exits 125 on usage errors
+                _ => ExitCode::from(125),
+            };
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let options = berth_engine::Options {
+        root: cli.root,
+        runroot: cli.runroot,
+    };
+    let result = match cli.command {
+        Command::Images(args) => image::ls(&options, args),
+        Command::Image { command } => image::run(&options, command),
+        Command::Import(args) => image::import(&options, args),
+        Command::Tag(args) => image::tag(&options, args),
+        Command::Rmi(args) => image::rm(&options, args),
+        Command::History(args) => image::history(&options, args),
+        Command::Save(args) => image::save(&options, args),
+        Command::Load(args) => image::load(&options, args),
+        Command::Inspect(args) => image::inspect(&options, args),
+        Command::System { command } => system::run(&options, command),
+        Command::Info(args) => system::info(&options, args),
+        Command::Version(args) => system::version(&options, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(Exit(code)) = e.downcast_ref::<Exit>() {
+                return ExitCode::from(*code);
+            }
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

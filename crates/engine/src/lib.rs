@@ -1,1 +1,44 @@
-//! The engine.
+//! The engine both front doors (the CLI and, later, the API server) call.
+//! It owns the data root and orchestrates the lower crates; it formats nothing.
+
+mod error;
+pub mod images;
+mod time;
+
+use std::path::{Path, PathBuf};
+
+pub use berth_store::{Digest, ErrorKind};
+pub use error::{Error, Result};
+
+use berth_store::Store;
+
+/// Where the engine keeps its state.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+}
+
+pub struct Engine {
+    store: Store,
+    options: Options,
+}
+
+impl Engine {
+    pub fn open(options: Options) -> Result<Engine> {
+        let store = Store::open(&options.root)?;
+        Ok(Engine { store, options })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.options.root
+    }
+
+    pub fn runroot(&self) -> &Path {
+        &self.options.runroot
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}

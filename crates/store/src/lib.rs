@@ -13,4 +13,4 @@ mod store;
 
 pub use lock::FileLock;
 pub use rusqlite;
-pub use store::{write_file_atomic, Ingest, Store, TempBlob};
+pub use store::{write_file_atomic, Collected, Ingest, Store, TempBlob};

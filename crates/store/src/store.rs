@@ -220,8 +220,7 @@ impl Store {
     }
 
     /// Removes every layer no image uses and every blob nothing references.
-    /// Returns the bytes of blobs and layers reclaimed.
-    pub fn collect_garbage(&self) -> Result<u64, Error> {
+    pub fn collect_garbage(&self) -> Result<Collected, Error> {
         let _lock = self.lock()?;
         let (layers, blobs) = self.write(|tx| {
             let layers: Vec<(String, i64)> = collect(
@@ -251,8 +250,10 @@ impl Store {
             Ok::<_, Error>((layers, blobs))
         })?;
         self.recover()?;
-        let reclaimed = layers.iter().chain(&blobs).map(|(_, size)| *size as u64).sum();
-        Ok(reclaimed)
+        Ok(Collected {
+            bytes: layers.iter().chain(&blobs).map(|(_, size)| *size as u64).sum(),
+            layers: layers.into_iter().filter_map(|(chain, _)| chain.parse().ok()).collect(),
+        })
     }
 
     /// Finishes what a crashed (or failed) commit or collection left: every
@@ -374,6 +375,15 @@ pub(crate) fn remove_path(path: &Path) -> Result<(), Error> {
     }
 }
 
+/// What a garbage collection removed.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// Chain IDs of the layers removed.
+    pub layers: Vec<Digest>,
+    /// Bytes reclaimed: unpacked layer content plus blob sizes.
+    pub bytes: u64,
+}
+
 /// A file written into an ingest session, with its digest and size.
 #[derive(Clone, Debug)]
 pub struct TempBlob {
@@ -419,11 +429,7 @@ impl Ingest<'_> {
     /// file is not staged: pass it to `stage_temp` to have `commit` keep it.
     pub fn write_temp(&self, reader: &mut dyn Read) -> Result<TempBlob, Error> {
         let path = self.temp_name("blob");
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .at(&path)?;
+        let file = OpenOptions::new().write(true).create_new(true).open(&path).at(&path)?;
         let mut writer = HashingWriter::new(io::BufWriter::with_capacity(BUF, file));
         let copied = io::copy(reader, &mut writer);
         let (buffered, digest, size) = writer.finish();

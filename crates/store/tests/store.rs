@@ -88,21 +88,31 @@ fn garbage_collection_keeps_what_images_use() {
             Ok::<_, berth_store::Error>(())
         })
         .unwrap();
-    assert_eq!(store.collect_garbage().unwrap(), 0);
+    assert_eq!(store.collect_garbage().unwrap().bytes, 0);
     assert!(store.layer_diff(&chain).is_dir());
     // required layers that are present pass the check
     let again = store.ingest().unwrap();
     store
-        .commit(&again, &[chain.clone()], |_| Ok::<_, berth_store::Error>(()))
+        .commit(
+            &again,
+            std::slice::from_ref(&chain),
+            |_| Ok::<_, berth_store::Error>(()),
+        )
         .unwrap();
 
     store.write(|tx| meta::delete_image(tx, &config)).unwrap();
-    assert!(store.collect_garbage().unwrap() > 0);
+    let collected = store.collect_garbage().unwrap();
+    assert!(collected.bytes > 0);
+    assert_eq!(collected.layers, vec![chain.clone()]);
     assert!(!store.layer_path(&chain).exists());
     assert!(!store.has_blob(&blob));
     assert!(!store.has_blob(&config));
     let err = store
-        .commit(&again, &[chain.clone()], |_| Ok::<_, berth_store::Error>(()))
+        .commit(
+            &again,
+            std::slice::from_ref(&chain),
+            |_| Ok::<_, berth_store::Error>(()),
+        )
         .unwrap_err();
     assert!(matches!(err, berth_store::Error::LayerGone(_)));
 }

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Benchmark: `load` and `save` of a ~200 MB multi-layer image, berth against
+# docker (Debian's docker.io) and skopeo, side by side in one run. Run as root.
+# Writes a markdown table to docs/BENCHMARKS.md (or $OUT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+need=()
+for tool in hyperfine skopeo umoci dockerd; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if ((${#need[@]})); then
+  apt-get update -q
+  apt-get install -y -q hyperfine skopeo umoci docker.io
+fi
+cargo build --release --locked
+berth=$PWD/target/release/berth
+out=${OUT:-docs/BENCHMARKS.md}
+runs=${RUNS:-5}
+work=$(mktemp -d /tmp/berth-bench.XXXXXX)
+cleanup() {
+  [[ -f $work/docker.pid ]] && kill "$(cat "$work/docker.pid")" 2>/dev/null && sleep 2
+  umount -R "$work/docker" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The image: 4 layers, ~50 MB each: a few large files and many small ones,
+# half random (incompressible) and half text.
+echo "building the test image..."
+umoci init --layout "$work/layout" >/dev/null
+umoci new --image "$work/layout:bench" >/dev/null
+for layer in 1 2 3 4; do
+  dir=$work/src$layer
+  mkdir -p "$dir/data$layer/small"
+  head -c 20M /dev/urandom > "$dir/data$layer/random.bin"
+  base64 -w 100 < <(head -c 15M /dev/urandom) > "$dir/data$layer/text.txt"
+  for i in $(seq 1 1500); do head -c 4096 /dev/urandom > "$dir/data$layer/small/f$i"; done
+  umoci insert --image "$work/layout:bench" "$dir" / >/dev/null
+done
+skopeo copy -q "oci:$work/layout:bench" "docker-archive:$work/image.tar:bench:1"
+size=$(du -m "$work/image.tar" | cut -f1)
+echo "image archive: ${size} MB"
+
+# A private dockerd, with no networking of its own.
+dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
+  --host "unix://$work/docker.sock" --iptables=false --ip6tables=false --bridge=none \
+  >"$work/dockerd.log" 2>&1 &
+export DOCKER_HOST=unix://$work/docker.sock
+for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+docker version --format 'dockerd {{.Server.Version}}'
+
+hyperfine --warmup 1 --runs "$runs" --export-markdown "$work/load.md" \
+  --prepare "rm -rf $work/broot" -n "berth load" "$berth --root $work/broot load -i $work/image.tar" \
+  --prepare "docker rmi -f bench:1 >/dev/null 2>&1 || true" -n "docker load" "docker load -q -i $work/image.tar" \
+  --prepare "rm -rf $work/oci" -n "skopeo copy docker-archive: -> oci:" \
+  "skopeo copy -q docker-archive:$work/image.tar oci:$work/oci:bench"
+
+hyperfine --warmup 1 --runs "$runs" --export-markdown "$work/save.md" \
+  --prepare "rm -f $work/b.tar" -n "berth save" "$berth --root $work/broot save -o $work/b.tar bench:1" \
+  --prepare "rm -f $work/d.tar" -n "docker save" "docker save -o $work/d.tar bench:1" \
+  --prepare "rm -f $work/s.tar" -n "skopeo copy oci: -> docker-archive:" \
+  "skopeo copy -q oci:$work/oci:bench docker-archive:$work/s.tar:bench:1"
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Measured by \`bench/save-load.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r),"
+  echo "$(docker version --format 'dockerd {{.Server.Version}}'), $(skopeo --version), berth $($berth version --format '{{.Client.Version}}')."
+  echo "Image: 4 layers, ${size} MB as a docker archive (random and text files, 6000 small files). $runs runs each, warm page cache."
+  echo
+  echo "## load"
+  echo
+  cat "$work/load.md"
+  echo
+  echo "## save"
+  echo
+  cat "$work/save.md"
+} > "$out"
+cat "$out"

@@ -1,0 +1,8 @@
+pub mod image;
+pub mod system;
+
+use berth_engine::{Engine, Options};
+
+pub fn engine(options: &Options) -> anyhow::Result<Engine> {
+    Ok(Engine::open(options.clone())?)
+}

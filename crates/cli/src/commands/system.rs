@@ -1,0 +1,255 @@
+//! `system df`, `system prune`-free basics, `info` and `version`.
+
+use berth_engine::Options;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::engine;
+use crate::format::{human_size, render_one, Listing};
+
+#[derive(Subcommand)]
+pub enum SystemCommand {
+    /// Show berth disk usage
+    Df(DfArgs),
+    /// Display system-wide information
+    Info(InfoArgs),
+}
+
+pub fn run(options: &Options, command: SystemCommand) -> anyhow::Result<()> {
+    match command {
+        SystemCommand::Df(a) => df(options, a),
+        SystemCommand::Info(a) => info(options, a),
+    }
+}
+
+#[derive(Args)]
+pub struct DfArgs {
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn reclaimable(reclaim: u64, total: u64) -> String {
+    if total == 0 {
+        return human_size(reclaim, 4);
+    }
+    format!("{} ({}%)", human_size(reclaim, 4), reclaim * 100 / total)
+}
+
+pub fn df(options: &Options, args: DfArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let images = engine.image_usage()?;
+    let row = |kind: &str, total: usize, active: usize, size: u64, reclaim: String| {
+        json!({
+            "Type": kind,
+            "TotalCount": total.to_string(),
+            "Active": active.to_string(),
+            "Size": human_size(size, 4),
+            "Reclaimable": reclaim,
+        })
+    };
+    let rows = vec![
+        row(
+            "Images",
+            images.total,
+            images.active,
+            images.size,
+            reclaimable(images.reclaimable, images.size),
+        ),
+        row("Containers", 0, 0, 0, "0B".into()),
+        row("Local Volumes", 0, 0, 0, "0B".into()),
+        row("Build Cache", 0, 0, 0, "0B".into()),
+    ];
+    if args.verbose {
+        eprintln!("note: -v detail lists come with containers and volumes; showing the summary");
+    }
+    let listing = Listing::new(
+        args.format.as_deref(),
+        "{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+    )?;
+    print!(
+        "{}",
+        listing.render(
+            &rows,
+            &super::image::headers(&[
+                ("Type", "TYPE"),
+                ("TotalCount", "TOTAL"),
+                ("Active", "ACTIVE"),
+                ("Size", "SIZE"),
+                ("Reclaimable", "RECLAIMABLE"),
+            ])
+        )?
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct InfoArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
+}
+
+fn os_release() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+        })
+        .unwrap_or_else(|| "Linux".into())
+}
+
+fn mem_total() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn cgroup_version() -> &'static str {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    }
+}
+
+/// IEC sizes as docker info prints memory (go-units BytesSize).
+fn bytes_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    format!("{}{}", (size * 100.0).round() / 100.0, UNITS[unit])
+}
+
+pub fn info(options: &Options, args: InfoArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let images = engine.images()?;
+    let uname = rustix::system::uname();
+    let driver = if berth_image::snapshot::overlay_supported() {
+        "overlay"
+    } else {
+        "vfs"
+    };
+    let info = json!({
+        "ID": "",
+        "Containers": 0,
+        "ContainersRunning": 0,
+        "ContainersPaused": 0,
+        "ContainersStopped": 0,
+        "Images": images.len(),
+        "Driver": driver,
+        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": cgroup_version(),
+        "KernelVersion": uname.release().to_string_lossy(),
+        "OperatingSystem": os_release(),
+        "OSType": "linux",
+        "Architecture": uname.machine().to_string_lossy(),
+        "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "MemTotal": mem_total(),
+        "DockerRootDir": engine.root(),
+        "Name": uname.nodename().to_string_lossy(),
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "Runtimes": {},
+        "SecurityOptions": [],
+        "Warnings": Value::Null,
+    });
+    if let Some(format) = &args.format {
+        println!("{}", render_one(format, &info)?);
+        return Ok(());
+    }
+    let s = |k: &str| match &info[k] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    println!("Client:");
+    println!(" Version:    {}", env!("CARGO_PKG_VERSION"));
+    println!(" Context:    default");
+    println!();
+    println!("Server:");
+    println!(" Containers: {}", s("Containers"));
+    println!("  Running: {}", s("ContainersRunning"));
+    println!("  Paused: {}", s("ContainersPaused"));
+    println!("  Stopped: {}", s("ContainersStopped"));
+    println!(" Images: {}", s("Images"));
+    println!(" Server Version: {}", s("ServerVersion"));
+    println!(" Storage Driver: {}", s("Driver"));
+    println!(" Logging Driver: {}", s("LoggingDriver"));
+    println!(" Cgroup Driver: {}", s("CgroupDriver"));
+    println!(" Cgroup Version: {}", s("CgroupVersion"));
+    println!(" Kernel Version: {}", s("KernelVersion"));
+    println!(" Operating System: {}", s("OperatingSystem"));
+    println!(" OSType: {}", s("OSType"));
+    println!(" Architecture: {}", s("Architecture"));
+    println!(" CPUs: {}", s("NCPU"));
+    println!(" Total Memory: {}", bytes_size(mem_total()));
+    println!(" Name: {}", s("Name"));
+    println!(" Docker Root Dir: {}", s("DockerRootDir"));
+    println!(" Debug Mode: false");
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct VersionArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
+}
+
+pub fn version(_options: &Options, args: VersionArgs) -> anyhow::Result<()> {
+    let version = env!("CARGO_PKG_VERSION");
+    let platform = berth_image::spec::host_platform();
+    let os_arch = format!("{}/{}", platform.os, platform.architecture);
+    let kernel = rustix::system::uname().release().to_string_lossy().into_owned();
+    let info = json!({
+        "Client": {
+            "Platform": { "Name": "berth" },
+            "Version": version,
+            "ApiVersion": "1.47",
+            "Os": platform.os,
+            "Arch": platform.architecture,
+            "Context": "default",
+        },
+        "Server": {
+            "Platform": { "Name": "berth (daemonless)" },
+            "Version": version,
+            "ApiVersion": "1.47",
+            "MinAPIVersion": "1.40",
+            "Os": platform.os,
+            "Arch": platform.architecture,
+            "KernelVersion": kernel,
+        },
+    });
+    if let Some(format) = &args.format {
+        println!("{}", render_one(format, &info)?);
+        return Ok(());
+    }
+    println!("Client: berth");
+    println!(" Version:           {version}");
+    println!(" API version:       1.47");
+    println!(" OS/Arch:           {os_arch}");
+    println!(" Context:           default");
+    println!();
+    println!("Server: berth (daemonless: the CLI is the engine)");
+    println!(" Engine:");
+    println!("  Version:          {version}");
+    println!("  API version:      1.47 (minimum version 1.40)");
+    println!("  OS/Arch:          {os_arch}");
+    println!("  Kernel Version:   {kernel}");
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! Docker-style output: human sizes and durations, `--format` templates,
+//! `table` headers and column alignment.
+
+use berth_gotmpl::{align_columns, Template};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+/// go-units HumanSizeWithPrecision: decimal units, `%.{precision}g`.
+pub fn human_size(bytes: u64, precision: usize) -> String {
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1000.0 && unit < UNITS.len() - 1 {
+        size /= 1000.0;
+        unit += 1;
+    }
+    format!("{}{}", format_g(size, precision), UNITS[unit])
+}
+
+/// Go's `%.{p}g` for non-negative values.
+fn format_g(value: f64, precision: usize) -> String {
+    if value == 0.0 {
+        return "0".into();
+    }
+    let p = precision.max(1);
+    let exponent = value.abs().log10().floor() as i32;
+    // Rounding can carry into the next power of ten (999.9 -> 1e+03).
+    let rounded: f64 = format!("{:.*e}", p - 1, value).parse().unwrap_or(value);
+    let exponent = if rounded.abs() > 0.0 {
+        rounded.abs().log10().floor() as i32
+    } else {
+        exponent
+    };
+    if exponent < -4 || exponent >= p as i32 {
+        let mantissa = rounded / 10f64.powi(exponent);
+        let m = trim_zeros(format!("{:.*}", p - 1, mantissa));
+        format!("{m}e{}{:02}", if exponent < 0 { '-' } else { '+' }, exponent.abs())
+    } else {
+        let decimals = (p as i32 - 1 - exponent).max(0) as usize;
+        trim_zeros(format!("{:.*}", decimals, rounded))
+    }
+}
+
+fn trim_zeros(s: String) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// go-units HumanDuration, as in "2 days ago".
+pub fn human_duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let minutes = s / 60;
+    let hours = (s as f64 / 3600.0).round() as i64;
+    if s < 1 {
+        "Less than a second".into()
+    } else if s == 1 {
+        "1 second".into()
+    } else if s < 60 {
+        format!("{s} seconds")
+    } else if minutes == 1 {
+        "About a minute".into()
+    } else if minutes < 60 {
+        format!("{minutes} minutes")
+    } else if hours == 1 {
+        "About an hour".into()
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
+    } else {
+        format!("{} years", hours / 24 / 365)
+    }
+}
+
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// "2 days ago", or "N/A" for an unknown time, as docker prints CREATED.
+pub fn since(created: Option<&str>) -> String {
+    match created.and_then(parse_time) {
+        Some(t) if t.timestamp() > 0 => format!("{} ago", human_duration((Utc::now() - t).num_seconds())),
+        _ => "N/A".into(),
+    }
+}
+
+/// Go's time.Time String(): "2006-01-02 15:04:05 +0000 UTC".
+pub fn go_time(created: Option<&str>) -> String {
+    match created.and_then(parse_time) {
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string(),
+        None => String::new(),
+    }
+}
+
+/// Docker's stringutils.Ellipsis.
+pub fn ellipsis(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// How a list command prints: docker's `--format` values.
+pub enum Listing {
+    Table(Template),
+    Raw(Template),
+}
+
+impl Listing {
+    /// `format` as given to `--format`; `default_table` is the command's
+    /// table template (without the `table ` prefix).
+    pub fn new(format: Option<&str>, default_table: &str) -> anyhow::Result<Listing> {
+        let format = format.unwrap_or("table").trim_start();
+        Ok(if format == "table" {
+            Listing::Table(Template::parse(default_table)?)
+        } else if let Some(rest) = format.strip_prefix("table ") {
+            Listing::Table(Template::parse(&unescape(rest))?)
+        } else if format == "json" {
+            Listing::Raw(Template::parse("{{json .}}")?)
+        } else {
+            Listing::Raw(Template::parse(&unescape(format))?)
+        })
+    }
+
+    /// Renders rows; `headers` maps each field to its column title.
+    pub fn render(&self, rows: &[Value], headers: &Map<String, Value>) -> anyhow::Result<String> {
+        let mut out = String::new();
+        match self {
+            Listing::Table(t) => {
+                out.push_str(&t.render(&Value::Object(headers.clone()))?);
+                out.push('\n');
+                for row in rows {
+                    out.push_str(&t.render(row)?);
+                    out.push('\n');
+                }
+                Ok(align_columns(&out))
+            }
+            Listing::Raw(t) => {
+                for row in rows {
+                    out.push_str(&t.render(row)?);
+                    out.push('\n');
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// Docker lets users type `\t` and `\n` in --format strings.
+pub fn unescape(format: &str) -> String {
+    format.replace("\\t", "\t").replace("\\n", "\n")
+}
+
+/// Renders one value with a `--format` template (inspect, info, version).
+pub fn render_one(format: &str, value: &Value) -> anyhow::Result<String> {
+    let format = if format == "json" { "{{json .}}" } else { format };
+    Ok(Template::parse(&unescape(format))?.render(value)?)
+}
+
+/// JSON as `docker inspect` prints it: 4-space indent, no HTML escaping.
+pub fn inspect_json(value: &Value) -> String {
+    let mut buf = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, formatter);
+    if serde::Serialize::serialize(value, &mut ser).is_err() {
+        return value.to_string();
+    }
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_match_go_units() {
+        assert_eq!(human_size(0, 3), "0B");
+        assert_eq!(human_size(5, 3), "5B");
+        assert_eq!(human_size(1234, 3), "1.23kB");
+        assert_eq!(human_size(4_261_550, 3), "4.26MB");
+        assert_eq!(human_size(72_800_000, 3), "72.8MB");
+        assert_eq!(human_size(133_000_000, 3), "133MB");
+        assert_eq!(human_size(4_261_550, 4), "4.262MB");
+        assert_eq!(human_size(1_000_000, 3), "1MB");
+        assert_eq!(human_size(999_999, 3), "1e+03kB");
+    }
+
+    #[test]
+    fn durations_match_go_units() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(45), "45 seconds");
+        assert_eq!(human_duration(70), "About a minute");
+        assert_eq!(human_duration(3600), "About an hour");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+        assert_eq!(human_duration(20 * 86400), "2 weeks");
+        assert_eq!(human_duration(100 * 86400), "3 months");
+        assert_eq!(human_duration(800 * 86400), "2 years");
+    }
+
+    #[test]
+    fn ellipsis_cuts_like_docker() {
+        assert_eq!(ellipsis("abcdef", 4), "abc…");
+        assert_eq!(ellipsis("abc", 4), "abc");
+    }
+}

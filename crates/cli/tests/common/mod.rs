@@ -1,0 +1,240 @@
+//! Helpers for end-to-end tests: each test gets its own data root and run
+//! root, and drives the real `berth` binary as a user would.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sha2::{Digest, Sha256};
+
+pub struct Berth {
+    pub dir: tempfile::TempDir,
+}
+
+impl Berth {
+    pub fn new() -> Berth {
+        Berth {
+            dir: tempfile::Builder::new()
+                .prefix("berth-e2e-")
+                .tempdir()
+                .expect("temp dir"),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.env("BERTH_ROOT", self.root())
+            .env("BERTH_RUNROOT", self.dir.path().join("run"))
+            .args(args);
+        cmd
+    }
+
+    /// Runs berth; returns the output whatever the exit status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run berth")
+    }
+
+    /// Runs berth with `input` on stdin.
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn berth");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let _ = stdin.write_all(input);
+        drop(stdin);
+        child.wait_with_output().expect("wait berth")
+    }
+
+    /// Runs berth and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs berth and requires failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "berth {args:?} should have failed");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// What the store holds on disk and in its image list, to compare
+    /// before and after an operation that must change nothing.
+    pub fn store_state(&self) -> (Vec<String>, Vec<String>, Vec<String>, String) {
+        let list = |d: &str| -> Vec<String> {
+            let mut names: Vec<String> = fs::read_dir(self.root().join(d))
+                .map(|r| {
+                    r.flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            names
+        };
+        let images = self.ok(&[
+            "images",
+            "-a",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.Repository}}:{{.Tag}}",
+        ]);
+        (list("blobs/sha256"), list("layers"), list("ingest"), images)
+    }
+
+    /// Every blob's content matches its name, and every image's layers exist.
+    pub fn assert_consistent(&self) {
+        for entry in fs::read_dir(self.root().join("blobs/sha256"))
+            .expect("blobs dir")
+            .flatten()
+        {
+            let bytes = fs::read(entry.path()).expect("read blob");
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert_eq!(
+                hex::encode(Sha256::digest(&bytes)),
+                name,
+                "blob {name} does not match its digest"
+            );
+        }
+        let ids = self.ok(&["images", "-a", "-q", "--no-trunc"]);
+        for id in ids.lines() {
+            let inspect: serde_json::Value =
+                serde_json::from_str(&self.ok(&["image", "inspect", id])).expect("inspect json");
+            let upper = inspect[0]["GraphDriver"]["Data"]["UpperDir"].as_str().unwrap_or("");
+            assert!(
+                upper.is_empty() || Path::new(upper).is_dir(),
+                "image {id} misses its top layer {upper}"
+            );
+            assert!(self
+                .root()
+                .join("blobs/sha256")
+                .join(id.trim_start_matches("sha256:"))
+                .is_file());
+        }
+    }
+}
+
+/// The busybox binary from Debian's busybox-static, or None (the test then
+/// says so and skips: the test script installs it).
+pub fn busybox() -> Option<PathBuf> {
+    let path = PathBuf::from("/bin/busybox");
+    let out = Command::new(&path).arg("--help").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (text.contains("BusyBox")).then_some(path)
+}
+
+pub fn need(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        eprintln!("SKIPPED: {tool} is not installed (scripts/test.sh installs it)");
+    }
+    found
+}
+
+/// A busybox root filesystem: /bin/busybox, applet symlinks, a few dirs and files.
+pub fn busybox_rootfs(dir: &Path) -> Option<PathBuf> {
+    let busybox = busybox()?;
+    let root = dir.join("rootfs");
+    for d in ["bin", "etc", "tmp", "var/empty", "root"] {
+        fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    fs::copy(&busybox, root.join("bin/busybox")).expect("copy busybox");
+    for applet in ["sh", "ls", "cat", "echo", "true", "false", "sleep", "wget", "id", "env"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
+    }
+    fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )
+    .expect("passwd");
+    fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("group");
+    fs::hard_link(root.join("etc/passwd"), root.join("etc/passwd.hardlink")).expect("hard link");
+    Some(root)
+}
+
+/// Tars a directory with GNU tar (numeric owners, sorted).
+pub fn tar_dir(dir: &Path, out: &Path) {
+    let status = Command::new("tar")
+        .args(["--numeric-owner", "--sort=name", "-C"])
+        .arg(dir)
+        .args(["-cf"])
+        .arg(out)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(status.success());
+}
+
+/// path -> "type mode uid:gid size sha256|target" for every entry under `root`.
+pub fn listing(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+    let mut entries: Vec<_> = fs::read_dir(dir).expect("read dir").flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let meta = fs::symlink_metadata(&path).expect("lstat");
+        let rel = path.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
+        let ft = meta.file_type();
+        let what = if ft.is_symlink() {
+            format!("link {}", fs::read_link(&path).expect("readlink").display())
+        } else if ft.is_dir() {
+            "dir".to_string()
+        } else if ft.is_file() {
+            format!(
+                "file {} {}",
+                meta.len(),
+                hex::encode(Sha256::digest(fs::read(&path).expect("read")))
+            )
+        } else if ft.is_char_device() {
+            format!("char {}", meta.rdev())
+        } else {
+            "other".to_string()
+        };
+        let mode = if ft.is_symlink() { 0 } else { meta.mode() & 0o7777 };
+        out.insert(rel, format!("{what} {mode:o} {}:{}", meta.uid(), meta.gid()));
+        if ft.is_dir() {
+            walk(root, &path, out);
+        }
+    }
+}
+
+/// Imports a busybox rootfs as `name`; returns (image ID, rootfs dir).
+pub fn import_busybox(berth: &Berth, name: &str) -> Option<(String, PathBuf)> {
+    let rootfs = busybox_rootfs(berth.dir.path())?;
+    let tarball = berth.path("rootfs.tar");
+    tar_dir(&rootfs, &tarball);
+    let id = berth.ok(&["import", tarball.to_str()?, name]).trim().to_string();
+    Some((id, rootfs))
+}

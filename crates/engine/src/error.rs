@@ -1,0 +1,61 @@
+use std::path::PathBuf;
+
+pub use berth_store::ErrorKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("invalid archive: {0}")]
+    InvalidArchive(String),
+    #[error(transparent)]
+    Store(#[from] berth_store::Error),
+    #[error(transparent)]
+    Image(#[from] berth_image::Error),
+    #[error(transparent)]
+    Reference(#[from] berth_reference::Error),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{context}: {source}")]
+    Stream { context: String, source: std::io::Error },
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NoSuchImage(_) => ErrorKind::NotFound,
+            Error::InvalidArgument(_) | Error::InvalidArchive(_) | Error::Reference(_) => ErrorKind::InvalidArgument,
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Store(e) => e.kind(),
+            Error::Image(e) => e.kind(),
+            Error::Io { .. } => ErrorKind::Internal,
+            Error::Stream { .. } => ErrorKind::InvalidArgument,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+    fn reading(self, what: &str) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })
+    }
+    fn reading(self, what: &str) -> Result<T> {
+        self.map_err(|source| Error::Stream {
+            context: format!("reading {what}"),
+            source,
+        })
+    }
+}

@@ -1,0 +1,443 @@
+//! Image commands: lookup, list, tag, remove, prune, inspect, history, and
+//! (in submodules) import, load and save.
+
+mod import;
+mod load;
+mod save;
+mod unpack;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use berth_image::spec::ImageConfig;
+use berth_reference::{is_id_prefix, Reference};
+use berth_store::{meta, Digest};
+use serde_json::{json, Value};
+
+pub use import::ImportOptions;
+pub use load::Loaded;
+
+use crate::{time, Engine, Error, Result};
+
+/// An image as the store records it, with its parsed config.
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub record: meta::Image,
+    pub config: ImageConfig,
+}
+
+impl Image {
+    pub fn id(&self) -> &Digest {
+        &self.record.id
+    }
+
+    /// Tags in their familiar form (`busybox:latest`).
+    pub fn repo_tags(&self) -> Vec<String> {
+        self.record.tags.iter().map(|t| familiar(t)).collect()
+    }
+
+    pub fn repo_digests(&self) -> Vec<String> {
+        self.record.repo_digests.iter().map(|t| familiar(t)).collect()
+    }
+
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.config
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The familiar form of a stored full reference; stored names always parse.
+pub fn familiar(full: &str) -> String {
+    Reference::parse(full)
+        .map(|r| r.familiar_string())
+        .unwrap_or_else(|_| full.to_string())
+}
+
+/// One line of `docker rmi` / `image prune` output.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Removed {
+    Untagged(String),
+    Deleted(Digest),
+}
+
+/// One row of `history`, newest first.
+#[derive(Clone, Debug)]
+pub struct HistoryRow {
+    /// The image ID for the top row, None (`<missing>`) below.
+    pub id: Option<Digest>,
+    pub created: Option<String>,
+    pub created_by: String,
+    pub size: u64,
+    pub comment: String,
+    pub tags: Vec<String>,
+}
+
+/// Disk usage of images, for `system df`.
+#[derive(Clone, Debug, Default)]
+pub struct ImageUsage {
+    pub total: usize,
+    pub active: usize,
+    pub size: u64,
+    pub reclaimable: u64,
+}
+
+impl Engine {
+    fn load_image(&self, record: meta::Image) -> Result<Image> {
+        let bytes = self.store.read_blob(&record.id)?;
+        let config = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::InvalidArchive(format!("config {} does not parse: {e}", record.id)))?;
+        Ok(Image { record, config })
+    }
+
+    /// Finds an image by name (`busybox`, `busybox:1.36`, `name@sha256:…`),
+    /// full ID (`sha256:…`) or unique ID prefix, as Docker does.
+    pub fn image(&self, name: &str) -> Result<Image> {
+        let id = self.resolve_image_id(name)?;
+        let record = meta::get_image(&self.store.db(), &id)?.ok_or_else(|| Error::NoSuchImage(name.to_string()))?;
+        self.load_image(record)
+    }
+
+    pub fn resolve_image_id(&self, name: &str) -> Result<Digest> {
+        let conn = self.store.db();
+        if let Some(hex) = name.strip_prefix("sha256:") {
+            return by_prefix(&conn, hex, name);
+        }
+        let reference = Reference::parse_docker(name);
+        if let Ok(reference) = &reference {
+            let found = match reference.digest() {
+                Some(_) => meta::resolve_repo_digest(&conn, &digest_name(reference))?,
+                None => meta::resolve_tag(&conn, &reference.to_string())?,
+            };
+            if let Some(id) = found {
+                return Ok(id);
+            }
+        }
+        if is_id_prefix(name) {
+            return by_prefix(&conn, name, name);
+        }
+        match reference {
+            Err(e) => Err(e.into()),
+            Ok(_) => Err(Error::NoSuchImage(name.to_string())),
+        }
+    }
+
+    /// Every image, newest first.
+    pub fn images(&self) -> Result<Vec<Image>> {
+        let records = meta::list_images(&self.store.db())?;
+        records.into_iter().map(|r| self.load_image(r)).collect()
+    }
+
+    /// `tag SOURCE TARGET`.
+    pub fn tag(&self, source: &str, target: &str) -> Result<()> {
+        let id = self.resolve_image_id(source)?;
+        let reference = Reference::parse_docker(target)?;
+        if reference.digest().is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "refusing to create a tag with a digest reference: {target}"
+            )));
+        }
+        let now = time::now();
+        self.store.write(|tx| {
+            meta::set_tag(tx, &reference.to_string(), &id, &now)?;
+            Ok::<_, Error>(())
+        })
+    }
+
+    /// `rmi`: untags, and deletes an image once nothing names it.
+    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<Removed>> {
+        let image = self.image(name)?;
+        let id = image.id().clone();
+        let by_name = !is_reference_to_id(name, &id);
+        let mut removed = Vec::new();
+        let now_empty = self.store.write(|tx| {
+            let current = meta::get_image(tx, &id)?.ok_or_else(|| Error::NoSuchImage(name.to_string()))?;
+            if !meta::children(tx, &id)?.is_empty() {
+                return Err(Error::Conflict(format!(
+                    "conflict: unable to delete {} - image has dependent child images",
+                    id.short()
+                )));
+            }
+            let mut names: Vec<String> = Vec::new();
+            if by_name {
+                let reference = Reference::parse_docker(name)?;
+                let full = match reference.digest() {
+                    Some(_) => digest_name(&reference),
+                    None => reference.to_string(),
+                };
+                names.push(full);
+                // The last tag of an image takes its digests along, as in Docker.
+                let other_tags = current.tags.iter().filter(|t| !names.contains(t)).count();
+                if other_tags == 0 && reference.digest().is_none() {
+                    names.extend(current.repo_digests.iter().cloned());
+                }
+            } else {
+                let repos: BTreeSet<String> = current
+                    .tags
+                    .iter()
+                    .chain(&current.repo_digests)
+                    .filter_map(|t| Reference::parse(t).ok().map(|r| r.name()))
+                    .collect();
+                if repos.len() > 1 && !force {
+                    return Err(Error::Conflict(format!(
+                        "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                        id.short()
+                    )));
+                }
+                names.extend(current.tags.iter().cloned());
+                names.extend(current.repo_digests.iter().cloned());
+            }
+            for full in &names {
+                let gone = meta::remove_tag(tx, full)? || meta::remove_repo_digest(tx, full)?;
+                if gone {
+                    removed.push(Removed::Untagged(familiar(full)));
+                }
+            }
+            let left = meta::get_image(tx, &id)?
+                .map(|i| i.tags.len() + i.repo_digests.len())
+                .unwrap_or(0);
+            if left == 0 {
+                meta::delete_image(tx, &id)?;
+                return Ok(true);
+            }
+            Ok(false)
+        })?;
+        if now_empty {
+            removed.push(Removed::Deleted(id));
+            let collected = self.store.collect_garbage()?;
+            removed.extend(collected.layers.into_iter().rev().map(Removed::Deleted));
+        }
+        Ok(removed)
+    }
+
+    /// `image prune`: removes dangling images, or with `all` every image no
+    /// container uses. Returns what went and the bytes reclaimed.
+    pub fn prune_images(&self, all: bool, keep: impl Fn(&Image) -> bool) -> Result<(Vec<Removed>, u64)> {
+        let mut removed = Vec::new();
+        let mut deleted_ids = Vec::new();
+        for image in self.images()? {
+            let dangling = image.record.tags.is_empty();
+            if (!all && !dangling) || keep(&image) {
+                continue;
+            }
+            let id = image.id().clone();
+            let gone = self.store.write(|tx| {
+                if !meta::children(tx, &id)?.is_empty() {
+                    return Ok::<_, Error>(false);
+                }
+                let current = match meta::get_image(tx, &id)? {
+                    Some(c) => c,
+                    None => return Ok(false),
+                };
+                for full in current.tags.iter().chain(&current.repo_digests) {
+                    meta::remove_tag(tx, full)?;
+                    meta::remove_repo_digest(tx, full)?;
+                    removed.push(Removed::Untagged(familiar(full)));
+                }
+                meta::delete_image(tx, &id)?;
+                Ok(true)
+            })?;
+            if gone {
+                deleted_ids.push(id);
+            }
+        }
+        let collected = self.store.collect_garbage()?;
+        removed.extend(deleted_ids.into_iter().map(Removed::Deleted));
+        removed.extend(collected.layers.into_iter().map(Removed::Deleted));
+        Ok((removed, collected.bytes))
+    }
+
+    /// `image inspect`: Docker's ImageInspect JSON.
+    pub fn inspect_image(&self, name: &str) -> Result<Value> {
+        let image = self.image(name)?;
+        let conn = self.store.db();
+        let mut layers = Vec::new();
+        for chain in &image.record.layers {
+            if let Some(layer) = meta::get_layer(&conn, chain)? {
+                layers.push(layer);
+            }
+        }
+        drop(conn);
+        let c = &image.config;
+        let config = c.config.clone().unwrap_or_default();
+        let extra = |key: &str| c.extra.get(key).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let top = layers.last();
+        let mut graph = serde_json::Map::new();
+        if let Some(top) = top {
+            graph.insert(
+                "MergedDir".into(),
+                json!(self.store.layer_path(&top.chain_id).join("merged")),
+            );
+            graph.insert("UpperDir".into(), json!(self.store.layer_diff(&top.chain_id)));
+            graph.insert(
+                "WorkDir".into(),
+                json!(self.store.layer_path(&top.chain_id).join("work")),
+            );
+            let lowers: Vec<String> = layers
+                .iter()
+                .rev()
+                .skip(1)
+                .map(|l| self.store.layer_diff(&l.chain_id).display().to_string())
+                .collect();
+            if !lowers.is_empty() {
+                graph.insert("LowerDir".into(), json!(lowers.join(":")));
+            }
+        }
+        let last_tag = self.last_tag_time(image.id())?;
+        Ok(json!({
+            "Id": image.id().to_string(),
+            "RepoTags": image.repo_tags(),
+            "RepoDigests": image.repo_digests(),
+            "Parent": image.record.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+            "Comment": extra("comment"),
+            "Created": c.created.clone().unwrap_or_default(),
+            "DockerVersion": extra("docker_version"),
+            "Author": c.author.clone().unwrap_or_default(),
+            "Config": inspect_config(&config),
+            "Architecture": c.architecture,
+            "Variant": c.variant,
+            "Os": c.os,
+            "OsVersion": c.os_version,
+            "Size": image.record.size,
+            "GraphDriver": { "Data": graph, "Name": "overlay2" },
+            "RootFS": { "Type": c.rootfs.kind, "Layers": c.rootfs.diff_ids },
+            "Metadata": { "LastTagTime": last_tag.unwrap_or_else(|| "0001-01-01T00:00:00Z".into()) },
+        }))
+    }
+
+    fn last_tag_time(&self, id: &Digest) -> Result<Option<String>> {
+        let conn = self.store.db();
+        let t: Option<String> = conn
+            .query_row(
+                "SELECT MAX(added_at) FROM tags WHERE image_id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .map_err(berth_store::Error::from)?;
+        Ok(t)
+    }
+
+    /// `history`: the config's history, newest first, with layer sizes.
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryRow>> {
+        let image = self.image(name)?;
+        let conn = self.store.db();
+        let mut sizes = Vec::new();
+        for chain in &image.record.layers {
+            sizes.push(meta::get_layer(&conn, chain)?.map(|l| l.size).unwrap_or(0));
+        }
+        drop(conn);
+        let mut sizes = sizes.into_iter();
+        let history = &image.config.history;
+        let mut rows: Vec<HistoryRow> = if history.is_empty() {
+            // An image without history still has layers to show.
+            sizes
+                .map(|size| HistoryRow {
+                    id: None,
+                    created: image.config.created.clone(),
+                    created_by: String::new(),
+                    size,
+                    comment: String::new(),
+                    tags: Vec::new(),
+                })
+                .collect()
+        } else {
+            history
+                .iter()
+                .map(|h| HistoryRow {
+                    id: None,
+                    created: h.created.clone(),
+                    created_by: h.created_by.clone().unwrap_or_default(),
+                    size: if h.empty_layer { 0 } else { sizes.next().unwrap_or(0) },
+                    comment: h.comment.clone().unwrap_or_default(),
+                    tags: Vec::new(),
+                })
+                .collect()
+        };
+        rows.reverse();
+        if let Some(top) = rows.first_mut() {
+            top.id = Some(image.id().clone());
+            top.tags = image.repo_tags();
+        }
+        Ok(rows)
+    }
+
+    /// Image usage for `system df`.
+    pub fn image_usage(&self) -> Result<ImageUsage> {
+        let images = self.images()?;
+        let conn = self.store.db();
+        let size = meta::layer_sizes(&conn)?.iter().map(|(_, s)| s).sum();
+        Ok(ImageUsage {
+            total: images.len(),
+            active: 0,
+            size,
+            reclaimable: size,
+        })
+    }
+}
+
+fn by_prefix(conn: &berth_store::rusqlite::Connection, hex: &str, name: &str) -> Result<Digest> {
+    if hex.is_empty() || !is_id_prefix(hex) {
+        return Err(Error::NoSuchImage(name.to_string()));
+    }
+    let mut found = meta::image_ids_with_prefix(conn, hex)?;
+    match found.len() {
+        0 => Err(Error::NoSuchImage(name.to_string())),
+        1 => Ok(found.remove(0)),
+        _ => Err(Error::InvalidArgument(format!(
+            "multiple IDs found with provided prefix: {hex}"
+        ))),
+    }
+}
+
+/// Whether `name` names the image by its ID rather than by a reference.
+fn is_reference_to_id(name: &str, id: &Digest) -> bool {
+    let hex = name.strip_prefix("sha256:").unwrap_or(name);
+    !hex.is_empty() && id.hex().starts_with(hex) && (name.starts_with("sha256:") || is_id_prefix(name))
+}
+
+/// The Config object of image inspect: the image's config with the fields
+/// Docker always shows filled in.
+fn inspect_config(config: &berth_image::spec::ContainerConfig) -> Value {
+    let mut out = serde_json::Map::new();
+    for (key, default) in [
+        ("Hostname", json!("")),
+        ("Domainname", json!("")),
+        ("User", json!(config.user)),
+        ("AttachStdin", json!(false)),
+        ("AttachStdout", json!(false)),
+        ("AttachStderr", json!(false)),
+        ("ExposedPorts", json!(config.exposed_ports)),
+        ("Tty", json!(false)),
+        ("OpenStdin", json!(false)),
+        ("StdinOnce", json!(false)),
+        ("Env", json!(config.env)),
+        ("Cmd", json!(config.cmd)),
+        ("Healthcheck", json!(config.healthcheck)),
+        ("ArgsEscaped", json!(config.args_escaped)),
+        ("Image", json!("")),
+        ("Volumes", json!(config.volumes)),
+        ("WorkingDir", json!(config.working_dir)),
+        ("Entrypoint", json!(config.entrypoint)),
+        ("OnBuild", json!(config.on_build)),
+        ("Labels", json!(config.labels)),
+        ("StopSignal", json!(config.stop_signal)),
+        ("Shell", json!(config.shell)),
+    ] {
+        out.insert(key.into(), config.extra.get(key).cloned().unwrap_or(default));
+    }
+    for key in ["ExposedPorts", "Healthcheck", "ArgsEscaped", "StopSignal", "Shell"] {
+        if matches!(out.get(key), Some(Value::Null)) || out.get(key) == Some(&json!("")) {
+            out.remove(key);
+        }
+    }
+    for (key, value) in &config.extra {
+        out.entry(key.clone()).or_insert(value.clone());
+    }
+    Value::Object(out)
+}
+
+/// `name@digest` as stored in repo_digests.
+fn digest_name(reference: &Reference) -> String {
+    format!("{}@{}", reference.name(), reference.digest().unwrap_or_default())
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The demo: installs what is needed, builds berth, and walks through the
+# image commands on a busybox image made from Debian's busybox-static.
+# Run as root. Uses a throwaway data root unless BERTH_ROOT is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+cargo build --release --locked
+berth=$PWD/target/release/berth
+work=$(mktemp -d /tmp/berth-demo.XXXXXX)
+export BERTH_ROOT=${BERTH_ROOT:-$work/root} BERTH_RUNROOT=${BERTH_RUNROOT:-$work/run}
+trap 'rm -rf "$work"' EXIT
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+
+# A root filesystem: busybox and its applets.
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
+cp /bin/busybox "$work/rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do ln -sf busybox "$work/rootfs/bin/$applet"; done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
+tar --numeric-owner -C "$work/rootfs" -cf "$work/rootfs.tar" .
+
+step "$berth" import --change 'CMD ["/bin/sh"]' --message "busybox from Debian" "$work/rootfs.tar" busybox:demo
+step "$berth" tag busybox:demo localhost:5000/demo/busybox:1.0
+step "$berth" images
+step "$berth" image inspect --format '{{.Id}} {{.Os}}/{{.Architecture}} {{json .Config.Cmd}}' busybox:demo
+step "$berth" history busybox:demo
+step "$berth" save -o "$work/busybox.tar" busybox:demo
+step "$berth" rmi busybox:demo localhost:5000/demo/busybox:1.0
+step "$berth" load -i "$work/busybox.tar"
+step "$berth" images --format 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}'
+step "$berth" system df
+echo
+echo "Running containers (berth run) comes with the next issue; see README.md for what works today."

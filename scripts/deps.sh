@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages berth's demo and tests use. Needs root.
+set -euo pipefail
+packages=(
+  busybox-static   # the demo image's root filesystem, and test images
+  skopeo umoci     # compatibility tests: berth's archives read by real OCI tools and vice versa
+  tar gzip zstd    # test fixtures
+  pkg-config libseccomp-dev  # for the runtime crate (containers, next issue)
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if ! command -v cargo >/dev/null; then
+  echo "berth needs a Rust toolchain (cargo 1.80 or newer): install it with rustup, then run this again" >&2
+  exit 1
+fi
