@@ -577,10 +577,17 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Meta,
             format!("{field} {v} is out of range; the layer tar is malformed"),
         )),
     };
-    let uid = Uid::from_raw(id("uid", h.uid().map_err(|e| bad("uid", e))?)?);
-    let gid = Gid::from_raw(id("gid", h.gid().map_err(|e| bad("gid", e))?)?);
-    let mode = Mode::from_bits_retain(h.mode().map_err(|e| bad("mode", e))? & 0o7777);
-    let secs = h.mtime().map_err(|e| bad("mtime", e))?;
+    // An empty numeric field (all NULs or spaces) reads as 0, as Go's archive/tar does.
+    let old = h.as_old();
+    let blank = |field: &[u8]| field.iter().all(|&b| b == 0 || b == b' ');
+    let number = |field: &str, raw_field: &[u8], v: io::Result<u64>| match v {
+        Err(_) if blank(raw_field) => Ok(0),
+        other => other.map_err(|e| bad(field, e)),
+    };
+    let uid = Uid::from_raw(id("uid", number("uid", &old.uid, h.uid())?)?);
+    let gid = Gid::from_raw(id("gid", number("gid", &old.gid, h.gid())?)?);
+    let mode = Mode::from_bits_retain(number("mode", &old.mode, h.mode().map(u64::from))? as u32 & 0o7777);
+    let secs = number("mtime", &old.mtime, h.mtime())?;
     let mut mtime = Timespec {
         tv_sec: i64::try_from(secs).unwrap_or(i64::MAX),
         tv_nsec: 0,
