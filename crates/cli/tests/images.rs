@@ -262,3 +262,51 @@ fn two_roots_never_interfere() {
     assert!(a.ok(&["images", "-q"]).trim().len() == 12);
     assert_eq!(b.ok(&["images", "-q"]).trim(), "");
 }
+
+#[test]
+fn import_from_a_url_on_loopback() {
+    let berth = Berth::new();
+    let Some(rootfs) = busybox_rootfs(berth.dir.path()) else {
+        return;
+    };
+    if !need("python3") {
+        return;
+    }
+    let serve = berth.path("serve");
+    std::fs::create_dir(&serve).expect("mkdir");
+    tar_dir(&rootfs, &serve.join("rootfs.tar"));
+    // Port 0: the server picks a free port and prints it.
+    let mut server = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import http.server,functools,sys\n\
+             h=functools.partial(http.server.SimpleHTTPRequestHandler,directory=sys.argv[1])\n\
+             s=http.server.HTTPServer(('127.0.0.1',0),h)\n\
+             print(s.server_address[1],flush=True)\n\
+             s.serve_forever()",
+        ])
+        .arg(&serve)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python http server");
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().expect("stdout")),
+        &mut port,
+    )
+    .expect("port");
+    let url = format!("http://127.0.0.1:{}/rootfs.tar", port.trim());
+    let out = berth.run(&["import", &url, "fromurl:1"]);
+    let missing = berth.run(&[
+        "import",
+        &format!("http://127.0.0.1:{}/missing.tar", port.trim()),
+        "x:1",
+    ]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let history = berth.ok(&["history", "--no-trunc", "--format", "{{.Comment}}", "fromurl:1"]);
+    assert_eq!(history.trim(), format!("Imported from {url}"));
+    assert!(!missing.status.success(), "a 404 must fail the import");
+}
