@@ -6,10 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for tool in hyperfine skopeo umoci dockerd; do command -v "$tool" >/dev/null || need+=("$tool"); done
+for tool in hyperfine skopeo dockerd; do command -v "$tool" >/dev/null || need+=("$tool"); done
 if ((${#need[@]})); then
   apt-get update -q
-  apt-get install -y -q hyperfine skopeo umoci docker.io
+  apt-get install -y -q hyperfine skopeo docker.io
 fi
 cargo build --release --locked
 berth=$PWD/target/release/berth
@@ -17,6 +17,7 @@ out=${OUT:-docs/BENCHMARKS.md}
 runs=${RUNS:-5}
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 cleanup() {
+  umount "$work/cs/overlay" 2>/dev/null || true
   [[ -f $work/docker.pid ]] && kill "$(cat "$work/docker.pid")" 2>/dev/null && sleep 2
   umount -R "$work/docker" 2>/dev/null || true
   rm -rf "$work"
@@ -24,19 +25,38 @@ cleanup() {
 trap cleanup EXIT
 
 # The image: 4 layers, ~50 MB each: a few large files and many small ones,
-# half random (incompressible) and half text.
+# half random (incompressible) and half text, as a docker-archive written
+# here with GNU tar (the 1.10-24 layout: <id>/layer.tar, <config>.json).
 echo "building the test image..."
-umoci init --layout "$work/layout" >/dev/null
-umoci new --image "$work/layout:bench" >/dev/null
+mkdir -p "$work/archive"
+layers=()
 for layer in 1 2 3 4; do
   dir=$work/src$layer
   mkdir -p "$dir/data$layer/small"
   head -c 20M /dev/urandom > "$dir/data$layer/random.bin"
-  base64 -w 100 < <(head -c 15M /dev/urandom) > "$dir/data$layer/text.txt"
+  head -c 15M /dev/urandom | base64 -w 100 > "$dir/data$layer/text.txt"
   for i in $(seq 1 1500); do head -c 4096 /dev/urandom > "$dir/data$layer/small/f$i"; done
-  umoci insert --image "$work/layout:bench" "$dir" / >/dev/null
+  tar --numeric-owner --sort=name -C "$dir" -cf "$work/layer$layer.tar" .
+  id=$(sha256sum "$work/layer$layer.tar" | cut -d' ' -f1)
+  mkdir -p "$work/archive/$id"
+  mv "$work/layer$layer.tar" "$work/archive/$id/layer.tar"
+  layers+=("$id")
 done
-skopeo copy -q "oci:$work/layout:bench" "docker-archive:$work/image.tar:bench:1"
+python3 - "$work/archive" "${layers[@]}" <<'PY'
+import hashlib, json, sys
+out, layers = sys.argv[1], sys.argv[2:]
+config = json.dumps({
+    "architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z",
+    "config": {"Cmd": ["/bin/sh"]},
+    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + l for l in layers]},
+    "history": [{"created_by": "layer %d" % i} for i in range(len(layers))],
+}).encode()
+cid = hashlib.sha256(config).hexdigest()
+open(f"{out}/{cid}.json", "wb").write(config)
+json.dump([{"Config": f"{cid}.json", "RepoTags": ["bench:1"], "Layers": [f"{l}/layer.tar" for l in layers]}],
+          open(f"{out}/manifest.json", "w"))
+PY
+tar -C "$work/archive" -cf "$work/image.tar" .
 size=$(du -m "$work/image.tar" | cut -f1)
 echo "image archive: ${size} MB"
 
@@ -51,8 +71,11 @@ docker version --format 'dockerd {{.Server.Version}}'
 hyperfine --warmup 1 --runs "$runs" --export-markdown "$work/load.md" \
   --prepare "rm -rf $work/broot" -n "berth load" "$berth --root $work/broot load -i $work/image.tar" \
   --prepare "docker rmi -f bench:1 >/dev/null 2>&1 || true" -n "docker load" "docker load -q -i $work/image.tar" \
-  --prepare "rm -rf $work/oci" -n "skopeo copy docker-archive: -> oci:" \
-  "skopeo copy -q docker-archive:$work/image.tar oci:$work/oci:bench"
+  --prepare "rm -rf $work/oci" -n "skopeo copy docker-archive: -> oci: (copies, does not unpack)" \
+  "skopeo copy -q docker-archive:$work/image.tar oci:$work/oci:bench" \
+  --prepare "umount $work/cs/overlay 2>/dev/null; rm -rf $work/cs $work/csrun" \
+  -n "skopeo copy docker-archive: -> containers-storage: (podman load's path)" \
+  "skopeo copy -q docker-archive:$work/image.tar containers-storage:[overlay@$work/cs+$work/csrun]bench:1"
 
 hyperfine --warmup 1 --runs "$runs" --export-markdown "$work/save.md" \
   --prepare "rm -f $work/b.tar" -n "berth save" "$berth --root $work/broot save -o $work/b.tar bench:1" \
