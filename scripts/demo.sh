@@ -15,7 +15,9 @@ step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 # A root filesystem: busybox and its applets.
 mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
 cp /bin/busybox "$work/rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do ln -sf busybox "$work/rootfs/bin/$applet"; done
+for applet in $(/bin/busybox --list); do
+  [[ $applet == busybox ]] || ln -s busybox "$work/rootfs/bin/$applet"
+done
 echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
 tar --numeric-owner -C "$work/rootfs" -cf "$work/rootfs.tar" .
 
