@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Parser, Subcommand};
 
-use commands::{image, system};
+use commands::{container, image, system};
 
 #[derive(Parser)]
 #[command(
@@ -26,7 +26,7 @@ struct Cli {
     #[arg(long, env = "BERTH_RUNROOT", default_value = "/run/berth", global = true)]
     runroot: PathBuf,
     /// Set the logging level ("debug", "info", "warn", "error")
-    #[arg(short = 'l', long, default_value = "warn", global = true)]
+    #[arg(short = 'l', long, default_value = "warn")]
     log_level: String,
     /// Print version information and quit
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]
@@ -37,6 +37,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create and run a new container from an image
+    Run(container::RunArgs),
+    /// Create a new container
+    Create(container::RunArgs),
+    /// Start one or more stopped containers
+    Start(container::StartArgs),
+    /// Stop one or more running containers
+    Stop(container::StopArgs),
+    /// Restart one or more containers
+    Restart(container::StopArgs),
+    /// Kill one or more running containers
+    Kill(container::KillArgs),
+    /// Remove one or more containers
+    Rm(container::RmArgs),
+    /// List containers
+    Ps(container::PsArgs),
+    /// Fetch the logs of a container
+    Logs(container::LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(container::WaitArgs),
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        command: container::ContainerCommand,
+    },
+    /// The per-container monitor (started by berth itself)
+    #[command(hide = true, name = "container-monitor")]
+    ContainerMonitor(container::MonitorArgs),
     /// List images
     Images(image::LsArgs),
     /// Manage images
@@ -93,17 +121,48 @@ fn main() -> ExitCode {
             };
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    // libcgroups warns about every v1 controller this kernel lacks: keep that quiet.
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{},libcgroups=error", cli.log_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libcgroups=error"));
+    // The monitor's stderr may be the user's terminal (attached runs): it
+    // logs to a file beside the container's runtime state instead.
+    if let Command::ContainerMonitor(args) = &cli.command {
+        let dir = cli.runroot.join("containers").join(args.id());
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("monitor.log"))
+        {
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("warn,libcgroups=error"))
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let options = berth_engine::Options {
         root: cli.root,
         runroot: cli.runroot,
     };
     let result = match cli.command {
+        Command::Run(args) => container::run(&options, args),
+        Command::Create(args) => container::create(&options, args),
+        Command::Start(args) => container::start(&options, args),
+        Command::Stop(args) => container::stop(&options, args),
+        Command::Restart(args) => container::restart(&options, args),
+        Command::Kill(args) => container::kill(&options, args),
+        Command::Rm(args) => container::rm(&options, args),
+        Command::Ps(args) => container::ps(&options, args),
+        Command::Logs(args) => container::logs(&options, args),
+        Command::Wait(args) => container::wait(&options, args),
+        Command::Container { command } => container::run_command(&options, command),
+        Command::ContainerMonitor(args) => container::monitor(&options, args),
         Command::Images(args) => image::ls(&options, args),
         Command::Image { command } => image::run(&options, command),
         Command::Import(args) => image::import(&options, args),

@@ -6,6 +6,11 @@ pub use berth_store::ErrorKind;
 pub enum Error {
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// The container could not start; `code` is docker's status (125, 126, 127).
+    #[error("{message}")]
+    StartFailed { code: i32, message: String },
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -18,6 +23,8 @@ pub enum Error {
     Image(#[from] berth_image::Error),
     #[error(transparent)]
     Reference(#[from] berth_reference::Error),
+    #[error(transparent)]
+    Runtime(#[from] berth_runtime::Error),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{context}: {source}")]
@@ -27,7 +34,9 @@ pub enum Error {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::NoSuchImage(_) => ErrorKind::NotFound,
+            Error::NoSuchImage(_) | Error::NoSuchContainer(_) => ErrorKind::NotFound,
+            Error::StartFailed { .. } => ErrorKind::InvalidArgument,
+            Error::Runtime(e) => e.kind(),
             Error::InvalidArgument(_) | Error::InvalidArchive(_) | Error::Reference(_) => ErrorKind::InvalidArgument,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Store(e) => e.kind(),

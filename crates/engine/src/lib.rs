@@ -1,6 +1,8 @@
+#![recursion_limit = "256"]
 //! The engine both front doors (the CLI and, later, the API server) call.
 //! It owns the data root and orchestrates the lower crates; it formats nothing.
 
+pub mod containers;
 mod error;
 pub mod images;
 mod time;

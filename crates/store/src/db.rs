@@ -9,7 +9,8 @@ use rusqlite::Connection;
 use crate::Error;
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE blobs (
     digest     TEXT PRIMARY KEY,
     size       INTEGER NOT NULL,
@@ -55,7 +56,28 @@ CREATE TABLE pending (
     digest TEXT NOT NULL,
     PRIMARY KEY (kind, digest)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE containers (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    image_id      TEXT NOT NULL,
+    created       TEXT NOT NULL,
+    config        TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    pid           INTEGER NOT NULL DEFAULT 0,
+    monitor_pid   INTEGER NOT NULL DEFAULT 0,
+    monitor_start INTEGER NOT NULL DEFAULT 0,
+    exit_code     INTEGER NOT NULL DEFAULT 0,
+    started_at    TEXT NOT NULL DEFAULT '0001-01-01T00:00:00Z',
+    finished_at   TEXT NOT NULL DEFAULT '0001-01-01T00:00:00Z',
+    error         TEXT NOT NULL DEFAULT '',
+    oom_killed    INTEGER NOT NULL DEFAULT 0,
+    restart_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX containers_image ON containers(image_id);
+"#,
+];
 
 pub(crate) fn open(path: &Path) -> Result<Connection, Error> {
     let conn = Connection::open(path)?;

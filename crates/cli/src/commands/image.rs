@@ -46,7 +46,10 @@ pub fn run(options: &Options, command: ImageCommand) -> anyhow::Result<()> {
         ImageCommand::Rm(a) => rm(options, a),
         ImageCommand::Tag(a) => tag(options, a),
         ImageCommand::Prune(a) => prune(options, a),
-        ImageCommand::Inspect(a) => inspect(options, a),
+        ImageCommand::Inspect(mut a) => {
+            a.kind = Some("image".into());
+            inspect(options, a)
+        }
         ImageCommand::History(a) => history(options, a),
         ImageCommand::Save(a) => save(options, a),
         ImageCommand::Load(a) => load(options, a),
@@ -479,16 +482,29 @@ pub struct InspectArgs {
 }
 
 pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
-    if let Some(kind) = &args.kind {
-        if kind != "image" {
-            bail!("\"{kind}\" is not a valid value for --type: only images exist so far");
-        }
+    let kind = args.kind.as_deref().unwrap_or("");
+    if !matches!(kind, "" | "image" | "container") {
+        bail!("\"{kind}\" is not a valid value for --type: use image or container");
     }
     let engine = engine(options)?;
     let mut values = Vec::new();
     let mut failed = false;
     for name in &args.names {
-        match engine.inspect_image(name) {
+        // Like docker: containers first, then images, unless --type says which.
+        let found = match kind {
+            "image" => engine.inspect_image(name),
+            "container" => engine.inspect_container(name),
+            _ => engine
+                .inspect_container(name)
+                .or_else(|_| engine.inspect_image(name))
+                .map_err(|e| match e {
+                    berth_engine::Error::NoSuchImage(_) => {
+                        berth_engine::Error::InvalidArgument(format!("No such object: {name}"))
+                    }
+                    other => other,
+                }),
+        };
+        match found {
             Ok(v) => values.push(v),
             Err(e) => {
                 eprintln!("Error: {e}");
@@ -496,16 +512,22 @@ pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
             }
         }
     }
-    match &args.format {
+    print_inspect(&values, args.format.as_deref())?;
+    if failed {
+        return Err(Exit(1).into());
+    }
+    Ok(())
+}
+
+/// Prints inspect results: a JSON array, or one template line per object.
+pub fn print_inspect(values: &[Value], format: Option<&str>) -> anyhow::Result<()> {
+    match format {
         Some(format) => {
-            for v in &values {
+            for v in values {
                 println!("{}", render_one(format, v)?);
             }
         }
-        None => println!("{}", inspect_json(&Value::Array(values))),
-    }
-    if failed {
-        return Err(Exit(1).into());
+        None => println!("{}", inspect_json(&Value::Array(values.to_vec()))),
     }
     Ok(())
 }

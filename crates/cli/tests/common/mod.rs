@@ -166,15 +166,23 @@ pub fn busybox_rootfs(dir: &Path) -> Option<PathBuf> {
         fs::create_dir_all(root.join(d)).expect("mkdir");
     }
     fs::copy(&busybox, root.join("bin/busybox")).expect("copy busybox");
-    for applet in ["sh", "ls", "cat", "echo", "true", "false", "sleep", "wget", "id", "env"] {
+    for applet in [
+        "sh", "ls", "cat", "echo", "true", "false", "sleep", "wget", "id", "env", "hostname", "ps", "mount", "touch",
+        "mkdir", "head", "tr", "yes", "kill", "seq", "wc", "pwd", "ping", "nc", "umount", "whoami",
+    ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
     }
     fs::write(
         root.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n\
+         alice:x:1001:1002:Alice:/home/alice:/bin/sh\n",
     )
     .expect("passwd");
-    fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("group");
+    fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nnogroup:x:65534:\nstaff:x:1002:\nextra:x:2000:alice\n",
+    )
+    .expect("group");
     fs::hard_link(root.join("etc/passwd"), root.join("etc/passwd.hardlink")).expect("hard link");
     Some(root)
 }

@@ -197,6 +197,17 @@ impl Engine {
             let left = meta::get_image(tx, &id)?
                 .map(|i| i.tags.len() + i.repo_digests.len())
                 .unwrap_or(0);
+            let users = berth_store::containers::count_by_image(tx, &id.to_string())?;
+            if left == 0 && users > 0 {
+                if !force {
+                    return Err(Error::Conflict(format!(
+                        "conflict: unable to delete {} (must be forced) - image is being used by {users} container(s)",
+                        id.short()
+                    )));
+                }
+                // Forced: the names go, the image stays for its containers (dangling), as in Docker.
+                return Ok(false);
+            }
             if left == 0 {
                 meta::delete_image(tx, &id)?;
                 return Ok(true);
@@ -223,7 +234,9 @@ impl Engine {
             }
             let id = image.id().clone();
             let gone = self.store.write(|tx| {
-                if !meta::children(tx, &id)?.is_empty() {
+                if !meta::children(tx, &id)?.is_empty()
+                    || berth_store::containers::count_by_image(tx, &id.to_string())? > 0
+                {
                     return Ok::<_, Error>(false);
                 }
                 let current = match meta::get_image(tx, &id)? {
@@ -367,11 +380,20 @@ impl Engine {
         let images = self.images()?;
         let conn = self.store.db();
         let size = meta::layer_sizes(&conn)?.iter().map(|(_, s)| s).sum();
+        let mut active = 0;
+        let mut reclaimable = 0;
+        for image in &images {
+            if berth_store::containers::count_by_image(&conn, &image.id().to_string())? > 0 {
+                active += 1;
+            } else {
+                reclaimable += image.record.size;
+            }
+        }
         Ok(ImageUsage {
             total: images.len(),
-            active: 0,
+            active,
             size,
-            reclaimable: size,
+            reclaimable: reclaimable.min(size),
         })
     }
 }

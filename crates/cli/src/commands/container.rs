@@ -1,0 +1,931 @@
+//! Container commands: run, create, start, stop, kill, rm, ps, logs, wait,
+//! and the hidden `container-monitor` the engine starts for each container.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use berth_engine::containers::{Container, ContainerConfig, CreateOptions, HostConfig, StartMode};
+use berth_engine::{Engine, Error, Options};
+use berth_runtime::spec;
+use clap::{ArgAction, Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::engine;
+use crate::format::{ellipsis, go_time, human_duration, parse_time, Listing};
+use crate::Exit;
+
+/// docker's exit status for a failure of the engine itself.
+const ENGINE_ERROR: u8 = 125;
+
+#[derive(Subcommand)]
+pub enum ContainerCommand {
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove", name = "rm")]
+    Rm(RmArgs),
+    /// List containers
+    #[command(visible_aliases = ["list", "ps"], name = "ls")]
+    Ls(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(WaitArgs),
+    /// Display detailed information on one or more containers
+    Inspect(InspectArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+}
+
+pub fn run_command(options: &Options, command: ContainerCommand) -> anyhow::Result<()> {
+    match command {
+        ContainerCommand::Run(a) => run(options, a),
+        ContainerCommand::Create(a) => create(options, a),
+        ContainerCommand::Start(a) => start(options, a),
+        ContainerCommand::Stop(a) => stop(options, a),
+        ContainerCommand::Restart(a) => restart(options, a),
+        ContainerCommand::Kill(a) => kill(options, a),
+        ContainerCommand::Rm(a) => rm(options, a),
+        ContainerCommand::Ls(a) => ps(options, a),
+        ContainerCommand::Logs(a) => logs(options, a),
+        ContainerCommand::Wait(a) => wait(options, a),
+        ContainerCommand::Inspect(a) => inspect(options, a),
+        ContainerCommand::Prune(a) => prune(options, a),
+    }
+}
+
+#[derive(Args, Clone)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Print usage
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+    /// Run container in background and print container ID
+    #[arg(short, long)]
+    detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Automatically remove the container and its associated anonymous volumes when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    name: Option<String>,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    env_file: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Add additional groups to join
+    #[arg(long)]
+    group_add: Vec<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    hostname: Option<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long)]
+    read_only: bool,
+    /// Mount a tmpfs directory
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
+    /// Add Linux capabilities
+    #[arg(long)]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    privileged: bool,
+    /// Add a host device to the container
+    #[arg(long)]
+    device: Vec<String>,
+    /// Ulimit options
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// Size of /dev/shm
+    #[arg(long)]
+    shm_size: Option<String>,
+    /// Set meta data on a container
+    #[arg(short, long = "label")]
+    label: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long)]
+    label_file: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long)]
+    stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long)]
+    stop_timeout: Option<i64>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long)]
+    add_host: Vec<String>,
+    /// Proxy received signals to the process
+    #[arg(long, default_value = "true", action = ArgAction::Set)]
+    sig_proxy: bool,
+    /// Write the container ID to the file
+    #[arg(long)]
+    cidfile: Option<String>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, default_value = "missing")]
+    pull: String,
+    /// Connect a container to a network ("none" or "host" for now)
+    #[arg(long, alias = "net", default_value = "none")]
+    network: String,
+    /// Memory limit
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long)]
+    memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long)]
+    memory_reservation: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    /// Disable OOM Killer
+    #[arg(long)]
+    oom_kill_disable: bool,
+    /// Security Options
+    #[arg(long)]
+    security_opt: Vec<String>,
+    /// Restart policy to apply when a container exits
+    #[arg(long, default_value = "no")]
+    restart: String,
+    /// Logging driver for the container
+    #[arg(long, default_value = "json-file")]
+    log_driver: String,
+    /// Log driver options
+    #[arg(long)]
+    log_opt: Vec<String>,
+    /// Runtime to use for this container
+    #[arg(long)]
+    runtime: Option<String>,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    detach_keys: Option<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
+    /// The image to run
+    image: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+/// `KEY=VALUE` lines of an env or label file; `KEY` alone takes our value.
+fn read_kv_file(path: &str, take_env: bool) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("open {path}"))?;
+    Ok(text
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            if l.contains('=') || !take_env {
+                Some(l.to_string())
+            } else {
+                std::env::var(l).ok().map(|v| format!("{l}={v}"))
+            }
+        })
+        .collect())
+}
+
+fn size_flag(name: &str, value: &Option<String>) -> anyhow::Result<i64> {
+    match value {
+        None => Ok(0),
+        Some(v) if v == "-1" => Ok(-1),
+        Some(v) => {
+            spec::parse_memory(v).map_err(|e| anyhow::anyhow!("invalid argument {v:?} for \"{name}\" flag: {e}"))
+        }
+    }
+}
+
+/// Turns `run`/`create` flags into the engine's create options.
+fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
+    if args.tty {
+        bail!("-t/--tty is not supported yet: pseudo-terminals come with the next berth release; run without -t");
+    }
+    if args.runtime.as_deref().is_some_and(|r| r != "berth") {
+        bail!(
+            "--runtime {}: external OCI runtimes are not supported yet",
+            args.runtime.as_deref().unwrap_or("")
+        );
+    }
+    if args.pull != "missing" && args.pull != "never" {
+        bail!(
+            "--pull {}: pulling comes with the registry; only images already here can run (--pull never)",
+            args.pull
+        );
+    }
+    let mut env = Vec::new();
+    for file in &args.env_file {
+        env.extend(read_kv_file(file, true)?);
+    }
+    for e in &args.env {
+        if e.contains('=') {
+            env.push(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            env.push(format!("{e}={v}"));
+        }
+    }
+    let mut labels = BTreeMap::new();
+    let mut label_lines = Vec::new();
+    for file in &args.label_file {
+        label_lines.extend(read_kv_file(file, false)?);
+    }
+    label_lines.extend(args.label.iter().cloned());
+    for l in label_lines {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let mut log_opts = BTreeMap::new();
+    for o in &args.log_opt {
+        let (k, v) = o
+            .split_once('=')
+            .with_context(|| format!("invalid log opt {o:?}: use key=value"))?;
+        if !matches!(k, "max-size" | "max-file" | "compress" | "labels" | "env" | "tag") {
+            bail!("unknown log opt '{k}' for json-file log driver");
+        }
+        log_opts.insert(k.to_string(), v.to_string());
+    }
+    let nano_cpus = match &args.cpus {
+        Some(c) => {
+            spec::parse_cpus(c).map_err(|e| anyhow::anyhow!("invalid argument {c:?} for \"--cpus\" flag: {e}"))?
+        }
+        None => 0,
+    };
+    for u in &args.ulimit {
+        spec::parse_ulimit(u)?;
+    }
+    for h in &args.add_host {
+        if !h.contains(':') {
+            bail!("invalid argument {h:?} for \"--add-host\" flag: bad format for add-host: {h:?}");
+        }
+    }
+    let entrypoint = args
+        .entrypoint
+        .as_ref()
+        .map(|e| if e.is_empty() { Vec::new() } else { vec![e.clone()] });
+    Ok(CreateOptions {
+        name: args.name.clone(),
+        entrypoint,
+        cmd: args.command.clone(),
+        config: ContainerConfig {
+            image: args.image.clone(),
+            env,
+            working_dir: args.workdir.clone().unwrap_or_default(),
+            user: args.user.clone().unwrap_or_default(),
+            group_add: args.group_add.clone(),
+            hostname: args.hostname.clone().unwrap_or_default(),
+            tty: args.tty,
+            open_stdin: args.interactive,
+            labels,
+            stop_signal: args.stop_signal.clone().unwrap_or_default(),
+            stop_timeout: args.stop_timeout,
+            host: HostConfig {
+                network_mode: args.network.clone(),
+                auto_remove: args.rm,
+                read_only: args.read_only,
+                privileged: args.privileged,
+                cap_add: args.cap_add.clone(),
+                cap_drop: args.cap_drop.clone(),
+                security_opt: args.security_opt.clone(),
+                memory: size_flag("--memory", &args.memory)?,
+                memory_swap: size_flag("--memory-swap", &args.memory_swap)?,
+                memory_reservation: size_flag("--memory-reservation", &args.memory_reservation)?,
+                nano_cpus,
+                cpu_shares: args.cpu_shares.unwrap_or(0),
+                cpuset_cpus: args.cpuset_cpus.clone().unwrap_or_default(),
+                pids_limit: args.pids_limit.unwrap_or(0),
+                oom_kill_disable: args.oom_kill_disable,
+                ulimits: args.ulimit.clone(),
+                shm_size: size_flag("--shm-size", &args.shm_size)?,
+                tmpfs: args.tmpfs.clone(),
+                extra_hosts: args.add_host.clone(),
+                devices: args.device.clone(),
+                log_type: args.log_driver.clone(),
+                log_opts,
+                restart_policy: args.restart.clone(),
+                init: args.init,
+                runtime: String::new(),
+            },
+            ..ContainerConfig::default()
+        },
+    })
+}
+
+/// Runs `f`, turning any failure into docker's 125 with the message.
+fn engine_step<T>(f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    f().map_err(|e| {
+        if e.downcast_ref::<Exit>().is_some() {
+            return e;
+        }
+        eprintln!("berth: {e:#}");
+        eprintln!("See 'berth run --help'.");
+        Exit(ENGINE_ERROR).into()
+    })
+}
+
+fn create_container(engine: &Engine, args: &RunArgs) -> anyhow::Result<Container> {
+    let options = create_options(args)?;
+    let container = engine.create_container(options)?;
+    if let Some(path) = &args.cidfile {
+        if std::path::Path::new(path).exists() {
+            let _ = engine.discard_container(container.id());
+            bail!("container ID file found, make sure the other container isn't running or delete {path}");
+        }
+        std::fs::write(path, container.id()).with_context(|| format!("writing {path}"))?;
+    }
+    Ok(container)
+}
+
+pub fn create(options: &Options, args: RunArgs) -> anyhow::Result<()> {
+    let container = engine_step(|| {
+        let engine = engine(options)?;
+        create_container(&engine, &args)
+    })?;
+    println!("{}", container.id());
+    Ok(())
+}
+
+pub fn run(options: &Options, args: RunArgs) -> anyhow::Result<()> {
+    let (engine, container) = engine_step(|| {
+        let engine = engine(options)?;
+        let container = create_container(&engine, &args)?;
+        Ok((engine, container))
+    })?;
+    let mode = if args.detach {
+        StartMode::Detached
+    } else {
+        StartMode::Attached
+    };
+    let started = match engine.start_container(container.id(), mode) {
+        Ok(s) => s,
+        Err(Error::StartFailed { code, message }) => {
+            eprintln!("berth: error starting container {}: {message}", container.short_id());
+            if container.config.host.auto_remove {
+                let _ = engine.remove_container(container.id(), true);
+            }
+            return Err(Exit(code.clamp(0, 255) as u8).into());
+        }
+        Err(e) => {
+            eprintln!("berth: {e}");
+            return Err(Exit(ENGINE_ERROR).into());
+        }
+    };
+    if args.detach {
+        println!("{}", container.id());
+        return Ok(());
+    }
+    let code = started.wait_exit().map_err(|e| {
+        eprintln!("berth: {e}");
+        anyhow::Error::from(Exit(ENGINE_ERROR))
+    })?;
+    if code != 0 {
+        return Err(Exit(code.clamp(0, 255) as u8).into());
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    attach: bool,
+    /// Attach container's STDIN
+    #[arg(short, long)]
+    interactive: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn start(options: &Options, args: StartArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let mut failed = false;
+    for name in &args.containers {
+        let mode = if args.attach {
+            StartMode::Attached
+        } else {
+            StartMode::Detached
+        };
+        match engine.start_container(name, mode) {
+            Ok(started) if args.attach => {
+                let code = started.wait_exit()?;
+                if code != 0 {
+                    return Err(Exit(code.clamp(0, 255) as u8).into());
+                }
+            }
+            Ok(_) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        eprintln!("Error: failed to start containers: {}", args.containers.join(", "));
+        return Err(Exit(1).into());
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct StopArgs {
+    /// Signal to send to the container
+    #[arg(short, long)]
+    signal: Option<String>,
+    /// Seconds to wait before killing the container
+    #[arg(short, long)]
+    time: Option<i64>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+fn each(names: &[String], mut f: impl FnMut(&str) -> berth_engine::Result<()>) -> anyhow::Result<()> {
+    let mut failed = false;
+    for name in names {
+        match f(name) {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(Exit(1).into());
+    }
+    Ok(())
+}
+
+pub fn stop(options: &Options, args: StopArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    each(&args.containers, |n| {
+        engine.stop_container(n, args.time, args.signal.as_deref())
+    })
+}
+
+pub fn restart(options: &Options, args: StopArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    each(&args.containers, |n| {
+        engine.stop_container(n, args.time, args.signal.as_deref())?;
+        engine.start_container(n, StartMode::Detached).map(|_| ())
+    })
+}
+
+#[derive(Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn kill(options: &Options, args: KillArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    each(&args.containers, |n| engine.kill_container(n, &args.signal))
+}
+
+#[derive(Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    volumes: bool,
+    /// Remove the specified link
+    #[arg(short, long)]
+    link: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn rm(options: &Options, args: RmArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    each(&args.containers, |n| engine.remove_container(n, args.force).map(|_| ()))
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter")]
+    filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
+    if !args.force {
+        print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+        io::stdout().flush()?;
+        let mut answer = String::new();
+        io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    let engine = engine(options)?;
+    let mut removed = Vec::new();
+    for c in engine.containers()? {
+        if !c.is_running() && engine.remove_container(c.id(), false).is_ok() {
+            removed.push(c.row.id.clone());
+        }
+    }
+    if !removed.is_empty() {
+        println!("Deleted Containers:");
+        for id in &removed {
+            println!("{id}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: 0B");
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    all: bool,
+    /// Filter output based on conditions provided
+    #[arg(short, long = "filter")]
+    filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long)]
+    last: Option<usize>,
+    /// Show the latest created container (includes all states)
+    #[arg(short, long)]
+    latest: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Display total file sizes
+    #[arg(short, long)]
+    size: bool,
+}
+
+/// docker ps STATUS: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created".
+pub fn status_text(c: &Container) -> String {
+    let now = chrono::Utc::now();
+    let ago = |t: &str| {
+        parse_time(t)
+            .map(|t| human_duration((now - t).num_seconds()))
+            .unwrap_or_default()
+    };
+    match c.row.state.as_str() {
+        "running" => format!("Up {}", ago(&c.row.started_at)),
+        "paused" => format!("Up {} (Paused)", ago(&c.row.started_at)),
+        "restarting" => format!("Restarting ({}) {} ago", c.row.exit_code, ago(&c.row.finished_at)),
+        "exited" => format!("Exited ({}) {} ago", c.row.exit_code, ago(&c.row.finished_at)),
+        "removing" => "Removal In Progress".into(),
+        "dead" => "Dead".into(),
+        _ => "Created".into(),
+    }
+}
+
+fn matches_filters(c: &Container, filters: &[(String, String)]) -> bool {
+    filters.iter().all(|(k, v)| match k.as_str() {
+        "status" => c.row.state == *v,
+        "name" => c.row.name.contains(v.as_str()),
+        "id" => c.row.id.starts_with(v.as_str()),
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => c.config.labels.get(lk).map(String::as_str) == Some(lv),
+            None => c.config.labels.contains_key(v.as_str()),
+        },
+        "ancestor" => {
+            c.config.image == *v
+                || c.row
+                    .image_id
+                    .trim_start_matches("sha256:")
+                    .starts_with(v.trim_start_matches("sha256:"))
+        }
+        "exited" => c.row.state == "exited" && c.row.exit_code.to_string() == *v,
+        _ => false,
+    })
+}
+
+pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
+    let mut filters = Vec::new();
+    for f in &args.filter {
+        let (k, v) = f
+            .split_once('=')
+            .with_context(|| format!("bad format of filter (expected name=value): {f}"))?;
+        if !matches!(k, "status" | "name" | "id" | "label" | "ancestor" | "exited") {
+            bail!("invalid filter '{k}'");
+        }
+        filters.push((k.to_string(), v.to_string()));
+    }
+    let engine = engine(options)?;
+    let mut list = engine.containers()?;
+    let all = args.all || args.last.is_some() || args.latest || !filters.is_empty();
+    list.retain(|c| (all || c.is_running()) && matches_filters(c, &filters));
+    if args.latest {
+        list.truncate(1);
+    }
+    if let Some(n) = args.last {
+        list.truncate(n);
+    }
+    if args.quiet {
+        for c in &list {
+            println!("{}", if args.no_trunc { c.id() } else { c.short_id() });
+        }
+        return Ok(());
+    }
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|c| {
+            let command = c.args().join(" ");
+            let command = if args.no_trunc { command } else { ellipsis(&command, 20) };
+            json!({
+                "ID": if args.no_trunc { c.id() } else { c.short_id() },
+                "Image": c.config.image,
+                "Command": format!("\"{command}\""),
+                "CreatedAt": go_time(Some(&c.row.created)),
+                "RunningFor": crate::format::since(Some(&c.row.created)),
+                "Status": status_text(c),
+                "State": c.row.state,
+                "Ports": "",
+                "Names": c.row.name,
+                "Labels": c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                "Mounts": "",
+                "Networks": c.config.host.network_mode,
+                "Size": "0B",
+            })
+        })
+        .collect();
+    let listing = Listing::new(
+        args.format.as_deref(),
+        "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+    )?;
+    print!(
+        "{}",
+        listing.render(
+            &rows,
+            &super::image::headers(&[
+                ("ID", "CONTAINER ID"),
+                ("Image", "IMAGE"),
+                ("Command", "COMMAND"),
+                ("CreatedAt", "CREATED AT"),
+                ("RunningFor", "CREATED"),
+                ("Status", "STATUS"),
+                ("State", "STATE"),
+                ("Ports", "PORTS"),
+                ("Names", "NAMES"),
+                ("Labels", "LABELS"),
+                ("Mounts", "MOUNTS"),
+                ("Networks", "NETWORKS"),
+                ("Size", "SIZE"),
+            ])
+        )?
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct LogsArgs {
+    /// Show extra details provided to logs
+    #[arg(long)]
+    details: bool,
+    /// Follow log output
+    #[arg(short, long)]
+    follow: bool,
+    /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)
+    #[arg(long)]
+    since: Option<String>,
+    /// Number of lines to show from the end of the logs
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    timestamps: bool,
+    /// Show logs before a timestamp
+    #[arg(long)]
+    until: Option<String>,
+    container: String,
+}
+
+/// "42m", "10s", "2h", RFC 3339, or Unix seconds -> a UTC time.
+fn parse_when(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Some(t) = parse_time(text) {
+        return Ok(t);
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        return chrono::DateTime::from_timestamp(secs as i64, 0).context("timestamp out of range");
+    }
+    let (num, unit) = text.split_at(text.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
+    let n: f64 = num.parse().with_context(|| format!("invalid time {text:?}"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => bail!("invalid time {text:?}: use a timestamp or a duration like 10m"),
+    };
+    Ok(chrono::Utc::now() - chrono::Duration::milliseconds((secs * 1000.0) as i64))
+}
+
+pub fn logs(options: &Options, args: LogsArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let container = engine.container(&args.container)?;
+    if container.config.host.log_type == "none" {
+        bail!("configured logging driver does not support reading");
+    }
+    let since = args.since.as_deref().map(parse_when).transpose()?;
+    let until = args.until.as_deref().map(parse_when).transpose()?;
+    let tail: Option<usize> = if args.tail == "all" {
+        None
+    } else {
+        Some(
+            args.tail
+                .parse()
+                .with_context(|| format!("invalid --tail value {:?}", args.tail))?,
+        )
+    };
+    let mut printed = 0usize;
+    let mut first = true;
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    loop {
+        let entries = engine.container_logs(container.id())?;
+        let mut fresh: Vec<_> = entries.into_iter().skip(printed).collect();
+        let total = printed + fresh.len();
+        if first {
+            if let Some(n) = tail {
+                let skip = fresh.len().saturating_sub(n);
+                fresh.drain(..skip);
+            }
+            first = false;
+        }
+        for e in &fresh {
+            let t = parse_time(&e.time);
+            if since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)) {
+                continue;
+            }
+            let text = if args.timestamps {
+                format!("{} {}", e.time, e.log)
+            } else {
+                e.log.clone()
+            };
+            if e.stream == "stderr" {
+                stderr.lock().write_all(text.as_bytes())?;
+            } else {
+                stdout.lock().write_all(text.as_bytes())?;
+            }
+        }
+        printed = total;
+        if !args.follow {
+            break;
+        }
+        let current = engine.container(container.id())?;
+        if !current.is_running() {
+            // One last read for what arrived while it stopped.
+            let rest: Vec<_> = engine
+                .container_logs(container.id())?
+                .into_iter()
+                .skip(printed)
+                .collect();
+            for e in rest {
+                if e.stream == "stderr" {
+                    stderr.lock().write_all(e.log.as_bytes())?;
+                } else {
+                    stdout.lock().write_all(e.log.as_bytes())?;
+                }
+            }
+            break;
+        }
+        stdout.lock().flush()?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = args.details;
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn wait(options: &Options, args: WaitArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let mut failed = false;
+    for name in &args.containers {
+        match engine.wait_container(name) {
+            Ok(code) => println!("{code}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(Exit(1).into());
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
+    /// Display total file sizes
+    #[arg(short, long)]
+    size: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let mut values = Vec::new();
+    let mut failed = false;
+    for name in &args.containers {
+        match engine.inspect_container(name) {
+            Ok(v) => values.push(v),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+            }
+        }
+    }
+    super::image::print_inspect(&values, args.format.as_deref())?;
+    if failed {
+        return Err(Exit(1).into());
+    }
+    Ok(())
+}
+
+/// The hidden `container-monitor ID` command the engine starts per container.
+#[derive(Args)]
+pub struct MonitorArgs {
+    #[arg(long, default_value_t = -1)]
+    status_fd: i32,
+    #[arg(long)]
+    attach: bool,
+    id: String,
+}
+
+impl MonitorArgs {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+pub fn monitor(options: &Options, args: MonitorArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let code = berth_engine::containers::monitor::run(&engine, &args.id, args.status_fd, args.attach);
+    if code != 0 {
+        return Err(Exit(code.clamp(0, 255) as u8).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,352 @@
+//! End-to-end: running containers through the real binary, with a busybox
+//! image, real namespaces and cgroups.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn with_busybox() -> Option<Berth> {
+    let berth = Berth::new();
+    import_busybox(&berth, "busybox:latest")?;
+    Some(berth)
+}
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Nothing of the container may remain: mounts, cgroups, files.
+fn assert_gone(berth: &Berth, id: &str) {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    assert!(!mounts.contains(id), "a mount of {id} remains");
+    for controller in [
+        "memory", "pids", "cpu", "freezer", "devices", "blkio", "cpuset", "unified",
+    ] {
+        let cg = Path::new("/sys/fs/cgroup").join(controller).join("berth").join(id);
+        assert!(!cg.exists(), "cgroup {} remains", cg.display());
+    }
+    assert!(
+        !berth.root().join("containers").join(id).exists(),
+        "the container's files remain"
+    );
+}
+
+#[test]
+fn run_basics_pid_one_hostname_env_workdir_user() {
+    let Some(berth) = with_busybox() else { return };
+    assert_eq!(berth.ok(&["run", "--rm", "busybox", "sh", "-c", "echo $$"]).trim(), "1");
+    let ps = berth.ok(&["run", "--rm", "busybox", "ps", "-o", "pid"]);
+    assert!(
+        ps.lines().count() <= 3,
+        "the container sees only its own processes:\n{ps}"
+    );
+    assert_eq!(
+        berth
+            .ok(&["run", "--rm", "--hostname", "box1", "busybox", "hostname"])
+            .trim(),
+        "box1"
+    );
+    let env_file = berth.path("env.list");
+    std::fs::write(&env_file, "FROM_FILE=yes\n# comment\n").expect("write");
+    let out = berth.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hi",
+        "--env-file",
+        env_file.to_str().unwrap_or_default(),
+        "-w",
+        "/tmp",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $GREETING $FROM_FILE $(pwd)",
+    ]);
+    assert_eq!(out.trim(), "hi yes /tmp");
+    assert_eq!(
+        berth
+            .ok(&["run", "--rm", "-u", "1000:1000", "busybox", "id", "-u"])
+            .trim(),
+        "1000"
+    );
+    assert_eq!(
+        berth
+            .ok(&["run", "--rm", "-u", "1000:1000", "busybox", "id", "-g"])
+            .trim(),
+        "1000"
+    );
+    let alice = berth.ok(&["run", "--rm", "-u", "alice", "busybox", "id"]);
+    assert!(
+        alice.contains("uid=1001") && alice.contains("gid=1002") && alice.contains("2000"),
+        "{alice}"
+    );
+    // The default hostname is the short container ID.
+    let id = berth.ok(&["run", "-d", "busybox", "hostname"]).trim().to_string();
+    assert_eq!(berth.ok(&["wait", &id]).trim(), "0");
+    assert_eq!(berth.ok(&["logs", &id]).trim(), &id[..12]);
+    berth.ok(&["rm", &id]);
+    assert_gone(&berth, &id);
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    let Some(berth) = with_busybox() else { return };
+    assert_eq!(code(&berth.run(&["run", "--rm", "busybox", "true"])), 0);
+    assert_eq!(code(&berth.run(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])), 3);
+    assert_eq!(code(&berth.run(&["run", "--rm", "busybox", "nosuchcommand"])), 127);
+    assert_eq!(code(&berth.run(&["run", "--rm", "busybox", "/etc/passwd"])), 126);
+    assert_eq!(code(&berth.run(&["run", "--rm", "nosuchimage"])), 125);
+    assert_eq!(
+        code(&berth.run(&["run", "--rm", "--memory", "abc", "busybox", "true"])),
+        125
+    );
+    assert_eq!(
+        code(&berth.run(&["run", "--rm", "--cpus", "-1", "busybox", "true"])),
+        125
+    );
+    let out = berth.run(&["run", "--rm", "-u", "nosuchuser", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuchuser"));
+    let id = berth.ok(&["run", "-d", "busybox", "sleep", "100"]).trim().to_string();
+    berth.ok(&["kill", &id]);
+    assert_eq!(berth.ok(&["wait", &id]).trim(), "137");
+    berth.ok(&["rm", &id]);
+    // Failed runs leave no container behind.
+    assert_eq!(berth.ok(&["ps", "-a", "-q"]).trim(), "", "no half-created containers");
+}
+
+#[test]
+fn detached_lifecycle_logs_stop_start_wait_rm() {
+    let Some(berth) = with_busybox() else { return };
+    let id = berth
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "ticker",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo bye; exit 0' TERM; echo started; while true; do sleep 0.1; done",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !berth.ok(&["logs", "ticker"]).contains("started") {
+        assert!(Instant::now() < deadline, "no output in the log");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ps = berth.ok(&["ps"]);
+    assert!(ps.contains("ticker") && ps.contains("Up "), "{ps}");
+    assert_eq!(berth.ok(&["ps", "-q"]).trim(), &id[..12]);
+    let name_conflict = berth.run(&["run", "-d", "--name", "ticker", "busybox", "true"]);
+    assert_eq!(code(&name_conflict), 125);
+    assert!(String::from_utf8_lossy(&name_conflict.stderr).contains("already in use"));
+    let err = berth.fails(&["rm", "ticker"]);
+    assert!(err.contains("stop the container"), "{err}");
+
+    berth.ok(&["stop", "ticker"]);
+    assert_eq!(berth.ok(&["wait", "ticker"]).trim(), "0");
+    assert!(berth.ok(&["logs", "ticker"]).contains("bye"));
+    let inspect: Value = serde_json::from_str(&berth.ok(&["inspect", "ticker"])).expect("json");
+    assert_eq!(inspect[0]["State"]["Status"], "exited");
+    assert_eq!(inspect[0]["Name"], "/ticker");
+    assert_eq!(inspect[0]["Id"], id.as_str());
+    assert!(berth.ok(&["ps", "-a"]).contains("Exited (0)"));
+
+    // Start again; a process ignoring TERM is killed after the timeout.
+    berth.ok(&["start", "ticker"]);
+    assert_eq!(
+        berth
+            .ok(&["inspect", "--format", "{{.State.Running}}", "ticker"])
+            .trim(),
+        "true"
+    );
+    berth.ok(&["rm", "-f", "ticker"]);
+    assert_gone(&berth, &id);
+
+    let stubborn = berth.ok(&[
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "trap '' TERM; while true; do sleep 0.1; done",
+    ]);
+    let stubborn = stubborn.trim();
+    let started = Instant::now();
+    berth.ok(&["stop", "-t", "1", stubborn]);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "stop waited for the timeout"
+    );
+    assert_eq!(berth.ok(&["wait", stubborn]).trim(), "137");
+    berth.ok(&["rm", stubborn]);
+    assert_gone(&berth, stubborn);
+}
+
+#[test]
+fn restart_on_failure_restarts_exactly_twice() {
+    let Some(berth) = with_busybox() else { return };
+    let id = berth.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
+    let id = id.trim();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = berth.ok(&["inspect", "--format", "{{.State.Status}} {{.RestartCount}}", id]);
+        if state.trim() == "exited 2" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {state}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(berth.ok(&["logs", id]).matches("run").count(), 3);
+    berth.ok(&["rm", id]);
+}
+
+#[test]
+fn limits_and_confinement() {
+    let Some(berth) = with_busybox() else { return };
+    // A memory hog dies inside the container only.
+    let out = berth.run(&[
+        "run",
+        "--name",
+        "hog",
+        "--memory",
+        "32m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=$(head -c 200000000 /dev/zero | tr '\\000' a); echo survived",
+    ]);
+    assert_eq!(code(&out), 137, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        berth.ok(&["inspect", "--format", "{{.State.OOMKilled}}", "hog"]).trim(),
+        "true"
+    );
+    berth.ok(&["rm", "hog"]);
+    // A fork bomb is contained by the pids limit: each child that got forked
+    // says so, and busybox sh gives up at the first fork the kernel refuses.
+    let out = berth.run(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "20",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 1 100); do (echo forked; exec sleep 5) & done; wait",
+    ]);
+    let forked = stdout(&out).matches("forked").count();
+    assert!(
+        (1..20).contains(&forked),
+        "pids limit not applied: {forked} children forked"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("can't fork"));
+    // Default capabilities deny mount and raw sockets.
+    let mount = berth.run(&["run", "--rm", "busybox", "mount", "-t", "tmpfs", "none", "/mnt"]);
+    assert_ne!(code(&mount), 0, "mount must be denied");
+    let raw = berth.run(&["run", "--rm", "busybox", "sh", "-c", "ping -c 1 -W 1 127.0.0.1 2>&1"]);
+    let text = stdout(&raw);
+    assert!(
+        !text.contains("1 packets received"),
+        "raw sockets must be denied: {text}"
+    );
+    // --read-only denies writes outside tmpfs.
+    let ro = berth.run(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /scratch/ok && touch /denied",
+    ]);
+    assert_ne!(code(&ro), 0);
+    assert!(
+        String::from_utf8_lossy(&ro.stderr).contains("Read-only"),
+        "{}",
+        String::from_utf8_lossy(&ro.stderr)
+    );
+}
+
+#[test]
+fn ambiguous_prefix_and_unknown_container() {
+    let Some(berth) = with_busybox() else { return };
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(berth.ok(&["create", "busybox", "true"]).trim().to_string());
+    }
+    // Some pair shares a first hex digit among 20 containers.
+    let shared = ids
+        .iter()
+        .find(|a| ids.iter().filter(|b| b.as_bytes()[0] == a.as_bytes()[0]).count() > 1)
+        .map(|a| a[..1].to_string())
+        .unwrap_or_default();
+    let err = berth.fails(&["inspect", "--type", "container", &shared]);
+    assert!(err.contains("multiple IDs"), "{err}");
+    let err = berth.fails(&["rm", "nosuchcontainer"]);
+    assert!(err.contains("No such container"), "{err}");
+    for id in &ids {
+        berth.ok(&["rm", id]);
+    }
+}
+
+#[test]
+fn parallel_runs_and_removals_keep_state_consistent() {
+    let Some(berth) = with_busybox() else { return };
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            berth
+                .cmd(&["run", "-d", "busybox", "sleep", "100"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        ids.push(stdout(&out).trim().to_string());
+    }
+    assert_eq!(berth.ok(&["ps", "-q"]).lines().count(), 20);
+    let removers: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            berth
+                .cmd(&["rm", "-f", id])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for mut r in removers {
+        assert!(r.wait().expect("wait").success());
+    }
+    assert_eq!(berth.ok(&["ps", "-a", "-q"]).trim(), "");
+    for id in &ids {
+        assert_gone(&berth, id);
+    }
+}

@@ -1,0 +1,143 @@
+//! `inspect` of a container: Docker's ContainerInspect JSON.
+
+use serde_json::{json, Value};
+
+use super::{image_display, monitor, Container};
+use crate::{Engine, Result};
+
+impl Engine {
+    pub fn inspect_container(&self, name: &str) -> Result<Value> {
+        let c = self.container(name)?;
+        Ok(container_json(self, &c))
+    }
+}
+
+fn container_json(engine: &Engine, c: &Container) -> Value {
+    let r = &c.row;
+    let cfg = &c.config;
+    let h = &cfg.host;
+    let args = c.args();
+    let (path, rest) = args
+        .split_first()
+        .map_or((String::new(), Vec::new()), |(p, a)| (p.clone(), a.to_vec()));
+    let dir = engine.container_dir(&r.id);
+    let restart = super::lifecycle::RestartPolicy::parse(&h.restart_policy).ok();
+    let (restart_name, restart_max) = match restart {
+        Some(super::lifecycle::RestartPolicy::OnFailure(n)) => ("on-failure", n.unwrap_or(0)),
+        Some(super::lifecycle::RestartPolicy::Always) => ("always", 0),
+        Some(super::lifecycle::RestartPolicy::UnlessStopped) => ("unless-stopped", 0),
+        _ => ("no", 0),
+    };
+    json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": path,
+        "Args": rest,
+        "State": {
+            "Status": r.state,
+            "Running": r.state == "running" || r.state == "paused",
+            "Paused": r.state == "paused",
+            "Restarting": r.state == "restarting",
+            "OOMKilled": r.oom_killed,
+            "Dead": r.state == "dead",
+            "Pid": r.pid,
+            "ExitCode": r.exit_code,
+            "Error": r.error,
+            "StartedAt": r.started_at,
+            "FinishedAt": r.finished_at,
+        },
+        "Image": r.image_id,
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": if h.log_type == "json-file" { json!(monitor::log_path(engine, &r.id)) } else { json!("") },
+        "Name": format!("/{}", r.name),
+        "RestartCount": r.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": Value::Null,
+        "HostConfig": {
+            "Binds": Value::Null,
+            "ContainerIDFile": "",
+            "LogConfig": { "Type": h.log_type, "Config": h.log_opts },
+            "NetworkMode": h.network_mode,
+            "PortBindings": {},
+            "RestartPolicy": { "Name": restart_name, "MaximumRetryCount": restart_max },
+            "AutoRemove": h.auto_remove,
+            "CapAdd": h.cap_add,
+            "CapDrop": h.cap_drop,
+            "ExtraHosts": h.extra_hosts,
+            "GroupAdd": cfg.group_add,
+            "Privileged": h.privileged,
+            "ReadonlyRootfs": h.read_only,
+            "SecurityOpt": h.security_opt,
+            "Tmpfs": h.tmpfs.iter().map(|t| {
+                let (p, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
+                (p.to_string(), json!(o))
+            }).collect::<serde_json::Map<String, Value>>(),
+            "ShmSize": if h.shm_size > 0 { h.shm_size } else { 64 * 1024 * 1024 },
+            "Runtime": if h.runtime.is_empty() { "berth" } else { h.runtime.as_str() },
+            "Memory": h.memory,
+            "MemoryReservation": h.memory_reservation,
+            "MemorySwap": h.memory_swap,
+            "NanoCpus": h.nano_cpus,
+            "CpuShares": h.cpu_shares,
+            "CpusetCpus": h.cpuset_cpus,
+            "PidsLimit": if h.pids_limit == 0 { Value::Null } else { json!(h.pids_limit) },
+            "OomKillDisable": h.oom_kill_disable,
+            "Ulimits": h.ulimits,
+            "Devices": h.devices,
+            "Init": h.init,
+        },
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": {
+                "MergedDir": dir.join("merged"),
+                "UpperDir": dir.join("upper"),
+                "WorkDir": dir.join("work"),
+            },
+        },
+        "Mounts": [],
+        "Config": {
+            "Hostname": cfg.hostname,
+            "Domainname": cfg.domainname,
+            "User": cfg.user,
+            "AttachStdin": false,
+            "AttachStdout": false,
+            "AttachStderr": false,
+            "ExposedPorts": if cfg.exposed_ports.is_empty() { Value::Null } else { json!(cfg.exposed_ports) },
+            "Tty": cfg.tty,
+            "OpenStdin": cfg.open_stdin,
+            "StdinOnce": false,
+            "Env": cfg.env,
+            "Cmd": cfg.cmd,
+            "Image": image_display(&cfg.image),
+            "Volumes": if cfg.volumes.is_empty() { Value::Null } else { json!(cfg.volumes) },
+            "WorkingDir": cfg.working_dir,
+            "Entrypoint": cfg.entrypoint,
+            "OnBuild": Value::Null,
+            "Labels": cfg.labels,
+            "StopSignal": cfg.stop_signal,
+            "StopTimeout": cfg.stop_timeout,
+        },
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "Ports": {},
+            "SandboxKey": "",
+            "Networks": {
+                h.network_mode.clone(): {
+                    "NetworkID": "",
+                    "EndpointID": "",
+                    "Gateway": "",
+                    "IPAddress": "",
+                    "IPPrefixLen": 0,
+                    "MacAddress": "",
+                },
+            },
+        },
+    })
+}

@@ -1,0 +1,240 @@
+//! Starting (spawning the monitor), signalling, stopping and waiting.
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_store::containers as rows;
+
+use super::monitor;
+use crate::{Engine, Error, Result};
+
+/// `--restart`, parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RestartPolicy {
+    No,
+    Always,
+    UnlessStopped,
+    OnFailure(Option<u32>),
+}
+
+impl RestartPolicy {
+    pub fn parse(text: &str) -> Result<RestartPolicy> {
+        let (name, count) = text.split_once(':').map_or((text, None), |(n, c)| (n, Some(c)));
+        let policy = match (name, count) {
+            ("no" | "", None) => RestartPolicy::No,
+            ("always", None) => RestartPolicy::Always,
+            ("unless-stopped", None) => RestartPolicy::UnlessStopped,
+            ("on-failure", None) => RestartPolicy::OnFailure(None),
+            ("on-failure", Some(n)) => RestartPolicy::OnFailure(Some(n.parse().map_err(|_| {
+                Error::InvalidArgument(format!("invalid restart policy {text:?}: the count must be a number"))
+            })?)),
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid restart policy {text:?}: use no, always, unless-stopped or on-failure[:max-retries]"
+                )))
+            }
+        };
+        Ok(policy)
+    }
+}
+
+/// How `start` hands the container's stdio over.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StartMode {
+    /// Detached: the monitor keeps stdio to itself (logs only).
+    Detached,
+    /// Attached: the monitor also relays the container's output to this
+    /// process's stdout/stderr (and stdin, if the container has it open).
+    Attached,
+}
+
+/// A started container, and for attached starts the channel on which its
+/// monitor reports the exit code.
+pub struct Started {
+    pub pid: i32,
+    status: Option<BufReader<std::fs::File>>,
+}
+
+impl Started {
+    /// Blocks until the monitor reports the container's exit code (attached
+    /// starts only).
+    pub fn wait_exit(mut self) -> Result<i32> {
+        let Some(status) = self.status.as_mut() else {
+            return Err(Error::InvalidArgument("not attached".into()));
+        };
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = status.read_line(&mut line).map_err(|e| Error::Stream {
+                context: "reading the monitor's status".into(),
+                source: e,
+            })?;
+            if n == 0 {
+                return Err(Error::InvalidArgument(
+                    "the container's monitor exited without reporting an exit code".into(),
+                ));
+            }
+            if let Some(code) = line.trim().strip_prefix("exit ") {
+                return code
+                    .parse()
+                    .map_err(|_| Error::InvalidArgument(format!("bad status from the monitor: {line}")));
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Starts a created or exited container by spawning its monitor, and
+    /// returns once the container runs (or failed to start, with the reason).
+    pub fn start_container(&self, name: &str, mode: StartMode) -> Result<Started> {
+        let container = self.container(name)?;
+        if container.is_running() {
+            return Ok(Started {
+                pid: container.row.pid as i32,
+                status: None,
+            });
+        }
+        let (read, write) = rustix::pipe::pipe().map_err(|e| Error::Stream {
+            context: "creating the monitor's status pipe".into(),
+            source: e.into(),
+        })?;
+        let exe = std::env::current_exe().map_err(|e| Error::Stream {
+            context: "finding the berth binary".into(),
+            source: e,
+        })?;
+        let mut command = Command::new(exe);
+        command
+            .arg("--root")
+            .arg(self.root())
+            .arg("--runroot")
+            .arg(self.runroot())
+            .arg("container-monitor")
+            .arg("--status-fd")
+            .arg(write.as_raw_fd().to_string())
+            .arg(container.id());
+        if mode == StartMode::Detached {
+            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        } else {
+            command.arg("--attach");
+            if !container.config.open_stdin {
+                command.stdin(Stdio::null());
+            }
+        }
+        // The status pipe's write end must survive exec in the monitor.
+        rustix::io::fcntl_setfd(&write, rustix::io::FdFlags::empty()).map_err(|e| Error::Stream {
+            context: "passing the status pipe".into(),
+            source: e.into(),
+        })?;
+        let child = command.spawn().map_err(|e| Error::Stream {
+            context: "starting the container's monitor".into(),
+            source: e,
+        });
+        drop(write);
+        let mut child = child?;
+        let mut status = BufReader::new(std::fs::File::from(read));
+        let mut line = String::new();
+        let n = status.read_line(&mut line).map_err(|e| Error::Stream {
+            context: "reading the monitor's status".into(),
+            source: e,
+        })?;
+        if n == 0 {
+            let _ = child.wait();
+            return Err(Error::InvalidArgument(
+                "the container's monitor exited before starting the container".into(),
+            ));
+        }
+        // The monitor lives on in its own session; nobody waits for it but init.
+        std::mem::forget(child);
+        let line = line.trim();
+        if let Some(pid) = line.strip_prefix("started ") {
+            return Ok(Started {
+                pid: pid.parse().unwrap_or(0),
+                status: (mode == StartMode::Attached).then_some(status),
+            });
+        }
+        if let Some(rest) = line.strip_prefix("error ") {
+            let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
+            return Err(Error::StartFailed {
+                code: code.parse().unwrap_or(125),
+                message: message.to_string(),
+            });
+        }
+        Err(Error::InvalidArgument(format!(
+            "unexpected status from the monitor: {line}"
+        )))
+    }
+
+    /// `kill -s SIGNAL`: signals the container's init process.
+    pub fn kill_container(&self, name: &str, signal: &str) -> Result<()> {
+        let container = self.container(name)?;
+        if !container.is_running() {
+            return Err(Error::Conflict(format!(
+                "cannot kill container: {}: container {} is not running",
+                name,
+                container.short_id()
+            )));
+        }
+        let signo = monitor::parse_signal(signal)?;
+        monitor::signal_pid(container.row.pid as i32, signo)
+    }
+
+    /// `stop`: the stop signal, then SIGKILL after the timeout.
+    pub fn stop_container(&self, name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+        let container = self.container(name)?;
+        if !container.is_running() {
+            return Ok(());
+        }
+        self.mark_stopping(container.id())?;
+        let signal = signal
+            .map(str::to_string)
+            .filter(|s| !s.is_empty())
+            .or_else(|| Some(container.config.stop_signal.clone()).filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| "SIGTERM".into());
+        let timeout = timeout.or(container.config.stop_timeout).unwrap_or(10);
+        let signo = monitor::parse_signal(&signal)?;
+        let _ = monitor::signal_pid(container.row.pid as i32, signo);
+        let grace = (timeout >= 0).then(|| Duration::from_secs(timeout as u64));
+        if self.wait_stopped(container.id(), grace).is_err() {
+            let current = self.container(container.id())?;
+            if current.is_running() {
+                let _ = monitor::signal_pid(current.row.pid as i32, 9);
+            }
+            self.wait_stopped(container.id(), None)?;
+        }
+        Ok(())
+    }
+
+    /// Records that the user stopped the container, so no restart policy
+    /// brings it back (Docker's "manually stopped").
+    fn mark_stopping(&self, id: &str) -> Result<()> {
+        monitor::write_stop_marker(self, id)
+    }
+
+    /// Waits until the container is no longer running; `None` waits forever.
+    pub fn wait_stopped(&self, id: &str, timeout: Option<Duration>) -> Result<i64> {
+        let start = Instant::now();
+        loop {
+            let row = rows::get(&self.store().db(), id)?.ok_or_else(|| Error::NoSuchContainer(id.to_string()))?;
+            let container = self.reconcile(self.load_container_row(row)?)?;
+            if !container.is_running() {
+                return Ok(container.row.exit_code);
+            }
+            if timeout.is_some_and(|t| start.elapsed() >= t) {
+                return Err(Error::InvalidArgument("timed out".into()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `wait`: blocks until the container stops, returns its exit code.
+    pub fn wait_container(&self, name: &str) -> Result<i64> {
+        let container = self.container(name)?;
+        self.wait_stopped(container.id(), None)
+    }
+
+    pub(crate) fn load_container_row(&self, row: rows::ContainerRow) -> Result<super::Container> {
+        self.load_container(row)
+    }
+}

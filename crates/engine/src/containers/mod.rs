@@ -1,0 +1,452 @@
+//! Containers: the resolved configuration, the state machine kept in the
+//! store, lookup by name, ID or prefix, and removal. Starting a container
+//! spawns its monitor (monitor.rs), a `berth` process that outlives the CLI.
+
+mod inspect;
+mod lifecycle;
+pub mod logs;
+pub mod monitor;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+
+use berth_reference::Reference;
+use berth_store::containers::{self as rows, ContainerRow};
+use serde::{Deserialize, Serialize};
+
+pub use lifecycle::{StartMode, Started};
+
+use crate::{time, Engine, Error, Result};
+
+/// Everything `create` resolved for a container, stored as JSON in its row.
+/// Field names follow Docker's Config/HostConfig where they exist.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerConfig {
+    /// The image as the user named it.
+    pub image: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub group_add: Vec<String>,
+    pub hostname: String,
+    pub domainname: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub labels: BTreeMap<String, String>,
+    pub stop_signal: String,
+    pub stop_timeout: Option<i64>,
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    pub volumes: BTreeMap<String, serde_json::Value>,
+    pub host: HostConfig,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostConfig {
+    /// "none" or "host" until networking lands.
+    pub network_mode: String,
+    pub auto_remove: bool,
+    pub read_only: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub security_opt: Vec<String>,
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub memory_reservation: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub cpuset_cpus: String,
+    pub pids_limit: i64,
+    pub oom_kill_disable: bool,
+    /// "name=soft[:hard]" as given to --ulimit.
+    pub ulimits: Vec<String>,
+    pub shm_size: i64,
+    /// PATH[:options] as given to --tmpfs.
+    pub tmpfs: Vec<String>,
+    pub extra_hosts: Vec<String>,
+    pub devices: Vec<String>,
+    pub log_type: String,
+    pub log_opts: BTreeMap<String, String>,
+    /// "no", "always", "unless-stopped", "on-failure[:N]".
+    pub restart_policy: String,
+    pub init: bool,
+    /// An external OCI runtime binary (--runtime); empty for the built-in one.
+    pub runtime: String,
+}
+
+/// A container as the engine sees it: its row and its parsed config.
+#[derive(Clone, Debug)]
+pub struct Container {
+    pub row: ContainerRow,
+    pub config: ContainerConfig,
+}
+
+impl Container {
+    pub fn id(&self) -> &str {
+        &self.row.id
+    }
+
+    pub fn short_id(&self) -> &str {
+        &self.row.id[..12]
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self.row.state.as_str(), "running" | "paused" | "restarting")
+    }
+
+    /// The command line Docker shows: entrypoint then cmd.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = self.config.entrypoint.clone().unwrap_or_default();
+        args.extend(self.config.cmd.clone().unwrap_or_default());
+        args
+    }
+}
+
+/// What `create` is asked for; `None` fields fall back to the image's config.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    pub name: Option<String>,
+    /// `--entrypoint`: Some(empty) resets the image's entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// Arguments after the image; empty means the image's Cmd.
+    pub cmd: Vec<String>,
+    pub config: ContainerConfig,
+}
+
+impl Engine {
+    pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
+        self.root().join("containers").join(id)
+    }
+
+    pub(crate) fn container_run_dir(&self, id: &str) -> PathBuf {
+        self.runroot().join("containers").join(id)
+    }
+
+    fn load_container(&self, row: ContainerRow) -> Result<Container> {
+        let config = serde_json::from_str(&row.config)
+            .map_err(|e| Error::InvalidArgument(format!("container {} has a damaged config: {e}", row.id)))?;
+        Ok(Container { row, config })
+    }
+
+    /// Finds a container by name, full ID or unique ID prefix, and brings
+    /// its state up to date if its monitor died.
+    pub fn container(&self, name_or_id: &str) -> Result<Container> {
+        let name = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
+        let row = {
+            let conn = self.store().db();
+            if let Some(row) = rows::by_name(&conn, name)? {
+                row
+            } else if !name.is_empty() && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                let mut found = rows::with_prefix(&conn, &name.to_ascii_lowercase())?;
+                match found.len() {
+                    1 => found.remove(0),
+                    0 => return Err(Error::NoSuchContainer(name_or_id.to_string())),
+                    _ => {
+                        return Err(Error::InvalidArgument(format!(
+                            "multiple IDs found with provided prefix: {name_or_id}"
+                        )))
+                    }
+                }
+            } else {
+                return Err(Error::NoSuchContainer(name_or_id.to_string()));
+            }
+        };
+        let container = self.load_container(row)?;
+        self.reconcile(container)
+    }
+
+    /// Every container, newest first, reconciled.
+    pub fn containers(&self) -> Result<Vec<Container>> {
+        let rows = rows::list(&self.store().db())?;
+        rows.into_iter()
+            .map(|r| self.load_container(r).and_then(|c| self.reconcile(c)))
+            .collect()
+    }
+
+    /// A container whose monitor is gone cannot be running: record it as
+    /// exited with an error instead of showing it running forever.
+    fn reconcile(&self, mut container: Container) -> Result<Container> {
+        if !container.is_running() || monitor::is_alive(container.row.monitor_pid, container.row.monitor_start) {
+            return Ok(container);
+        }
+        let id = container.row.id.clone();
+        let updated = self.store().write(|tx| {
+            let Some(mut row) = rows::get(tx, &id)? else {
+                return Ok::<_, Error>(None);
+            };
+            if matches!(row.state.as_str(), "running" | "paused" | "restarting")
+                && !monitor::is_alive(row.monitor_pid, row.monitor_start)
+            {
+                row.state = "exited".into();
+                row.exit_code = if row.exit_code == 0 { 137 } else { row.exit_code };
+                row.finished_at = time::now();
+                row.error = "the container's monitor process died; its state was recovered".into();
+                row.pid = 0;
+                rows::update(tx, &row)?;
+            }
+            Ok(Some(row))
+        })?;
+        if let Some(row) = updated {
+            // Best effort: the dead monitor could not clean up after itself.
+            let _ = monitor::cleanup_runtime(self, &row.id);
+            container.row = row;
+        }
+        Ok(container)
+    }
+
+    /// `create`: resolves the image and the configuration, records the
+    /// container as created and prepares its directories.
+    pub fn create_container(&self, options: CreateOptions) -> Result<Container> {
+        let image = self.image(&options.config.image)?;
+        let image_config = image.config.config.clone().unwrap_or_default();
+        let mut config = options.config.clone();
+
+        let entrypoint = match options.entrypoint.clone() {
+            Some(e) if e.is_empty() => None,
+            Some(e) => Some(e),
+            None => image_config.entrypoint.clone(),
+        };
+        let cmd = if !options.cmd.is_empty() {
+            Some(options.cmd.clone())
+        } else if options.entrypoint.is_some() {
+            // Docker: a new entrypoint drops the image's Cmd.
+            None
+        } else {
+            image_config.cmd.clone()
+        };
+        if entrypoint.as_ref().is_none_or(|e| e.is_empty()) && cmd.as_ref().is_none_or(|c| c.is_empty()) {
+            return Err(Error::InvalidArgument("no command specified".into()));
+        }
+        config.entrypoint = entrypoint;
+        config.cmd = cmd;
+        let mut env = image_config.env.clone().unwrap_or_default();
+        for e in &options.config.env {
+            let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+            env.retain(|x| x.split_once('=').map_or(x.as_str(), |(k, _)| k) != key);
+            env.push(e.clone());
+        }
+        config.env = env;
+        if config.working_dir.is_empty() {
+            config.working_dir = image_config.working_dir.clone();
+        }
+        if config.user.is_empty() {
+            config.user = image_config.user.clone();
+        }
+        if config.stop_signal.is_empty() {
+            config.stop_signal = image_config.stop_signal.clone();
+        }
+        if let Some(labels) = &image_config.labels {
+            for (k, v) in labels {
+                config.labels.entry(k.clone()).or_insert(v.clone());
+            }
+        }
+        config.exposed_ports = image_config.exposed_ports.clone().unwrap_or_default();
+        config.volumes = image_config.volumes.clone().unwrap_or_default();
+        if config.host.network_mode.is_empty() {
+            config.host.network_mode = "none".into();
+        }
+        if !matches!(config.host.network_mode.as_str(), "none" | "host") {
+            return Err(Error::InvalidArgument(format!(
+                "network {} not found: only --network none and --network host exist until networking lands",
+                config.host.network_mode
+            )));
+        }
+        if config.host.log_type.is_empty() {
+            config.host.log_type = "json-file".into();
+        }
+        if !matches!(config.host.log_type.as_str(), "json-file" | "none") {
+            return Err(Error::InvalidArgument(format!(
+                "logging driver {:?} is not supported: use json-file or none",
+                config.host.log_type
+            )));
+        }
+        if config.host.restart_policy.is_empty() {
+            config.host.restart_policy = "no".into();
+        }
+        lifecycle::RestartPolicy::parse(&config.host.restart_policy)?;
+        if config.host.auto_remove && config.host.restart_policy != "no" {
+            return Err(Error::InvalidArgument(
+                "conflicting options: cannot specify both --restart and --rm".into(),
+            ));
+        }
+
+        let id = random_id();
+        if config.hostname.is_empty() {
+            config.hostname = if config.host.network_mode == "host" {
+                rustix::system::uname().nodename().to_string_lossy().into_owned()
+            } else {
+                id[..12].to_string()
+            };
+        }
+        let name = match &options.name {
+            Some(n) => {
+                let n = n.strip_prefix('/').unwrap_or(n);
+                if !valid_name(n) {
+                    return Err(Error::InvalidArgument(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                n.to_string()
+            }
+            None => generated_name(&id),
+        };
+        let row = ContainerRow {
+            id: id.clone(),
+            name: name.clone(),
+            image_id: image.id().to_string(),
+            created: time::now(),
+            config: serde_json::to_string(&config).map_err(|e| Error::InvalidArgument(e.to_string()))?,
+            state: "created".into(),
+            pid: 0,
+            monitor_pid: 0,
+            monitor_start: 0,
+            exit_code: 0,
+            started_at: "0001-01-01T00:00:00Z".into(),
+            finished_at: "0001-01-01T00:00:00Z".into(),
+            error: String::new(),
+            oom_killed: false,
+            restart_count: 0,
+        };
+        let dir = self.container_dir(&id);
+        for sub in ["upper", "work", "merged"] {
+            fs::create_dir_all(dir.join(sub)).map_err(|e| Error::Io {
+                path: dir.join(sub),
+                source: e,
+            })?;
+        }
+        let inserted = self.store().write(|tx| {
+            if rows::by_name(tx, &name)?.is_some() {
+                return Err(Error::Conflict(format!(
+                    "Conflict. The container name \"/{name}\" is already in use by another container. \
+                     You have to remove (or rename) that container to be able to reuse that name."
+                )));
+            }
+            rows::insert(tx, &row)?;
+            Ok(())
+        });
+        if let Err(e) = inserted {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        self.load_container(row)
+    }
+
+    /// `rm`: removes a stopped container (or, with `force`, kills it first).
+    pub fn remove_container(&self, name: &str, force: bool) -> Result<String> {
+        let container = self.container(name)?;
+        if container.is_running() {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "cannot remove container \"/{}\": container is {}: stop the container before removing or force remove",
+                    container.row.name, container.row.state
+                )));
+            }
+            self.kill_container(container.id(), "KILL")?;
+            self.wait_stopped(container.id(), None)?;
+        }
+        self.discard_container(container.id())?;
+        Ok(container.row.name)
+    }
+
+    /// Tears down everything a stopped container owns; every step is
+    /// attempted and a missing piece is not an error.
+    pub fn discard_container(&self, id: &str) -> Result<()> {
+        let marked = self.store().write(|tx| {
+            let Some(mut row) = rows::get(tx, id)? else {
+                return Ok::<_, Error>(false);
+            };
+            row.state = "removing".into();
+            rows::update(tx, &row)?;
+            Ok(true)
+        })?;
+        if !marked {
+            return Ok(());
+        }
+        let mut errors = Vec::new();
+        if let Err(e) = monitor::cleanup_runtime(self, id) {
+            errors.push(e.to_string());
+        }
+        for dir in [self.container_dir(id), self.container_run_dir(id)] {
+            if let Err(e) = fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    errors.push(format!("{}: {e}", dir.display()));
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "removing container {id}: {}",
+                errors.join("; ")
+            )));
+        }
+        self.store().write(|tx| {
+            rows::delete(tx, id)?;
+            Ok::<_, Error>(())
+        })
+    }
+
+    /// Every entry of a container's json-file log, oldest first.
+    pub fn container_logs(&self, name: &str) -> Result<Vec<logs::Entry>> {
+        let c = self.container(name)?;
+        let max_files = c
+            .config
+            .host
+            .log_opts
+            .get("max-file")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1);
+        let path = monitor::log_path(self, c.id());
+        logs::read_all(&path, max_files).map_err(|e| Error::Io { path, source: e })
+    }
+
+    /// How many containers use an image (rmi refuses to delete those).
+    pub fn containers_using(&self, image_id: &str) -> Result<i64> {
+        Ok(rows::count_by_image(&self.store().db(), image_id)?)
+    }
+}
+
+/// Docker's container name rule.
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 32];
+    if let Ok(mut f) = fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Docker-style "adjective_surname" names, picked from the ID.
+fn generated_name(id: &str) -> String {
+    const LEFT: &[&str] = &[
+        "brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "merry", "nifty", "quirky",
+        "serene", "tender", "vibrant", "wizardly",
+    ];
+    const RIGHT: &[&str] = &[
+        "babbage", "curie", "dijkstra", "euler", "fermat", "gauss", "hopper", "kepler", "lovelace", "noether",
+        "pascal", "ritchie", "shannon", "thompson", "turing", "wozniak",
+    ];
+    let n = u64::from_str_radix(&id[..12], 16).unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        LEFT[(n % 16) as usize],
+        RIGHT[((n / 16) % 16) as usize],
+        &id[..4]
+    )
+}
+
+/// The familiar name of the image reference a container was created from.
+pub(crate) fn image_display(name: &str) -> String {
+    Reference::parse(name)
+        .map(|r| r.familiar_string())
+        .unwrap_or_else(|_| name.to_string())
+}

@@ -1,0 +1,669 @@
+//! The monitor: one small process per started container (`berth
+//! container-monitor ID`), in its own session so it outlives the CLI. It
+//! mounts the container's root, starts the container through the runtime,
+//! relays and logs its output, reaps it, records the exit, applies the
+//! restart policy, and tears the runtime state down.
+//!
+//! Status protocol on the inherited `--status-fd` pipe, one line each:
+//! `started PID`, or `error CODE MESSAGE` (CODE is the docker exit status:
+//! 125, 126 or 127), then `exit CODE` when the container is gone for good.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use berth_runtime::launch::{self, Exit, Launcher};
+use berth_runtime::spec::{self, NetworkMode, RunSpec, SeccompMode};
+use berth_store::containers::{self as rows, ContainerRow};
+use berth_store::meta;
+
+use super::lifecycle::RestartPolicy;
+use super::logs;
+use super::Container;
+use crate::{time, Engine, Error, Result};
+
+/// Where libcontainer keeps its state for every container of this run root.
+fn state_root(engine: &Engine) -> PathBuf {
+    engine.runroot().join("runtime")
+}
+
+fn stop_marker(engine: &Engine, id: &str) -> PathBuf {
+    engine.container_run_dir(id).join("stopped-by-user")
+}
+
+pub(crate) fn write_stop_marker(engine: &Engine, id: &str) -> Result<()> {
+    let dir = engine.container_run_dir(id);
+    fs::create_dir_all(&dir).map_err(|e| Error::Io {
+        path: dir.clone(),
+        source: e,
+    })?;
+    fs::write(stop_marker(engine, id), b"").map_err(|e| Error::Io { path: dir, source: e })
+}
+
+/// The cgroup path the runtime creates for a container.
+pub(crate) fn cgroups_path(id: &str) -> String {
+    format!("/berth/{id}")
+}
+
+/// Start time of a process in clock ticks since boot, from /proc/PID/stat.
+pub fn process_start(pid: i64) -> Option<i64> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the monitor recorded as (pid, start time) is still that process.
+pub fn is_alive(pid: i64, start: i64) -> bool {
+    pid > 0 && process_start(pid) == Some(start)
+}
+
+/// Signal names and numbers as docker accepts them: KILL, SIGKILL, 9.
+pub fn parse_signal(text: &str) -> Result<i32> {
+    let t = text.trim().to_ascii_uppercase();
+    if let Ok(n) = t.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let name = t.strip_prefix("SIG").unwrap_or(&t);
+    let n = match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "TRAP" => 5,
+        "ABRT" | "IOT" => 6,
+        "BUS" => 7,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        "STKFLT" => 16,
+        "CHLD" => 17,
+        "CONT" => 18,
+        "STOP" => 19,
+        "TSTP" => 20,
+        "TTIN" => 21,
+        "TTOU" => 22,
+        "URG" => 23,
+        "XCPU" => 24,
+        "XFSZ" => 25,
+        "VTALRM" => 26,
+        "PROF" => 27,
+        "WINCH" => 28,
+        "IO" | "POLL" => 29,
+        "PWR" => 30,
+        "SYS" => 31,
+        _ => return Err(Error::InvalidArgument(format!("invalid signal: {text}"))),
+    };
+    Ok(n)
+}
+
+pub(crate) fn signal_pid(pid: i32, signal: i32) -> Result<()> {
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return Err(Error::InvalidArgument("the container has no process".into()));
+    };
+    let signal = rustix::process::Signal::from_named_raw(signal)
+        .ok_or_else(|| Error::InvalidArgument(format!("invalid signal: {signal}")))?;
+    match rustix::process::kill_process(pid, signal) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(Error::Stream {
+            context: "signalling the container".into(),
+            source: e.into(),
+        }),
+    }
+}
+
+/// Removes the runtime's state, cgroups and the root mount of a container
+/// that is not running. Tolerant: what is already gone is fine.
+pub(crate) fn cleanup_runtime(engine: &Engine, id: &str) -> Result<()> {
+    let mut errors = Vec::new();
+    if let Err(e) = Launcher::new(&state_root(engine)).delete(id) {
+        errors.push(e.to_string());
+    }
+    let merged = engine.container_dir(id).join("merged");
+    for target in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
+        let _ = berth_image::snapshot::unmount(&merged.join(target));
+    }
+    if let Err(e) = berth_image::snapshot::unmount(&merged) {
+        errors.push(e.to_string());
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(errors.join("; ")))
+    }
+}
+
+/// Reports to whoever started the monitor; a reader that went away is fine.
+struct Status(Option<File>);
+
+impl Status {
+    fn say(&mut self, line: &str) {
+        if let Some(f) = self.0.as_mut() {
+            if f.write_all(format!("{line}\n").as_bytes()).is_err() {
+                self.0 = None;
+            }
+        }
+    }
+}
+
+/// The monitor's main: runs until the container is gone for good.
+/// Returns the process exit status.
+pub fn run(engine: &Engine, id: &str, status_fd: i32, attach: bool) -> i32 {
+    // SAFETY: the fd number was handed to us by our parent for this purpose
+    // and nothing else in this process owns it.
+    #[allow(unsafe_code)]
+    let status_file = (status_fd >= 0).then(|| File::from(unsafe { OwnedFd::from_raw_fd(status_fd) }));
+    let mut status = Status(status_file);
+    // Our own session: the terminal's signals for the CLI never reach us.
+    let _ = rustix::process::setsid();
+    let _ = launch::become_subreaper();
+
+    let container = match engine.container(id) {
+        Ok(c) => c,
+        Err(e) => {
+            status.say(&format!("error 125 {e}"));
+            return 125;
+        }
+    };
+    let _ = fs::remove_file(stop_marker(engine, id));
+    let policy = RestartPolicy::parse(&container.config.host.restart_policy).unwrap_or(RestartPolicy::No);
+    let mut monitor = Monitor {
+        engine,
+        container,
+        attach,
+        restarts: 0,
+    };
+    let mut first = true;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let started = Instant::now();
+        let outcome = monitor.run_once(&mut status, first);
+        first = false;
+        let (code, failed_to_start) = match outcome {
+            Ok(code) => (code, false),
+            Err((code, message)) => {
+                monitor.record_failure(code, &message);
+                status.say(&format!("error {code} {message}"));
+                (code, true)
+            }
+        };
+        let stopped_by_user = stop_marker(engine, id).exists();
+        let again = !failed_to_start
+            && !stopped_by_user
+            && match &policy {
+                RestartPolicy::No => false,
+                RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+                RestartPolicy::OnFailure(max) => code != 0 && max.is_none_or(|m| monitor.restarts < m),
+            };
+        if !again {
+            let _ = cleanup_runtime(engine, id);
+            if monitor.container.config.host.auto_remove {
+                let _ = engine.discard_container(id);
+            }
+            status.say(&format!("exit {code}"));
+            return 0;
+        }
+        // Docker's back-off: doubling from 100 ms, reset after 10 s of running.
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff = Duration::from_millis(100);
+        }
+        monitor.set_state("restarting");
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+        if stop_marker(engine, id).exists() {
+            let _ = cleanup_runtime(engine, id);
+            monitor.set_state("exited");
+            status.say(&format!("exit {code}"));
+            return 0;
+        }
+        monitor.restarts += 1;
+    }
+}
+
+struct Monitor<'e> {
+    engine: &'e Engine,
+    container: Container,
+    attach: bool,
+    restarts: u32,
+}
+
+impl Monitor<'_> {
+    fn id(&self) -> String {
+        self.container.row.id.clone()
+    }
+
+    fn update(&mut self, f: impl FnOnce(&mut ContainerRow)) {
+        let id = self.id();
+        let result = self.engine.store().write(|tx| {
+            let Some(mut row) = rows::get(tx, &id)? else {
+                return Ok::<_, Error>(None);
+            };
+            f(&mut row);
+            rows::update(tx, &row)?;
+            Ok(Some(row))
+        });
+        if let Ok(Some(row)) = result {
+            self.container.row = row;
+        }
+    }
+
+    fn set_state(&mut self, state: &str) {
+        let state = state.to_string();
+        self.update(|row| row.state = state);
+    }
+
+    fn record_failure(&mut self, code: i32, message: &str) {
+        let message = message.to_string();
+        self.update(|row| {
+            row.state = if row.started_at.starts_with("0001") {
+                "created"
+            } else {
+                "exited"
+            }
+            .into();
+            row.exit_code = code as i64;
+            row.error = message;
+            row.pid = 0;
+            row.monitor_pid = 0;
+        });
+    }
+
+    /// Starts the container once and waits for it. Ok(exit code), or
+    /// Err((docker status, message)) if it could not start.
+    fn run_once(&mut self, status: &mut Status, first: bool) -> std::result::Result<i32, (i32, String)> {
+        let engine = self.engine;
+        let id = self.id();
+        let rootfs = self.mount_root().map_err(|e| (125, e.to_string()))?;
+        let run_spec = self.run_spec(&rootfs).map_err(|e| (125, e.to_string()))?;
+        check_executable(&rootfs, &run_spec.args, &run_spec.env)?;
+        let oci = spec::build(&run_spec).map_err(|e| (125, e.to_string()))?;
+        let bundle = engine.container_run_dir(&id).join("bundle");
+        fs::create_dir_all(&bundle).map_err(|e| (125, format!("{}: {e}", bundle.display())))?;
+        let json = serde_json::to_vec_pretty(&oci).map_err(|e| (125, e.to_string()))?;
+        fs::write(bundle.join("config.json"), json).map_err(|e| (125, format!("writing the runtime spec: {e}")))?;
+
+        let (out_r, out_w) = rustix::pipe::pipe().map_err(|e| (125, format!("pipe: {e}")))?;
+        let (err_r, err_w) = rustix::pipe::pipe().map_err(|e| (125, format!("pipe: {e}")))?;
+        let (stdin_r, stdin_w) = if self.attach && self.container.config.open_stdin {
+            let (r, w) = rustix::pipe::pipe().map_err(|e| (125, format!("pipe: {e}")))?;
+            (Some(r), Some(w))
+        } else {
+            (None, None)
+        };
+        let launcher = Launcher::new(&state_root(engine));
+        // A previous run of this container may have left runtime state.
+        let _ = launcher.delete(&id);
+        let pid = launcher
+            .start(
+                &id,
+                &bundle,
+                launch::Stdio::Pipes {
+                    stdin: stdin_r,
+                    stdout: out_w,
+                    stderr: err_w,
+                },
+            )
+            .map_err(|e| (125, e.to_string()))?;
+        let monitor_pid = std::process::id() as i64;
+        let monitor_start = process_start(monitor_pid).unwrap_or(0);
+        let restarts = self.restarts as i64;
+        self.update(|row| {
+            row.state = "running".into();
+            row.pid = pid as i64;
+            row.monitor_pid = monitor_pid;
+            row.monitor_start = monitor_start;
+            row.started_at = time::now();
+            row.error = String::new();
+            row.oom_killed = false;
+            row.restart_count = restarts;
+        });
+        if first {
+            status.say(&format!("started {pid}"));
+        }
+
+        let mut log = self.log_writer();
+        relay(out_r, err_r, stdin_w, &mut log, self.attach);
+        let exit = launch::wait_exit(pid).map_err(|e| (125, e.to_string()))?;
+        let oom = oom_killed(&id);
+        let code = match exit {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+        };
+        self.update(|row| {
+            row.state = "exited".into();
+            row.exit_code = code as i64;
+            row.finished_at = time::now();
+            row.oom_killed = oom;
+            row.pid = 0;
+        });
+        let _ = launcher.delete(&id);
+        Ok(code)
+    }
+
+    fn log_writer(&self) -> logs::Writer {
+        let host = &self.container.config.host;
+        if host.log_type == "none" {
+            return logs::Writer::none();
+        }
+        let path = log_path(self.engine, &self.container.row.id);
+        let max_size = host.log_opts.get("max-size").and_then(|s| logs::parse_size(s));
+        let max_files = host.log_opts.get("max-file").and_then(|s| s.parse().ok()).unwrap_or(1);
+        logs::Writer::open(&path, max_size, max_files).unwrap_or_else(|_| logs::Writer::none())
+    }
+
+    /// Mounts the overlay of the image's layers with the container's upper
+    /// dir, unless it is still mounted from a previous run.
+    fn mount_root(&self) -> Result<PathBuf> {
+        let dir = self.engine.container_dir(&self.container.row.id);
+        let merged = dir.join("merged");
+        if is_mountpoint(&merged) {
+            return Ok(merged);
+        }
+        let image_id: berth_store::Digest = self.container.row.image_id.parse()?;
+        let record = meta::get_image(&self.engine.store().db(), &image_id)?
+            .ok_or_else(|| Error::NoSuchImage(self.container.config.image.clone()))?;
+        let lowers: Vec<PathBuf> = record
+            .layers
+            .iter()
+            .rev()
+            .map(|c| self.engine.store().layer_diff(c))
+            .collect();
+        if berth_image::snapshot::overlay_supported() {
+            berth_image::snapshot::mount_overlay(&lowers, &dir.join("upper"), &dir.join("work"), &merged)?;
+        } else if fs::read_dir(&merged).map(|mut d| d.next().is_none()).unwrap_or(true) {
+            berth_image::snapshot::copy_view(&lowers, &merged)?;
+        }
+        Ok(merged)
+    }
+
+    fn run_spec(&self, rootfs: &Path) -> Result<RunSpec> {
+        let c = &self.container.config;
+        let h = &c.host;
+        let id = &self.container.row.id;
+        let dir = self.engine.container_dir(id);
+        let files = write_etc_files(&dir, c)?;
+        let mut ulimits = Vec::new();
+        for u in &h.ulimits {
+            ulimits.push(spec::parse_ulimit(u)?);
+        }
+        let mut tmpfs = Vec::new();
+        for t in &h.tmpfs {
+            let (path, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
+            tmpfs.push((path.to_string(), opts.to_string()));
+        }
+        let mut seccomp = SeccompMode::Default;
+        let mut no_new_privileges = false;
+        for opt in &h.security_opt {
+            let (key, value) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
+            match (key, value) {
+                ("no-new-privileges", "" | "true") => no_new_privileges = true,
+                ("no-new-privileges", "false") => no_new_privileges = false,
+                ("seccomp", "unconfined") => seccomp = SeccompMode::Unconfined,
+                ("seccomp", path) if !path.is_empty() => seccomp = SeccompMode::Profile(PathBuf::from(path)),
+                ("label" | "apparmor", _) => {}
+                _ => return Err(Error::InvalidArgument(format!("invalid --security-opt: {opt}"))),
+            }
+        }
+        let mut devices = Vec::new();
+        for d in &h.devices {
+            let mut parts = d.splitn(3, ':');
+            let host = parts.next().unwrap_or_default();
+            let container = parts.next().unwrap_or(host);
+            let perms = parts.next().unwrap_or("rwm");
+            devices.push(spec::Device {
+                host: PathBuf::from(host),
+                container: container.to_string(),
+                permissions: perms.to_string(),
+            });
+        }
+        Ok(RunSpec {
+            rootfs: rootfs.to_path_buf(),
+            args: self.container.args(),
+            env: c.env.clone(),
+            cwd: c.working_dir.clone(),
+            user: c.user.clone(),
+            group_add: c.group_add.clone(),
+            hostname: c.hostname.clone(),
+            tty: c.tty,
+            read_only: h.read_only,
+            privileged: h.privileged,
+            cap_add: h.cap_add.clone(),
+            cap_drop: h.cap_drop.clone(),
+            no_new_privileges,
+            seccomp,
+            network: if h.network_mode == "host" {
+                NetworkMode::Host
+            } else {
+                NetworkMode::None
+            },
+            resources: spec::Resources {
+                memory: (h.memory > 0).then_some(h.memory),
+                memory_swap: (h.memory_swap != 0).then_some(h.memory_swap),
+                memory_reservation: (h.memory_reservation > 0).then_some(h.memory_reservation),
+                nano_cpus: (h.nano_cpus > 0).then_some(h.nano_cpus),
+                cpu_shares: (h.cpu_shares > 0).then_some(h.cpu_shares as u64),
+                cpuset_cpus: (!h.cpuset_cpus.is_empty()).then(|| h.cpuset_cpus.clone()),
+                pids_limit: (h.pids_limit != 0).then_some(h.pids_limit),
+                oom_kill_disable: h.oom_kill_disable,
+            },
+            ulimits,
+            shm_size: (h.shm_size > 0).then_some(h.shm_size as u64),
+            tmpfs,
+            binds: files,
+            devices,
+            cgroups_path: cgroups_path(id),
+            sysctls: Default::default(),
+            oom_score_adj: None,
+        })
+    }
+}
+
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf for the container, as
+/// Docker writes them beside the container and binds them in.
+fn write_etc_files(dir: &Path, c: &super::ContainerConfig) -> Result<Vec<spec::BindMount>> {
+    let io = |path: &Path, e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let hostname = dir.join("hostname");
+    fs::write(&hostname, format!("{}\n", c.hostname)).map_err(|e| io(&hostname, e))?;
+    let hosts = dir.join("hosts");
+    let mut text = if c.host.network_mode == "host" {
+        fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n\
+         ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+            .to_string()
+    };
+    for extra in &c.host.extra_hosts {
+        if let Some((name, ip)) = extra.split_once(':') {
+            text.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    fs::write(&hosts, text).map_err(|e| io(&hosts, e))?;
+    let resolv = dir.join("resolv.conf");
+    let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    fs::write(&resolv, host_resolv).map_err(|e| io(&resolv, e))?;
+    Ok([
+        (hostname, "/etc/hostname"),
+        (hosts, "/etc/hosts"),
+        (resolv, "/etc/resolv.conf"),
+    ]
+    .into_iter()
+    .map(|(source, destination)| spec::BindMount {
+        source,
+        destination: destination.to_string(),
+        read_only: false,
+        options: Vec::new(),
+    })
+    .collect())
+}
+
+pub(crate) fn log_path(engine: &Engine, id: &str) -> PathBuf {
+    engine.container_dir(id).join(format!("{id}-json.log"))
+}
+
+fn is_mountpoint(path: &Path) -> bool {
+    let Ok(mounts) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let target = path.to_string_lossy();
+    mounts.lines().any(|l| l.split(' ').nth(4) == Some(&*target))
+}
+
+/// Whether the kernel OOM-killed something in the container's cgroup.
+fn oom_killed(id: &str) -> bool {
+    let cg = cgroups_path(id);
+    for file in [
+        format!("/sys/fs/cgroup/memory{cg}/memory.oom_control"),
+        format!("/sys/fs/cgroup{cg}/memory.events"),
+    ] {
+        if let Ok(text) = fs::read_to_string(&file) {
+            return text.lines().any(|l| {
+                l.strip_prefix("oom_kill ")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .is_some_and(|n| n > 0)
+            });
+        }
+    }
+    false
+}
+
+/// Docker's answers for a command that cannot run: 127 when it is not
+/// there, 126 when it is there but cannot be executed.
+fn check_executable(rootfs: &Path, args: &[String], env: &[String]) -> std::result::Result<(), (i32, String)> {
+    let Some(program) = args.first() else {
+        return Err((125, "no command specified".into()));
+    };
+    let root = File::open(rootfs).map_err(|e| (125, format!("{}: {e}", rootfs.display())))?;
+    let probe = |path: &str| -> std::result::Result<rustix::fs::Stat, rustix::io::Errno> {
+        let fd = rustix::fs::openat2(
+            &root,
+            path,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+            rustix::fs::ResolveFlags::IN_ROOT,
+        )?;
+        rustix::fs::fstat(&fd)
+    };
+    let runnable = |st: &rustix::fs::Stat| {
+        let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+        kind == rustix::fs::FileType::RegularFile && st.st_mode & 0o111 != 0
+    };
+    if program.contains('/') {
+        return match probe(program) {
+            Ok(st) if runnable(&st) => Ok(()),
+            Ok(_) => Err((126, format!("exec: {program:?}: permission denied"))),
+            Err(_) => Err((
+                127,
+                format!("exec: {program:?}: stat {program}: no such file or directory"),
+            )),
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(spec::DEFAULT_PATH);
+    let mut denied = false;
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        if let Ok(st) = probe(&format!("{dir}/{program}")) {
+            if runnable(&st) {
+                return Ok(());
+            }
+            denied = true;
+        }
+    }
+    if denied {
+        return Err((126, format!("exec: {program:?}: permission denied")));
+    }
+    Err((127, format!("exec: {program:?}: executable file not found in $PATH")))
+}
+
+/// Copies the container's output into the log (and to our own stdout and
+/// stderr when attached), and our stdin into the container, until both
+/// output pipes close.
+fn relay(out: OwnedFd, err: OwnedFd, stdin: Option<OwnedFd>, log: &mut logs::Writer, attach: bool) {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut open = [Some(out), Some(err)];
+    let mut stdin = stdin;
+    let mut attached = attach;
+    let mut reading_stdin = stdin.is_some();
+    let mut buf = vec![0u8; 64 * 1024];
+    // SAFETY: fd 0 is this process's stdin; we only borrow it while it stays open.
+    #[allow(unsafe_code)]
+    let our_stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    while open.iter().any(Option::is_some) {
+        let mut fds: Vec<PollFd> = Vec::new();
+        let mut which = Vec::new();
+        for (i, fd) in open.iter().enumerate() {
+            if let Some(fd) = fd {
+                fds.push(PollFd::new(fd, PollFlags::IN));
+                which.push(i);
+            }
+        }
+        if reading_stdin {
+            fds.push(PollFd::new(&our_stdin, PollFlags::IN));
+            which.push(2);
+        }
+        if poll(&mut fds, None).is_err() {
+            continue;
+        }
+        let ready: Vec<(usize, bool)> = fds
+            .iter()
+            .zip(&which)
+            .map(|(fd, &i)| (i, !fd.revents().is_empty()))
+            .collect();
+        drop(fds);
+        for (i, is_ready) in ready {
+            if !is_ready {
+                continue;
+            }
+            if i == 2 {
+                let n = rustix::io::read(our_stdin, &mut buf).unwrap_or(0);
+                let ok = n > 0 && stdin.as_ref().is_some_and(|w| write_all(w.as_fd(), &buf[..n]).is_ok());
+                if !ok {
+                    reading_stdin = false;
+                    stdin = None;
+                }
+                continue;
+            }
+            let Some(fd) = open[i].as_ref() else { continue };
+            match rustix::io::read(fd, &mut buf) {
+                Ok(0) | Err(_) => {
+                    open[i] = None;
+                    let _ = log.flush_stream(i);
+                }
+                Ok(n) => {
+                    let _ = log.write(i, &buf[..n]);
+                    if attached {
+                        // SAFETY: fds 1 and 2 are this process's stdout and stderr, open for its lifetime.
+                        #[allow(unsafe_code)]
+                        let target = unsafe { BorrowedFd::borrow_raw(if i == 0 { 1 } else { 2 }) };
+                        if write_all(target, &buf[..n]).is_err() {
+                            attached = false;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        let n = rustix::io::write(fd, bytes)?;
+        bytes = &bytes[n..];
+    }
+    Ok(())
+}

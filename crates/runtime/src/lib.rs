@@ -1,0 +1,11 @@
+//! Containers at the OCI runtime level: the runtime spec berth generates from
+//! an image config and `run` flags, and running it.
+
+pub mod error;
+#[cfg(feature = "libcontainer")]
+pub mod launch;
+pub mod seccomp;
+pub mod spec;
+pub mod user;
+
+pub use error::Error;
