@@ -49,6 +49,19 @@ fn trim_zeros(s: String) -> String {
     }
 }
 
+/// go-units BytesSize: binary units with two decimals at most, as docker
+/// prints memory (`1.5GiB`, `64MiB`).
+pub fn bytes_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    format!("{}{}", format_g(size, 4), UNITS[unit])
+}
+
 /// go-units HumanDuration, as in "2 days ago".
 pub fn human_duration(seconds: i64) -> String {
     let s = seconds.max(0);

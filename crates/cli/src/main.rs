@@ -57,6 +57,20 @@ enum Command {
     Logs(container::LogsArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(container::WaitArgs),
+    /// Pause all processes within one or more containers
+    Pause(container::NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(container::NamesArgs),
+    /// Rename a container
+    Rename(container::RenameArgs),
+    /// Update configuration of one or more containers
+    Update(container::UpdateArgs),
+    /// Display the running processes of a container
+    Top(container::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(container::StatsArgs),
+    /// Execute a command in a running container
+    Exec(container::ExecArgs),
     /// Manage containers
     Container {
         #[command(subcommand)]
@@ -161,6 +175,13 @@ fn main() -> ExitCode {
         Command::Ps(args) => container::ps(&options, args),
         Command::Logs(args) => container::logs(&options, args),
         Command::Wait(args) => container::wait(&options, args),
+        Command::Pause(args) => container::pause(&options, args),
+        Command::Unpause(args) => container::unpause(&options, args),
+        Command::Rename(args) => container::rename(&options, args),
+        Command::Update(args) => container::update(&options, args),
+        Command::Top(args) => container::top(&options, args),
+        Command::Stats(args) => container::stats(&options, args),
+        Command::Exec(args) => container::exec(&options, args),
         Command::Container { command } => container::run_command(&options, command),
         Command::ContainerMonitor(args) => container::monitor(&options, args),
         Command::Images(args) => image::ls(&options, args),

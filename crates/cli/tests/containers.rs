@@ -350,3 +350,73 @@ fn parallel_runs_and_removals_keep_state_consistent() {
         assert_gone(&berth, id);
     }
 }
+
+#[test]
+fn exec_pause_rename_update_top_stats() {
+    let Some(berth) = with_busybox() else { return };
+    let id = berth.ok(&["run", "-d", "--name", "svc", "busybox", "sh", "-c", "echo up; sleep 100"]);
+    let id = id.trim().to_string();
+    let out = berth.ok(&["exec", "-e", "X=42", "-w", "/tmp", "svc", "sh", "-c", "echo $X $(pwd) $$"]);
+    let fields: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(&fields[..2], &["42", "/tmp"]);
+    assert_ne!(fields.get(2), Some(&"1"), "exec runs beside init, not as it");
+    assert_eq!(berth.ok(&["exec", "-u", "alice", "svc", "id", "-u"]).trim(), "1001");
+    assert_eq!(code(&berth.run(&["exec", "svc", "sh", "-c", "exit 4"])), 4);
+    assert_eq!(code(&berth.run(&["exec", "svc", "nosuchcommand"])), 127);
+    let echoed = berth.run_stdin(&["exec", "-i", "svc", "cat"], b"through stdin\n");
+    assert_eq!(stdout(&echoed), "through stdin\n");
+    berth.ok(&["exec", "-d", "svc", "touch", "/tmp/detached"]);
+    std::thread::sleep(Duration::from_millis(300));
+    berth.ok(&["exec", "svc", "ls", "/tmp/detached"]);
+
+    berth.ok(&["pause", "svc"]);
+    assert_eq!(berth.ok(&["inspect", "--format", "{{.State.Status}} {{.State.Paused}}", "svc"]).trim(), "paused true");
+    assert!(berth.ok(&["ps"]).contains("(Paused)"));
+    let frozen = std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/berth/{id}/freezer.state")).unwrap_or_default();
+    assert!(frozen.is_empty() || frozen.trim() == "FROZEN", "{frozen}");
+    berth.fails(&["exec", "svc", "true"]);
+    berth.ok(&["unpause", "svc"]);
+    assert_eq!(berth.ok(&["inspect", "--format", "{{.State.Status}}", "svc"]).trim(), "running");
+
+    berth.ok(&["rename", "svc", "renamed"]);
+    assert_eq!(berth.ok(&["inspect", "--format", "{{.Name}}", &id]).trim(), "/renamed");
+    berth.ok(&["update", "--memory", "64m", "--pids-limit", "50", "--restart", "unless-stopped", "renamed"]);
+    let hc = berth.ok(&["inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}", "renamed"]);
+    assert_eq!(hc.trim(), "67108864 50 unless-stopped");
+    if let Ok(limit) = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/berth/{id}/memory.limit_in_bytes")) {
+        assert_eq!(limit.trim(), "67108864", "update applies to the running container");
+    }
+    let top = berth.ok(&["top", "renamed"]);
+    assert!(top.starts_with("UID") && top.contains("sleep 100"), "{top}");
+    let stats = berth.ok(&["stats", "--no-stream", "renamed"]);
+    assert!(stats.contains("MEM USAGE / LIMIT") && stats.contains("renamed"), "{stats}");
+    berth.ok(&["rm", "-f", "renamed"]);
+    assert_gone(&berth, &id);
+}
+
+#[test]
+fn system_boot_restarts_always_containers() {
+    let Some(berth) = with_busybox() else { return };
+    let always = berth.ok(&["run", "-d", "--restart", "always", "busybox", "sleep", "100"]).trim().to_string();
+    let plain = berth.ok(&["run", "-d", "busybox", "sleep", "100"]).trim().to_string();
+    // Simulate a reboot: kill the monitors and the containers behind berth's back.
+    for id in [&always, &plain] {
+        let inspect: Value = serde_json::from_str(&berth.ok(&["inspect", id])).expect("json");
+        let pid = inspect[0]["State"]["Pid"].as_i64().unwrap_or(0);
+        let monitor = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).map(String::from))
+            .unwrap_or_default();
+        let _ = std::process::Command::new("kill").args(["-9", &monitor, &pid.to_string()]).status();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // The next command notices the dead monitors.
+    assert!(berth.ok(&["ps", "-a"]).contains("Exited"));
+    assert_eq!(berth.ok(&["ps", "-q"]).trim(), "");
+    let booted = berth.ok(&["system", "boot"]);
+    assert_eq!(booted.lines().count(), 1, "{booted}");
+    assert_eq!(berth.ok(&["ps", "-q", "--no-trunc"]).trim(), always);
+    berth.ok(&["rm", "-f", &always, &plain]);
+    assert_gone(&berth, &always);
+    assert_gone(&berth, &plain);
+}

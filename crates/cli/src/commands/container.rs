@@ -47,6 +47,20 @@ pub enum ContainerCommand {
     Inspect(InspectArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    /// Pause all processes within one or more containers
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(NamesArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
 }
 
 pub fn run_command(options: &Options, command: ContainerCommand) -> anyhow::Result<()> {
@@ -63,6 +77,13 @@ pub fn run_command(options: &Options, command: ContainerCommand) -> anyhow::Resu
         ContainerCommand::Wait(a) => wait(options, a),
         ContainerCommand::Inspect(a) => inspect(options, a),
         ContainerCommand::Prune(a) => prune(options, a),
+        ContainerCommand::Pause(a) => pause(options, a),
+        ContainerCommand::Unpause(a) => unpause(options, a),
+        ContainerCommand::Rename(a) => rename(options, a),
+        ContainerCommand::Update(a) => update(options, a),
+        ContainerCommand::Top(a) => top(options, a),
+        ContainerCommand::Stats(a) => stats(options, a),
+        ContainerCommand::Exec(a) => exec(options, a),
     }
 }
 
@@ -928,4 +949,280 @@ pub fn monitor(options: &Options, args: MonitorArgs) -> anyhow::Result<()> {
         return Err(Exit(code.clamp(0, 255) as u8).into());
     }
     Ok(())
+}
+
+#[derive(Args)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn pause(options: &Options, args: NamesArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    each(&args.containers, |n| engine.pause_container(n))
+}
+
+pub fn unpause(options: &Options, args: NamesArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    each(&args.containers, |n| engine.unpause_container(n))
+}
+
+#[derive(Args)]
+pub struct RenameArgs {
+    container: String,
+    new_name: String,
+}
+
+pub fn rename(options: &Options, args: RenameArgs) -> anyhow::Result<()> {
+    engine(options)?.rename_container(&args.container, &args.new_name)?;
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// Memory limit
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long)]
+    memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    cpu_shares: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    restart: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn update(options: &Options, args: UpdateArgs) -> anyhow::Result<()> {
+    let parse = |name: &str, v: &Option<String>| -> anyhow::Result<Option<i64>> {
+        v.as_ref().map(|_| size_flag(name, v)).transpose()
+    };
+    let update = berth_engine::containers::UpdateOptions {
+        memory: parse("--memory", &args.memory)?,
+        memory_swap: parse("--memory-swap", &args.memory_swap)?,
+        nano_cpus: args
+            .cpus
+            .as_ref()
+            .map(|c| spec::parse_cpus(c).map_err(|e| anyhow::anyhow!("invalid argument {c:?} for \"--cpus\" flag: {e}")))
+            .transpose()?,
+        cpu_shares: args.cpu_shares,
+        pids_limit: args.pids_limit,
+        restart_policy: args.restart.clone(),
+    };
+    let engine = engine(options)?;
+    each(&args.containers, |n| engine.update_container(n, &update))
+}
+
+#[derive(Args)]
+pub struct TopArgs {
+    container: String,
+    /// ps options (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    ps_args: Vec<String>,
+}
+
+/// `top`: the host's `ps`, keeping only the container's processes.
+pub fn top(options: &Options, args: TopArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let pids = engine.container_pids(&args.container)?;
+    let ps_args = if args.ps_args.is_empty() { vec!["-ef".to_string()] } else { args.ps_args.clone() };
+    let out = std::process::Command::new("ps")
+        .args(&ps_args)
+        .output()
+        .context("running ps (install procps)")?;
+    if !out.status.success() {
+        bail!("ps {}: {}", ps_args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let pid_col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .context("couldn't find PID field in ps output")?;
+    let mut table = format!("{}\n", header.split_whitespace().collect::<Vec<_>>().join("\t"));
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else { continue };
+        if pids.contains(&pid) {
+            // The last column (the command) may contain spaces.
+            let ncols = header.split_whitespace().count();
+            let (head, tail) = fields.split_at(ncols.saturating_sub(1).min(fields.len()));
+            table.push_str(&format!("{}\t{}\n", head.join("\t"), tail.join(" ")));
+        }
+    }
+    print!("{}", berth_gotmpl::align_columns(&table));
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    all: bool,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long)]
+    no_stream: bool,
+    /// Do not truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    containers: Vec<String>,
+}
+
+pub fn stats(options: &Options, args: StatsArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let targets: Vec<Container> = if args.containers.is_empty() {
+        engine.containers()?.into_iter().filter(|c| c.row.state == "running").collect()
+    } else {
+        args.containers.iter().map(|n| engine.container(n)).collect::<Result<_, _>>()?
+    };
+    let listing = Listing::new(
+        args.format.as_deref(),
+        "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
+    )?;
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    loop {
+        let first: Vec<_> = targets.iter().map(|c| engine.container_stats(c.id()).ok()).collect();
+        let t0 = std::time::Instant::now();
+        std::thread::sleep(Duration::from_millis(500));
+        let elapsed = t0.elapsed().as_nanos() as f64;
+        let mut rows = Vec::new();
+        for (c, before) in targets.iter().zip(first) {
+            let now = engine.container_stats(c.id()).ok();
+            let (cpu, mem, lim, pids, br, bw) = match (&before, &now) {
+                (Some(b), Some(n)) => (
+                    (n.cpu_usage_ns.saturating_sub(b.cpu_usage_ns)) as f64 / elapsed * 100.0,
+                    n.memory_usage,
+                    n.memory_limit,
+                    n.pids,
+                    n.block_read,
+                    n.block_write,
+                ),
+                _ => (0.0, 0, 0, 0, 0, 0),
+            };
+            let _ = ncpu;
+            let iec = |b: u64| crate::format::bytes_size(b);
+            rows.push(json!({
+                "Container": if args.no_trunc { c.id() } else { c.short_id() },
+                "ID": if args.no_trunc { c.id() } else { c.short_id() },
+                "Name": c.row.name,
+                "CPUPerc": format!("{cpu:.2}%"),
+                "MemUsage": format!("{} / {}", iec(mem), iec(lim)),
+                "MemPerc": format!("{:.2}%", if lim > 0 { mem as f64 * 100.0 / lim as f64 } else { 0.0 }),
+                "NetIO": "0B / 0B",
+                "BlockIO": format!("{} / {}", crate::format::human_size(br, 3), crate::format::human_size(bw, 3)),
+                "PIDs": pids.to_string(),
+            }));
+        }
+        let text = listing.render(
+            &rows,
+            &super::image::headers(&[
+                ("Container", "CONTAINER"),
+                ("ID", "CONTAINER ID"),
+                ("Name", "NAME"),
+                ("CPUPerc", "CPU %"),
+                ("MemUsage", "MEM USAGE / LIMIT"),
+                ("MemPerc", "MEM %"),
+                ("NetIO", "NET I/O"),
+                ("BlockIO", "BLOCK I/O"),
+                ("PIDs", "PIDS"),
+            ]),
+        )?;
+        if args.no_stream {
+            print!("{text}");
+            return Ok(());
+        }
+        // Redraw in place, as docker does on a terminal.
+        print!("\x1b[2J\x1b[H{text}");
+        io::stdout().flush()?;
+        let _ = args.all;
+    }
+}
+
+#[derive(Args)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short, long)]
+    detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    env_file: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (format: "<name|uid>[:<group|gid>]")
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    privileged: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    detach_keys: Option<String>,
+    container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    command: Vec<String>,
+}
+
+pub fn exec(options: &Options, args: ExecArgs) -> anyhow::Result<()> {
+    if args.tty {
+        bail!("-t/--tty is not supported yet for exec: run without -t");
+    }
+    let mut env = Vec::new();
+    for file in &args.env_file {
+        env.extend(read_kv_file(file, true)?);
+    }
+    for e in &args.env {
+        if e.contains('=') {
+            env.push(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            env.push(format!("{e}={v}"));
+        }
+    }
+    let exec = berth_engine::containers::ExecOptions {
+        args: args.command.clone(),
+        env,
+        working_dir: args.workdir.clone(),
+        user: args.user.clone(),
+        privileged: args.privileged,
+    };
+    let engine = engine(options)?;
+    let result = if args.detach {
+        engine.exec_detached(&args.container, &exec).map(|_| 0)
+    } else {
+        engine.exec_attached(&args.container, &exec, args.interactive)
+    };
+    match result {
+        Ok(0) => Ok(()),
+        Ok(code) => Err(Exit(code.clamp(0, 255) as u8).into()),
+        Err(Error::StartFailed { code, message }) => {
+            eprintln!("OCI runtime exec failed: {message}");
+            Err(Exit(code.clamp(0, 255) as u8).into())
+        }
+        Err(e) => {
+            eprintln!("Error response from daemon: {e}");
+            Err(Exit(1).into())
+        }
+    }
 }

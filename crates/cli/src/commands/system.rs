@@ -13,12 +13,20 @@ pub enum SystemCommand {
     Df(DfArgs),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Start the containers whose restart policy wants them running (run at boot)
+    Boot,
 }
 
 pub fn run(options: &Options, command: SystemCommand) -> anyhow::Result<()> {
     match command {
         SystemCommand::Df(a) => df(options, a),
         SystemCommand::Info(a) => info(options, a),
+        SystemCommand::Boot => {
+            for name in engine(options)?.boot()? {
+                println!("{name}");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -123,18 +131,6 @@ fn cgroup_version() -> &'static str {
     }
 }
 
-/// IEC sizes as docker info prints memory (go-units BytesSize).
-fn bytes_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut size = bytes as f64;
-    let mut unit = 0;
-    while size >= 1024.0 && unit < UNITS.len() - 1 {
-        size /= 1024.0;
-        unit += 1;
-    }
-    format!("{}{}", (size * 100.0).round() / 100.0, UNITS[unit])
-}
-
 pub fn info(options: &Options, args: InfoArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
     let images = engine.images()?;
@@ -197,7 +193,7 @@ pub fn info(options: &Options, args: InfoArgs) -> anyhow::Result<()> {
     println!(" OSType: {}", s("OSType"));
     println!(" Architecture: {}", s("Architecture"));
     println!(" CPUs: {}", s("NCPU"));
-    println!(" Total Memory: {}", bytes_size(mem_total()));
+    println!(" Total Memory: {}", crate::format::bytes_size(mem_total()));
     println!(" Name: {}", s("Name"));
     println!(" Docker Root Dir: {}", s("DockerRootDir"));
     println!(" Debug Mode: false");

@@ -177,6 +177,10 @@ impl Engine {
             )));
         }
         let signo = monitor::parse_signal(signal)?;
+        if signo == 9 {
+            // Like docker: a container killed by the user is not restarted.
+            monitor::write_stop_marker(self, container.id())?;
+        }
         monitor::signal_pid(container.row.pid as i32, signo)
     }
 

@@ -6,6 +6,7 @@ mod inspect;
 mod lifecycle;
 pub mod logs;
 pub mod monitor;
+mod ops;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,6 +17,7 @@ use berth_store::containers::{self as rows, ContainerRow};
 use serde::{Deserialize, Serialize};
 
 pub use lifecycle::{StartMode, Started};
+pub use ops::{ExecOptions, Stats, UpdateOptions};
 
 use crate::{time, Engine, Error, Result};
 
@@ -346,6 +348,8 @@ impl Engine {
                     container.row.name, container.row.state
                 )));
             }
+            // Marked first, so no restart policy brings it back while it goes.
+            monitor::write_stop_marker(self, container.id())?;
             self.kill_container(container.id(), "KILL")?;
             self.wait_stopped(container.id(), None)?;
         }

@@ -57,9 +57,15 @@ pub fn process_start(pid: i64) -> Option<i64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Whether the monitor recorded as (pid, start time) is still that process.
+/// Whether the monitor recorded as (pid, start time) is still that process
+/// (a zombie nobody reaped yet counts as dead).
 pub fn is_alive(pid: i64, start: i64) -> bool {
-    pid > 0 && process_start(pid) == Some(start)
+    if pid <= 0 || process_start(pid) != Some(start) {
+        return false;
+    }
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
 }
 
 /// Signal names and numbers as docker accepts them: KILL, SIGKILL, 9.
@@ -542,7 +548,7 @@ fn oom_killed(id: &str) -> bool {
 
 /// Docker's answers for a command that cannot run: 127 when it is not
 /// there, 126 when it is there but cannot be executed.
-fn check_executable(rootfs: &Path, args: &[String], env: &[String]) -> std::result::Result<(), (i32, String)> {
+pub(crate) fn check_executable(rootfs: &Path, args: &[String], env: &[String]) -> std::result::Result<(), (i32, String)> {
     let Some(program) = args.first() else {
         return Err((125, "no command specified".into()));
     };
@@ -593,7 +599,7 @@ fn check_executable(rootfs: &Path, args: &[String], env: &[String]) -> std::resu
 /// Copies the container's output into the log (and to our own stdout and
 /// stderr when attached), and our stdin into the container, until both
 /// output pipes close.
-fn relay(out: OwnedFd, err: OwnedFd, stdin: Option<OwnedFd>, log: &mut logs::Writer, attach: bool) {
+pub(crate) fn relay(out: OwnedFd, err: OwnedFd, stdin: Option<OwnedFd>, log: &mut logs::Writer, attach: bool) {
     use rustix::event::{poll, PollFd, PollFlags};
     let mut open = [Some(out), Some(err)];
     let mut stdin = stdin;

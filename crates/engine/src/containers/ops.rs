@@ -1,0 +1,393 @@
+//! Operations on existing containers: pause, rename, update, exec, top,
+//! stats, and `system boot`.
+
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use berth_runtime::launch::{self, Launcher};
+use berth_runtime::spec;
+use berth_store::containers as rows;
+
+use super::{lifecycle::RestartPolicy, monitor, Container, StartMode};
+use crate::{Engine, Error, Result};
+
+/// What `exec` runs.
+#[derive(Clone, Debug, Default)]
+pub struct ExecOptions {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub privileged: bool,
+}
+
+/// Resource changes for `update`; None leaves a value as it is.
+#[derive(Clone, Debug, Default)]
+pub struct UpdateOptions {
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub pids_limit: Option<i64>,
+    pub restart_policy: Option<String>,
+}
+
+/// A point-in-time resource reading of one container, for `stats`.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub cpu_usage_ns: u64,
+    pub memory_usage: u64,
+    pub memory_limit: u64,
+    pub pids: u64,
+    pub block_read: u64,
+    pub block_write: u64,
+}
+
+impl Engine {
+    fn launcher(&self) -> Launcher {
+        Launcher::new(&self.runroot().join("runtime"))
+    }
+
+    fn running(&self, name: &str) -> Result<Container> {
+        let c = self.container(name)?;
+        if c.row.state != "running" && c.row.state != "paused" {
+            return Err(Error::Conflict(format!("container {} is not running", c.short_id())));
+        }
+        Ok(c)
+    }
+
+    fn set_state(&self, id: &str, state: &str) -> Result<()> {
+        self.store().write(|tx| {
+            if let Some(mut row) = rows::get(tx, id)? {
+                row.state = state.to_string();
+                rows::update(tx, &row)?;
+            }
+            Ok::<_, Error>(())
+        })
+    }
+
+    /// `pause`: freezes every process of the container.
+    pub fn pause_container(&self, name: &str) -> Result<()> {
+        let c = self.running(name)?;
+        if c.row.state == "paused" {
+            return Err(Error::Conflict(format!("container {} is already paused", c.short_id())));
+        }
+        self.launcher().pause(c.id())?;
+        self.set_state(c.id(), "paused")
+    }
+
+    pub fn unpause_container(&self, name: &str) -> Result<()> {
+        let c = self.running(name)?;
+        if c.row.state != "paused" {
+            return Err(Error::Conflict(format!("container {} is not paused", c.short_id())));
+        }
+        self.launcher().resume(c.id())?;
+        self.set_state(c.id(), "running")
+    }
+
+    /// `rename OLD NEW`.
+    pub fn rename_container(&self, name: &str, new_name: &str) -> Result<()> {
+        let c = self.container(name)?;
+        let new_name = new_name.strip_prefix('/').unwrap_or(new_name).to_string();
+        if !super::valid_name(&new_name) {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let id = c.row.id.clone();
+        self.store().write(|tx| {
+            if let Some(other) = rows::by_name(tx, &new_name)? {
+                if other.id != id {
+                    return Err(Error::Conflict(format!(
+                        "Conflict. The container name \"/{new_name}\" is already in use by container \"{}\". \
+                         You have to remove (or rename) that container to be able to reuse that name.",
+                        other.id
+                    )));
+                }
+            }
+            let mut row = rows::get(tx, &id)?.ok_or_else(|| Error::NoSuchContainer(id.clone()))?;
+            row.name = new_name.clone();
+            rows::update(tx, &row)?;
+            Ok(())
+        })
+    }
+
+    /// `update`: changes the recorded limits and restart policy, and
+    /// applies limits to a running container's cgroup at once.
+    pub fn update_container(&self, name: &str, update: &UpdateOptions) -> Result<()> {
+        let c = self.container(name)?;
+        if let Some(policy) = &update.restart_policy {
+            RestartPolicy::parse(policy)?;
+            if c.config.host.auto_remove && policy != "no" {
+                return Err(Error::InvalidArgument(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
+                ));
+            }
+        }
+        let mut config = c.config.clone();
+        let h = &mut config.host;
+        if let Some(v) = update.memory {
+            h.memory = v;
+        }
+        if let Some(v) = update.memory_swap {
+            h.memory_swap = v;
+        }
+        if let Some(v) = update.nano_cpus {
+            h.nano_cpus = v;
+        }
+        if let Some(v) = update.cpu_shares {
+            h.cpu_shares = v;
+        }
+        if let Some(v) = update.pids_limit {
+            h.pids_limit = v;
+        }
+        if let Some(p) = &update.restart_policy {
+            h.restart_policy = p.clone();
+        }
+        if c.is_running() {
+            apply_limits(c.id(), update)?;
+        }
+        let json = serde_json::to_string(&config).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let id = c.row.id.clone();
+        self.store().write(|tx| {
+            let mut row = rows::get(tx, &id)?.ok_or_else(|| Error::NoSuchContainer(id.clone()))?;
+            row.config = json;
+            rows::update(tx, &row)?;
+            Ok::<_, Error>(())
+        })
+    }
+
+    /// The host pids of every process in the container's cgroup.
+    pub fn container_pids(&self, name: &str) -> Result<Vec<i32>> {
+        let c = self.running(name)?;
+        let cg = monitor::cgroups_path(c.id());
+        for file in [
+            format!("/sys/fs/cgroup/pids{cg}/cgroup.procs"),
+            format!("/sys/fs/cgroup/memory{cg}/cgroup.procs"),
+            format!("/sys/fs/cgroup{cg}/cgroup.procs"),
+        ] {
+            if let Ok(text) = fs::read_to_string(&file) {
+                return Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect());
+            }
+        }
+        Ok(vec![c.row.pid as i32])
+    }
+
+    /// One resource reading from the container's cgroups.
+    pub fn container_stats(&self, name: &str) -> Result<Stats> {
+        let c = self.running(name)?;
+        let cg = monitor::cgroups_path(c.id());
+        let num = |path: String| -> u64 {
+            fs::read_to_string(path).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0)
+        };
+        let mut stats = Stats {
+            cpu_usage_ns: num(format!("/sys/fs/cgroup/cpuacct{cg}/cpuacct.usage")),
+            memory_usage: num(format!("/sys/fs/cgroup/memory{cg}/memory.usage_in_bytes")),
+            memory_limit: num(format!("/sys/fs/cgroup/memory{cg}/memory.limit_in_bytes")),
+            pids: num(format!("/sys/fs/cgroup/pids{cg}/pids.current")),
+            ..Stats::default()
+        };
+        if let Ok(v2) = fs::read_to_string(format!("/sys/fs/cgroup{cg}/memory.current")) {
+            stats.memory_usage = v2.trim().parse().unwrap_or(0);
+        }
+        // Docker shows usage without the page cache.
+        if let Ok(text) = fs::read_to_string(format!("/sys/fs/cgroup/memory{cg}/memory.stat")) {
+            let cache = text
+                .lines()
+                .find_map(|l| l.strip_prefix("total_inactive_file "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            stats.memory_usage = stats.memory_usage.saturating_sub(cache);
+        }
+        let host_mem = fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("MemTotal:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .map_or(0, |kb| kb * 1024);
+        if stats.memory_limit == 0 || stats.memory_limit > host_mem {
+            stats.memory_limit = host_mem;
+        }
+        if let Ok(text) = fs::read_to_string(format!("/sys/fs/cgroup/blkio{cg}/blkio.throttle.io_service_bytes")) {
+            for line in text.lines() {
+                let parts: Vec<&str> = line.split_whitespace().collect();
+                if parts.len() == 3 {
+                    let n: u64 = parts[2].parse().unwrap_or(0);
+                    match parts[1] {
+                        "Read" => stats.block_read += n,
+                        "Write" => stats.block_write += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// `exec`: runs a process in a running container with the given stdio;
+    /// returns its pid, a child of this process (wait with `launch::wait_exit`).
+    pub fn exec_in_container(
+        &self,
+        name: &str,
+        options: &ExecOptions,
+        stdin: Option<OwnedFd>,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    ) -> Result<i32> {
+        let c = self.running(name)?;
+        if c.row.state == "paused" {
+            return Err(Error::Conflict(format!(
+                "container {} is paused, unpause the container before exec",
+                c.short_id()
+            )));
+        }
+        let rootfs = self.container_dir(c.id()).join("merged");
+        let mut env = c.config.env.clone();
+        for e in &options.env {
+            let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+            env.retain(|x| x.split_once('=').map_or(x.as_str(), |(k, _)| k) != key);
+            env.push(e.clone());
+        }
+        let run = spec::RunSpec {
+            rootfs: rootfs.clone(),
+            args: options.args.clone(),
+            env,
+            cwd: options.working_dir.clone().unwrap_or_else(|| c.config.working_dir.clone()),
+            user: options.user.clone().unwrap_or_else(|| c.config.user.clone()),
+            group_add: c.config.group_add.clone(),
+            hostname: c.config.hostname.clone(),
+            privileged: options.privileged || c.config.host.privileged,
+            cap_add: c.config.host.cap_add.clone(),
+            cap_drop: c.config.host.cap_drop.clone(),
+            cgroups_path: monitor::cgroups_path(c.id()),
+            ..spec::RunSpec::default()
+        };
+        monitor::check_executable(&rootfs, &run.args, &run.env)
+            .map_err(|(code, message)| Error::StartFailed { code, message })?;
+        let oci = spec::build(&run)?;
+        let process = oci
+            .process()
+            .clone()
+            .ok_or_else(|| Error::InvalidArgument("the runtime spec has no process".into()))?;
+        launch::become_subreaper()?;
+        let pid = self.launcher().exec(
+            c.id(),
+            &process,
+            launch::Stdio::Pipes {
+                stdin,
+                stdout,
+                stderr,
+            },
+        )?;
+        Ok(pid)
+    }
+
+    /// `exec` attached to this process's stdio (stdin too with
+    /// `interactive`): relays until the process ends, returns its exit code
+    /// (128+N for a signal).
+    pub fn exec_attached(&self, name: &str, options: &ExecOptions, interactive: bool) -> Result<i32> {
+        let pipe = || {
+            rustix::pipe::pipe().map_err(|e| Error::Stream {
+                context: "creating exec pipes".into(),
+                source: e.into(),
+            })
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let (stdin_r, stdin_w) = if interactive {
+            let (r, w) = pipe()?;
+            (Some(r), Some(w))
+        } else {
+            (None, None)
+        };
+        let pid = self.exec_in_container(name, options, stdin_r, out_w, err_w)?;
+        monitor::relay(out_r, err_r, stdin_w, &mut super::logs::Writer::none(), true);
+        let exit = launch::wait_exit(pid)?;
+        Ok(exit.status())
+    }
+
+    /// `exec -d`: starts the process with its output in a file beside the
+    /// container's runtime state, and returns at once.
+    pub fn exec_detached(&self, name: &str, options: &ExecOptions) -> Result<i32> {
+        let c = self.running(name)?;
+        let dir = self.container_run_dir(c.id());
+        fs::create_dir_all(&dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
+        let path = dir.join("exec-detached.log");
+        let open = || {
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map(OwnedFd::from)
+                .map_err(|e| Error::Io { path: path.clone(), source: e })
+        };
+        self.exec_in_container(name, options, None, open()?, open()?)
+    }
+
+    /// `system boot`: starts the containers whose restart policy says they
+    /// should be running (always; unless-stopped and not stopped by the user).
+    pub fn boot(&self) -> Result<Vec<String>> {
+        let mut started = Vec::new();
+        for c in self.containers()? {
+            if c.is_running() {
+                continue;
+            }
+            let policy = RestartPolicy::parse(&c.config.host.restart_policy).unwrap_or(RestartPolicy::No);
+            let stopped_by_user = self.container_run_dir(c.id()).join("stopped-by-user").exists();
+            let wanted = match policy {
+                RestartPolicy::Always => true,
+                RestartPolicy::UnlessStopped => !stopped_by_user,
+                _ => false,
+            };
+            if wanted && c.row.state != "created" {
+                self.start_container(c.id(), StartMode::Detached)?;
+                started.push(c.row.name.clone());
+            }
+        }
+        Ok(started)
+    }
+}
+
+/// Writes new limits into a running container's cgroup (v1 and v2 files).
+fn apply_limits(id: &str, update: &UpdateOptions) -> Result<()> {
+    let cg = monitor::cgroups_path(id);
+    let write = |path: String, value: String| -> Result<()> {
+        let p = PathBuf::from(&path);
+        if p.exists() {
+            fs::write(&p, value).map_err(|e| Error::Io { path: p, source: e })?;
+        }
+        Ok(())
+    };
+    if let Some(m) = update.memory {
+        let v = if m <= 0 { "-1".to_string() } else { m.to_string() };
+        // v1 needs memsw raised first when growing; try both orders.
+        let _ = write(format!("/sys/fs/cgroup/memory{cg}/memory.memsw.limit_in_bytes"), v.clone());
+        write(format!("/sys/fs/cgroup/memory{cg}/memory.limit_in_bytes"), v.clone())?;
+        if let Some(s) = update.memory_swap {
+            let sv = if s <= 0 { "-1".to_string() } else { s.to_string() };
+            let _ = write(format!("/sys/fs/cgroup/memory{cg}/memory.memsw.limit_in_bytes"), sv);
+        }
+        write(format!("/sys/fs/cgroup{cg}/memory.max"), if m <= 0 { "max".into() } else { m.to_string() })?;
+    }
+    if let Some(n) = update.nano_cpus {
+        let quota = if n <= 0 { -1 } else { n / 10_000 };
+        write(format!("/sys/fs/cgroup/cpu{cg}/cpu.cfs_period_us"), "100000".into())?;
+        write(format!("/sys/fs/cgroup/cpu{cg}/cpu.cfs_quota_us"), quota.to_string())?;
+        write(
+            format!("/sys/fs/cgroup{cg}/cpu.max"),
+            if n <= 0 { "max 100000".into() } else { format!("{quota} 100000") },
+        )?;
+    }
+    if let Some(s) = update.cpu_shares {
+        write(format!("/sys/fs/cgroup/cpu{cg}/cpu.shares"), s.to_string())?;
+    }
+    if let Some(p) = update.pids_limit {
+        let v = if p <= 0 { "max".to_string() } else { p.to_string() };
+        write(format!("/sys/fs/cgroup/pids{cg}/pids.max"), v.clone())?;
+        write(format!("/sys/fs/cgroup{cg}/pids.max"), v)?;
+    }
+    Ok(())
+}
