@@ -136,8 +136,8 @@ fn main() -> ExitCode {
         }
     };
     // libcgroups warns about every v1 controller this kernel lacks: keep that quiet.
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("{},libcgroups=error", cli.log_level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libcgroups=error"));
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{},libcgroups=error,libcontainer=off", cli.log_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libcgroups=error,libcontainer=off"));
     // The monitor's stderr may be the user's terminal (attached runs): it
     // logs to a file beside the container's runtime state instead.
     if let Command::ContainerMonitor(args) = &cli.command {

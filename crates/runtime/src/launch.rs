@@ -236,7 +236,7 @@ impl Launcher {
             Err(err) => {
                 // No readable state.json: creation stopped right after making the directory, before any process
                 // or cgroup existed.
-                tracing::warn!(id, error = %chain(&err), "removing runtime state that has no readable state file");
+                tracing::debug!(id, error = %chain(&err), "removing runtime state that has no readable state file");
                 return remove_dir_all(&dir);
             }
         };

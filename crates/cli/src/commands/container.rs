@@ -1012,7 +1012,9 @@ pub fn update(options: &Options, args: UpdateArgs) -> anyhow::Result<()> {
         nano_cpus: args
             .cpus
             .as_ref()
-            .map(|c| spec::parse_cpus(c).map_err(|e| anyhow::anyhow!("invalid argument {c:?} for \"--cpus\" flag: {e}")))
+            .map(|c| {
+                spec::parse_cpus(c).map_err(|e| anyhow::anyhow!("invalid argument {c:?} for \"--cpus\" flag: {e}"))
+            })
             .transpose()?,
         cpu_shares: args.cpu_shares,
         pids_limit: args.pids_limit,
@@ -1034,13 +1036,21 @@ pub struct TopArgs {
 pub fn top(options: &Options, args: TopArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
     let pids = engine.container_pids(&args.container)?;
-    let ps_args = if args.ps_args.is_empty() { vec!["-ef".to_string()] } else { args.ps_args.clone() };
+    let ps_args = if args.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        args.ps_args.clone()
+    };
     let out = std::process::Command::new("ps")
         .args(&ps_args)
         .output()
         .context("running ps (install procps)")?;
     if !out.status.success() {
-        bail!("ps {}: {}", ps_args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ps {}: {}",
+            ps_args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
@@ -1052,7 +1062,9 @@ pub fn top(options: &Options, args: TopArgs) -> anyhow::Result<()> {
     let mut table = format!("{}\n", header.split_whitespace().collect::<Vec<_>>().join("\t"));
     for line in lines {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else { continue };
+        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
         if pids.contains(&pid) {
             // The last column (the command) may contain spaces.
             let ncols = header.split_whitespace().count();
@@ -1084,9 +1096,16 @@ pub struct StatsArgs {
 pub fn stats(options: &Options, args: StatsArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
     let targets: Vec<Container> = if args.containers.is_empty() {
-        engine.containers()?.into_iter().filter(|c| c.row.state == "running").collect()
+        engine
+            .containers()?
+            .into_iter()
+            .filter(|c| c.row.state == "running")
+            .collect()
     } else {
-        args.containers.iter().map(|n| engine.container(n)).collect::<Result<_, _>>()?
+        args.containers
+            .iter()
+            .map(|n| engine.container(n))
+            .collect::<Result<_, _>>()?
     };
     let listing = Listing::new(
         args.format.as_deref(),

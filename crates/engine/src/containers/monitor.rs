@@ -548,7 +548,11 @@ fn oom_killed(id: &str) -> bool {
 
 /// Docker's answers for a command that cannot run: 127 when it is not
 /// there, 126 when it is there but cannot be executed.
-pub(crate) fn check_executable(rootfs: &Path, args: &[String], env: &[String]) -> std::result::Result<(), (i32, String)> {
+pub(crate) fn check_executable(
+    rootfs: &Path,
+    args: &[String],
+    env: &[String],
+) -> std::result::Result<(), (i32, String)> {
     let Some(program) = args.first() else {
         return Err((125, "no command specified".into()));
     };

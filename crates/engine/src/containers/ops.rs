@@ -179,7 +179,10 @@ impl Engine {
         let c = self.running(name)?;
         let cg = monitor::cgroups_path(c.id());
         let num = |path: String| -> u64 {
-            fs::read_to_string(path).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0)
+            fs::read_to_string(path)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0)
         };
         let mut stats = Stats {
             cpu_usage_ns: num(format!("/sys/fs/cgroup/cpuacct{cg}/cpuacct.usage")),
@@ -255,7 +258,10 @@ impl Engine {
             rootfs: rootfs.clone(),
             args: options.args.clone(),
             env,
-            cwd: options.working_dir.clone().unwrap_or_else(|| c.config.working_dir.clone()),
+            cwd: options
+                .working_dir
+                .clone()
+                .unwrap_or_else(|| c.config.working_dir.clone()),
             user: options.user.clone().unwrap_or_else(|| c.config.user.clone()),
             group_add: c.config.group_add.clone(),
             hostname: c.config.hostname.clone(),
@@ -273,15 +279,9 @@ impl Engine {
             .clone()
             .ok_or_else(|| Error::InvalidArgument("the runtime spec has no process".into()))?;
         launch::become_subreaper()?;
-        let pid = self.launcher().exec(
-            c.id(),
-            &process,
-            launch::Stdio::Pipes {
-                stdin,
-                stdout,
-                stderr,
-            },
-        )?;
+        let pid = self
+            .launcher()
+            .exec(c.id(), &process, launch::Stdio::Pipes { stdin, stdout, stderr })?;
         Ok(pid)
     }
 
@@ -314,7 +314,10 @@ impl Engine {
     pub fn exec_detached(&self, name: &str, options: &ExecOptions) -> Result<i32> {
         let c = self.running(name)?;
         let dir = self.container_run_dir(c.id());
-        fs::create_dir_all(&dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
+        fs::create_dir_all(&dir).map_err(|e| Error::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
         let path = dir.join("exec-detached.log");
         let open = || {
             fs::OpenOptions::new()
@@ -322,7 +325,10 @@ impl Engine {
                 .append(true)
                 .open(&path)
                 .map(OwnedFd::from)
-                .map_err(|e| Error::Io { path: path.clone(), source: e })
+                .map_err(|e| Error::Io {
+                    path: path.clone(),
+                    source: e,
+                })
         };
         self.exec_in_container(name, options, None, open()?, open()?)
     }
@@ -364,13 +370,19 @@ fn apply_limits(id: &str, update: &UpdateOptions) -> Result<()> {
     if let Some(m) = update.memory {
         let v = if m <= 0 { "-1".to_string() } else { m.to_string() };
         // v1 needs memsw raised first when growing; try both orders.
-        let _ = write(format!("/sys/fs/cgroup/memory{cg}/memory.memsw.limit_in_bytes"), v.clone());
+        let _ = write(
+            format!("/sys/fs/cgroup/memory{cg}/memory.memsw.limit_in_bytes"),
+            v.clone(),
+        );
         write(format!("/sys/fs/cgroup/memory{cg}/memory.limit_in_bytes"), v.clone())?;
         if let Some(s) = update.memory_swap {
             let sv = if s <= 0 { "-1".to_string() } else { s.to_string() };
             let _ = write(format!("/sys/fs/cgroup/memory{cg}/memory.memsw.limit_in_bytes"), sv);
         }
-        write(format!("/sys/fs/cgroup{cg}/memory.max"), if m <= 0 { "max".into() } else { m.to_string() })?;
+        write(
+            format!("/sys/fs/cgroup{cg}/memory.max"),
+            if m <= 0 { "max".into() } else { m.to_string() },
+        )?;
     }
     if let Some(n) = update.nano_cpus {
         let quota = if n <= 0 { -1 } else { n / 10_000 };
@@ -378,7 +390,11 @@ fn apply_limits(id: &str, update: &UpdateOptions) -> Result<()> {
         write(format!("/sys/fs/cgroup/cpu{cg}/cpu.cfs_quota_us"), quota.to_string())?;
         write(
             format!("/sys/fs/cgroup{cg}/cpu.max"),
-            if n <= 0 { "max 100000".into() } else { format!("{quota} 100000") },
+            if n <= 0 {
+                "max 100000".into()
+            } else {
+                format!("{quota} 100000")
+            },
         )?;
     }
     if let Some(s) = update.cpu_shares {
