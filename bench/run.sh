@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Benchmark: starting a container. `berth run --rm --network none IMG true`
+# against `runc run` and `crun run` of the same bundle, `podman run` and
+# `docker run` (Debian's podman and docker.io), side by side in one run.
+# Also: the idle monitor's RSS and `berth ps` with 200 running containers.
+# Run as root. Writes a markdown report to docs/BENCH-RUN.md (or $OUT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+need=()
+for tool in hyperfine runc crun podman dockerd busybox; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if ((${#need[@]})); then
+  apt-get update -q
+  apt-get install -y -q hyperfine runc crun podman docker.io busybox-static
+fi
+cargo build --release --locked
+berth=$PWD/target/release/berth
+out=${OUT:-docs/BENCH-RUN.md}
+runs=${RUNS:-30}
+many=${MANY:-200}
+work=$(mktemp -d /tmp/berth-bench-run.XXXXXX)
+export BERTH_ROOT=$work/berth BERTH_RUNROOT=$work/berth-run
+cleanup() {
+  set +e
+  $berth ps -aq --no-trunc 2>/dev/null | xargs -r $berth rm -f >/dev/null 2>&1
+  [[ -f $work/docker.pid ]] && kill "$(cat "$work/docker.pid")" 2>/dev/null && sleep 2
+  podman --root "$work/podman" --runroot "$work/podman-run" system reset -f >/dev/null 2>&1
+  umount -R "$work/docker" "$work/podman" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# One busybox root filesystem for everyone.
+mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/etc"
+cp /bin/busybox "$work/bundle/rootfs/bin/"
+for a in sh true sleep; do ln -s busybox "$work/bundle/rootfs/bin/$a"; done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$work/bundle/rootfs/etc/passwd"
+touch "$work/bundle/rootfs/etc/hosts" "$work/bundle/rootfs/etc/hostname" "$work/bundle/rootfs/etc/resolv.conf"
+tar --numeric-owner -C "$work/bundle/rootfs" -cf "$work/rootfs.tar" .
+$berth import "$work/rootfs.tar" bench/busybox:1 >/dev/null
+$berth save -o "$work/image.tar" bench/busybox:1
+
+# The OCI bundle for runc and crun: the very spec berth generates (Docker's
+# capabilities, seccomp profile, masked paths and mounts), running `true` on
+# a plain copy of the same root filesystem.
+probe=$($berth run -d --network none bench/busybox:1 sleep 1000)
+cp "$BERTH_ROOT/containers/$probe/"{hosts,hostname,resolv.conf} "$work/"
+python3 - "$BERTH_RUNROOT/containers/$probe/bundle/config.json" "$work" <<'PY'
+import json, sys
+spec, work = json.load(open(sys.argv[1])), sys.argv[2]
+spec["process"]["args"] = ["true"]
+spec["root"]["path"] = f"{work}/bundle/rootfs"
+for m in spec["mounts"]:
+    if m["destination"] in ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf"):
+        m["source"] = f"{work}/{m['destination'].rsplit('/', 1)[1]}"
+spec["linux"]["cgroupsPath"] = "/berth-bench/oci"
+json.dump(spec, open(f"{work}/bundle/config.json", "w"))
+PY
+$berth rm -f "$probe" >/dev/null
+
+# Docker and Podman with private state, no networking of their own.
+dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
+  --host "unix://$work/docker.sock" --iptables=false --ip6tables=false --bridge=none \
+  >"$work/dockerd.log" 2>&1 &
+export DOCKER_HOST=unix://$work/docker.sock
+for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+docker load -q -i "$work/image.tar" >/dev/null
+cat > "$work/containers.conf" <<'CONF'
+[containers]
+# Podman's defaults ask for more than this machine's hard limits (nofile
+# 20000) and runc then fails: pin small limits, which do not affect timing.
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "runc"
+CONF
+export CONTAINERS_CONF=$work/containers.conf
+podman="podman --root $work/podman --runroot $work/podman-run --storage-driver overlay"
+$podman load -q -i "$work/image.tar" >/dev/null
+
+# crun refuses a hybrid cgroup layout (cgroup2 mounted with a controller on
+# it), as this machine has: it runs in a private mount namespace where the
+# cgroup2 mount is gone, which changes nothing else about the run.
+crun_bench() {
+  unshare -m --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; \
+    hyperfine -N --warmup 3 --runs $runs --export-markdown $work/crun.md \
+    -n 'crun run' 'crun --root $work/crun run -b $work/bundle c1'"
+}
+crun_bench
+
+hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/run.md" \
+  -n "berth run --rm --network none" "$berth run --rm --network none bench/busybox:1 true" \
+  -n "runc run" "runc --root $work/runc run -b $work/bundle r1" \
+  -n "podman run --rm --network none" "$podman run --rm --network none bench/busybox:1 true" \
+  -n "docker run --rm --network none" "docker run --rm --network none bench/busybox:1 true"
+
+# The idle monitor: RSS of the process that holds a detached container.
+id=$($berth run -d --network none bench/busybox:1 sleep 1000)
+sleep 0.5
+pid=$($berth inspect --format '{{.State.Pid}}' "$id")
+monitor=$(awk '{print $4}' "/proc/$pid/stat")
+rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$monitor/status")
+pss_kb=$(awk '/^Pss:/ {print $2}' "/proc/$monitor/smaps_rollup")
+$berth rm -f "$id" >/dev/null
+
+# `ps` with many running containers.
+echo "starting $many containers..."
+for i in $(seq 1 "$many"); do $berth run -d --network none bench/busybox:1 sleep 1000 >/dev/null; done
+hyperfine -N --warmup 2 --runs 10 --export-markdown "$work/ps.md" -n "berth ps ($many running)" "$berth ps"
+
+{
+  echo "# Benchmark: starting containers"
+  echo
+  echo "Measured by \`bench/run.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r),"
+  echo "$(runc --version | head -1), $(crun --version | head -1), $(podman --version), $(docker version --format 'dockerd {{.Server.Version}}'), berth $($berth version --format '{{.Client.Version}}')."
+  echo "Each runs busybox \`true\` from the same root filesystem; $runs runs each after 3 warm-ups."
+  echo "runc and crun run the OCI bundle berth generates for that container (Docker's capabilities, seccomp"
+  echo "profile, masked paths), so they do the same isolation work; berth's time also covers creating the"
+  echo "container record, the overlay mount, the monitor, the log and removing everything again (--rm)."
+  echo
+  cat "$work/run.md"
+  tail -n 1 "$work/crun.md"
+  echo
+  echo "crun ran in a private mount namespace without the cgroup2 mount (it refuses this machine's hybrid layout otherwise)."
+  echo "The Relative column of the crun row is relative to itself; compare the means."
+  echo
+  echo "Idle monitor of a detached container: VmRSS ${rss_kb} kB, PSS ${pss_kb} kB (pages shared with other berth processes counted once)."
+  echo
+  cat "$work/ps.md"
+} > "$out"
+cat "$out"
