@@ -71,6 +71,8 @@ enum Command {
     Stats(container::StatsArgs),
     /// Execute a command in a running container
     Exec(container::ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(container::AttachArgs),
     /// Manage containers
     Container {
         #[command(subcommand)]
@@ -182,6 +184,7 @@ fn main() -> ExitCode {
         Command::Top(args) => container::top(&options, args),
         Command::Stats(args) => container::stats(&options, args),
         Command::Exec(args) => container::exec(&options, args),
+        Command::Attach(args) => container::attach(&options, args),
         Command::Container { command } => container::run_command(&options, command),
         Command::ContainerMonitor(args) => container::monitor(&options, args),
         Command::Images(args) => image::ls(&options, args),

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use berth_engine::containers::{Container, ContainerConfig, CreateOptions, HostConfig, StartMode};
+use berth_engine::containers::{Container, ContainerConfig, CreateOptions, Ended, HostConfig, StartMode, Started};
 use berth_engine::{Engine, Error, Options};
 use berth_runtime::spec;
 use clap::{ArgAction, Args, Subcommand};
@@ -61,6 +61,8 @@ pub enum ContainerCommand {
     Stats(StatsArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
 }
 
 pub fn run_command(options: &Options, command: ContainerCommand) -> anyhow::Result<()> {
@@ -84,6 +86,7 @@ pub fn run_command(options: &Options, command: ContainerCommand) -> anyhow::Resu
         ContainerCommand::Top(a) => top(options, a),
         ContainerCommand::Stats(a) => stats(options, a),
         ContainerCommand::Exec(a) => exec(options, a),
+        ContainerCommand::Attach(a) => attach(options, a),
     }
 }
 
@@ -264,9 +267,6 @@ fn size_flag(name: &str, value: &Option<String>) -> anyhow::Result<i64> {
 
 /// Turns `run`/`create` flags into the engine's create options.
 fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
-    if args.tty {
-        bail!("-t/--tty is not supported yet: pseudo-terminals come with the next berth release; run without -t");
-    }
     if args.runtime.as_deref().is_some_and(|r| r != "berth") {
         bail!(
             "--runtime {}: external OCI runtimes are not supported yet",
@@ -439,14 +439,77 @@ pub fn run(options: &Options, args: RunArgs) -> anyhow::Result<()> {
         println!("{}", container.id());
         return Ok(());
     }
-    let code = started.wait_exit().map_err(|e| {
-        eprintln!("berth: {e}");
-        anyhow::Error::from(Exit(ENGINE_ERROR))
-    })?;
-    if code != 0 {
-        return Err(Exit(code.clamp(0, 255) as u8).into());
+    finish_attached(started, args.tty, args.interactive, args.sig_proxy)
+}
+
+/// Puts a terminal into raw mode for as long as it lives.
+struct RawMode {
+    saved: Option<rustix::termios::Termios>,
+}
+
+impl RawMode {
+    fn enter(wanted: bool) -> RawMode {
+        let stdin = io::stdin();
+        if !wanted || !std::io::IsTerminal::is_terminal(&stdin) {
+            return RawMode { saved: None };
+        }
+        let Ok(saved) = rustix::termios::tcgetattr(&stdin) else {
+            return RawMode { saved: None };
+        };
+        let mut raw = saved.clone();
+        raw.make_raw();
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw);
+        RawMode { saved: Some(saved) }
     }
-    Ok(())
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = rustix::termios::tcsetattr(io::stdin(), rustix::termios::OptionalActions::Now, saved);
+        }
+    }
+}
+
+/// Waits for an attached container: the terminal in raw mode for `-it`,
+/// window size changes passed to the monitor, other signals proxied to the
+/// container; exits with the container's code.
+fn finish_attached(started: Started, tty: bool, interactive: bool, sig_proxy: bool) -> anyhow::Result<()> {
+    use signal_hook::consts::*;
+    let raw = RawMode::enter(tty && interactive);
+    let (pid, monitor) = (started.pid, started.monitor_pid);
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2])?;
+    let handle = signals.handle();
+    let forwarder = std::thread::spawn(move || {
+        for signal in signals.forever() {
+            let target = if signal == SIGWINCH {
+                monitor
+            } else if sig_proxy {
+                pid
+            } else {
+                0
+            };
+            if let (Some(p), Some(s)) = (
+                rustix::process::Pid::from_raw(target),
+                rustix::process::Signal::from_named_raw(signal),
+            ) {
+                let _ = rustix::process::kill_process(p, s);
+            }
+        }
+    });
+    let ended = started.wait_exit();
+    handle.close();
+    let _ = forwarder.join();
+    drop(raw);
+    match ended {
+        Ok(Ended::Exited(0)) | Ok(Ended::Detached) => Ok(()),
+        Ok(Ended::Exited(code)) => Err(Exit(code.clamp(0, 255) as u8).into()),
+        Err(e) => {
+            eprintln!("berth: {e}");
+            Err(Exit(ENGINE_ERROR).into())
+        }
+    }
 }
 
 #[derive(Args)]
@@ -472,10 +535,8 @@ pub fn start(options: &Options, args: StartArgs) -> anyhow::Result<()> {
         };
         match engine.start_container(name, mode) {
             Ok(started) if args.attach => {
-                let code = started.wait_exit()?;
-                if code != 0 {
-                    return Err(Exit(code.clamp(0, 255) as u8).into());
-                }
+                let tty = engine.container(name).map(|c| c.config.tty).unwrap_or(false);
+                return finish_attached(started, tty, args.interactive, true);
             }
             Ok(_) => println!("{name}"),
             Err(e) => {
@@ -1244,4 +1305,85 @@ pub fn exec(options: &Options, args: ExecArgs) -> anyhow::Result<()> {
             Err(Exit(1).into())
         }
     }
+}
+
+#[derive(Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long)]
+    no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long, default_value = "true", action = ArgAction::Set)]
+    sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    detach_keys: Option<String>,
+    container: String,
+}
+
+/// `attach`: streams the container's output here and our input there until
+/// it exits (its code is ours) or the detach keys are typed.
+pub fn attach(options: &Options, args: AttachArgs) -> anyhow::Result<()> {
+    use std::io::Read;
+    let engine = engine(options)?;
+    let (container, stream) = engine.attach_container(&args.container)?;
+    let tty = container.config.tty;
+    let raw = RawMode::enter(tty && !args.no_stdin && container.config.open_stdin);
+    let pid = container.row.pid as i32;
+    let sig_proxy = args.sig_proxy && !tty;
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ])?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if sig_proxy {
+                if let (Some(p), Some(s)) = (
+                    rustix::process::Pid::from_raw(pid),
+                    rustix::process::Signal::from_named_raw(signal),
+                ) {
+                    let _ = rustix::process::kill_process(p, s);
+                }
+            }
+        }
+    });
+    if !args.no_stdin && container.config.open_stdin {
+        let mut to_container = stream.try_clone()?;
+        std::thread::spawn(move || {
+            let _ = io::copy(&mut io::stdin().lock(), &mut to_container);
+        });
+    }
+    let mut from = stream;
+    let mut out = io::stdout().lock();
+    let mut err = io::stderr();
+    if tty {
+        let _ = io::copy(&mut from, &mut out);
+    } else {
+        let mut header = [0u8; 8];
+        while from.read_exact(&mut header).is_ok() {
+            let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+            let mut data = vec![0u8; len];
+            if from.read_exact(&mut data).is_err() {
+                break;
+            }
+            let target: &mut dyn Write = if header[0] == 2 { &mut err } else { &mut out };
+            target.write_all(&data)?;
+            target.flush()?;
+        }
+    }
+    handle.close();
+    drop(raw);
+    let _ = args.detach_keys;
+    // The stream ended: the container exited (its code is ours; the monitor
+    // records it a moment after the stream closes) or we detached.
+    let code = match engine.wait_stopped(container.id(), Some(Duration::from_secs(2))) {
+        Ok(code) => code,
+        Err(_) => return Ok(()),
+    };
+    if code != 0 {
+        return Err(Exit(code.clamp(0, 255) as u8).into());
+    }
+    Ok(())
 }

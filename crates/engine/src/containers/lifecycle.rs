@@ -54,13 +54,23 @@ pub enum StartMode {
 /// monitor reports the exit code.
 pub struct Started {
     pub pid: i32,
+    /// The monitor's pid (0 when the container was already running).
+    pub monitor_pid: i32,
     status: Option<BufReader<std::fs::File>>,
 }
 
+/// How an attached start ended.
+#[derive(Debug, PartialEq)]
+pub enum Ended {
+    Exited(i32),
+    /// The user typed the detach keys: the container runs on.
+    Detached,
+}
+
 impl Started {
-    /// Blocks until the monitor reports the container's exit code (attached
-    /// starts only).
-    pub fn wait_exit(mut self) -> Result<i32> {
+    /// Blocks until the monitor reports the container's exit code or a
+    /// detach (attached starts only).
+    pub fn wait_exit(mut self) -> Result<Ended> {
         let Some(status) = self.status.as_mut() else {
             return Err(Error::InvalidArgument("not attached".into()));
         };
@@ -76,9 +86,13 @@ impl Started {
                     "the container's monitor exited without reporting an exit code".into(),
                 ));
             }
+            if line.trim() == "detached" {
+                return Ok(Ended::Detached);
+            }
             if let Some(code) = line.trim().strip_prefix("exit ") {
                 return code
                     .parse()
+                    .map(Ended::Exited)
                     .map_err(|_| Error::InvalidArgument(format!("bad status from the monitor: {line}")));
             }
         }
@@ -93,6 +107,7 @@ impl Engine {
         if container.is_running() {
             return Ok(Started {
                 pid: container.row.pid as i32,
+                monitor_pid: 0,
                 status: None,
             });
         }
@@ -148,9 +163,11 @@ impl Engine {
         // The monitor lives on in its own session; nobody waits for it but init.
         std::mem::forget(child);
         let line = line.trim();
-        if let Some(pid) = line.strip_prefix("started ") {
+        if let Some(pids) = line.strip_prefix("started ") {
+            let (pid, monitor) = pids.split_once(' ').unwrap_or((pids, "0"));
             return Ok(Started {
                 pid: pid.parse().unwrap_or(0),
+                monitor_pid: monitor.parse().unwrap_or(0),
                 status: (mode == StartMode::Attached).then_some(status),
             });
         }

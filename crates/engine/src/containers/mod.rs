@@ -7,6 +7,7 @@ mod lifecycle;
 pub mod logs;
 pub mod monitor;
 mod ops;
+mod relay;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,7 +17,7 @@ use berth_reference::Reference;
 use berth_store::containers::{self as rows, ContainerRow};
 use serde::{Deserialize, Serialize};
 
-pub use lifecycle::{StartMode, Started};
+pub use lifecycle::{Ended, StartMode, Started};
 pub use ops::{ExecOptions, Stats, UpdateOptions};
 
 use crate::{time, Engine, Error, Result};

@@ -10,7 +10,8 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use berth_store::meta;
 
 use super::lifecycle::RestartPolicy;
 use super::logs;
+use super::relay::{self, Relay};
 use super::Container;
 use crate::{time, Engine, Error, Result};
 
@@ -299,47 +301,72 @@ impl Monitor<'_> {
         let json = serde_json::to_vec_pretty(&oci).map_err(|e| (125, e.to_string()))?;
         fs::write(bundle.join("config.json"), json).map_err(|e| (125, format!("writing the runtime spec: {e}")))?;
 
-        let (out_r, out_w) = rustix::pipe::pipe().map_err(|e| (125, format!("pipe: {e}")))?;
-        let (err_r, err_w) = rustix::pipe::pipe().map_err(|e| (125, format!("pipe: {e}")))?;
-        let (stdin_r, stdin_w) = if self.attach && self.container.config.open_stdin {
-            let (r, w) = rustix::pipe::pipe().map_err(|e| (125, format!("pipe: {e}")))?;
-            (Some(r), Some(w))
-        } else {
-            (None, None)
-        };
         let launcher = Launcher::new(&state_root(engine));
         // A previous run of this container may have left runtime state.
         let _ = launcher.delete(&id);
-        let pid = launcher
-            .start(
-                &id,
-                &bundle,
-                launch::Stdio::Pipes {
-                    stdin: stdin_r,
-                    stdout: out_w,
-                    stderr: err_w,
-                },
-            )
-            .map_err(|e| (125, e.to_string()))?;
-        let monitor_pid = std::process::id() as i64;
-        let monitor_start = process_start(monitor_pid).unwrap_or(0);
-        let restarts = self.restarts as i64;
-        self.update(|row| {
-            row.state = "running".into();
-            row.pid = pid as i64;
-            row.monitor_pid = monitor_pid;
-            row.monitor_start = monitor_start;
-            row.started_at = time::now();
-            row.error = String::new();
-            row.oom_killed = false;
-            row.restart_count = restarts;
-        });
-        if first {
-            status.say(&format!("started {pid}"));
-        }
-
         let mut log = self.log_writer();
-        relay(out_r, err_r, stdin_w, &mut log, self.attach);
+        let attach = self.attach;
+        let open_stdin = self.container.config.open_stdin;
+        let listener = bind_attach_socket(engine, &id).map_err(|e| (125, e.to_string()))?;
+        let pid;
+        let relay = if self.container.config.tty {
+            let socket = launch::ConsoleSocket::bind(&console_dir(engine).join(format!("{}.sock", &id[..12])))
+                .map_err(|e| (125, e.to_string()))?;
+            pid = launcher
+                .start(&id, &bundle, socket.stdio())
+                .map_err(|e| (125, e.to_string()))?;
+            let master = socket
+                .receive_master(Duration::from_secs(10))
+                .map_err(|e| (125, e.to_string()))?;
+            if attach {
+                // SAFETY: fd 1 is this process's stdout, open for its lifetime.
+                #[allow(unsafe_code)]
+                let our_stdout = unsafe { BorrowedFd::borrow_raw(1) };
+                relay::copy_window_size(our_stdout, &master);
+            }
+            let input = rustix::io::dup(&master).map_err(|e| (125, format!("dup: {e}")))?;
+            Relay {
+                outputs: vec![(master, 0)],
+                input: Some(input),
+                tty: true,
+                log: &mut log,
+                own_output: attach,
+                own_input: attach && open_stdin,
+                listener: Some(listener),
+            }
+        } else {
+            let (out_r, out_w) = rustix::pipe::pipe().map_err(|e| (125, format!("pipe: {e}")))?;
+            let (err_r, err_w) = rustix::pipe::pipe().map_err(|e| (125, format!("pipe: {e}")))?;
+            let (stdin_r, stdin_w) = if open_stdin {
+                let (r, w) = rustix::pipe::pipe().map_err(|e| (125, format!("pipe: {e}")))?;
+                (Some(r), Some(w))
+            } else {
+                (None, None)
+            };
+            pid = launcher
+                .start(
+                    &id,
+                    &bundle,
+                    launch::Stdio::Pipes {
+                        stdin: stdin_r,
+                        stdout: out_w,
+                        stderr: err_w,
+                    },
+                )
+                .map_err(|e| (125, e.to_string()))?;
+            Relay {
+                outputs: vec![(out_r, 0), (err_r, 1)],
+                input: stdin_w,
+                tty: false,
+                log: &mut log,
+                own_output: attach,
+                own_input: attach && open_stdin,
+                listener: Some(listener),
+            }
+        };
+        self.mark_running(pid, status, first);
+        relay.run(&mut || status.say("detached"));
+        let _ = fs::remove_file(attach_socket_path(engine, &id));
         let exit = launch::wait_exit(pid).map_err(|e| (125, e.to_string()))?;
         let oom = oom_killed(&id);
         let code = match exit {
@@ -355,6 +382,25 @@ impl Monitor<'_> {
         });
         let _ = launcher.delete(&id);
         Ok(code)
+    }
+
+    fn mark_running(&mut self, pid: i32, status: &mut Status, first: bool) {
+        let monitor_pid = std::process::id() as i64;
+        let monitor_start = process_start(monitor_pid).unwrap_or(0);
+        let restarts = self.restarts as i64;
+        self.update(|row| {
+            row.state = "running".into();
+            row.pid = pid as i64;
+            row.monitor_pid = monitor_pid;
+            row.monitor_start = monitor_start;
+            row.started_at = time::now();
+            row.error = String::new();
+            row.oom_killed = false;
+            row.restart_count = restarts;
+        });
+        if first {
+            status.say(&format!("started {pid} {monitor_pid}"));
+        }
     }
 
     fn log_writer(&self) -> logs::Writer {
@@ -516,6 +562,26 @@ fn write_etc_files(dir: &Path, c: &super::ContainerConfig) -> Result<Vec<spec::B
     .collect())
 }
 
+fn console_dir(engine: &Engine) -> PathBuf {
+    engine.runroot().join("console")
+}
+
+/// The unix socket `attach` connects to (short, to fit the 107-byte limit).
+pub(crate) fn attach_socket_path(engine: &Engine, id: &str) -> PathBuf {
+    console_dir(engine).join(format!("{}.attach", &id[..12]))
+}
+
+fn bind_attach_socket(engine: &Engine, id: &str) -> Result<UnixListener> {
+    let dir = console_dir(engine);
+    fs::create_dir_all(&dir).map_err(|e| Error::Io {
+        path: dir.clone(),
+        source: e,
+    })?;
+    let path = attach_socket_path(engine, id);
+    let _ = fs::remove_file(&path);
+    UnixListener::bind(&path).map_err(|e| Error::Io { path, source: e })
+}
+
 pub(crate) fn log_path(engine: &Engine, id: &str) -> PathBuf {
     engine.container_dir(id).join(format!("{id}-json.log"))
 }
@@ -598,82 +664,4 @@ pub(crate) fn check_executable(
         return Err((126, format!("exec: {program:?}: permission denied")));
     }
     Err((127, format!("exec: {program:?}: executable file not found in $PATH")))
-}
-
-/// Copies the container's output into the log (and to our own stdout and
-/// stderr when attached), and our stdin into the container, until both
-/// output pipes close.
-pub(crate) fn relay(out: OwnedFd, err: OwnedFd, stdin: Option<OwnedFd>, log: &mut logs::Writer, attach: bool) {
-    use rustix::event::{poll, PollFd, PollFlags};
-    let mut open = [Some(out), Some(err)];
-    let mut stdin = stdin;
-    let mut attached = attach;
-    let mut reading_stdin = stdin.is_some();
-    let mut buf = vec![0u8; 64 * 1024];
-    // SAFETY: fd 0 is this process's stdin; we only borrow it while it stays open.
-    #[allow(unsafe_code)]
-    let our_stdin = unsafe { BorrowedFd::borrow_raw(0) };
-    while open.iter().any(Option::is_some) {
-        let mut fds: Vec<PollFd> = Vec::new();
-        let mut which = Vec::new();
-        for (i, fd) in open.iter().enumerate() {
-            if let Some(fd) = fd {
-                fds.push(PollFd::new(fd, PollFlags::IN));
-                which.push(i);
-            }
-        }
-        if reading_stdin {
-            fds.push(PollFd::new(&our_stdin, PollFlags::IN));
-            which.push(2);
-        }
-        if poll(&mut fds, None).is_err() {
-            continue;
-        }
-        let ready: Vec<(usize, bool)> = fds
-            .iter()
-            .zip(&which)
-            .map(|(fd, &i)| (i, !fd.revents().is_empty()))
-            .collect();
-        drop(fds);
-        for (i, is_ready) in ready {
-            if !is_ready {
-                continue;
-            }
-            if i == 2 {
-                let n = rustix::io::read(our_stdin, &mut buf).unwrap_or(0);
-                let ok = n > 0 && stdin.as_ref().is_some_and(|w| write_all(w.as_fd(), &buf[..n]).is_ok());
-                if !ok {
-                    reading_stdin = false;
-                    stdin = None;
-                }
-                continue;
-            }
-            let Some(fd) = open[i].as_ref() else { continue };
-            match rustix::io::read(fd, &mut buf) {
-                Ok(0) | Err(_) => {
-                    open[i] = None;
-                    let _ = log.flush_stream(i);
-                }
-                Ok(n) => {
-                    let _ = log.write(i, &buf[..n]);
-                    if attached {
-                        // SAFETY: fds 1 and 2 are this process's stdout and stderr, open for its lifetime.
-                        #[allow(unsafe_code)]
-                        let target = unsafe { BorrowedFd::borrow_raw(if i == 0 { 1 } else { 2 }) };
-                        if write_all(target, &buf[..n]).is_err() {
-                            attached = false;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        let n = rustix::io::write(fd, bytes)?;
-        bytes = &bytes[n..];
-    }
-    Ok(())
 }

@@ -304,7 +304,17 @@ impl Engine {
             (None, None)
         };
         let pid = self.exec_in_container(name, options, stdin_r, out_w, err_w)?;
-        monitor::relay(out_r, err_r, stdin_w, &mut super::logs::Writer::none(), true);
+        let mut log = super::logs::Writer::none();
+        super::relay::Relay {
+            outputs: vec![(out_r, 0), (err_r, 1)],
+            input: stdin_w,
+            tty: false,
+            log: &mut log,
+            own_output: true,
+            own_input: interactive,
+            listener: None,
+        }
+        .run(&mut || {});
         let exit = launch::wait_exit(pid)?;
         Ok(exit.status())
     }
@@ -331,6 +341,15 @@ impl Engine {
                 })
         };
         self.exec_in_container(name, options, None, open()?, open()?)
+    }
+
+    /// `attach`: a connection to the container's monitor, which streams
+    /// its output (raw for a tty, framed otherwise) and takes its input.
+    pub fn attach_container(&self, name: &str) -> Result<(Container, std::os::unix::net::UnixStream)> {
+        let c = self.running(name)?;
+        let path = monitor::attach_socket_path(self, c.id());
+        let stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| Error::Io { path, source: e })?;
+        Ok((c, stream))
     }
 
     /// `system boot`: starts the containers whose restart policy says they
