@@ -994,6 +994,15 @@ pub struct MonitorArgs {
     status_fd: i32,
     #[arg(long)]
     attach: bool,
+    /// Set by berth-shim: the exit status of the run it watched.
+    #[arg(long)]
+    resume_status: Option<i32>,
+    #[arg(long, default_value_t = 0)]
+    restarts: u32,
+    #[arg(long, default_value_t = 100)]
+    backoff_ms: u64,
+    #[arg(long, default_value_t = 0)]
+    started_ms: i64,
     id: String,
 }
 
@@ -1005,7 +1014,13 @@ impl MonitorArgs {
 
 pub fn monitor(options: &Options, args: MonitorArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
-    let code = berth_engine::containers::monitor::run(&engine, &args.id, args.status_fd, args.attach);
+    let resume = berth_engine::containers::monitor::Resume {
+        status: args.resume_status,
+        restarts: args.restarts,
+        backoff_ms: args.backoff_ms,
+        started_ms: args.started_ms,
+    };
+    let code = berth_engine::containers::monitor::run(&engine, &args.id, args.status_fd, args.attach, resume);
     if code != 0 {
         return Err(Exit(code.clamp(0, 255) as u8).into());
     }

@@ -7,7 +7,6 @@ mod lifecycle;
 pub mod logs;
 pub mod monitor;
 mod ops;
-mod relay;
 
 use std::collections::BTreeMap;
 use std::fs;

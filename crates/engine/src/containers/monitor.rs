@@ -13,18 +13,18 @@ use std::io::Write;
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use berth_runtime::launch::{self, Exit, Launcher};
+use berth_runtime::launch::{self, Launcher};
 use berth_runtime::spec::{self, NetworkMode, RunSpec, SeccompMode};
 use berth_store::containers::{self as rows, ContainerRow};
 use berth_store::meta;
 
 use super::lifecycle::RestartPolicy;
 use super::logs;
-use super::relay::{self, Relay};
 use super::Container;
 use crate::{time, Engine, Error, Result};
+use berth_relay::{copy_window_size, Relay};
 
 /// Where libcontainer keeps its state for every container of this run root.
 fn state_root(engine: &Engine) -> PathBuf {
@@ -165,17 +165,37 @@ impl Status {
     }
 }
 
+/// Where a monitor picks up after its shim (see the berth-shim binary):
+/// the container's exit status and the restart bookkeeping.
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// The exit status the shim reaped (128+N for a signal); None on a first start.
+    pub status: Option<i32>,
+    pub restarts: u32,
+    pub backoff_ms: u64,
+    /// When the run that just ended started, in ms since the epoch.
+    pub started_ms: i64,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The monitor's main: runs until the container is gone for good.
 /// Returns the process exit status.
-pub fn run(engine: &Engine, id: &str, status_fd: i32, attach: bool) -> i32 {
-    // SAFETY: the fd number was handed to us by our parent for this purpose
-    // and nothing else in this process owns it.
+pub fn run(engine: &Engine, id: &str, status_fd: i32, attach: bool, resume: Resume) -> i32 {
+    // SAFETY: the fd number was handed to us by our parent (or the shim we
+    // were) for this purpose and nothing else in this process owns it.
     #[allow(unsafe_code)]
     let status_file = (status_fd >= 0).then(|| File::from(unsafe { OwnedFd::from_raw_fd(status_fd) }));
     let mut status = Status(status_file);
-    // Our own session: the terminal's signals for the CLI never reach us.
-    let _ = rustix::process::setsid();
-    let _ = launch::become_subreaper();
+    if resume.status.is_none() {
+        // Our own session: the terminal's signals for the CLI never reach us.
+        let _ = rustix::process::setsid();
+        let _ = launch::become_subreaper();
+    }
 
     let container = match engine.container(id) {
         Ok(c) => c,
@@ -184,28 +204,36 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, attach: bool) -> i32 {
             return 125;
         }
     };
-    let _ = fs::remove_file(stop_marker(engine, id));
+    if resume.status.is_none() {
+        let _ = fs::remove_file(stop_marker(engine, id));
+    }
     let policy = RestartPolicy::parse(&container.config.host.restart_policy).unwrap_or(RestartPolicy::No);
     let mut monitor = Monitor {
         engine,
         container,
         attach,
-        restarts: 0,
+        restarts: resume.restarts,
+        status_fd,
     };
-    let mut first = true;
-    let mut backoff = Duration::from_millis(100);
+    let mut first = resume.status.is_none();
+    let mut backoff = Duration::from_millis(resume.backoff_ms.max(100));
+    let mut pending = resume.status.map(|s| (s, resume.started_ms));
     loop {
-        let started = Instant::now();
-        let outcome = monitor.run_once(&mut status, first);
-        first = false;
-        let (code, failed_to_start) = match outcome {
-            Ok(code) => (code, false),
-            Err((code, message)) => {
-                monitor.record_failure(code, &message);
-                status.say(&format!("error {code} {message}"));
-                (code, true)
+        let (code, failed_to_start, ran_ms) = match pending.take() {
+            Some((exit_status, started_ms)) => (monitor.finish_run(exit_status), false, now_ms() - started_ms),
+            None => {
+                let started_ms = now_ms();
+                match monitor.run_once(&mut status, first, backoff, started_ms) {
+                    Ok(code) => (code, false, now_ms() - started_ms),
+                    Err((code, message)) => {
+                        monitor.record_failure(code, &message);
+                        status.say(&format!("error {code} {message}"));
+                        (code, true, 0)
+                    }
+                }
             }
         };
+        first = false;
         let stopped_by_user = stop_marker(engine, id).exists();
         let again = !failed_to_start
             && !stopped_by_user
@@ -223,7 +251,7 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, attach: bool) -> i32 {
             return 0;
         }
         // Docker's back-off: doubling from 100 ms, reset after 10 s of running.
-        if started.elapsed() > Duration::from_secs(10) {
+        if ran_ms > 10_000 {
             backoff = Duration::from_millis(100);
         }
         monitor.set_state("restarting");
@@ -239,10 +267,23 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, attach: bool) -> i32 {
     }
 }
 
+/// The shim binary beside berth, if it is there.
+fn shim_path() -> Option<PathBuf> {
+    let path = std::env::current_exe().ok()?.with_file_name("berth-shim");
+    path.is_file().then_some(path)
+}
+
+/// Lets an fd survive exec.
+fn inherit(fd: &impl std::os::fd::AsFd) -> std::io::Result<i32> {
+    rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+    Ok(std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()))
+}
+
 struct Monitor<'e> {
     engine: &'e Engine,
     container: Container,
     attach: bool,
+    status_fd: i32,
     restarts: u32,
 }
 
@@ -289,7 +330,13 @@ impl Monitor<'_> {
 
     /// Starts the container once and waits for it. Ok(exit code), or
     /// Err((docker status, message)) if it could not start.
-    fn run_once(&mut self, status: &mut Status, first: bool) -> std::result::Result<i32, (i32, String)> {
+    fn run_once(
+        &mut self,
+        status: &mut Status,
+        first: bool,
+        backoff: Duration,
+        started_ms: i64,
+    ) -> std::result::Result<i32, (i32, String)> {
         let engine = self.engine;
         let id = self.id();
         let rootfs = self.mount_root().map_err(|e| (125, e.to_string()))?;
@@ -308,11 +355,11 @@ impl Monitor<'_> {
         let attach = self.attach;
         let open_stdin = self.container.config.open_stdin;
         let listener = bind_attach_socket(engine, &id).map_err(|e| (125, e.to_string()))?;
-        let pid;
-        let relay = if self.container.config.tty {
+        let tty = self.container.config.tty;
+        let (pid, outputs, input) = if tty {
             let socket = launch::ConsoleSocket::bind(&console_dir(engine).join(format!("{}.sock", &id[..12])))
                 .map_err(|e| (125, e.to_string()))?;
-            pid = launcher
+            let pid = launcher
                 .start(&id, &bundle, socket.stdio())
                 .map_err(|e| (125, e.to_string()))?;
             let master = socket
@@ -322,18 +369,10 @@ impl Monitor<'_> {
                 // SAFETY: fd 1 is this process's stdout, open for its lifetime.
                 #[allow(unsafe_code)]
                 let our_stdout = unsafe { BorrowedFd::borrow_raw(1) };
-                relay::copy_window_size(our_stdout, &master);
+                copy_window_size(our_stdout, &master);
             }
             let input = rustix::io::dup(&master).map_err(|e| (125, format!("dup: {e}")))?;
-            Relay {
-                outputs: vec![(master, 0)],
-                input: Some(input),
-                tty: true,
-                log: &mut log,
-                own_output: attach,
-                own_input: attach && open_stdin,
-                listener: Some(listener),
-            }
+            (pid, vec![(master, 0)], Some(input))
         } else {
             let (out_r, out_w) = rustix::pipe::pipe().map_err(|e| (125, format!("pipe: {e}")))?;
             let (err_r, err_w) = rustix::pipe::pipe().map_err(|e| (125, format!("pipe: {e}")))?;
@@ -343,7 +382,7 @@ impl Monitor<'_> {
             } else {
                 (None, None)
             };
-            pid = launcher
+            let pid = launcher
                 .start(
                     &id,
                     &bundle,
@@ -354,34 +393,120 @@ impl Monitor<'_> {
                     },
                 )
                 .map_err(|e| (125, e.to_string()))?;
-            Relay {
-                outputs: vec![(out_r, 0), (err_r, 1)],
-                input: stdin_w,
-                tty: false,
-                log: &mut log,
-                own_output: attach,
-                own_input: attach && open_stdin,
-                listener: Some(listener),
-            }
+            (pid, vec![(out_r, 0), (err_r, 1)], stdin_w)
         };
         self.mark_running(pid, status, first);
-        relay.run(&mut || status.say("detached"));
-        let _ = fs::remove_file(attach_socket_path(engine, &id));
+        if let Some(shim) = shim_path() {
+            let err = self.exec_shim(&shim, pid, &outputs, input.as_ref(), &listener, backoff, started_ms);
+            tracing::warn!(error = %err, "could not hand over to berth-shim; relaying in the monitor");
+        }
+        Relay {
+            outputs,
+            input,
+            tty,
+            log: &mut log,
+            own_output: attach,
+            own_input: attach && open_stdin,
+            listener: Some(listener),
+        }
+        .run(&mut || status.say("detached"));
         let exit = launch::wait_exit(pid).map_err(|e| (125, e.to_string()))?;
-        let oom = oom_killed(&id);
-        let code = match exit {
-            Exit::Code(c) => c,
-            Exit::Signal(s) => 128 + s,
+        Ok(self.finish_run(exit.status()))
+    }
+
+    /// Becomes berth-shim (same pid, so still the container's parent): it
+    /// relays and reaps, then execs `berth container-monitor ... --resume-status`.
+    /// Returns only if the exec failed.
+    #[allow(clippy::too_many_arguments)]
+    fn exec_shim(
+        &self,
+        shim: &Path,
+        pid: i32,
+        outputs: &[(OwnedFd, usize)],
+        input: Option<&OwnedFd>,
+        listener: &UnixListener,
+        backoff: Duration,
+        started_ms: i64,
+    ) -> std::io::Error {
+        use std::os::unix::process::CommandExt;
+        let c = &self.container.config;
+        let id = &self.container.row.id;
+        let mut cmd = std::process::Command::new(shim);
+        cmd.arg("--pid").arg(pid.to_string());
+        if c.tty {
+            cmd.arg("--tty");
+        }
+        if self.attach {
+            cmd.arg("--own-output");
+            if c.open_stdin {
+                cmd.arg("--own-input");
+            }
+        }
+        if c.host.log_type == "json-file" {
+            cmd.arg("--log").arg(log_path(self.engine, id));
+            if let Some(size) = c.host.log_opts.get("max-size").and_then(|s| logs::parse_size(s)) {
+                cmd.arg("--max-size").arg(size.to_string());
+            }
+            if let Some(files) = c.host.log_opts.get("max-file") {
+                cmd.arg("--max-file").arg(files);
+            }
+        }
+        let fds = (|| -> std::io::Result<()> {
+            if self.status_fd >= 0 {
+                cmd.arg("--status-fd").arg(self.status_fd.to_string());
+            }
+            cmd.arg("--listen-fd").arg(inherit(listener)?.to_string());
+            if let Some(input) = input {
+                cmd.arg("--input-fd").arg(inherit(input)?.to_string());
+            }
+            for (fd, stream) in outputs {
+                cmd.arg("--out").arg(format!("{}:{stream}", inherit(fd)?));
+            }
+            Ok(())
+        })();
+        if let Err(e) = fds {
+            return e;
+        }
+        let exe = match std::env::current_exe() {
+            Ok(e) => e,
+            Err(e) => return e,
         };
+        cmd.arg("--")
+            .arg(exe)
+            .arg("--root")
+            .arg(self.engine.root())
+            .arg("--runroot")
+            .arg(self.engine.runroot())
+            .arg("container-monitor");
+        if self.status_fd >= 0 {
+            cmd.arg("--status-fd").arg(self.status_fd.to_string());
+        }
+        if self.attach {
+            cmd.arg("--attach");
+        }
+        cmd.arg("--restarts")
+            .arg(self.restarts.to_string())
+            .arg("--backoff-ms")
+            .arg(backoff.as_millis().to_string())
+            .arg("--started-ms")
+            .arg(started_ms.to_string())
+            .arg(id);
+        cmd.exec()
+    }
+
+    /// Records how a run ended and removes the runtime's state for it.
+    fn finish_run(&mut self, exit_status: i32) -> i32 {
+        let id = self.id();
+        let oom = oom_killed(&id);
         self.update(|row| {
             row.state = "exited".into();
-            row.exit_code = code as i64;
+            row.exit_code = exit_status as i64;
             row.finished_at = time::now();
             row.oom_killed = oom;
             row.pid = 0;
         });
-        let _ = launcher.delete(&id);
-        Ok(code)
+        let _ = Launcher::new(&state_root(self.engine)).delete(&id);
+        exit_status
     }
 
     fn mark_running(&mut self, pid: i32, status: &mut Status, first: bool) {

@@ -305,7 +305,7 @@ impl Engine {
         };
         let pid = self.exec_in_container(name, options, stdin_r, out_w, err_w)?;
         let mut log = super::logs::Writer::none();
-        super::relay::Relay {
+        berth_relay::Relay {
             outputs: vec![(out_r, 0), (err_r, 1)],
             input: stdin_w,
             tty: false,

@@ -1,4 +1,4 @@
-//! Moving bytes between a container's stdio, its log, the process that
+//! Moves bytes between a container's stdio, its log, the process that
 //! started it (attached runs inherit the CLI's stdio) and `attach` clients
 //! on a unix socket. Attach clients get Docker's stream format: raw bytes
 //! for a tty; otherwise frames of `[stream, 0, 0, 0, len (u32 BE)]` + data,
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rustix::event::{poll, PollFd, PollFlags};
 
-use super::logs;
+use crate::log::Writer;
 
 /// Docker's default detach sequence: ctrl-p, ctrl-q.
 const DETACH: [u8; 2] = [0x10, 0x11];
@@ -50,13 +50,13 @@ struct Client {
 }
 
 /// What to connect for one run of a container.
-pub(crate) struct Relay<'a> {
+pub struct Relay<'a> {
     /// Output fds with their stream: 0 stdout, 1 stderr (a tty has one).
     pub outputs: Vec<(OwnedFd, usize)>,
     /// Where input goes: the stdin pipe, or the pty master.
     pub input: Option<OwnedFd>,
     pub tty: bool,
-    pub log: &'a mut logs::Writer,
+    pub log: &'a mut Writer,
     /// Copy output to our own stdout/stderr.
     pub own_output: bool,
     /// Read our own stdin into the container.
@@ -67,7 +67,7 @@ pub(crate) struct Relay<'a> {
 impl Relay<'_> {
     /// Runs until every output closes. `on_detach` is called when our own
     /// stdin types the detach sequence.
-    pub(crate) fn run(mut self, on_detach: &mut dyn FnMut()) {
+    pub fn run(mut self, on_detach: &mut dyn FnMut()) {
         // SAFETY: fds 0, 1 and 2 are this process's stdio, open for its lifetime.
         #[allow(unsafe_code)]
         let (our_in, our_out, our_err) = unsafe {
@@ -232,7 +232,7 @@ impl Relay<'_> {
 }
 
 /// The attached terminal's size onto the container's pty.
-pub(crate) fn copy_window_size(from: BorrowedFd<'_>, master: &OwnedFd) {
+pub fn copy_window_size(from: BorrowedFd<'_>, master: &OwnedFd) {
     if let Ok(size) = rustix::termios::tcgetwinsize(from) {
         let _ = rustix::termios::tcsetwinsize(master, size);
     }
@@ -264,7 +264,7 @@ impl Drop for Winch {
     }
 }
 
-pub(crate) fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> std::io::Result<()> {
     while !bytes.is_empty() {
         let n = rustix::io::write(fd, bytes)?;
         bytes = &bytes[n..];

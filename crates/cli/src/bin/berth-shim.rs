@@ -1,0 +1,150 @@
+//! `berth-shim`: what a container's monitor becomes once the container runs.
+//! The monitor (the full berth binary) sets the container up, then execs
+//! this small program in its place, keeping its pid (so it stays the
+//! container's parent and subreaper) and the fds it hands over. The shim
+//! relays and logs the container's stdio, serves attach, reaps the
+//! container, and execs the next program with `--resume-status STATUS` to
+//! record the exit. An idle shim holds about 2 MB instead of the monitor's 11.
+//!
+//! Usage (fds are numbers inherited across exec):
+//! berth-shim --pid P [--tty] [--own-output] [--own-input] [--log PATH --max-size N --max-file N]
+//!            [--status-fd FD] [--listen-fd FD] [--input-fd FD] --out FD:STREAM... -- PROGRAM ARGS...
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use berth_relay::log::Writer;
+use berth_relay::Relay;
+use rustix::process::{Pid, WaitOptions};
+
+#[derive(Default)]
+struct Args {
+    pid: i32,
+    tty: bool,
+    own_output: bool,
+    own_input: bool,
+    log: Option<PathBuf>,
+    max_size: Option<u64>,
+    max_file: u32,
+    status_fd: Option<i32>,
+    listen_fd: Option<i32>,
+    input_fd: Option<i32>,
+    outputs: Vec<(i32, usize)>,
+    then: Vec<String>,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = Args {
+        max_file: 1,
+        ..Args::default()
+    };
+    let mut it = std::env::args().skip(1);
+    let num = |v: Option<String>, name: &str| -> Result<i64, String> {
+        v.and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{name} needs a number"))
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--pid" => args.pid = num(it.next(), "--pid")? as i32,
+            "--tty" => args.tty = true,
+            "--own-output" => args.own_output = true,
+            "--own-input" => args.own_input = true,
+            "--log" => args.log = it.next().map(PathBuf::from),
+            "--max-size" => args.max_size = Some(num(it.next(), "--max-size")? as u64),
+            "--max-file" => args.max_file = num(it.next(), "--max-file")? as u32,
+            "--status-fd" => args.status_fd = Some(num(it.next(), "--status-fd")? as i32),
+            "--listen-fd" => args.listen_fd = Some(num(it.next(), "--listen-fd")? as i32),
+            "--input-fd" => args.input_fd = Some(num(it.next(), "--input-fd")? as i32),
+            "--out" => {
+                let v = it.next().ok_or("--out needs FD:STREAM")?;
+                let (fd, stream) = v.split_once(':').ok_or("--out needs FD:STREAM")?;
+                args.outputs.push((
+                    fd.parse().map_err(|_| "bad --out fd")?,
+                    stream.parse().map_err(|_| "bad --out stream")?,
+                ));
+            }
+            "--" => {
+                args.then = it.collect();
+                break;
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if args.pid <= 0 || args.then.is_empty() {
+        return Err("--pid and a program after -- are required".into());
+    }
+    Ok(args)
+}
+
+/// Takes ownership of an fd this process inherited for us.
+fn owned(fd: i32) -> OwnedFd {
+    // SAFETY: the monitor handed this fd number over for the shim's exclusive use.
+    #[allow(unsafe_code)]
+    unsafe {
+        OwnedFd::from_raw_fd(fd)
+    }
+}
+
+/// Waits for the container's init; other children (reparented to us) are reaped on the way.
+fn wait_for(pid: i32) -> i32 {
+    loop {
+        match rustix::process::wait(WaitOptions::empty()) {
+            Ok(Some((who, status))) if who.as_raw_nonzero().get() == pid => {
+                if let Some(code) = status.exit_status() {
+                    return code;
+                }
+                if let Some(signal) = status.terminating_signal() {
+                    return 128 + signal;
+                }
+            }
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return 255,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("berth-shim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut log = match &args.log {
+        Some(path) => Writer::open(path, args.max_size, args.max_file).unwrap_or_else(|_| Writer::none()),
+        None => Writer::none(),
+    };
+    let status_fd = args.status_fd;
+    let relay = Relay {
+        outputs: args.outputs.iter().map(|&(fd, stream)| (owned(fd), stream)).collect(),
+        input: args.input_fd.map(owned),
+        tty: args.tty,
+        log: &mut log,
+        own_output: args.own_output,
+        own_input: args.own_input,
+        listener: args.listen_fd.map(|fd| UnixListener::from(owned(fd))),
+    };
+    relay.run(&mut || {
+        if let Some(fd) = status_fd {
+            // SAFETY: the status fd stays open (it is handed on at exec); we only borrow it here.
+            #[allow(unsafe_code)]
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let _ = berth_relay::write_all(fd, b"detached\n");
+        }
+    });
+    drop(log);
+    let _ = Pid::from_raw(args.pid);
+    let status = wait_for(args.pid);
+    let err = Command::new(&args.then[0])
+        .args(&args.then[1..])
+        .arg("--resume-status")
+        .arg(status.to_string())
+        .exec();
+    eprintln!("berth-shim: exec {}: {err}", args.then[0]);
+    ExitCode::from(1)
+}

@@ -1,0 +1,8 @@
+//! A container's stdio on the host side: the json-file log writer and the
+//! relay between the container, an attached terminal and attach clients.
+//! Kept free of heavy dependencies: the per-container shim is built on it.
+
+pub mod log;
+mod relay;
+
+pub use relay::{copy_window_size, write_all, Relay};
