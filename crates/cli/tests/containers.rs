@@ -606,3 +606,45 @@ fn attach_streams_stdout_and_stderr_apart() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("err-3"));
     berth.ok(&["rm", id.trim()]);
 }
+
+#[test]
+fn init_forwards_signals_and_reaps_orphans() {
+    let Some(berth) = with_busybox() else { return };
+    let out = berth.ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $$; cat /proc/1/cmdline",
+    ]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("2"), "the command runs under the init: {out}");
+    assert!(
+        lines.next().unwrap_or_default().starts_with("/sbin/docker-init"),
+        "{out}"
+    );
+    // An orphan that exits is reaped by the init: no zombie remains.
+    let zombies = berth.ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "sh -c 'sleep 0.2 & exit 0'; sleep 1; ps -o stat | grep -c Z || true",
+    ]);
+    assert_eq!(zombies.trim(), "0");
+    assert_eq!(
+        code(&berth.run(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"])),
+        7
+    );
+    // The init passes SIGTERM on, so stop needs no timeout.
+    let id = berth.ok(&["run", "-d", "--init", "busybox", "sleep", "100"]);
+    let started = Instant::now();
+    berth.ok(&["stop", id.trim()]);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(berth.ok(&["wait", id.trim()]).trim(), "143");
+    berth.ok(&["rm", id.trim()]);
+}

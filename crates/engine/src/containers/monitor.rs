@@ -342,6 +342,19 @@ impl Monitor<'_> {
         let rootfs = self.mount_root().map_err(|e| (125, e.to_string()))?;
         let run_spec = self.run_spec(&rootfs).map_err(|e| (125, e.to_string()))?;
         check_executable(&rootfs, &run_spec.args, &run_spec.env)?;
+        let mut run_spec = run_spec;
+        if self.container.config.host.init {
+            let init = init_binary(engine).map_err(|e| (125, e.to_string()))?;
+            run_spec.binds.push(spec::BindMount {
+                source: init,
+                destination: "/sbin/docker-init".into(),
+                read_only: true,
+                options: Vec::new(),
+            });
+            let mut args = vec!["/sbin/docker-init".to_string(), "--".to_string()];
+            args.append(&mut run_spec.args);
+            run_spec.args = args;
+        }
         let oci = spec::build(&run_spec).map_err(|e| (125, e.to_string()))?;
         let bundle = engine.container_run_dir(&id).join("bundle");
         fs::create_dir_all(&bundle).map_err(|e| (125, format!("{}: {e}", bundle.display())))?;
@@ -705,6 +718,36 @@ fn bind_attach_socket(engine: &Engine, id: &str) -> Result<UnixListener> {
     let path = attach_socket_path(engine, id);
     let _ = fs::remove_file(&path);
     UnixListener::bind(&path).map_err(|e| Error::Io { path, source: e })
+}
+
+/// berth-init, built static by build.rs: what `--init` runs as the
+/// container's pid 1.
+const INIT_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"));
+
+/// Where the init binary lives on the host, written there on first use.
+fn init_binary(engine: &Engine) -> Result<PathBuf> {
+    let path = engine.runroot().join("berth-init");
+    if fs::metadata(&path)
+        .map(|m| m.len() == INIT_BINARY.len() as u64)
+        .unwrap_or(false)
+    {
+        return Ok(path);
+    }
+    fs::create_dir_all(engine.runroot()).map_err(|e| Error::Io {
+        path: engine.runroot().to_path_buf(),
+        source: e,
+    })?;
+    let temp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let written = fs::write(&temp, INIT_BINARY).and_then(|_| {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&temp, fs::Permissions::from_mode(0o755))?;
+        fs::rename(&temp, &path)
+    });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(Error::Io { path, source: e });
+    }
+    Ok(path)
 }
 
 pub(crate) fn log_path(engine: &Engine, id: &str) -> PathBuf {
