@@ -5,8 +5,9 @@ packages=(
   busybox-static   # the demo image's root filesystem, and test images
   skopeo umoci     # compatibility tests: berth's archives read by real OCI tools and vice versa
   docker.io        # compatibility tests against the real Docker engine (dockerd 20.10)
-  tar gzip zstd    # test fixtures
-  pkg-config libseccomp-dev  # for the runtime crate (containers, next issue)
+  runc             # --runtime runc tests
+  tar gzip zstd procps  # test fixtures; ps for berth top
+  pkg-config libseccomp-dev  # libcontainer's seccomp support (the runtime crate)
 )
 missing=()
 for p in "${packages[@]}"; do

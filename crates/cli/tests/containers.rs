@@ -648,3 +648,36 @@ fn init_forwards_signals_and_reaps_orphans() {
     assert_eq!(berth.ok(&["wait", id.trim()]).trim(), "143");
     berth.ok(&["rm", id.trim()]);
 }
+
+#[test]
+fn external_runtime_runc() {
+    let Some(berth) = with_busybox() else { return };
+    if !need("runc") {
+        return;
+    }
+    assert_eq!(
+        berth
+            .ok(&["run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "echo $$"])
+            .trim(),
+        "1"
+    );
+    assert_eq!(
+        code(&berth.run(&["run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "exit 5"])),
+        5
+    );
+    let id = berth.ok(&["run", "-d", "--runtime", "runc", "busybox", "sleep", "100"]);
+    let id = id.trim();
+    assert_eq!(berth.ok(&["exec", id, "sh", "-c", "echo inside"]).trim(), "inside");
+    assert_eq!(
+        berth.ok(&["inspect", "--format", "{{.HostConfig.Runtime}}", id]).trim(),
+        "runc"
+    );
+    berth.ok(&["rm", "-f", id]);
+    assert_gone(&berth, id);
+    assert!(
+        !berth.dir.path().join("run/runtime-runc").join(id).exists(),
+        "runc's state remains"
+    );
+    let out = berth.run(&["run", "--rm", "--runtime", "nosuchruntime", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+}

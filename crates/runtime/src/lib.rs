@@ -2,6 +2,7 @@
 //! an image config and `run` flags, and running it.
 
 pub mod error;
+pub mod external;
 #[cfg(feature = "libcontainer")]
 pub mod launch;
 pub mod seccomp;

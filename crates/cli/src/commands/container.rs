@@ -267,12 +267,13 @@ fn size_flag(name: &str, value: &Option<String>) -> anyhow::Result<i64> {
 
 /// Turns `run`/`create` flags into the engine's create options.
 fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
-    if args.runtime.as_deref().is_some_and(|r| r != "berth") {
-        bail!(
-            "--runtime {}: external OCI runtimes are not supported yet",
-            args.runtime.as_deref().unwrap_or("")
-        );
-    }
+    let runtime = match args.runtime.as_deref() {
+        None | Some("berth") | Some("") => String::new(),
+        Some(name) => {
+            berth_runtime::external::External::resolve(name)?;
+            name.to_string()
+        }
+    };
     if args.pull != "missing" && args.pull != "never" {
         bail!(
             "--pull {}: pulling comes with the registry; only images already here can run (--pull never)",
@@ -369,7 +370,7 @@ fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
                 log_opts,
                 restart_policy: args.restart.clone(),
                 init: args.init,
-                runtime: String::new(),
+                runtime,
             },
             ..ContainerConfig::default()
         },

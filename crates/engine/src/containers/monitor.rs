@@ -15,7 +15,8 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use berth_runtime::launch::{self, Launcher};
+use berth_runtime::external::Runtime;
+use berth_runtime::launch;
 use berth_runtime::spec::{self, NetworkMode, RunSpec, SeccompMode};
 use berth_store::containers::{self as rows, ContainerRow};
 use berth_store::meta;
@@ -26,9 +27,17 @@ use super::Container;
 use crate::{time, Engine, Error, Result};
 use berth_relay::{copy_window_size, Relay};
 
-/// Where libcontainer keeps its state for every container of this run root.
-fn state_root(engine: &Engine) -> PathBuf {
-    engine.runroot().join("runtime")
+/// The OCI runtime a container was created with (`--runtime`); the
+/// built-in one when the container or its record is gone.
+pub(crate) fn runtime_of(engine: &Engine, id: &str) -> Runtime {
+    let name = rows::get(&engine.store().db(), id)
+        .ok()
+        .flatten()
+        .and_then(|row| serde_json::from_str::<super::ContainerConfig>(&row.config).ok())
+        .map(|c| c.host.runtime)
+        .unwrap_or_default();
+    Runtime::for_name(&name, engine.runroot())
+        .unwrap_or_else(|_| Runtime::Builtin(launch::Launcher::new(&engine.runroot().join("runtime"))))
 }
 
 fn stop_marker(engine: &Engine, id: &str) -> PathBuf {
@@ -135,7 +144,7 @@ pub(crate) fn signal_pid(pid: i32, signal: i32) -> Result<()> {
 /// that is not running. Tolerant: what is already gone is fine.
 pub(crate) fn cleanup_runtime(engine: &Engine, id: &str) -> Result<()> {
     let mut errors = Vec::new();
-    if let Err(e) = Launcher::new(&state_root(engine)).delete(id) {
+    if let Err(e) = runtime_of(engine, id).delete(id) {
         errors.push(e.to_string());
     }
     let merged = engine.container_dir(id).join("merged");
@@ -361,7 +370,8 @@ impl Monitor<'_> {
         let json = serde_json::to_vec_pretty(&oci).map_err(|e| (125, e.to_string()))?;
         fs::write(bundle.join("config.json"), json).map_err(|e| (125, format!("writing the runtime spec: {e}")))?;
 
-        let launcher = Launcher::new(&state_root(engine));
+        let launcher = Runtime::for_name(&self.container.config.host.runtime, engine.runroot())
+            .map_err(|e| (125, e.to_string()))?;
         // A previous run of this container may have left runtime state.
         let _ = launcher.delete(&id);
         let mut log = self.log_writer();
@@ -518,7 +528,7 @@ impl Monitor<'_> {
             row.oom_killed = oom;
             row.pid = 0;
         });
-        let _ = Launcher::new(&state_root(self.engine)).delete(&id);
+        let _ = runtime_of(self.engine, &id).delete(&id);
         exit_status
     }
 

@@ -5,7 +5,8 @@ use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use berth_runtime::launch::{self, Launcher};
+use berth_runtime::external::Runtime;
+use berth_runtime::launch;
 use berth_runtime::spec;
 use berth_store::containers as rows;
 
@@ -45,8 +46,8 @@ pub struct Stats {
 }
 
 impl Engine {
-    fn launcher(&self) -> Launcher {
-        Launcher::new(&self.runroot().join("runtime"))
+    fn runtime(&self, c: &Container) -> Result<Runtime> {
+        Ok(Runtime::for_name(&c.config.host.runtime, self.runroot())?)
     }
 
     fn running(&self, name: &str) -> Result<Container> {
@@ -73,7 +74,7 @@ impl Engine {
         if c.row.state == "paused" {
             return Err(Error::Conflict(format!("container {} is already paused", c.short_id())));
         }
-        self.launcher().pause(c.id())?;
+        self.runtime(&c)?.pause(c.id())?;
         self.set_state(c.id(), "paused")
     }
 
@@ -82,7 +83,7 @@ impl Engine {
         if c.row.state != "paused" {
             return Err(Error::Conflict(format!("container {} is not paused", c.short_id())));
         }
-        self.launcher().resume(c.id())?;
+        self.runtime(&c)?.resume(c.id())?;
         self.set_state(c.id(), "running")
     }
 
@@ -280,7 +281,7 @@ impl Engine {
             .ok_or_else(|| Error::InvalidArgument("the runtime spec has no process".into()))?;
         launch::become_subreaper()?;
         let pid = self
-            .launcher()
+            .runtime(&c)?
             .exec(c.id(), &process, launch::Stdio::Pipes { stdin, stdout, stderr })?;
         Ok(pid)
     }
