@@ -681,3 +681,17 @@ fn external_runtime_runc() {
     let out = berth.run(&["run", "--rm", "--runtime", "nosuchruntime", "busybox", "true"]);
     assert_eq!(code(&out), 125);
 }
+
+#[test]
+fn exec_with_a_tty() {
+    let Some(berth) = with_busybox() else { return };
+    let id = berth.ok(&["run", "-d", "busybox", "sleep", "100"]);
+    let id = id.trim();
+    let (mut pty, mut child) = Pty::spawn(&berth, &["exec", "-it", id, "sh"]);
+    pty.expect("# ");
+    pty.send(b"[ -t 0 ] && echo exec-tty-$((2+3))\r");
+    pty.expect("exec-tty-5");
+    pty.send(b"exit 4\r");
+    assert_eq!(wait_child(&mut child), 4);
+    berth.ok(&["rm", "-f", id]);
+}

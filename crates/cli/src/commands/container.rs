@@ -1282,9 +1282,6 @@ pub struct ExecArgs {
 }
 
 pub fn exec(options: &Options, args: ExecArgs) -> anyhow::Result<()> {
-    if args.tty {
-        bail!("-t/--tty is not supported yet for exec: run without -t");
-    }
     let mut env = Vec::new();
     for file in &args.env_file {
         env.extend(read_kv_file(file, true)?);
@@ -1307,7 +1304,8 @@ pub fn exec(options: &Options, args: ExecArgs) -> anyhow::Result<()> {
     let result = if args.detach {
         engine.exec_detached(&args.container, &exec).map(|_| 0)
     } else {
-        engine.exec_attached(&args.container, &exec, args.interactive)
+        let _raw = RawMode::enter(args.tty && args.interactive);
+        engine.exec_attached(&args.container, &exec, args.interactive, args.tty)
     };
     match result {
         Ok(0) => Ok(()),

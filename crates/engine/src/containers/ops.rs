@@ -233,14 +233,7 @@ impl Engine {
 
     /// `exec`: runs a process in a running container with the given stdio;
     /// returns its pid, a child of this process (wait with `launch::wait_exit`).
-    pub fn exec_in_container(
-        &self,
-        name: &str,
-        options: &ExecOptions,
-        stdin: Option<OwnedFd>,
-        stdout: OwnedFd,
-        stderr: OwnedFd,
-    ) -> Result<i32> {
+    pub fn exec_in_container(&self, name: &str, options: &ExecOptions, stdio: launch::Stdio) -> Result<i32> {
         let c = self.running(name)?;
         if c.row.state == "paused" {
             return Err(Error::Conflict(format!(
@@ -280,42 +273,74 @@ impl Engine {
             .clone()
             .ok_or_else(|| Error::InvalidArgument("the runtime spec has no process".into()))?;
         launch::become_subreaper()?;
-        let pid = self
-            .runtime(&c)?
-            .exec(c.id(), &process, launch::Stdio::Pipes { stdin, stdout, stderr })?;
+        let pid = self.runtime(&c)?.exec(c.id(), &process, stdio)?;
         Ok(pid)
     }
 
     /// `exec` attached to this process's stdio (stdin too with
-    /// `interactive`): relays until the process ends, returns its exit code
-    /// (128+N for a signal).
-    pub fn exec_attached(&self, name: &str, options: &ExecOptions, interactive: bool) -> Result<i32> {
+    /// `interactive`; a pseudo-terminal with `tty`): relays until the
+    /// process ends, returns its exit code (128+N for a signal). The detach
+    /// keys leave a tty process running and return 0.
+    pub fn exec_attached(&self, name: &str, options: &ExecOptions, interactive: bool, tty: bool) -> Result<i32> {
         let pipe = || {
             rustix::pipe::pipe().map_err(|e| Error::Stream {
                 context: "creating exec pipes".into(),
                 source: e.into(),
             })
         };
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        let (stdin_r, stdin_w) = if interactive {
-            let (r, w) = pipe()?;
-            (Some(r), Some(w))
+        let (pid, outputs, input) = if tty {
+            let dir = self.runroot().join("console");
+            fs::create_dir_all(&dir).map_err(|e| Error::Io {
+                path: dir.clone(),
+                source: e,
+            })?;
+            let socket = launch::ConsoleSocket::bind(&dir.join(format!("exec-{}.sock", std::process::id())))?;
+            let pid = self.exec_in_container(name, options, socket.stdio())?;
+            let master = socket.receive_master(std::time::Duration::from_secs(10))?;
+            // SAFETY: fd 1 is this process's stdout, open for its lifetime.
+            #[allow(unsafe_code)]
+            let our_stdout = unsafe { std::os::fd::BorrowedFd::borrow_raw(1) };
+            berth_relay::copy_window_size(our_stdout, &master);
+            let input = rustix::io::dup(&master).map_err(|e| Error::Stream {
+                context: "dup of the exec terminal".into(),
+                source: e.into(),
+            })?;
+            (pid, vec![(master, 0)], Some(input))
         } else {
-            (None, None)
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            let (stdin_r, stdin_w) = if interactive {
+                let (r, w) = pipe()?;
+                (Some(r), Some(w))
+            } else {
+                (None, None)
+            };
+            let stdio = launch::Stdio::Pipes {
+                stdin: stdin_r,
+                stdout: out_w,
+                stderr: err_w,
+            };
+            (
+                self.exec_in_container(name, options, stdio)?,
+                vec![(out_r, 0), (err_r, 1)],
+                stdin_w,
+            )
         };
-        let pid = self.exec_in_container(name, options, stdin_r, out_w, err_w)?;
         let mut log = super::logs::Writer::none();
+        let mut detached = false;
         berth_relay::Relay {
-            outputs: vec![(out_r, 0), (err_r, 1)],
-            input: stdin_w,
-            tty: false,
+            outputs,
+            input,
+            tty,
             log: &mut log,
             own_output: true,
             own_input: interactive,
             listener: None,
         }
-        .run(&mut || {});
+        .run(&mut || detached = true);
+        if detached {
+            return Ok(0);
+        }
         let exit = launch::wait_exit(pid)?;
         Ok(exit.status())
     }
@@ -341,7 +366,15 @@ impl Engine {
                     source: e,
                 })
         };
-        self.exec_in_container(name, options, None, open()?, open()?)
+        self.exec_in_container(
+            name,
+            options,
+            launch::Stdio::Pipes {
+                stdin: None,
+                stdout: open()?,
+                stderr: open()?,
+            },
+        )
     }
 
     /// `attach`: a connection to the container's monitor, which streams
