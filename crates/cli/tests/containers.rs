@@ -695,3 +695,34 @@ fn exec_with_a_tty() {
     assert_eq!(wait_child(&mut child), 4);
     berth.ok(&["rm", "-f", id]);
 }
+
+#[test]
+fn custom_detach_keys() {
+    let Some(berth) = with_busybox() else { return };
+    let (mut pty, mut child) = Pty::spawn(
+        &berth,
+        &[
+            "run",
+            "-it",
+            "--detach-keys",
+            "ctrl-a,x",
+            "--name",
+            "keys",
+            "busybox",
+            "sh",
+        ],
+    );
+    pty.expect("# ");
+    // ctrl-p ctrl-q is just input now; ctrl-a x detaches.
+    pty.send(b"\x10\x11echo still-$((3*3))\r");
+    pty.expect("still-9");
+    pty.send(b"\x01x");
+    assert_eq!(wait_child(&mut child), 0);
+    assert_eq!(
+        berth.ok(&["inspect", "--format", "{{.State.Running}}", "keys"]).trim(),
+        "true"
+    );
+    let bad = berth.run(&["run", "--detach-keys", "ctrl-1", "busybox", "true"]);
+    assert_eq!(code(&bad), 125);
+    berth.ok(&["rm", "-f", "keys"]);
+}

@@ -14,28 +14,76 @@ use rustix::event::{poll, PollFd, PollFlags};
 use crate::log::Writer;
 
 /// Docker's default detach sequence: ctrl-p, ctrl-q.
-const DETACH: [u8; 2] = [0x10, 0x11];
+pub const DEFAULT_DETACH_KEYS: [u8; 2] = [0x10, 0x11];
 
-/// Scans input for the detach sequence; ctrl-p alone is passed on late.
-#[derive(Default)]
-struct DetachScanner {
-    pending: bool,
+/// Parses docker's `--detach-keys` format: comma-separated keys, each a
+/// single character or `ctrl-X` (X in a-z, @, [, \\, ], ^, _).
+pub fn parse_detach_keys(text: &str) -> Result<Vec<u8>, String> {
+    let mut keys = Vec::new();
+    for key in text.split(',') {
+        let bytes = key.as_bytes();
+        if let Some(c) = key.strip_prefix("ctrl-") {
+            let b = match c.as_bytes() {
+                [b @ b'a'..=b'z'] => b - b'a' + 1,
+                [b'@'] => 0,
+                [b @ (b'[' | b'\\' | b']' | b'^' | b'_')] => b - b'@',
+                _ => {
+                    return Err(format!(
+                        "invalid detach key {key:?}: use ctrl-<a-z, @, [, \\, ], ^ or _>"
+                    ))
+                }
+            };
+            keys.push(b);
+        } else if bytes.len() == 1 {
+            keys.push(bytes[0]);
+        } else {
+            return Err(format!("invalid detach key {key:?}: use a character or ctrl-<key>"));
+        }
+    }
+    Ok(keys)
+}
+
+/// Scans input for the detach sequence; a partial match is held back and
+/// passed on once it turns out not to be the sequence.
+pub struct DetachScanner {
+    keys: Vec<u8>,
+    matched: usize,
 }
 
 impl DetachScanner {
+    pub fn new(keys: &[u8]) -> DetachScanner {
+        DetachScanner {
+            keys: keys.to_vec(),
+            matched: 0,
+        }
+    }
+
     /// Returns the bytes to forward and whether the sequence was typed.
-    fn feed(&mut self, bytes: &[u8]) -> (Vec<u8>, bool) {
-        let mut out = Vec::with_capacity(bytes.len() + 1);
+    pub fn feed(&mut self, bytes: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(bytes.len() + self.keys.len());
+        if self.keys.is_empty() {
+            out.extend_from_slice(bytes);
+            return (out, false);
+        }
         for &b in bytes {
-            if self.pending {
-                self.pending = false;
-                if b == DETACH[1] {
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    self.matched = 0;
                     return (out, true);
                 }
-                out.push(DETACH[0]);
+                continue;
             }
-            if b == DETACH[0] {
-                self.pending = true;
+            // Not the sequence after all: the held bytes go through, and
+            // this byte may start the sequence afresh.
+            out.extend_from_slice(&self.keys[..self.matched]);
+            self.matched = 0;
+            if b == self.keys[0] {
+                self.matched = 1;
+                if self.keys.len() == 1 {
+                    self.matched = 0;
+                    return (out, true);
+                }
             } else {
                 out.push(b);
             }
@@ -62,6 +110,8 @@ pub struct Relay<'a> {
     /// Read our own stdin into the container.
     pub own_input: bool,
     pub listener: Option<UnixListener>,
+    /// The detach sequence (empty: none), e.g. `DEFAULT_DETACH_KEYS`.
+    pub detach_keys: Vec<u8>,
 }
 
 impl Relay<'_> {
@@ -87,7 +137,7 @@ impl Relay<'_> {
         }
         let mut outputs: Vec<Option<(OwnedFd, usize)>> = self.outputs.drain(..).map(Some).collect();
         let mut clients: Vec<Client> = Vec::new();
-        let mut own_scanner = DetachScanner::default();
+        let mut own_scanner = DetachScanner::new(&self.detach_keys);
         let mut buf = vec![0u8; 64 * 1024];
         while outputs.iter().any(Option::is_some) {
             // Poll order: outputs, own stdin, winch, listener, clients.
@@ -195,7 +245,7 @@ impl Relay<'_> {
                             let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
                             clients.push(Client {
                                 stream,
-                                scanner: DetachScanner::default(),
+                                scanner: DetachScanner::new(&self.detach_keys),
                             });
                         }
                     }
@@ -278,10 +328,26 @@ mod tests {
 
     #[test]
     fn detach_sequence_is_caught_across_reads() {
-        let mut s = DetachScanner::default();
+        let mut s = DetachScanner::new(&DEFAULT_DETACH_KEYS);
         assert_eq!(s.feed(b"ab\x10"), (b"ab".to_vec(), false));
         assert_eq!(s.feed(b"\x11rest"), (Vec::new(), true));
-        let mut s = DetachScanner::default();
+        let mut s = DetachScanner::new(&DEFAULT_DETACH_KEYS);
         assert_eq!(s.feed(b"\x10x"), (b"\x10x".to_vec(), false));
+        let mut s = DetachScanner::new(&DEFAULT_DETACH_KEYS);
+        assert_eq!(s.feed(b"\x10\x10\x11"), (b"\x10".to_vec(), true));
+    }
+
+    #[test]
+    fn detach_keys_parse_like_docker() {
+        assert_eq!(
+            parse_detach_keys("ctrl-p,ctrl-q").unwrap(),
+            DEFAULT_DETACH_KEYS.to_vec()
+        );
+        assert_eq!(parse_detach_keys("ctrl-a,x").unwrap(), vec![1, b'x']);
+        assert_eq!(parse_detach_keys("ctrl-@,ctrl-_").unwrap(), vec![0, 31]);
+        assert!(parse_detach_keys("ctrl-1").is_err());
+        assert!(parse_detach_keys("abc").is_err());
+        let mut s = DetachScanner::new(&parse_detach_keys("ctrl-a,x").unwrap());
+        assert_eq!(s.feed(b"a\x01y\x01x"), (b"a\x01y".to_vec(), true));
     }
 }

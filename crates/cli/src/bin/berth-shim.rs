@@ -7,7 +7,7 @@
 //! record the exit. An idle shim holds about 2 MB instead of the monitor's 11.
 //!
 //! Usage (fds are numbers inherited across exec):
-//! berth-shim --pid P [--tty] [--own-output] [--own-input] [--log PATH --max-size N --max-file N]
+//! berth-shim --pid P [--tty] [--detach-keys HEX] [--own-output] [--own-input] [--log PATH --max-size N --max-file N]
 //!            [--status-fd FD] [--listen-fd FD] [--input-fd FD] --out FD:STREAM... -- PROGRAM ARGS...
 
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -33,6 +33,7 @@ struct Args {
     listen_fd: Option<i32>,
     input_fd: Option<i32>,
     outputs: Vec<(i32, usize)>,
+    detach_keys: Vec<u8>,
     then: Vec<String>,
 }
 
@@ -50,6 +51,13 @@ fn parse() -> Result<Args, String> {
         match a.as_str() {
             "--pid" => args.pid = num(it.next(), "--pid")? as i32,
             "--tty" => args.tty = true,
+            "--detach-keys" => {
+                let hex = it.next().ok_or("--detach-keys needs hex bytes")?;
+                args.detach_keys = (0..hex.len() / 2)
+                    .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| "bad --detach-keys")?;
+            }
             "--own-output" => args.own_output = true,
             "--own-input" => args.own_input = true,
             "--log" => args.log = it.next().map(PathBuf::from),
@@ -128,6 +136,7 @@ fn main() -> ExitCode {
         own_output: args.own_output,
         own_input: args.own_input,
         listener: args.listen_fd.map(|fd| UnixListener::from(owned(fd))),
+        detach_keys: args.detach_keys.clone(),
     };
     relay.run(&mut || {
         if let Some(fd) = status_fd {

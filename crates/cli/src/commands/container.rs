@@ -345,6 +345,7 @@ fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
             labels,
             stop_signal: args.stop_signal.clone().unwrap_or_default(),
             stop_timeout: args.stop_timeout,
+            detach_keys: args.detach_keys.clone().unwrap_or_default(),
             host: HostConfig {
                 network_mode: args.network.clone(),
                 auto_remove: args.rm,
@@ -1305,7 +1306,11 @@ pub fn exec(options: &Options, args: ExecArgs) -> anyhow::Result<()> {
         engine.exec_detached(&args.container, &exec).map(|_| 0)
     } else {
         let _raw = RawMode::enter(args.tty && args.interactive);
-        engine.exec_attached(&args.container, &exec, args.interactive, args.tty)
+        let keys = match &args.detach_keys {
+            Some(k) => berth_relay::parse_detach_keys(k).map_err(anyhow::Error::msg)?,
+            None => engine.container(&args.container)?.detach_keys(),
+        };
+        engine.exec_attached(&args.container, &exec, args.interactive, args.tty, keys)
     };
     match result {
         Ok(0) => Ok(()),
@@ -1365,8 +1370,29 @@ pub fn attach(options: &Options, args: AttachArgs) -> anyhow::Result<()> {
     });
     if !args.no_stdin && container.config.open_stdin {
         let mut to_container = stream.try_clone()?;
+        // The monitor watches for the container's own detach keys; other
+        // keys given here are caught on this side.
+        let keys = match &args.detach_keys {
+            Some(k) => berth_relay::parse_detach_keys(k).map_err(anyhow::Error::msg)?,
+            None => Vec::new(),
+        };
         std::thread::spawn(move || {
-            let _ = io::copy(&mut io::stdin().lock(), &mut to_container);
+            let mut scanner = berth_relay::DetachScanner::new(&keys);
+            let mut buf = [0u8; 4096];
+            let mut stdin = io::stdin().lock();
+            while let Ok(n) = stdin.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let (data, detached) = scanner.feed(&buf[..n]);
+                if to_container.write_all(&data).is_err() {
+                    break;
+                }
+                if detached {
+                    let _ = to_container.shutdown(std::net::Shutdown::Both);
+                    break;
+                }
+            }
         });
     }
     let mut from = stream;

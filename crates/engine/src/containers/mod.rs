@@ -41,6 +41,8 @@ pub struct ContainerConfig {
     pub labels: BTreeMap<String, String>,
     pub stop_signal: String,
     pub stop_timeout: Option<i64>,
+    /// `--detach-keys` in docker's format; empty for ctrl-p,ctrl-q.
+    pub detach_keys: String,
     pub exposed_ports: BTreeMap<String, serde_json::Value>,
     pub volumes: BTreeMap<String, serde_json::Value>,
     pub host: HostConfig,
@@ -89,6 +91,14 @@ pub struct Container {
 }
 
 impl Container {
+    /// The byte sequence that detaches from this container.
+    pub fn detach_keys(&self) -> Vec<u8> {
+        berth_relay::parse_detach_keys(&self.config.detach_keys)
+            .ok()
+            .filter(|k| !self.config.detach_keys.is_empty() && !k.is_empty())
+            .unwrap_or_else(|| berth_relay::DEFAULT_DETACH_KEYS.to_vec())
+    }
+
     pub fn id(&self) -> &str {
         &self.row.id
     }
@@ -257,6 +267,9 @@ impl Engine {
                 "network {} not found: only --network none and --network host exist until networking lands",
                 config.host.network_mode
             )));
+        }
+        if !config.detach_keys.is_empty() {
+            berth_relay::parse_detach_keys(&config.detach_keys).map_err(Error::InvalidArgument)?;
         }
         if config.host.log_type.is_empty() {
             config.host.log_type = "json-file".into();

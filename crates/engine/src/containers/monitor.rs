@@ -431,6 +431,7 @@ impl Monitor<'_> {
             own_output: attach,
             own_input: attach && open_stdin,
             listener: Some(listener),
+            detach_keys: self.container.detach_keys(),
         }
         .run(&mut || status.say("detached"));
         let exit = launch::wait_exit(pid).map_err(|e| (125, e.to_string()))?;
@@ -465,6 +466,13 @@ impl Monitor<'_> {
                 cmd.arg("--own-input");
             }
         }
+        let keys: String = self
+            .container
+            .detach_keys()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        cmd.arg("--detach-keys").arg(keys);
         if c.host.log_type == "json-file" {
             cmd.arg("--log").arg(log_path(self.engine, id));
             if let Some(size) = c.host.log_opts.get("max-size").and_then(|s| logs::parse_size(s)) {

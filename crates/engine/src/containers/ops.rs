@@ -281,7 +281,14 @@ impl Engine {
     /// `interactive`; a pseudo-terminal with `tty`): relays until the
     /// process ends, returns its exit code (128+N for a signal). The detach
     /// keys leave a tty process running and return 0.
-    pub fn exec_attached(&self, name: &str, options: &ExecOptions, interactive: bool, tty: bool) -> Result<i32> {
+    pub fn exec_attached(
+        &self,
+        name: &str,
+        options: &ExecOptions,
+        interactive: bool,
+        tty: bool,
+        detach_keys: Vec<u8>,
+    ) -> Result<i32> {
         let pipe = || {
             rustix::pipe::pipe().map_err(|e| Error::Stream {
                 context: "creating exec pipes".into(),
@@ -336,6 +343,7 @@ impl Engine {
             own_output: true,
             own_input: interactive,
             listener: None,
+            detach_keys: if tty { detach_keys } else { Vec::new() },
         }
         .run(&mut || detached = true);
         if detached {
