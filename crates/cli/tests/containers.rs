@@ -37,6 +37,21 @@ fn assert_gone(berth: &Berth, id: &str) {
         !berth.root().join("containers").join(id).exists(),
         "the container's files remain"
     );
+    let console = std::fs::read_dir(berth.dir.path().join("run/console"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    assert!(
+        !console.iter().any(|f| f.starts_with(&id[..12])),
+        "console files remain: {console:?}"
+    );
+    assert!(
+        !berth.dir.path().join("run/runtime").join(id).exists(),
+        "the runtime's state remains"
+    );
 }
 
 #[test]
@@ -491,10 +506,22 @@ struct Pty {
 impl Pty {
     /// Spawns berth with its stdin, stdout and stderr on a new pty's slave.
     fn spawn(berth: &Berth, args: &[&str]) -> (Pty, std::process::Child) {
+        Pty::spawn_sized(berth, args, 24, 80)
+    }
+
+    /// The same, with a terminal of `rows` x `cols`.
+    fn spawn_sized(berth: &Berth, args: &[&str], rows: u16, cols: u16) -> (Pty, std::process::Child) {
         use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
         let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("openpt");
         grantpt(&master).expect("grantpt");
         unlockpt(&master).expect("unlockpt");
+        let size = rustix::termios::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&master, size).expect("window size");
         let name = ptsname(&master, Vec::new()).expect("ptsname");
         let slave = std::fs::OpenOptions::new()
             .read(true)
@@ -558,8 +585,10 @@ fn wait_child(child: &mut std::process::Child) -> i32 {
 #[test]
 fn interactive_tty_detach_and_attach() {
     let Some(berth) = with_busybox() else { return };
-    let (mut pty, mut child) = Pty::spawn(&berth, &["run", "-it", "--name", "shell", "busybox", "sh"]);
+    let (mut pty, mut child) = Pty::spawn_sized(&berth, &["run", "-it", "--name", "shell", "busybox", "sh"], 40, 120);
     pty.expect("# ");
+    pty.send(b"stty size\r");
+    pty.expect("40 120");
     // A real terminal inside: stdin is a tty, and what we type is run.
     pty.send(b"[ -t 0 ] && echo is-a-$((6*7))-tty\r");
     pty.expect("is-a-42-tty");
@@ -570,9 +599,12 @@ fn interactive_tty_detach_and_attach() {
         berth.ok(&["inspect", "--format", "{{.State.Status}}", "shell"]).trim(),
         "running"
     );
-    // attach brings the terminal back; the shell's exit code is attach's.
-    let (mut pty, mut child) = Pty::spawn(&berth, &["attach", "shell"]);
+    // attach brings the terminal back, at the attaching terminal's size;
+    // the shell's exit code is attach's.
+    let (mut pty, mut child) = Pty::spawn_sized(&berth, &["attach", "shell"], 33, 101);
     std::thread::sleep(Duration::from_millis(300));
+    pty.send(b"stty size\r");
+    pty.expect("33 101");
     pty.send(b"echo back-$((1+1))\r");
     pty.expect("back-2");
     pty.send(b"exit 3\r");

@@ -112,6 +112,8 @@ pub struct Relay<'a> {
     pub listener: Option<UnixListener>,
     /// The detach sequence (empty: none), e.g. `DEFAULT_DETACH_KEYS`.
     pub detach_keys: Vec<u8>,
+    /// Where an attach client leaves "ROWS COLS" before sending SIGWINCH.
+    pub size_file: Option<std::path::PathBuf>,
 }
 
 impl Relay<'_> {
@@ -127,11 +129,7 @@ impl Relay<'_> {
                 BorrowedFd::borrow_raw(2),
             )
         };
-        let winch = if self.tty && self.own_output {
-            Winch::new()
-        } else {
-            None
-        };
+        let winch = if self.tty { Winch::new() } else { None };
         if let Some(l) = &self.listener {
             let _ = l.set_nonblocking(true);
         }
@@ -232,10 +230,13 @@ impl Relay<'_> {
                         }
                     }
                     2 => {
-                        if let Some(w) = &winch {
+                        if let (Some(w), Some(master)) = (&winch, &self.input) {
                             w.drain();
-                            if let Some(master) = &self.input {
+                            if self.own_output {
                                 copy_window_size(our_out, master);
+                            } else if let Some(size) = self.size_file.as_deref().and_then(read_size) {
+                                // An attach client asked: it wrote its terminal's size there.
+                                let _ = rustix::termios::tcsetwinsize(master, size);
                             }
                         }
                     }
@@ -279,6 +280,19 @@ impl Relay<'_> {
             }
         }
     }
+}
+
+/// "ROWS COLS" from a size file.
+fn read_size(path: &std::path::Path) -> Option<rustix::termios::Winsize> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut it = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+    let (rows, cols) = (it.next()??, it.next()??);
+    Some(rustix::termios::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    })
 }
 
 /// The attached terminal's size onto the container's pty.

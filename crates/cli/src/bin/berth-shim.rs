@@ -7,7 +7,7 @@
 //! record the exit. An idle shim holds about 2 MB instead of the monitor's 11.
 //!
 //! Usage (fds are numbers inherited across exec):
-//! berth-shim --pid P [--tty] [--detach-keys HEX] [--own-output] [--own-input] [--log PATH --max-size N --max-file N]
+//! berth-shim --pid P [--tty] [--detach-keys HEX] [--size-file PATH] [--own-output] [--own-input] [--log PATH --max-size N --max-file N]
 //!            [--status-fd FD] [--listen-fd FD] [--input-fd FD] --out FD:STREAM... -- PROGRAM ARGS...
 
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -34,6 +34,7 @@ struct Args {
     input_fd: Option<i32>,
     outputs: Vec<(i32, usize)>,
     detach_keys: Vec<u8>,
+    size_file: Option<PathBuf>,
     then: Vec<String>,
 }
 
@@ -61,6 +62,7 @@ fn parse() -> Result<Args, String> {
             "--own-output" => args.own_output = true,
             "--own-input" => args.own_input = true,
             "--log" => args.log = it.next().map(PathBuf::from),
+            "--size-file" => args.size_file = it.next().map(PathBuf::from),
             "--max-size" => args.max_size = Some(num(it.next(), "--max-size")? as u64),
             "--max-file" => args.max_file = num(it.next(), "--max-file")? as u32,
             "--status-fd" => args.status_fd = Some(num(it.next(), "--status-fd")? as i32),
@@ -137,6 +139,7 @@ fn main() -> ExitCode {
         own_input: args.own_input,
         listener: args.listen_fd.map(|fd| UnixListener::from(owned(fd))),
         detach_keys: args.detach_keys.clone(),
+        size_file: args.size_file.clone(),
     };
     relay.run(&mut || {
         if let Some(fd) = status_fd {

@@ -1354,10 +1354,28 @@ pub fn attach(options: &Options, args: AttachArgs) -> anyhow::Result<()> {
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGWINCH,
     ])?;
     let handle = signals.handle();
+    let resize = |engine: &Engine, id: &str| {
+        if let Ok(size) = rustix::termios::tcgetwinsize(io::stdout()) {
+            let _ = engine.resize_container_tty(id, size.ws_row, size.ws_col);
+        }
+    };
+    if tty {
+        resize(&engine, container.id());
+    }
+    let options_for_thread = options.clone();
+    let id_for_thread = container.id().to_string();
     std::thread::spawn(move || {
+        let engine = super::engine(&options_for_thread).ok();
         for signal in signals.forever() {
+            if signal == signal_hook::consts::SIGWINCH {
+                if let (true, Some(engine)) = (tty, engine.as_ref()) {
+                    resize(engine, &id_for_thread);
+                }
+                continue;
+            }
             if sig_proxy {
                 if let (Some(p), Some(s)) = (
                     rustix::process::Pid::from_raw(pid),

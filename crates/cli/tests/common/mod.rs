@@ -168,7 +168,7 @@ pub fn busybox_rootfs(dir: &Path) -> Option<PathBuf> {
     fs::copy(&busybox, root.join("bin/busybox")).expect("copy busybox");
     for applet in [
         "sh", "ls", "cat", "echo", "true", "false", "sleep", "wget", "id", "env", "hostname", "ps", "mount", "touch",
-        "mkdir", "head", "tr", "yes", "kill", "seq", "wc", "pwd", "ping", "nc", "umount", "whoami",
+        "mkdir", "head", "tr", "yes", "kill", "seq", "wc", "pwd", "ping", "nc", "umount", "whoami", "stty",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
     }

@@ -147,6 +147,9 @@ pub(crate) fn cleanup_runtime(engine: &Engine, id: &str) -> Result<()> {
     if let Err(e) = runtime_of(engine, id).delete(id) {
         errors.push(e.to_string());
     }
+    for path in [attach_socket_path(engine, id), size_file_path(engine, id)] {
+        let _ = fs::remove_file(path);
+    }
     let merged = engine.container_dir(id).join("merged");
     for target in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
         let _ = berth_image::snapshot::unmount(&merged.join(target));
@@ -432,6 +435,7 @@ impl Monitor<'_> {
             own_input: attach && open_stdin,
             listener: Some(listener),
             detach_keys: self.container.detach_keys(),
+            size_file: Some(size_file_path(engine, &id)),
         }
         .run(&mut || status.say("detached"));
         let exit = launch::wait_exit(pid).map_err(|e| (125, e.to_string()))?;
@@ -466,6 +470,7 @@ impl Monitor<'_> {
                 cmd.arg("--own-input");
             }
         }
+        cmd.arg("--size-file").arg(size_file_path(self.engine, id));
         let keys: String = self
             .container
             .detach_keys()
@@ -725,6 +730,11 @@ fn console_dir(engine: &Engine) -> PathBuf {
 /// The unix socket `attach` connects to (short, to fit the 107-byte limit).
 pub(crate) fn attach_socket_path(engine: &Engine, id: &str) -> PathBuf {
     console_dir(engine).join(format!("{}.attach", &id[..12]))
+}
+
+/// Where `attach` leaves its terminal size for the container's pty.
+pub(crate) fn size_file_path(engine: &Engine, id: &str) -> PathBuf {
+    console_dir(engine).join(format!("{}.size", &id[..12]))
 }
 
 fn bind_attach_socket(engine: &Engine, id: &str) -> Result<UnixListener> {

@@ -344,6 +344,7 @@ impl Engine {
             own_input: interactive,
             listener: None,
             detach_keys: if tty { detach_keys } else { Vec::new() },
+            size_file: None,
         }
         .run(&mut || detached = true);
         if detached {
@@ -392,6 +393,15 @@ impl Engine {
         let path = monitor::attach_socket_path(self, c.id());
         let stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| Error::Io { path, source: e })?;
         Ok((c, stream))
+    }
+
+    /// Resizes an attached container's terminal: the size goes to a file
+    /// its monitor reads when signalled.
+    pub fn resize_container_tty(&self, name: &str, rows: u16, cols: u16) -> Result<()> {
+        let c = self.running(name)?;
+        let path = monitor::size_file_path(self, c.id());
+        fs::write(&path, format!("{rows} {cols}\n")).map_err(|e| Error::Io { path, source: e })?;
+        monitor::signal_pid(c.row.monitor_pid as i32, 28)
     }
 
     /// `system boot`: starts the containers whose restart policy says they
