@@ -758,3 +758,144 @@ fn custom_detach_keys() {
     assert_eq!(code(&bad), 125);
     berth.ok(&["rm", "-f", "keys"]);
 }
+
+#[test]
+fn run_flags_take_effect() {
+    let Some(berth) = with_busybox() else { return };
+    let cidfile = berth.path("cid");
+    let out = berth.ok(&[
+        "run",
+        "--name",
+        "flags",
+        "--cidfile",
+        cidfile.to_str().unwrap_or_default(),
+        "--ulimit",
+        "nofile=1024:2048",
+        "--add-host",
+        "db.example:10.1.2.3",
+        "--group-add",
+        "1234",
+        "--label",
+        "team=core",
+        "--security-opt",
+        "no-new-privileges",
+        "--shm-size",
+        "1m",
+        "--tmpfs",
+        "/scratch:size=2m",
+        "--device",
+        "/dev/null:/dev/mynull",
+        "busybox",
+        "sh",
+        "-c",
+        "ulimit -n; ulimit -Hn; grep db.example /etc/hosts; id -G; grep NoNewPrivs /proc/self/status; \
+         grep /dev/shm /proc/mounts; grep /scratch /proc/mounts; echo x > /dev/mynull && echo device-ok",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1024");
+    assert_eq!(lines[1], "2048");
+    assert!(
+        lines[2].starts_with("10.1.2.3") && lines[2].contains("db.example"),
+        "{out}"
+    );
+    assert!(lines[3].split_whitespace().any(|g| g == "1234"), "{out}");
+    assert!(lines[4].ends_with('1'), "{out}");
+    assert!(lines[5].contains("size=1024k"), "{out}");
+    assert!(lines[6].contains("size=2048k"), "{out}");
+    assert_eq!(lines[7], "device-ok");
+    let id = std::fs::read_to_string(&cidfile).expect("cidfile");
+    assert_eq!(
+        berth
+            .ok(&["ps", "-a", "-q", "--no-trunc", "--filter", "label=team=core"])
+            .trim(),
+        id
+    );
+    berth.ok(&["rm", "flags"]);
+    // An explicit limit above the host's hard limit is refused up front.
+    let too_many = berth.run(&[
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=999999999:999999999",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(code(&too_many), 125);
+    assert!(String::from_utf8_lossy(&too_many.stderr).contains("nofile"));
+    // cgroup settings land in the container's cgroup.
+    let id = berth.ok(&[
+        "run",
+        "-d",
+        "--cpus",
+        "0.5",
+        "--cpu-shares",
+        "512",
+        "--cpuset-cpus",
+        "0",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let id = id.trim();
+    let read = |f: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{f}")).map(|s| s.trim().to_string());
+    if let Ok(quota) = read(&format!("cpu/berth/{id}/cpu.cfs_quota_us")) {
+        assert_eq!(quota, "50000");
+        assert_eq!(read(&format!("cpu/berth/{id}/cpu.shares")).unwrap_or_default(), "512");
+        assert_eq!(read(&format!("cpuset/berth/{id}/cpuset.cpus")).unwrap_or_default(), "0");
+    }
+    // The stop signal is the container's.
+    berth.ok(&["rm", "-f", id]);
+    let id = berth.ok(&[
+        "run",
+        "-d",
+        "--stop-signal",
+        "SIGUSR1",
+        "--stop-timeout",
+        "5",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 9' USR1; while true; do sleep 0.1; done",
+    ]);
+    let id = id.trim();
+    std::thread::sleep(Duration::from_millis(200));
+    berth.ok(&["stop", id]);
+    assert_eq!(berth.ok(&["wait", id]).trim(), "9");
+    berth.ok(&["rm", id]);
+}
+
+#[test]
+fn logs_tail_timestamps_and_rotation() {
+    let Some(berth) = with_busybox() else { return };
+    let id = berth.ok(&[
+        "run",
+        "-d",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 1 100); do echo line-$i; done; echo oops >&2",
+    ]);
+    let id = id.trim();
+    assert_eq!(berth.ok(&["wait", id]).trim(), "0");
+    let all = berth.ok(&["logs", id]);
+    assert!(all.trim_end().ends_with("line-100"), "{all}");
+    assert!(!all.contains("line-1\n"), "rotation dropped the oldest lines");
+    let tail = berth.ok(&["logs", "--tail", "3", id]);
+    assert_eq!(tail.lines().collect::<Vec<_>>(), vec!["line-99", "line-100"]);
+    let out = berth.run(&["logs", "--tail", "1", id]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "oops");
+    let stamped = berth.ok(&["logs", "-t", "--tail", "2", id]);
+    assert!(stamped.starts_with("20") && stamped.contains("Z line-100"), "{stamped}");
+    assert_eq!(berth.ok(&["logs", "--since", "2099-01-01T00:00:00Z", id]), "");
+    let log = berth.root().join("containers").join(id).join(format!("{id}-json.log"));
+    assert!(std::fs::metadata(&log).expect("log").len() <= 1024);
+    berth.ok(&["rm", id]);
+    let none = berth.ok(&["run", "-d", "--log-driver", "none", "busybox", "echo", "quiet"]);
+    berth.ok(&["wait", none.trim()]);
+    assert!(berth.fails(&["logs", none.trim()]).contains("does not support reading"));
+    berth.ok(&["rm", none.trim()]);
+}

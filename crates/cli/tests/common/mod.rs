@@ -168,7 +168,8 @@ pub fn busybox_rootfs(dir: &Path) -> Option<PathBuf> {
     fs::copy(&busybox, root.join("bin/busybox")).expect("copy busybox");
     for applet in [
         "sh", "ls", "cat", "echo", "true", "false", "sleep", "wget", "id", "env", "hostname", "ps", "mount", "touch",
-        "mkdir", "head", "tr", "yes", "kill", "seq", "wc", "pwd", "ping", "nc", "umount", "whoami", "stty",
+        "mkdir", "head", "tr", "yes", "kill", "seq", "wc", "pwd", "ping", "nc", "umount", "whoami", "stty", "grep",
+        "ulimit", "test",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
     }
