@@ -429,6 +429,11 @@ fn exec_pause_rename_update_top_stats() {
     );
 
     berth.ok(&["rename", "svc", "renamed"]);
+    // A paused container can still be stopped or removed.
+    let frozen = berth.ok(&["run", "-d", "busybox", "sleep", "100"]);
+    berth.ok(&["pause", frozen.trim()]);
+    berth.ok(&["rm", "-f", frozen.trim()]);
+    assert_gone(&berth, frozen.trim());
     assert_eq!(berth.ok(&["inspect", "--format", "{{.Name}}", &id]).trim(), "/renamed");
     berth.ok(&[
         "update",

@@ -194,6 +194,10 @@ impl Engine {
             )));
         }
         let signo = monitor::parse_signal(signal)?;
+        if container.row.state == "paused" && matches!(signo, 9 | 15) {
+            // A frozen process cannot die: thaw it first, as Docker does.
+            self.unpause_container(container.id())?;
+        }
         if signo == 9 {
             // Like docker: a container killed by the user is not restarted.
             monitor::write_stop_marker(self, container.id())?;
@@ -208,6 +212,9 @@ impl Engine {
             return Ok(());
         }
         self.mark_stopping(container.id())?;
+        if container.row.state == "paused" {
+            self.unpause_container(container.id())?;
+        }
         let signal = signal
             .map(str::to_string)
             .filter(|s| !s.is_empty())
