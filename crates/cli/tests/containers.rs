@@ -455,6 +455,9 @@ fn exec_pause_rename_update_top_stats() {
     if let Ok(limit) = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/berth/{id}/memory.limit_in_bytes")) {
         assert_eq!(limit.trim(), "67108864", "update applies to the running container");
     }
+    assert_eq!(berth.ok(&["info", "--format", "{{.ContainersRunning}}"]).trim(), "1");
+    let df = berth.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"]);
+    assert!(df.contains("Containers 1 1"), "{df}");
     let top = berth.ok(&["top", "renamed"]);
     assert!(top.starts_with("UID") && top.contains("sleep 100"), "{top}");
     let stats = berth.ok(&["stats", "--no-stream", "renamed"]);

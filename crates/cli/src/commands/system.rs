@@ -50,6 +50,7 @@ fn reclaimable(reclaim: u64, total: u64) -> String {
 pub fn df(options: &Options, args: DfArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
     let images = engine.image_usage()?;
+    let containers = engine.container_usage()?;
     let row = |kind: &str, total: usize, active: usize, size: u64, reclaim: String| {
         json!({
             "Type": kind,
@@ -67,7 +68,13 @@ pub fn df(options: &Options, args: DfArgs) -> anyhow::Result<()> {
             images.size,
             reclaimable(images.reclaimable, images.size),
         ),
-        row("Containers", 0, 0, 0, "0B".into()),
+        row(
+            "Containers",
+            containers.0,
+            containers.1 + containers.2,
+            containers.3,
+            reclaimable(containers.4, containers.3),
+        ),
         row("Local Volumes", 0, 0, 0, "0B".into()),
         row("Build Cache", 0, 0, 0, "0B".into()),
     ];
@@ -134,6 +141,7 @@ fn cgroup_version() -> &'static str {
 pub fn info(options: &Options, args: InfoArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
     let images = engine.images()?;
+    let usage = engine.container_usage()?;
     let uname = rustix::system::uname();
     let driver = if berth_image::snapshot::overlay_supported() {
         "overlay"
@@ -142,10 +150,10 @@ pub fn info(options: &Options, args: InfoArgs) -> anyhow::Result<()> {
     };
     let info = json!({
         "ID": "",
-        "Containers": 0,
-        "ContainersRunning": 0,
-        "ContainersPaused": 0,
-        "ContainersStopped": 0,
+        "Containers": usage.0,
+        "ContainersRunning": usage.1,
+        "ContainersPaused": usage.2,
+        "ContainersStopped": usage.0 - usage.1 - usage.2,
         "Images": images.len(),
         "Driver": driver,
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],

@@ -404,6 +404,26 @@ impl Engine {
         monitor::signal_pid(c.row.monitor_pid as i32, 28)
     }
 
+    /// Container counts and the bytes their writable layers hold, for
+    /// `system df` and `info`: (total, running, paused, size, size of stopped ones).
+    pub fn container_usage(&self) -> Result<(usize, usize, usize, u64, u64)> {
+        let containers = self.containers()?;
+        let mut usage = (containers.len(), 0, 0, 0, 0);
+        for c in &containers {
+            match c.row.state.as_str() {
+                "running" | "restarting" => usage.1 += 1,
+                "paused" => usage.2 += 1,
+                _ => {}
+            }
+            let size = dir_size(&self.container_dir(c.id()).join("upper"));
+            usage.3 += size;
+            if !c.is_running() {
+                usage.4 += size;
+            }
+        }
+        Ok(usage)
+    }
+
     /// `system boot`: starts the containers whose restart policy says they
     /// should be running (always; unless-stopped and not stopped by the user).
     pub fn boot(&self) -> Result<Vec<String>> {
@@ -477,4 +497,17 @@ fn apply_limits(id: &str, update: &UpdateOptions) -> Result<()> {
         write(format!("/sys/fs/cgroup{cg}/pids.max"), v)?;
     }
     Ok(())
+}
+
+/// Bytes of regular files under `dir`, not following symlinks.
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }
