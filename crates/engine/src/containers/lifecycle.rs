@@ -115,6 +115,72 @@ impl Engine {
             context: "creating the monitor's status pipe".into(),
             source: e.into(),
         })?;
+        let child = self.spawn_monitor(&container, mode, write, read.as_raw_fd())?;
+        let mut status = BufReader::new(std::fs::File::from(read));
+        let mut line = String::new();
+        let n = status.read_line(&mut line).map_err(|e| Error::Stream {
+            context: "reading the monitor's status".into(),
+            source: e,
+        })?;
+        if n == 0 {
+            if let Some(mut child) = child {
+                let _ = child.wait();
+            }
+            return Err(Error::InvalidArgument(
+                "the container's monitor exited before starting the container".into(),
+            ));
+        }
+        // The monitor lives on in its own session; nobody waits for it but init.
+        std::mem::forget(child);
+        let line = line.trim();
+        if let Some(pids) = line.strip_prefix("started ") {
+            let (pid, monitor) = pids.split_once(' ').unwrap_or((pids, "0"));
+            return Ok(Started {
+                pid: pid.parse().unwrap_or(0),
+                monitor_pid: monitor.parse().unwrap_or(0),
+                status: (mode == StartMode::Attached).then_some(status),
+            });
+        }
+        if let Some(rest) = line.strip_prefix("error ") {
+            let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
+            return Err(Error::StartFailed {
+                code: code.parse().unwrap_or(125),
+                message: message.to_string(),
+            });
+        }
+        Err(Error::InvalidArgument(format!(
+            "unexpected status from the monitor: {line}"
+        )))
+    }
+
+    /// Starts the container's monitor: forked from this process when it has
+    /// a single thread (no exec, a few milliseconds sooner), else a fresh
+    /// `berth container-monitor`. Returns the child to reap if exec'd.
+    fn spawn_monitor(
+        &self,
+        container: &super::Container,
+        mode: StartMode,
+        write: std::os::fd::OwnedFd,
+        read: std::os::fd::RawFd,
+    ) -> Result<Option<std::process::Child>> {
+        if single_threaded() {
+            // SAFETY: this process has a single thread, so the child may run
+            // any Rust code (allocator, locks) after fork; it never returns
+            // into our caller: it ends with _exit.
+            #[allow(unsafe_code)]
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                let code = self.forked_monitor(container.id(), mode, container.config.open_stdin, write, read);
+                // SAFETY: ends the child without running the parent's destructors or atexit handlers.
+                #[allow(unsafe_code)]
+                unsafe {
+                    libc::_exit(code)
+                }
+            }
+            if pid > 0 {
+                return Ok(None);
+            }
+        }
         let exe = std::env::current_exe().map_err(|e| Error::Stream {
             context: "finding the berth binary".into(),
             source: e,
@@ -147,40 +213,50 @@ impl Engine {
             source: e,
         });
         drop(write);
-        let mut child = child?;
-        let mut status = BufReader::new(std::fs::File::from(read));
-        let mut line = String::new();
-        let n = status.read_line(&mut line).map_err(|e| Error::Stream {
-            context: "reading the monitor's status".into(),
-            source: e,
-        })?;
-        if n == 0 {
-            let _ = child.wait();
-            return Err(Error::InvalidArgument(
-                "the container's monitor exited before starting the container".into(),
-            ));
+        child.map(Some)
+    }
+
+    /// The forked monitor's body: its own stdio and engine, then the monitor.
+    fn forked_monitor(
+        &self,
+        id: &str,
+        mode: StartMode,
+        open_stdin: bool,
+        write: std::os::fd::OwnedFd,
+        read: std::os::fd::RawFd,
+    ) -> i32 {
+        use std::os::fd::IntoRawFd;
+        // SAFETY: `read` is the parent's end of the status pipe, unused here.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::close(read);
         }
-        // The monitor lives on in its own session; nobody waits for it but init.
-        std::mem::forget(child);
-        let line = line.trim();
-        if let Some(pids) = line.strip_prefix("started ") {
-            let (pid, monitor) = pids.split_once(' ').unwrap_or((pids, "0"));
-            return Ok(Started {
-                pid: pid.parse().unwrap_or(0),
-                monitor_pid: monitor.parse().unwrap_or(0),
-                status: (mode == StartMode::Attached).then_some(status),
-            });
+        if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+            let targets: &[i32] = match (mode, open_stdin) {
+                (StartMode::Detached, _) => &[0, 1, 2],
+                (StartMode::Attached, false) => &[0],
+                (StartMode::Attached, true) => &[],
+            };
+            for &fd in targets {
+                // SAFETY: dup2 onto our own standard fds.
+                #[allow(unsafe_code)]
+                unsafe {
+                    libc::dup2(null.as_raw_fd(), fd);
+                }
+            }
         }
-        if let Some(rest) = line.strip_prefix("error ") {
-            let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
-            return Err(Error::StartFailed {
-                code: code.parse().unwrap_or(125),
-                message: message.to_string(),
-            });
-        }
-        Err(Error::InvalidArgument(format!(
-            "unexpected status from the monitor: {line}"
-        )))
+        let engine = match crate::Engine::open(self.options.clone()) {
+            Ok(e) => e,
+            Err(_) => return 125,
+        };
+        let status_fd = write.into_raw_fd();
+        monitor::run(
+            &engine,
+            id,
+            status_fd,
+            mode == StartMode::Attached,
+            monitor::Resume::default(),
+        )
     }
 
     /// `kill -s SIGNAL`: signals the container's init process.
@@ -265,4 +341,15 @@ impl Engine {
     pub(crate) fn load_container_row(&self, row: rows::ContainerRow) -> Result<super::Container> {
         self.load_container(row)
     }
+}
+
+/// Whether this process has exactly one thread (so forking it is safe).
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim() == "1"))
+        })
+        .unwrap_or(false)
 }
