@@ -15,6 +15,20 @@ pub struct Berth {
     pub dir: tempfile::TempDir,
 }
 
+impl Drop for Berth {
+    /// Removes every container the test left, even when it failed half-way,
+    /// so no mount, cgroup or process outlives the test.
+    fn drop(&mut self) {
+        if !self.root().join("berth.db").exists() {
+            return;
+        }
+        let ids = self.run(&["ps", "-a", "-q", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).lines() {
+            let _ = self.run(&["rm", "-f", id]);
+        }
+    }
+}
+
 impl Berth {
     pub fn new() -> Berth {
         Berth {
