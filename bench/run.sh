@@ -58,13 +58,7 @@ json.dump(spec, open(f"{work}/bundle/config.json", "w"))
 PY
 $berth rm -f "$probe" >/dev/null
 
-# Docker and Podman with private state, no networking of their own.
-dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
-  --host "unix://$work/docker.sock" --iptables=false --ip6tables=false --bridge=none \
-  >"$work/dockerd.log" 2>&1 &
-export DOCKER_HOST=unix://$work/docker.sock
-for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
-docker load -q -i "$work/image.tar" >/dev/null
+# Podman with private state.
 cat > "$work/containers.conf" <<'CONF'
 [containers]
 # Podman's defaults ask for more than this machine's hard limits (nofile
@@ -92,7 +86,17 @@ crun_bench
 hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/run.md" \
   -n "berth run --rm --network none" "$berth run --rm --network none bench/busybox:1 true" \
   -n "runc run" "runc --root $work/runc run -b $work/bundle r1" \
-  -n "podman run --rm --network none" "$podman run --rm --network none bench/busybox:1 true" \
+  -n "podman run --rm --network none" "$podman run --rm --network none bench/busybox:1 true"
+
+# dockerd only now, so an idle daemon does not disturb the others.
+# Docker with private state, no networking of its own.
+dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
+  --host "unix://$work/docker.sock" --iptables=false --ip6tables=false --bridge=none \
+  >"$work/dockerd.log" 2>&1 &
+export DOCKER_HOST=unix://$work/docker.sock
+for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+docker load -q -i "$work/image.tar" >/dev/null
+hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/docker.md" \
   -n "docker run --rm --network none" "docker run --rm --network none bench/busybox:1 true"
 
 # The idle monitor: RSS of the process that holds a detached container.
@@ -121,9 +125,11 @@ hyperfine -N --warmup 2 --runs 10 --export-markdown "$work/ps.md" -n "berth ps (
   echo
   cat "$work/run.md"
   tail -n 1 "$work/crun.md"
+  tail -n 1 "$work/docker.md"
   echo
   echo "crun ran in a private mount namespace without the cgroup2 mount (it refuses this machine's hybrid layout otherwise)."
-  echo "The Relative column of the crun row is relative to itself; compare the means."
+  echo "crun and docker were timed in runs of their own (docker with its daemon started only then):"
+  echo "their Relative column is relative to themselves; compare the means."
   echo
   echo "Idle monitor of a detached container: VmRSS ${rss_kb} kB, PSS ${pss_kb} kB (pages shared with other berth processes counted once)."
   echo
