@@ -1,11 +1,7 @@
-//! Timestamps as Docker writes them: RFC 3339 in UTC with nanoseconds.
-
-use chrono::{DateTime, SecondsFormat, Utc};
+//! Timestamps as Docker writes them: RFC 3339 in UTC with nanoseconds,
+//! trailing zeros trimmed (Go's RFC3339Nano). One implementation serves the
+//! store and the logs: berth_relay's, which the small shim also uses.
 
 pub fn now() -> String {
-    format(Utc::now())
-}
-
-pub fn format(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    berth_relay::log::now_rfc3339_nano()
 }
