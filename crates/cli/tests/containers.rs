@@ -407,8 +407,11 @@ fn exec_pause_rename_update_top_stats() {
     let echoed = berth.run_stdin(&["exec", "-i", "svc", "cat"], b"through stdin\n");
     assert_eq!(stdout(&echoed), "through stdin\n");
     berth.ok(&["exec", "-d", "svc", "touch", "/tmp/detached"]);
-    std::thread::sleep(Duration::from_millis(300));
-    berth.ok(&["exec", "svc", "ls", "/tmp/detached"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !berth.run(&["exec", "svc", "ls", "/tmp/detached"]).status.success() {
+        assert!(Instant::now() < deadline, "exec -d never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     berth.ok(&["pause", "svc"]);
     assert_eq!(
@@ -494,9 +497,12 @@ fn system_boot_restarts_always_containers() {
             .args(["-9", &monitor, &pid.to_string()])
             .status();
     }
-    std::thread::sleep(Duration::from_millis(300));
     // The next command notices the dead monitors.
-    assert!(berth.ok(&["ps", "-a"]).contains("Exited"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while berth.ok(&["ps", "-a"]).matches("Exited").count() < 2 {
+        assert!(Instant::now() < deadline, "dead monitors were not noticed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(berth.ok(&["ps", "-q"]).trim(), "");
     let booted = berth.ok(&["system", "boot"]);
     assert_eq!(booted.lines().count(), 1, "{booted}");
@@ -682,6 +688,13 @@ fn init_forwards_signals_and_reaps_orphans() {
     );
     // The init passes SIGTERM on, so stop needs no timeout.
     let id = berth.ok(&["run", "-d", "--init", "busybox", "sleep", "100"]);
+    // Once the init runs its command it holds every signal; before that a
+    // pid 1 drops TERM, as with any init.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !berth.ok(&["top", id.trim()]).contains("sleep 100") {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let started = Instant::now();
     berth.ok(&["stop", id.trim()]);
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -863,10 +876,14 @@ fn run_flags_take_effect() {
         "busybox",
         "sh",
         "-c",
-        "trap 'exit 9' USR1; while true; do sleep 0.1; done",
+        "trap 'exit 9' USR1; echo ready; while true; do sleep 0.1; done",
     ]);
     let id = id.trim();
-    std::thread::sleep(Duration::from_millis(200));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !berth.ok(&["logs", id]).contains("ready") {
+        assert!(Instant::now() < deadline, "the trap was never set");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     berth.ok(&["stop", id]);
     assert_eq!(berth.ok(&["wait", id]).trim(), "9");
     berth.ok(&["rm", id]);

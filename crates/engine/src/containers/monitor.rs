@@ -255,9 +255,11 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, attach: bool, resume: Resu
                 RestartPolicy::OnFailure(max) => code != 0 && max.is_none_or(|m| monitor.restarts < m),
             };
         if !again {
-            let _ = cleanup_runtime(engine, id);
+            // discard_container cleans the runtime up itself.
             if monitor.container.config.host.auto_remove {
                 let _ = engine.discard_container(id);
+            } else {
+                let _ = cleanup_runtime(engine, id);
             }
             status.say(&format!("exit {code}"));
             return 0;
