@@ -19,6 +19,7 @@ for applet in $(/bin/busybox --list); do
   [[ $applet == busybox ]] || ln -s busybox "$work/rootfs/bin/$applet"
 done
 echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
+echo 'root:x:0:' > "$work/rootfs/etc/group"
 tar --numeric-owner -C "$work/rootfs" -cf "$work/rootfs.tar" .
 
 step "$berth" import --change 'CMD ["/bin/sh"]' --message "busybox from Debian" "$work/rootfs.tar" busybox:demo
@@ -30,6 +31,16 @@ step "$berth" save -o "$work/busybox.tar" busybox:demo
 step "$berth" rmi busybox:demo localhost:5000/demo/busybox:1.0
 step "$berth" load -i "$work/busybox.tar"
 step "$berth" images --format 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}'
+step "$berth" run --rm busybox:demo sh -c 'echo "hello from pid $$ in $(hostname)"; id'
+step "$berth" run -d --name ticker --memory 32m busybox:demo sh -c 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done'
+sleep 1
+step "$berth" ps
+step "$berth" logs --tail 3 ticker
+step "$berth" exec ticker sh -c 'echo "exec sees $(ps | wc -l) lines of ps in the container"'
+step "$berth" stats --no-stream ticker
+step "$berth" stop -t 1 ticker
+step "$berth" ps -a
+step "$berth" rm ticker
 step "$berth" system df
 echo
-echo "Running containers (berth run) comes with the next issue; see README.md for what works today."
+echo "Containers have no network yet (--network none is the default): networking is the next big piece."
