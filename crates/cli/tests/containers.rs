@@ -924,3 +924,64 @@ fn logs_tail_timestamps_and_rotation() {
     assert!(berth.fails(&["logs", none.trim()]).contains("does not support reading"));
     berth.ok(&["rm", none.trim()]);
 }
+
+#[test]
+fn capabilities_privileged_and_seccomp_options() {
+    let Some(berth) = with_busybox() else { return };
+    let mount = "mkdir -p /mnt/t && mount -t tmpfs none /mnt/t && echo mounted";
+    assert_ne!(code(&berth.run(&["run", "--rm", "busybox", "sh", "-c", mount])), 0);
+    assert_eq!(
+        berth
+            .ok(&["run", "--rm", "--cap-add", "SYS_ADMIN", "busybox", "sh", "-c", mount])
+            .trim(),
+        "mounted"
+    );
+    assert_eq!(
+        berth
+            .ok(&["run", "--rm", "--privileged", "busybox", "sh", "-c", mount])
+            .trim(),
+        "mounted"
+    );
+    // Dropping a default capability takes it away.
+    let chown = berth.run(&["run", "--rm", "busybox", "chown", "1:1", "/tmp"]);
+    assert_eq!(code(&chown), 0, "{}", String::from_utf8_lossy(&chown.stderr));
+    assert_ne!(
+        code(&berth.run(&["run", "--rm", "--cap-drop", "CHOWN", "busybox", "chown", "1:1", "/tmp"])),
+        0
+    );
+    assert_ne!(
+        code(&berth.run(&["run", "--rm", "--cap-drop", "ALL", "busybox", "chown", "1:1", "/tmp"])),
+        0
+    );
+    // Seccomp: the default profile is on; unconfined and a custom profile are honoured.
+    let seccomp = "grep Seccomp: /proc/self/status";
+    assert!(berth.ok(&["run", "--rm", "busybox", "sh", "-c", seccomp]).contains('2'));
+    let off = berth.ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "sh",
+        "-c",
+        seccomp,
+    ]);
+    assert!(off.trim().ends_with('0'), "{off}");
+    let profile = berth.path("deny-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    )
+    .expect("write profile");
+    let custom = format!("seccomp={}", profile.display());
+    assert_ne!(
+        code(&berth.run(&["run", "--rm", "--security-opt", &custom, "busybox", "mkdir", "/tmp/x"])),
+        0
+    );
+    assert_eq!(
+        code(&berth.run(&["run", "--rm", "--security-opt", &custom, "busybox", "true"])),
+        0
+    );
+    let bad = berth.run(&["run", "--rm", "--cap-add", "NOT_A_CAP", "busybox", "true"]);
+    assert_eq!(code(&bad), 125);
+}
