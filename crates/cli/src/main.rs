@@ -73,6 +73,12 @@ enum Command {
     Exec(container::ExecArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(container::AttachArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(container::DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(container::CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(container::ExportArgs),
     /// Manage containers
     Container {
         #[command(subcommand)]
@@ -185,6 +191,9 @@ fn main() -> ExitCode {
         Command::Stats(args) => container::stats(&options, args),
         Command::Exec(args) => container::exec(&options, args),
         Command::Attach(args) => container::attach(&options, args),
+        Command::Diff(args) => container::diff(&options, args),
+        Command::Commit(args) => container::commit(&options, args),
+        Command::Export(args) => container::export(&options, args),
         Command::Container { command } => container::run_command(&options, command),
         Command::ContainerMonitor(args) => container::monitor(&options, args),
         Command::Images(args) => image::ls(&options, args),

@@ -63,6 +63,12 @@ pub enum ContainerCommand {
     Exec(ExecArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
 }
 
 pub fn run_command(options: &Options, command: ContainerCommand) -> anyhow::Result<()> {
@@ -87,6 +93,9 @@ pub fn run_command(options: &Options, command: ContainerCommand) -> anyhow::Resu
         ContainerCommand::Stats(a) => stats(options, a),
         ContainerCommand::Exec(a) => exec(options, a),
         ContainerCommand::Attach(a) => attach(options, a),
+        ContainerCommand::Diff(a) => diff(options, a),
+        ContainerCommand::Commit(a) => commit(options, a),
+        ContainerCommand::Export(a) => export(options, a),
     }
 }
 
@@ -1442,6 +1451,90 @@ pub fn attach(options: &Options, args: AttachArgs) -> anyhow::Result<()> {
     };
     if code != 0 {
         return Err(Exit(code.clamp(0, 255) as u8).into());
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    container: String,
+}
+
+/// `diff`: A, C and D lines, as docker prints them.
+pub fn diff(options: &Options, args: DiffArgs) -> anyhow::Result<()> {
+    for (kind, path) in engine(options)?.diff_container(&args.container)? {
+        println!("{kind} {path}");
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short, long)]
+    author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long = "change")]
+    change: Vec<String>,
+    /// Commit message
+    #[arg(short, long)]
+    message: Option<String>,
+    /// Pause container during commit
+    #[arg(short, long, default_value = "true", action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pause: bool,
+    container: String,
+    /// [REPOSITORY[:TAG]]
+    reference: Option<String>,
+}
+
+pub fn commit(options: &Options, args: CommitArgs) -> anyhow::Result<()> {
+    let id = engine(options)?.commit_container(
+        &args.container,
+        &berth_engine::containers::CommitOptions {
+            reference: args.reference,
+            author: args.author,
+            message: args.message,
+            changes: args.change,
+            pause: args.pause,
+        },
+    )?;
+    println!("{id}");
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    output: Option<std::path::PathBuf>,
+    container: String,
+}
+
+pub fn export(options: &Options, args: ExportArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    match &args.output {
+        Some(path) => {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let name = path.file_name().context("-o needs a file name")?.to_string_lossy();
+            let temp = dir.join(format!(".{name}.berth-{}", std::process::id()));
+            let file = std::fs::File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+            match engine.export_container(&args.container, io::BufWriter::new(file)) {
+                Ok(()) => std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&temp);
+                    return Err(e.into());
+                }
+            }
+        }
+        None => {
+            if std::io::IsTerminal::is_terminal(&io::stdout()) {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            engine.export_container(&args.container, io::BufWriter::new(io::stdout().lock()))?;
+        }
     }
     Ok(())
 }

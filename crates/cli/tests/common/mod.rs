@@ -183,7 +183,7 @@ pub fn busybox_rootfs(dir: &Path) -> Option<PathBuf> {
     for applet in [
         "sh", "ls", "cat", "echo", "true", "false", "sleep", "wget", "id", "env", "hostname", "ps", "mount", "touch",
         "mkdir", "head", "tr", "yes", "kill", "seq", "wc", "pwd", "ping", "nc", "umount", "whoami", "stty", "grep",
-        "ulimit", "test", "chown",
+        "ulimit", "test", "chown", "rm", "cp",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
     }

@@ -2,6 +2,7 @@
 //! store, lookup by name, ID or prefix, and removal. Starting a container
 //! spawns its monitor (monitor.rs), a `berth` process that outlives the CLI.
 
+mod data;
 mod inspect;
 mod lifecycle;
 pub mod logs;
@@ -16,6 +17,7 @@ use berth_reference::Reference;
 use berth_store::containers::{self as rows, ContainerRow};
 use serde::{Deserialize, Serialize};
 
+pub use data::CommitOptions;
 pub use lifecycle::{Ended, StartMode, Started};
 pub use ops::{ExecOptions, Stats, UpdateOptions};
 

@@ -1,10 +1,10 @@
 //! Image commands: lookup, list, tag, remove, prune, inspect, history, and
 //! (in submodules) import, load and save.
 
-mod import;
+pub(crate) mod import;
 mod load;
 mod save;
-mod unpack;
+pub(crate) mod unpack;
 
 use std::collections::{BTreeMap, BTreeSet};
 

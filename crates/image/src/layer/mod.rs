@@ -3,6 +3,7 @@
 //! overlay-format layer directories into a plain tree.
 
 mod apply;
+pub mod diff;
 mod hash;
 mod merge;
 

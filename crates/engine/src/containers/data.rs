@@ -1,0 +1,191 @@
+//! A container's filesystem changes: `diff`, `export` and `commit`.
+
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+
+use berth_image::layer::diff::{self, Change, Source};
+use berth_image::spec::History;
+use berth_reference::Reference;
+use berth_store::{meta, Digest, TempBlob};
+
+use super::Container;
+use crate::images::import::apply_change;
+use crate::images::unpack::{commit_image, LayerSource};
+use crate::{time, Engine, Error, Result};
+
+/// What `commit` is asked for.
+#[derive(Clone, Debug, Default)]
+pub struct CommitOptions {
+    pub reference: Option<String>,
+    pub author: Option<String>,
+    pub message: Option<String>,
+    /// Dockerfile instructions, as for `import --change`.
+    pub changes: Vec<String>,
+    /// Freeze the container while its changes are read (docker's default).
+    pub pause: bool,
+}
+
+impl Engine {
+    /// The image layers under a container, top-most first.
+    fn lowers(&self, c: &Container) -> Result<Vec<PathBuf>> {
+        let id: Digest = c.row.image_id.parse()?;
+        let record =
+            meta::get_image(&self.store().db(), &id)?.ok_or_else(|| Error::NoSuchImage(c.config.image.clone()))?;
+        Ok(record.layers.iter().rev().map(|l| self.store().layer_diff(l)).collect())
+    }
+
+    /// `diff`: what the container added, changed and deleted.
+    pub fn diff_container(&self, name: &str) -> Result<Vec<Change>> {
+        let c = self.container(name)?;
+        let upper = self.container_dir(c.id()).join("upper");
+        Ok(diff::changes(&upper, &self.lowers(&c)?)?)
+    }
+
+    /// `export`: the container's whole filesystem as a tar on `out`.
+    pub fn export_container<W: Write>(&self, name: &str, out: W) -> Result<()> {
+        let c = self.container(name)?;
+        let dir = self.container_dir(c.id());
+        // A read-only view of its own: the upper dir on top of the image.
+        let view = dir.join(format!("export-{}", std::process::id()));
+        fs::create_dir_all(&view).map_err(|e| Error::Io {
+            path: view.clone(),
+            source: e,
+        })?;
+        let mut lowers = vec![dir.join("upper")];
+        lowers.extend(self.lowers(&c)?);
+        let result = (|| {
+            if berth_image::snapshot::overlay_supported() {
+                berth_image::snapshot::mount_overlay_readonly(&lowers, &view)?;
+            } else {
+                lowers.reverse();
+                berth_image::snapshot::copy_view(&lowers, &view)?;
+            }
+            let written = diff::write_tar(&view, Source::Plain, out);
+            let _ = berth_image::snapshot::unmount(&view);
+            written.map(|_| ()).map_err(Error::from)
+        })();
+        let _ = fs::remove_dir_all(&view);
+        result
+    }
+
+    /// `commit`: the container's changes become a new layer on its image;
+    /// returns the new image's ID.
+    pub fn commit_container(&self, name: &str, options: &CommitOptions) -> Result<Digest> {
+        let c = self.container(name)?;
+        let reference = options.reference.as_deref().map(Reference::parse_docker).transpose()?;
+        if reference.as_ref().is_some_and(|r| r.digest().is_some()) {
+            return Err(Error::InvalidArgument(
+                "commit takes REPOSITORY[:TAG]; a digest cannot be given".into(),
+            ));
+        }
+        let image_id: Digest = c.row.image_id.parse()?;
+        let image = self.image(&image_id.to_string())?;
+        let mut config = image.config.clone();
+        let mut run = config.config.clone().unwrap_or_default();
+        // The container's settings become the image's, as in docker commit.
+        run.env = Some(c.config.env.clone());
+        run.cmd = c.config.cmd.clone();
+        run.entrypoint = c.config.entrypoint.clone();
+        run.working_dir = c.config.working_dir.clone();
+        run.user = c.config.user.clone();
+        run.labels = (!c.config.labels.is_empty()).then(|| c.config.labels.clone());
+        run.stop_signal = c.config.stop_signal.clone();
+        for change in &options.changes {
+            apply_change(&mut run, change)?;
+        }
+        config.config = Some(run);
+
+        let paused = options.pause && c.row.state == "running" && self.pause_container(c.id()).is_ok();
+        let ingest = self.store().ingest()?;
+        let upper = self.container_dir(c.id()).join("upper");
+        let written = (|| -> Result<(TempBlob, diff::Written)> {
+            let path = ingest.new_dir()?.join("layer.tar");
+            let out = fs::File::create(&path).map_err(|e| Error::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+            let w = diff::write_tar(&upper, Source::OverlayUpper, std::io::BufWriter::new(out))?;
+            let blob = TempBlob {
+                path,
+                digest: w.diff_id.clone(),
+                size: w.tar_size,
+            };
+            Ok((blob, w))
+        })();
+        if paused {
+            let _ = self.unpause_container(c.id());
+        }
+        let (blob, written) = written?;
+
+        let now = time::now();
+        config.created = Some(now.clone());
+        if let Some(author) = &options.author {
+            config.author = Some(author.clone());
+        }
+        config.rootfs.diff_ids.push(written.diff_id.to_string());
+        config.history.push(History {
+            created: Some(now.clone()),
+            created_by: Some(c.args().join(" ")),
+            author: options.author.clone(),
+            comment: options.message.clone(),
+            empty_layer: false,
+        });
+        if let Some(message) = &options.message {
+            config.extra.insert("comment".into(), serde_json::json!(message));
+        }
+        config.extra.insert("container".into(), serde_json::json!(c.id()));
+        let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let id = ingest.write_blob_bytes(&config_bytes, berth_image::spec::media::OCI_CONFIG)?;
+
+        // Layers below are in the store already; only the new one is unpacked.
+        let mut sources = Vec::new();
+        let conn_layers: Vec<meta::Layer> = {
+            let conn = self.store().db();
+            image
+                .record
+                .layers
+                .iter()
+                .filter_map(|chain| meta::get_layer(&conn, chain).ok().flatten())
+                .collect()
+        };
+        for layer in conn_layers {
+            sources.push(LayerSource {
+                blob: TempBlob {
+                    path: self.store().blob_path(&layer.blob_digest),
+                    digest: layer.blob_digest.clone(),
+                    size: layer.blob_size,
+                },
+                media_type: layer.blob_media_type.clone(),
+                diff_id: layer.diff_id.clone(),
+            });
+        }
+        sources.push(LayerSource {
+            blob,
+            media_type: berth_image::spec::media::OCI_LAYER.into(),
+            diff_id: written.diff_id.clone(),
+        });
+        let parent = image.id().clone();
+        commit_image(self.store(), &ingest, &sources, |tx, prepared| {
+            meta::insert_image(
+                tx,
+                &meta::Image {
+                    id: id.clone(),
+                    size: prepared.size,
+                    created: Some(now.clone()),
+                    parent: Some(parent.clone()),
+                    manifest_digest: None,
+                    added_at: now.clone(),
+                    layers: prepared.chain_ids.clone(),
+                    tags: Vec::new(),
+                    repo_digests: Vec::new(),
+                },
+            )?;
+            if let Some(reference) = &reference {
+                meta::set_tag(tx, &reference.to_string(), &id, &now)?;
+            }
+            Ok(())
+        })?;
+        Ok(id)
+    }
+}
