@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Parser, Subcommand};
 
-use commands::{container, image, system};
+use commands::{container, image, system, volume};
 
 #[derive(Parser)]
 #[command(
@@ -108,6 +108,11 @@ enum Command {
     Load(image::LoadArgs),
     /// Return low-level information on berth objects
     Inspect(image::InspectArgs),
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        command: volume::VolumeCommand,
+    },
     /// Manage berth
     System {
         #[command(subcommand)]
@@ -205,6 +210,7 @@ fn main() -> ExitCode {
         Command::Save(args) => image::save(&options, args),
         Command::Load(args) => image::load(&options, args),
         Command::Inspect(args) => image::inspect(&options, args),
+        Command::Volume { command } => volume::run(&options, command),
         Command::System { command } => system::run(&options, command),
         Command::Info(args) => system::info(&options, args),
         Command::Version(args) => system::version(&options, args),

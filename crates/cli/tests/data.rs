@@ -130,3 +130,170 @@ fn diff_commit_export_roundtrip() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("No such container"));
     assert_eq!(berth.store_state(), before);
 }
+
+/// A busybox image whose /srv/app holds a file owned by 1000:1000, and which
+/// declares /cache a VOLUME.
+fn image_with_content(berth: &Berth) -> Option<()> {
+    let rootfs = busybox_rootfs(berth.dir.path())?;
+    std::fs::create_dir_all(rootfs.join("srv/app")).ok()?;
+    std::fs::write(rootfs.join("srv/app/seed"), "from the image\n").ok()?;
+    std::os::unix::fs::chown(rootfs.join("srv/app"), Some(1000), Some(1000)).ok()?;
+    let tarball = berth.path("content.tar");
+    tar_dir(&rootfs, &tarball);
+    berth.ok(&["import", "-c", "VOLUME /cache", tarball.to_str()?, "content:1"]);
+    Some(())
+}
+
+#[test]
+fn volumes_named_anonymous_bind_and_mounts() {
+    let berth = Berth::new();
+    if image_with_content(&berth).is_none() {
+        return;
+    }
+    // A new named volume starts with the image's content there, owner included.
+    let out = berth.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "appdata:/srv/app",
+        "content:1",
+        "sh",
+        "-c",
+        "cat /srv/app/seed; stat -c %u /srv/app; echo mine > /srv/app/mine",
+    ]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), vec!["from the image", "1000"]);
+    // The data outlives the container; a non-empty volume is not refilled.
+    berth.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "appdata:/srv/app",
+        "content:1",
+        "rm",
+        "/srv/app/seed",
+    ]);
+    let out = berth.ok(&["run", "--rm", "-v", "appdata:/srv/app", "content:1", "ls", "/srv/app"]);
+    assert_eq!(out.trim(), "mine");
+    // nocopy leaves a new volume empty.
+    let out = berth.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "empty1:/srv/app:nocopy",
+        "content:1",
+        "ls",
+        "/srv/app",
+    ]);
+    assert_eq!(out.trim(), "");
+    // :ro denies writes.
+    let ro = berth.run(&[
+        "run",
+        "--rm",
+        "-v",
+        "appdata:/srv/app:ro",
+        "content:1",
+        "touch",
+        "/srv/app/x",
+    ]);
+    assert_ne!(code(&ro), 0);
+    // A bind mount shows host changes live, and -v creates a missing host dir.
+    let host = berth.path("hostdir");
+    let spec = format!("{}:/h", host.display());
+    let id = berth.ok(&["run", "-d", "-v", &spec, "content:1", "sleep", "100"]);
+    let id = id.trim();
+    assert!(host.is_dir(), "-v creates the host directory");
+    std::fs::write(host.join("live"), "changed on the host\n").expect("write");
+    assert_eq!(berth.ok(&["exec", id, "cat", "/h/live"]).trim(), "changed on the host");
+    let mounts = berth.ok(&[
+        "inspect",
+        "--format",
+        "{{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}",
+        id,
+    ]);
+    assert!(
+        mounts.contains("bind:/h") && mounts.contains("volume:/cache"),
+        "{mounts}"
+    );
+    // The image's VOLUME became an anonymous volume; rm -v removes it.
+    let anon = berth.ok(&[
+        "inspect",
+        "--format",
+        "{{range .Mounts}}{{if eq .Destination \"/cache\"}}{{.Name}}{{end}}{{end}}",
+        id,
+    ]);
+    let anon = anon.trim().to_string();
+    assert_eq!(anon.len(), 64);
+    let err = berth.fails(&["volume", "rm", &anon]);
+    assert!(err.contains("volume is in use"), "{err}");
+    berth.ok(&["rm", "-f", "-v", id]);
+    assert!(berth.fails(&["volume", "inspect", &anon]).contains("no such volume"));
+    // --mount, each type.
+    let bind = format!("type=bind,source={},target=/b,readonly", host.display());
+    let out = berth.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        &bind,
+        "--mount",
+        "type=volume,source=mounted,target=/v",
+        "--mount",
+        "type=tmpfs,target=/t,tmpfs-size=1m",
+        "content:1",
+        "sh",
+        "-c",
+        "cat /b/live; echo v > /v/f; grep ' /t ' /proc/mounts; touch /b/no 2>/dev/null || echo ro",
+    ]);
+    assert!(
+        out.contains("changed on the host") && out.contains("size=1024k") && out.contains("ro"),
+        "{out}"
+    );
+    let missing = berth.run(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=bind,source=/nonexistent-berth-path,target=/x",
+        "content:1",
+        "true",
+    ]);
+    assert_eq!(code(&missing), 125);
+    // --volumes-from shares another container's volumes.
+    let src = berth.ok(&["create", "-v", "shared:/shared", "content:1", "true"]);
+    let out = berth.ok(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        src.trim(),
+        "content:1",
+        "sh",
+        "-c",
+        "echo hi > /shared/f; cat /shared/f",
+    ]);
+    assert_eq!(out.trim(), "hi");
+    berth.ok(&["rm", src.trim()]);
+    // volume commands.
+    berth.ok(&["volume", "create", "--label", "team=core", "labelled"]);
+    assert_eq!(
+        berth.ok(&["volume", "ls", "-q", "--filter", "label=team=core"]).trim(),
+        "labelled"
+    );
+    assert_eq!(
+        berth
+            .ok(&[
+                "volume",
+                "inspect",
+                "--format",
+                "{{.Driver}} {{.Labels.team}}",
+                "labelled"
+            ])
+            .trim(),
+        "local core"
+    );
+    let bad = berth.run(&["volume", "create", "bad/name"]);
+    assert_ne!(code(&bad), 0);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid characters"));
+    let bad = berth.run(&["run", "--rm", "-v", "x:/y", "content:1", "true"]);
+    assert_eq!(code(&bad), 125);
+    let pruned = berth.ok(&["volume", "prune", "-a", "-f"]);
+    assert!(pruned.contains("labelled") && pruned.contains("appdata"), "{pruned}");
+    assert_eq!(berth.ok(&["volume", "ls", "-q"]).trim(), "");
+}

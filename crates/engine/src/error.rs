@@ -8,6 +8,8 @@ pub enum Error {
     NoSuchImage(String),
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
     /// The container could not start; `code` is docker's status (125, 126, 127).
     #[error("{message}")]
     StartFailed { code: i32, message: String },
@@ -34,7 +36,7 @@ pub enum Error {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::NoSuchImage(_) | Error::NoSuchContainer(_) => ErrorKind::NotFound,
+            Error::NoSuchImage(_) | Error::NoSuchContainer(_) | Error::NoSuchVolume(_) => ErrorKind::NotFound,
             Error::StartFailed { .. } => ErrorKind::InvalidArgument,
             Error::Runtime(e) => e.kind(),
             Error::InvalidArgument(_) | Error::InvalidArchive(_) | Error::Reference(_) => ErrorKind::InvalidArgument,

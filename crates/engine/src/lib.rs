@@ -6,6 +6,7 @@ pub mod containers;
 mod error;
 pub mod images;
 mod time;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 

@@ -77,6 +77,15 @@ CREATE TABLE containers (
 );
 CREATE INDEX containers_image ON containers(image_id);
 "#,
+    r#"
+CREATE TABLE volumes (
+    name      TEXT PRIMARY KEY,
+    created   TEXT NOT NULL,
+    labels    TEXT NOT NULL DEFAULT '{}',
+    options   TEXT NOT NULL DEFAULT '{}',
+    anonymous INTEGER NOT NULL DEFAULT 0
+);
+"#,
 ];
 
 pub(crate) fn open(path: &Path) -> Result<Connection, Error> {

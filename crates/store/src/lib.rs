@@ -11,6 +11,7 @@ mod db;
 mod lock;
 pub mod meta;
 mod store;
+pub mod volumes;
 
 pub use lock::FileLock;
 pub use rusqlite;

@@ -147,6 +147,15 @@ pub struct RunArgs {
     /// Mount a tmpfs directory
     #[arg(long)]
     tmpfs: Vec<String>,
+    /// Bind mount a volume ([SOURCE:]TARGET[:OPTIONS])
+    #[arg(short, long)]
+    volume: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,source=,target=,...)
+    #[arg(long)]
+    mount: Vec<String>,
+    /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
+    #[arg(long)]
+    volumes_from: Vec<String>,
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     init: bool,
@@ -342,6 +351,9 @@ fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         name: args.name.clone(),
         entrypoint,
         cmd: args.command.clone(),
+        volumes: args.volume.clone(),
+        mounts: args.mount.clone(),
+        volumes_from: args.volumes_from.clone(),
         config: ContainerConfig {
             image: args.image.clone(),
             env,
@@ -437,7 +449,7 @@ pub fn run(options: &Options, args: RunArgs) -> anyhow::Result<()> {
         Err(Error::StartFailed { code, message }) => {
             eprintln!("berth: error starting container {}: {message}", container.short_id());
             if container.config.host.auto_remove {
-                let _ = engine.remove_container(container.id(), true);
+                let _ = engine.remove_container(container.id(), true, true);
             }
             return Err(Exit(code.clamp(0, 255) as u8).into());
         }
@@ -638,7 +650,9 @@ pub struct RmArgs {
 
 pub fn rm(options: &Options, args: RmArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
-    each(&args.containers, |n| engine.remove_container(n, args.force).map(|_| ()))
+    each(&args.containers, |n| {
+        engine.remove_container(n, args.force, args.volumes).map(|_| ())
+    })
 }
 
 #[derive(Args)]
@@ -664,7 +678,7 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
     let mut removed = Vec::new();
     for c in engine.containers()? {
-        if !c.is_running() && engine.remove_container(c.id(), false).is_ok() {
+        if !c.is_running() && engine.remove_container(c.id(), false, false).is_ok() {
             removed.push(c.row.id.clone());
         }
     }

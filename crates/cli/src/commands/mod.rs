@@ -1,6 +1,7 @@
 pub mod container;
 pub mod image;
 pub mod system;
+pub mod volume;
 
 use berth_engine::{Engine, Options};
 

@@ -51,6 +51,7 @@ pub fn df(options: &Options, args: DfArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
     let images = engine.image_usage()?;
     let containers = engine.container_usage()?;
+    let volumes = engine.volume_usage()?;
     let row = |kind: &str, total: usize, active: usize, size: u64, reclaim: String| {
         json!({
             "Type": kind,
@@ -75,7 +76,13 @@ pub fn df(options: &Options, args: DfArgs) -> anyhow::Result<()> {
             containers.3,
             reclaimable(containers.4, containers.3),
         ),
-        row("Local Volumes", 0, 0, 0, "0B".into()),
+        row(
+            "Local Volumes",
+            volumes.0,
+            volumes.1,
+            volumes.2,
+            reclaimable(volumes.3, volumes.2),
+        ),
         row("Build Cache", 0, 0, 0, "0B".into()),
     ];
     if args.verbose {

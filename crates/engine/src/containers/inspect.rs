@@ -100,7 +100,19 @@ fn container_json(engine: &Engine, c: &Container) -> Value {
                 "WorkDir": dir.join("work"),
             },
         },
-        "Mounts": [],
+        "Mounts": cfg.mounts.iter().map(|m| {
+            let volume = m.kind == "volume";
+            json!({
+                "Type": m.kind,
+                "Name": if volume { json!(m.source) } else { Value::Null },
+                "Source": if volume { json!(engine.volume_data(&m.source)) } else { json!(m.source) },
+                "Destination": m.target,
+                "Driver": if volume { "local" } else { "" },
+                "Mode": if m.read_only { "ro" } else { "" },
+                "RW": !m.read_only,
+                "Propagation": if m.kind == "bind" && m.propagation.is_empty() { "rprivate" } else { m.propagation.as_str() },
+            })
+        }).collect::<Vec<_>>(),
         "Config": {
             "Hostname": cfg.hostname,
             "Domainname": cfg.domainname,

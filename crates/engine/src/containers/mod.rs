@@ -47,6 +47,8 @@ pub struct ContainerConfig {
     pub detach_keys: String,
     pub exposed_ports: BTreeMap<String, serde_json::Value>,
     pub volumes: BTreeMap<String, serde_json::Value>,
+    /// Bind mounts, volumes and tmpfs mounts, resolved at create time.
+    pub mounts: Vec<crate::volumes::MountSpec>,
     pub host: HostConfig,
 }
 
@@ -129,6 +131,12 @@ pub struct CreateOptions {
     pub entrypoint: Option<Vec<String>>,
     /// Arguments after the image; empty means the image's Cmd.
     pub cmd: Vec<String>,
+    /// `-v` specs.
+    pub volumes: Vec<String>,
+    /// `--mount` specs.
+    pub mounts: Vec<String>,
+    /// `--volumes-from CONTAINER[:ro|rw]`.
+    pub volumes_from: Vec<String>,
     pub config: ContainerConfig,
 }
 
@@ -261,6 +269,7 @@ impl Engine {
         }
         config.exposed_ports = image_config.exposed_ports.clone().unwrap_or_default();
         config.volumes = image_config.volumes.clone().unwrap_or_default();
+        let mut mounts = self.resolve_mounts(&options, &config)?;
         if config.host.network_mode.is_empty() {
             config.host.network_mode = "none".into();
         }
@@ -336,6 +345,31 @@ impl Engine {
                 source: e,
             })?;
         }
+        // Named volumes are made on first use; anonymous ones now.
+        let mut made = Vec::new();
+        let made_ok = (|| -> Result<()> {
+            for m in mounts.iter_mut().filter(|m| m.kind == "volume") {
+                if m.source.is_empty() {
+                    let v = self.create_volume(None, BTreeMap::new(), BTreeMap::new(), true)?;
+                    m.source = v.name.clone();
+                    made.push(v.name);
+                } else if self.volume(&m.source).is_err() {
+                    self.create_volume(Some(&m.source), BTreeMap::new(), BTreeMap::new(), false)?;
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = made_ok {
+            for v in &made {
+                let _ = self.remove_volume(v, true);
+            }
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        let mut row = row;
+        let mut config = config;
+        config.mounts = mounts;
+        row.config = serde_json::to_string(&config).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let inserted = self.store().write(|tx| {
             if rows::by_name(tx, &name)?.is_some() {
                 return Err(Error::Conflict(format!(
@@ -347,14 +381,91 @@ impl Engine {
             Ok(())
         });
         if let Err(e) = inserted {
+            for v in &made {
+                let _ = self.remove_volume(v, true);
+            }
             let _ = fs::remove_dir_all(&dir);
             return Err(e);
         }
         self.load_container(row)
     }
 
+    /// Turns `-v`, `--mount` and `--volumes-from` into mounts, adds an
+    /// anonymous volume for each of the image's VOLUMEs left uncovered, and
+    /// creates missing host directories for `-v` binds (as docker does).
+    fn resolve_mounts(
+        &self,
+        options: &CreateOptions,
+        config: &ContainerConfig,
+    ) -> Result<Vec<crate::volumes::MountSpec>> {
+        use crate::volumes::{parse_mount_flag, parse_volume_flag};
+        let mut mounts = Vec::new();
+        for from in &options.volumes_from {
+            let (name, mode) = from.split_once(':').unwrap_or((from.as_str(), ""));
+            let other = self.container(name)?;
+            for m in other.config.mounts.iter().filter(|m| m.kind != "tmpfs") {
+                let mut m = m.clone();
+                match mode {
+                    "ro" => m.read_only = true,
+                    "rw" => m.read_only = false,
+                    "" => {}
+                    _ => {
+                        return Err(Error::InvalidArgument(format!(
+                            "invalid --volumes-from mode {mode:?}: use ro or rw"
+                        )))
+                    }
+                }
+                mounts.push(m);
+            }
+        }
+        for v in &options.volumes {
+            let m = parse_volume_flag(v)?;
+            if m.kind == "bind" && !std::path::Path::new(&m.source).exists() {
+                fs::create_dir_all(&m.source).map_err(|e| Error::Io {
+                    path: PathBuf::from(&m.source),
+                    source: e,
+                })?;
+            }
+            mounts.retain(|x: &crate::volumes::MountSpec| x.target != m.target);
+            mounts.push(m);
+        }
+        for spec in &options.mounts {
+            let m = parse_mount_flag(spec)?;
+            if mounts.iter().any(|x| x.target == m.target) {
+                return Err(Error::InvalidArgument(format!("Duplicate mount point: {}", m.target)));
+            }
+            mounts.push(m);
+        }
+        for t in &config.host.tmpfs {
+            let target = t.split_once(':').map_or(t.as_str(), |(p, _)| p);
+            if mounts.iter().any(|x| x.target == target) {
+                return Err(Error::InvalidArgument(format!("Duplicate mount point: {target}")));
+            }
+        }
+        for target in config.volumes.keys() {
+            if !mounts.iter().any(|m| &m.target == target) {
+                mounts.push(crate::volumes::MountSpec {
+                    kind: "volume".into(),
+                    target: target.clone(),
+                    ..Default::default()
+                });
+            }
+        }
+        Ok(mounts)
+    }
+
+    /// Removes the anonymous volumes a container had (`rm -v`, `--rm`);
+    /// ones another container uses too stay.
+    pub fn remove_anonymous_volumes(&self, config: &ContainerConfig) {
+        for m in config.mounts.iter().filter(|m| m.kind == "volume") {
+            if self.volume(&m.source).is_ok_and(|v| v.anonymous) {
+                let _ = self.remove_volume(&m.source, false);
+            }
+        }
+    }
+
     /// `rm`: removes a stopped container (or, with `force`, kills it first).
-    pub fn remove_container(&self, name: &str, force: bool) -> Result<String> {
+    pub fn remove_container(&self, name: &str, force: bool, volumes: bool) -> Result<String> {
         let container = self.container(name)?;
         if container.is_running() {
             if !force {
@@ -369,6 +480,9 @@ impl Engine {
             self.wait_stopped(container.id(), None)?;
         }
         self.discard_container(container.id())?;
+        if volumes {
+            self.remove_anonymous_volumes(&container.config);
+        }
         Ok(container.row.name)
     }
 
@@ -436,7 +550,7 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-fn random_id() -> String {
+pub(crate) fn random_id() -> String {
     let mut bytes = [0u8; 32];
     if let Ok(mut f) = fs::File::open("/dev/urandom") {
         let _ = std::io::Read::read_exact(&mut f, &mut bytes);

@@ -258,6 +258,7 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, attach: bool, resume: Resu
             // discard_container cleans the runtime up itself.
             if monitor.container.config.host.auto_remove {
                 let _ = engine.discard_container(id);
+                engine.remove_anonymous_volumes(&monitor.container.config);
             } else {
                 let _ = cleanup_runtime(engine, id);
             }
@@ -607,7 +608,7 @@ impl Monitor<'_> {
         let h = &c.host;
         let id = &self.container.row.id;
         let dir = self.engine.container_dir(id);
-        let files = write_etc_files(&dir, c)?;
+        let mut files = write_etc_files(&dir, c)?;
         let mut ulimits = Vec::new();
         for u in &h.ulimits {
             ulimits.push(spec::parse_ulimit(u)?);
@@ -616,6 +617,45 @@ impl Monitor<'_> {
         for t in &h.tmpfs {
             let (path, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
             tmpfs.push((path.to_string(), opts.to_string()));
+        }
+        for m in &c.mounts {
+            let options: Vec<String> = (!m.propagation.is_empty())
+                .then(|| m.propagation.clone())
+                .into_iter()
+                .collect();
+            match m.kind.as_str() {
+                "tmpfs" => tmpfs.push((m.target.clone(), m.tmpfs_options.clone())),
+                "bind" => files.push(spec::BindMount {
+                    source: PathBuf::from(&m.source),
+                    destination: m.target.clone(),
+                    read_only: m.read_only,
+                    options,
+                }),
+                _ => {
+                    let volume = self.engine.volume(&m.source)?;
+                    if volume.options.get("type").map(String::as_str) == Some("tmpfs") {
+                        let o = volume.options.get("o").cloned().unwrap_or_default();
+                        tmpfs.push((m.target.clone(), o));
+                        continue;
+                    }
+                    let source = match (
+                        volume.options.get("type").map(String::as_str),
+                        volume.options.get("device"),
+                    ) {
+                        (Some("none"), Some(device)) => PathBuf::from(device),
+                        _ => volume.mountpoint.clone(),
+                    };
+                    if !m.nocopy {
+                        copy_up(rootfs, &m.target, &source);
+                    }
+                    files.push(spec::BindMount {
+                        source,
+                        destination: m.target.clone(),
+                        read_only: m.read_only,
+                        options,
+                    });
+                }
+            }
         }
         let mut seccomp = SeccompMode::Default;
         let mut no_new_privileges = false;
@@ -681,6 +721,39 @@ impl Monitor<'_> {
             sysctls: Default::default(),
             oom_score_adj: None,
         })
+    }
+}
+
+/// Fills a new, empty volume with what the image has at `target`, keeping
+/// owners and modes, as docker does on a volume's first use. The target is
+/// resolved inside the container's root, so an image's symlinks never lead
+/// the copy to host files.
+fn copy_up(rootfs: &Path, target: &str, volume: &Path) {
+    if fs::read_dir(volume).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return;
+    }
+    let Ok(root) = File::open(rootfs) else { return };
+    let Ok(dir) = rustix::fs::openat2(
+        &root,
+        target,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        rustix::fs::ResolveFlags::IN_ROOT,
+    ) else {
+        return;
+    };
+    // "/." makes the magic link resolve to the directory it names.
+    let source = PathBuf::from(format!("/proc/self/fd/{}/.", std::os::fd::AsRawFd::as_raw_fd(&dir)));
+    if let Err(e) = berth_image::layer::merge_overlay_dir(&source, volume) {
+        tracing::warn!(error = %e, target, "copying the image's content into a new volume");
+    }
+    if let Ok(st) = rustix::fs::fstat(&dir) {
+        let _ = rustix::fs::chown(
+            volume,
+            Some(rustix::fs::Uid::from_raw(st.st_uid)),
+            Some(rustix::fs::Gid::from_raw(st.st_gid)),
+        );
+        let _ = rustix::fs::chmod(volume, rustix::fs::Mode::from_raw_mode(st.st_mode & 0o7777));
     }
 }
 

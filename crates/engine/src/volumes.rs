@@ -1,0 +1,362 @@
+//! Volumes (the local driver): directories under `$BERTH_ROOT/volumes/<name>/_data`,
+//! named or anonymous, and how a container's `-v`/`--mount` specs resolve.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+
+use berth_store::containers as rows;
+use berth_store::volumes::{self, VolumeRow};
+use serde::{Deserialize, Serialize};
+
+use crate::{time, Engine, Error, Result};
+
+/// A volume as commands show it.
+#[derive(Clone, Debug)]
+pub struct Volume {
+    pub name: String,
+    pub created: String,
+    pub mountpoint: PathBuf,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+    pub anonymous: bool,
+}
+
+/// One mount of a container, resolved at create time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MountSpec {
+    /// "bind", "volume" or "tmpfs".
+    pub kind: String,
+    /// Host path (bind) or volume name (volume); empty for tmpfs.
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+    /// rprivate, rshared, rslave, private, shared, slave; empty for the default.
+    pub propagation: String,
+    /// Do not fill a new empty volume with the image's content there.
+    pub nocopy: bool,
+    /// tmpfs options, e.g. "size=65536k,mode=1777".
+    pub tmpfs_options: String,
+}
+
+/// Docker's rule for local volume names.
+pub fn valid_volume_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if name.len() < 2 {
+        return Err(Error::InvalidArgument(format!(
+            "create {name}: volume name is too short, names should be at least two alphanumeric characters"
+        )));
+    }
+    if !first_ok || !rest_ok {
+        return Err(Error::InvalidArgument(format!(
+            "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+        )));
+    }
+    Ok(())
+}
+
+fn to_volume(engine: &Engine, row: VolumeRow) -> Volume {
+    Volume {
+        mountpoint: engine.volume_data(&row.name),
+        labels: serde_json::from_str(&row.labels).unwrap_or_default(),
+        options: serde_json::from_str(&row.options).unwrap_or_default(),
+        name: row.name,
+        created: row.created,
+        anonymous: row.anonymous,
+    }
+}
+
+impl Engine {
+    pub fn volume_data(&self, name: &str) -> PathBuf {
+        self.root().join("volumes").join(name).join("_data")
+    }
+
+    /// `volume create`: makes the volume, or returns the existing one of
+    /// that name (as docker does). No name makes an anonymous one.
+    pub fn create_volume(
+        &self,
+        name: Option<&str>,
+        labels: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
+        anonymous: bool,
+    ) -> Result<Volume> {
+        let name = match name {
+            Some(n) => {
+                valid_volume_name(n)?;
+                n.to_string()
+            }
+            None => super::containers::random_id(),
+        };
+        for key in options.keys() {
+            if !matches!(key.as_str(), "type" | "device" | "o") {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid option key: {key:?}: the local driver takes type, device and o"
+                )));
+            }
+        }
+        if let Some(kind) = options.get("type") {
+            if kind != "tmpfs" && kind != "none" {
+                return Err(Error::InvalidArgument(format!(
+                    "unsupported volume type {kind:?}: berth's local driver supports type=tmpfs and type=none (bind)"
+                )));
+            }
+        }
+        let data = self.volume_data(&name);
+        fs::create_dir_all(&data).map_err(|e| Error::Io {
+            path: data.clone(),
+            source: e,
+        })?;
+        let row = VolumeRow {
+            name: name.clone(),
+            created: time::now(),
+            labels: serde_json::to_string(&labels).unwrap_or_else(|_| "{}".into()),
+            options: serde_json::to_string(&options).unwrap_or_else(|_| "{}".into()),
+            anonymous,
+        };
+        self.store().write(|tx| {
+            volumes::insert(tx, &row)?;
+            Ok::<_, Error>(())
+        })?;
+        self.volume(&name)
+    }
+
+    pub fn volume(&self, name: &str) -> Result<Volume> {
+        let row = volumes::get(&self.store().db(), name)?.ok_or_else(|| Error::NoSuchVolume(name.to_string()))?;
+        Ok(to_volume(self, row))
+    }
+
+    pub fn volumes(&self) -> Result<Vec<Volume>> {
+        let rows = volumes::list(&self.store().db())?;
+        Ok(rows.into_iter().map(|r| to_volume(self, r)).collect())
+    }
+
+    /// IDs of the containers that mount a volume.
+    pub fn volume_users(&self, name: &str) -> Result<Vec<String>> {
+        let all = rows::list(&self.store().db())?;
+        Ok(all
+            .into_iter()
+            .filter(|r| {
+                serde_json::from_str::<super::containers::ContainerConfig>(&r.config)
+                    .map(|c| c.mounts.iter().any(|m| m.kind == "volume" && m.source == name))
+                    .unwrap_or(false)
+            })
+            .map(|r| r.id)
+            .collect())
+    }
+
+    /// `volume rm`: refuses a volume a container uses.
+    pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
+        let volume = match self.volume(name) {
+            Ok(v) => v,
+            Err(Error::NoSuchVolume(_)) if force => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let users = self.volume_users(name)?;
+        if !users.is_empty() {
+            return Err(Error::Conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                users.join(", ")
+            )));
+        }
+        self.store().write(|tx| {
+            volumes::delete(tx, name)?;
+            Ok::<_, Error>(())
+        })?;
+        let dir = volume
+            .mountpoint
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or(volume.mountpoint);
+        fs::remove_dir_all(&dir)
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|e| Error::Io { path: dir, source: e })
+    }
+
+    /// `volume prune`: unused anonymous volumes, or with `all` every unused one.
+    pub fn prune_volumes(&self, all: bool) -> Result<(Vec<String>, u64)> {
+        let mut removed = Vec::new();
+        let mut bytes = 0;
+        for v in self.volumes()? {
+            if (!all && !v.anonymous) || !self.volume_users(&v.name)?.is_empty() {
+                continue;
+            }
+            let size = dir_size(&v.mountpoint);
+            if self.remove_volume(&v.name, false).is_ok() {
+                removed.push(v.name);
+                bytes += size;
+            }
+        }
+        Ok((removed, bytes))
+    }
+
+    /// Volume usage for `system df`: (total, in use, size, reclaimable).
+    pub fn volume_usage(&self) -> Result<(usize, usize, u64, u64)> {
+        let mut usage = (0, 0, 0, 0);
+        for v in self.volumes()? {
+            let size = dir_size(&v.mountpoint);
+            usage.0 += 1;
+            usage.2 += size;
+            if self.volume_users(&v.name)?.is_empty() {
+                usage.3 += size;
+            } else {
+                usage.1 += 1;
+            }
+        }
+        Ok(usage)
+    }
+}
+
+/// Bytes of regular files under `dir`, not following symlinks.
+pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Parses `-v` specs: HOST:CTR[:opts] (bind), NAME:CTR[:opts] (volume),
+/// /CTR (anonymous volume).
+pub fn parse_volume_flag(spec: &str) -> Result<MountSpec> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let bad = |why: &str| Error::InvalidArgument(format!("invalid volume specification: '{spec}': {why}"));
+    let (source, target, opts) = match parts.as_slice() {
+        [target] => ("", *target, ""),
+        [source, target] => (*source, *target, ""),
+        [source, target, opts] => (*source, *target, *opts),
+        _ => return Err(bad("use [SOURCE:]TARGET[:OPTIONS]")),
+    };
+    if !target.starts_with('/') {
+        return Err(bad("the path in the container must be absolute"));
+    }
+    let mut m = MountSpec {
+        target: target.to_string(),
+        ..MountSpec::default()
+    };
+    m.kind = if source.is_empty() {
+        "volume".into()
+    } else if source.starts_with('/') {
+        "bind".into()
+    } else if source.starts_with('.') || source.contains('/') {
+        return Err(bad(
+            "a host path must be absolute: use $(pwd)/... for a path relative to here",
+        ));
+    } else {
+        valid_volume_name(source)?;
+        "volume".into()
+    };
+    m.source = source.to_string();
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        match opt {
+            "ro" => m.read_only = true,
+            "rw" => m.read_only = false,
+            "z" | "Z" => {}
+            "nocopy" => m.nocopy = true,
+            "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave" => m.propagation = opt.into(),
+            other => return Err(bad(&format!("unknown option {other:?}"))),
+        }
+    }
+    Ok(m)
+}
+
+/// Parses `--mount type=...,source=...,target=...,...`.
+pub fn parse_mount_flag(spec: &str) -> Result<MountSpec> {
+    let bad = |why: &str| Error::InvalidArgument(format!("invalid argument \"{spec}\" for \"--mount\" flag: {why}"));
+    let mut m = MountSpec {
+        kind: "volume".into(),
+        ..MountSpec::default()
+    };
+    let mut tmpfs = Vec::new();
+    for field in spec.split(',') {
+        let (key, value) = field.split_once('=').unwrap_or((field, ""));
+        match key {
+            "type" => m.kind = value.to_string(),
+            "source" | "src" => m.source = value.to_string(),
+            "target" | "destination" | "dst" => m.target = value.to_string(),
+            "readonly" | "ro" => m.read_only = value.is_empty() || value == "true" || value == "1",
+            "bind-propagation" => m.propagation = value.to_string(),
+            "volume-nocopy" => m.nocopy = value.is_empty() || value == "true" || value == "1",
+            "tmpfs-size" => tmpfs.push(format!("size={value}")),
+            "tmpfs-mode" => tmpfs.push(format!("mode={value}")),
+            "consistency" | "bind-nonrecursive" | "volume-driver" => {}
+            _ => return Err(bad(&format!("unexpected key '{key}'"))),
+        }
+    }
+    if !matches!(m.kind.as_str(), "bind" | "volume" | "tmpfs") {
+        return Err(bad(&format!(
+            "unsupported mount type {:?}: use bind, volume or tmpfs",
+            m.kind
+        )));
+    }
+    if !m.target.starts_with('/') {
+        return Err(bad("target is required and must be an absolute path"));
+    }
+    match m.kind.as_str() {
+        "bind" => {
+            if !m.source.starts_with('/') {
+                return Err(bad("a bind source must be an absolute host path"));
+            }
+            if !std::path::Path::new(&m.source).exists() {
+                return Err(bad(&format!("bind source path does not exist: {}", m.source)));
+            }
+        }
+        "volume" if !m.source.is_empty() => valid_volume_name(&m.source)?,
+        "tmpfs" if !m.source.is_empty() => return Err(bad("a tmpfs mount takes no source")),
+        _ => {}
+    }
+    m.tmpfs_options = tmpfs.join(",");
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volume_flags_parse_like_docker() {
+        let m = parse_volume_flag("/srv/data:/data:ro,rslave").unwrap();
+        assert_eq!(
+            (m.kind.as_str(), m.source.as_str(), m.target.as_str()),
+            ("bind", "/srv/data", "/data")
+        );
+        assert!(m.read_only);
+        assert_eq!(m.propagation, "rslave");
+        let m = parse_volume_flag("dbdata:/var/lib/db:nocopy").unwrap();
+        assert_eq!((m.kind.as_str(), m.source.as_str()), ("volume", "dbdata"));
+        assert!(m.nocopy);
+        let m = parse_volume_flag("/scratch").unwrap();
+        assert_eq!((m.kind.as_str(), m.source.as_str()), ("volume", ""));
+        for bad in [
+            "./rel:/x",
+            "data/x:/x",
+            "a:/x",
+            "name:relative",
+            "x:/y:bogus",
+            "a:b:c:d",
+        ] {
+            assert!(parse_volume_flag(bad).is_err(), "{bad}");
+        }
+        let m = parse_mount_flag("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770").unwrap();
+        assert_eq!(m.tmpfs_options, "size=1m,mode=1770");
+        let m = parse_mount_flag("type=volume,source=v1,target=/v,readonly,volume-nocopy").unwrap();
+        assert!(m.read_only && m.nocopy);
+        assert!(parse_mount_flag("type=bind,source=/nonexistent-berth,target=/x").is_err());
+        assert!(parse_mount_flag("type=nfs,target=/x").is_err());
+        assert!(valid_volume_name("ok-name_1.2").is_ok());
+        assert!(valid_volume_name("x").is_err());
+        assert!(valid_volume_name("bad/name").is_err());
+    }
+}
