@@ -79,6 +79,8 @@ enum Command {
     Commit(container::CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(container::ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(container::CpArgs),
     /// Manage containers
     Container {
         #[command(subcommand)]
@@ -199,6 +201,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => container::diff(&options, args),
         Command::Commit(args) => container::commit(&options, args),
         Command::Export(args) => container::export(&options, args),
+        Command::Cp(args) => container::cp(&options, args),
         Command::Container { command } => container::run_command(&options, command),
         Command::ContainerMonitor(args) => container::monitor(&options, args),
         Command::Images(args) => image::ls(&options, args),

@@ -297,3 +297,104 @@ fn volumes_named_anonymous_bind_and_mounts() {
     assert!(pruned.contains("labelled") && pruned.contains("appdata"), "{pruned}");
     assert_eq!(berth.ok(&["volume", "ls", "-q"]).trim(), "");
 }
+
+#[test]
+fn cp_both_ways_and_never_through_symlinks_to_the_host() {
+    let berth = Berth::new();
+    let Some(_) = import_busybox(&berth, "busybox:latest") else {
+        return;
+    };
+    let host = berth.path("host");
+    let outside = berth.path("outside");
+    std::fs::create_dir_all(&host).expect("mkdir");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    std::fs::write(outside.join("secret"), "host secret\n").expect("write");
+    let outside_str = outside.to_string_lossy().into_owned();
+    // The container plants links that point at the host's directories.
+    let script = format!(
+        "ln -s / /escape; ln -s {outside_str} /abs; mkdir -p {outside_str}; ln -s ../../../../../../.. /up; \
+         mkdir -p /d/sub; echo in-d > /d/sub/f; echo cfile > /cfile"
+    );
+    let id = berth.ok(&["create", "busybox", "sh", "-c", &script]);
+    let id = id.trim();
+    berth.ok(&["start", "-a", id]);
+    let c = |p: &str| format!("{id}:{p}");
+    let h = |p: &str| host.join(p).to_string_lossy().into_owned();
+
+    // Out of a stopped container: a file, a directory, a directory's contents, a tar stream.
+    berth.ok(&["cp", &c("/cfile"), &h("out1")]);
+    assert_eq!(std::fs::read_to_string(host.join("out1")).expect("read"), "cfile\n");
+    berth.ok(&["cp", &c("/d"), &format!("{}/", host.display())]);
+    assert_eq!(std::fs::read_to_string(host.join("d/sub/f")).expect("read"), "in-d\n");
+    berth.ok(&["cp", &c("/d/."), &h("dcontents")]);
+    assert!(host.join("dcontents/sub/f").is_file());
+    let tar = berth.cmd(&["cp", &c("/d"), "-"]).output().expect("cp to stdout");
+    let names: Vec<String> = tar::Archive::new(&tar.stdout[..])
+        .entries()
+        .expect("tar")
+        .map(|e| e.expect("entry").path().expect("path").to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.trim_end_matches('/') == "d/sub/f"), "{names:?}");
+
+    // Reading through links stays in the container.
+    for (link, wanted) in [("/escape/etc/passwd", "pw1"), ("/up/etc/passwd", "pw2")] {
+        berth.ok(&["cp", &c(link), &h(wanted)]);
+        let got = std::fs::read_to_string(host.join(wanted)).expect("read");
+        assert!(got.contains("alice:x:1001"), "{link} read the host's file: {got}");
+    }
+    // /abs names the host's directory, but inside the container that path
+    // is the container's own (empty) directory.
+    let err = berth.fails(&["cp", &c("/abs/secret"), &h("stolen")]);
+    assert!(err.contains("Could not find"), "{err}");
+    assert!(!host.join("stolen").exists());
+
+    // Into the container: files, directories, a tar stream; links never lead out.
+    std::fs::write(host.join("in.txt"), "to the container\n").expect("write");
+    std::fs::create_dir_all(host.join("tree/inner")).expect("mkdir");
+    std::fs::write(host.join("tree/inner/x"), "x\n").expect("write");
+    berth.ok(&["cp", &h("in.txt"), &c("/tmp/")]);
+    berth.ok(&["cp", &h("tree"), &c("/tmp/tree-copy")]);
+    berth.ok(&["cp", &h("in.txt"), &c("/abs/")]);
+    berth.ok(&["cp", &h("in.txt"), &c("/up/tmp/via-up")]);
+    let mut stream = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(7);
+    header.set_mode(0o644);
+    header.set_cksum();
+    stream
+        .append_data(&mut header, "streamed", &b"stream\n"[..])
+        .expect("append");
+    let out = berth.run_stdin(&["cp", "-", &c("/tmp")], &stream.into_inner().expect("tar"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        std::fs::read_dir(&outside).expect("read").count(),
+        1,
+        "something was written to the host"
+    );
+    let check = |p: &str| {
+        let out = berth.cmd(&["cp", &c(p), "-"]).output().expect("cp");
+        out.status.success()
+    };
+    assert!(check("/tmp/in.txt") && check("/tmp/tree-copy/inner/x") && check("/tmp/streamed"));
+    assert!(
+        check(&format!("{outside_str}/in.txt")),
+        "/abs/ resolved inside the container"
+    );
+    assert!(check("/tmp/via-up"), "/up/ resolved inside the container");
+
+    // A running container too, in and out.
+    let running = berth.ok(&["run", "-d", "busybox", "sleep", "100"]);
+    let running = running.trim();
+    berth.ok(&["cp", &h("in.txt"), &format!("{running}:/tmp/live.txt")]);
+    assert_eq!(
+        berth.ok(&["exec", running, "cat", "/tmp/live.txt"]),
+        "to the container\n"
+    );
+    berth.ok(&["exec", running, "sh", "-c", "echo made inside > /tmp/made"]);
+    berth.ok(&["cp", &format!("{running}:/tmp/made"), &h("made")]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("made")).expect("read"),
+        "made inside\n"
+    );
+    berth.ok(&["rm", "-f", running, id]);
+}

@@ -2,6 +2,7 @@
 //! store, lookup by name, ID or prefix, and removal. Starting a container
 //! spawns its monitor (monitor.rs), a `berth` process that outlives the CLI.
 
+mod cp;
 mod data;
 mod inspect;
 mod lifecycle;
@@ -17,6 +18,7 @@ use berth_reference::Reference;
 use berth_store::containers::{self as rows, ContainerRow};
 use serde::{Deserialize, Serialize};
 
+pub use cp::PathKind;
 pub use data::CommitOptions;
 pub use lifecycle::{Ended, StartMode, Started};
 pub use ops::{ExecOptions, Stats, UpdateOptions};
