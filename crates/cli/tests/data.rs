@@ -398,3 +398,93 @@ fn cp_both_ways_and_never_through_symlinks_to_the_host() {
     );
     berth.ok(&["rm", "-f", running, id]);
 }
+
+#[test]
+fn volume_driver_options_and_data_across_replacement() {
+    let berth = Berth::new();
+    let Some(_) = import_busybox(&berth, "busybox:latest") else {
+        return;
+    };
+    // The seed's pattern: data in a bind-mounted host directory outlives the container.
+    let data = berth.path("data");
+    let spec = format!("{}:/var/lib/DATA", data.display());
+    let first = berth.ok(&[
+        "run",
+        "-d",
+        "-v",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /var/lib/DATA/f; sleep 100",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !data.join("f").exists() {
+        assert!(std::time::Instant::now() < deadline, "the container never wrote");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    berth.ok(&["rm", "-f", first.trim()]);
+    assert_eq!(
+        berth
+            .ok(&["run", "--rm", "-v", &spec, "busybox", "cat", "/var/lib/DATA/f"])
+            .trim(),
+        "kept"
+    );
+    // --opt type=tmpfs: a volume in memory, with its size option.
+    berth.ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        "o=size=2m",
+        "ram",
+    ]);
+    let mounts = berth.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "ram:/ram",
+        "busybox",
+        "grep",
+        " /ram ",
+        "/proc/mounts",
+    ]);
+    assert!(mounts.starts_with("tmpfs") && mounts.contains("size=2048k"), "{mounts}");
+    // --opt type=none,o=bind,device=DIR: a named volume that is a host directory.
+    let dir = berth.path("named-bind");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let device = format!("device={}", dir.display());
+    berth.ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        &device,
+        "hostvol",
+    ]);
+    berth.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "hostvol:/hv",
+        "busybox",
+        "sh",
+        "-c",
+        "echo via-volume > /hv/f",
+    ]);
+    assert_eq!(std::fs::read_to_string(dir.join("f")).expect("read"), "via-volume\n");
+    let bad = berth.run(&["volume", "create", "--opt", "type=nfs", "x1"]);
+    assert_ne!(code(&bad), 0);
+    assert_eq!(
+        berth
+            .ok(&["volume", "inspect", "--format", "{{.Options.type}}", "ram"])
+            .trim(),
+        "tmpfs"
+    );
+}
