@@ -216,7 +216,7 @@ impl Engine {
 }
 
 /// Bytes of regular files under `dir`, not following symlinks.
-pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
+pub fn dir_size(dir: &std::path::Path) -> u64 {
     let Ok(entries) = fs::read_dir(dir) else { return 0 };
     entries
         .flatten()

@@ -15,12 +15,15 @@ pub enum SystemCommand {
     Info(InfoArgs),
     /// Start the containers whose restart policy wants them running (run at boot)
     Boot,
+    /// Remove unused data: stopped containers, dangling images (and with -a unused ones), with --volumes unused anonymous volumes
+    Prune(PruneArgs),
 }
 
 pub fn run(options: &Options, command: SystemCommand) -> anyhow::Result<()> {
     match command {
         SystemCommand::Df(a) => df(options, a),
         SystemCommand::Info(a) => info(options, a),
+        SystemCommand::Prune(a) => prune(options, a),
         SystemCommand::Boot => {
             for name in engine(options)?.boot()? {
                 println!("{name}");
@@ -262,5 +265,83 @@ pub fn version(_options: &Options, args: VersionArgs) -> anyhow::Result<()> {
     println!("  API version:      1.47 (minimum version 1.40)");
     println!("  OS/Arch:          {os_arch}");
     println!("  Kernel Version:   {kernel}");
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    volumes: bool,
+}
+
+pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    if !args.force {
+        let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n");
+        if args.volumes {
+            warning.push_str("  - all anonymous volumes not used by at least one container\n");
+        }
+        warning.push_str(if args.all {
+            "  - all images without at least one container associated to them\n"
+        } else {
+            "  - all dangling images\n"
+        });
+        print!("{warning}\nAre you sure you want to continue? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    let engine = engine(options)?;
+    let mut reclaimed = 0u64;
+    let mut containers = Vec::new();
+    for c in engine.containers()? {
+        if !c.is_running() {
+            reclaimed += berth_engine::volumes::dir_size(&engine.root().join("containers").join(c.id()).join("upper"));
+            if engine.remove_container(c.id(), false, false).is_ok() {
+                containers.push(c.row.id.clone());
+            }
+        }
+    }
+    if !containers.is_empty() {
+        println!("Deleted Containers:");
+        for id in &containers {
+            println!("{id}");
+        }
+        println!();
+    }
+    if args.volumes {
+        let (volumes, bytes) = engine.prune_volumes(false)?;
+        reclaimed += bytes;
+        if !volumes.is_empty() {
+            println!("Deleted Volumes:");
+            for v in &volumes {
+                println!("{v}");
+            }
+            println!();
+        }
+    }
+    let (images, bytes) = engine.prune_images(args.all, |_| false)?;
+    reclaimed += bytes;
+    if !images.is_empty() {
+        println!("Deleted Images:");
+        for r in &images {
+            match r {
+                berth_engine::images::Removed::Untagged(n) => println!("untagged: {n}"),
+                berth_engine::images::Removed::Deleted(d) => println!("deleted: {d}"),
+            }
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(reclaimed, 4));
     Ok(())
 }

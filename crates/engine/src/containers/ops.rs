@@ -415,7 +415,7 @@ impl Engine {
                 "paused" => usage.2 += 1,
                 _ => {}
             }
-            let size = dir_size(&self.container_dir(c.id()).join("upper"));
+            let size = crate::volumes::dir_size(&self.container_dir(c.id()).join("upper"));
             usage.3 += size;
             if !c.is_running() {
                 usage.4 += size;
@@ -497,17 +497,4 @@ fn apply_limits(id: &str, update: &UpdateOptions) -> Result<()> {
         write(format!("/sys/fs/cgroup{cg}/pids.max"), v)?;
     }
     Ok(())
-}
-
-/// Bytes of regular files under `dir`, not following symlinks.
-fn dir_size(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
-            _ => 0,
-        })
-        .sum()
 }
