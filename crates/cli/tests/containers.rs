@@ -163,6 +163,8 @@ fn detached_lifecycle_logs_stop_start_wait_rm() {
     let ps = berth.ok(&["ps"]);
     assert!(ps.contains("ticker") && ps.contains("Up "), "{ps}");
     assert_eq!(berth.ok(&["ps", "-q"]).trim(), &id[..12]);
+    let sized = berth.ok(&["ps", "-s", "--format", "{{.Size}}"]);
+    assert!(sized.contains("(virtual "), "{sized}");
     let name_conflict = berth.run(&["run", "-d", "--name", "ticker", "busybox", "true"]);
     assert_eq!(code(&name_conflict), 125);
     assert!(String::from_utf8_lossy(&name_conflict.stderr).contains("already in use"));

@@ -725,6 +725,17 @@ pub struct PsArgs {
     size: bool,
 }
 
+/// docker ps SIZE: the writable layer, and with the image "(virtual ...)".
+fn size_text(engine: &Engine, c: &Container) -> String {
+    let rw = berth_engine::volumes::dir_size(&engine.root().join("containers").join(c.id()).join("upper"));
+    let image = engine.image(&c.row.image_id).map(|i| i.record.size).unwrap_or(0);
+    format!(
+        "{} (virtual {})",
+        crate::format::human_size(rw, 3),
+        crate::format::human_size(rw + image, 3)
+    )
+}
+
 /// docker ps STATUS: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created".
 pub fn status_text(c: &Container) -> String {
     let now = chrono::Utc::now();
@@ -808,16 +819,18 @@ pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
                 "Ports": "",
                 "Names": c.row.name,
                 "Labels": c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                "Mounts": "",
+                "Mounts": c.config.mounts.iter().map(|m| if m.kind == "volume" { m.source.clone() } else { m.target.clone() }).collect::<Vec<_>>().join(","),
                 "Networks": c.config.host.network_mode,
-                "Size": "0B",
+                "Size": if args.size { size_text(&engine, c) } else { String::new() },
             })
         })
         .collect();
-    let listing = Listing::new(
-        args.format.as_deref(),
-        "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
-    )?;
+    let table = if args.size {
+        "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
+    } else {
+        "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    };
+    let listing = Listing::new(args.format.as_deref(), table)?;
     print!(
         "{}",
         listing.render(
