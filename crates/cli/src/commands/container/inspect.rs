@@ -1,0 +1,35 @@
+//! `inspect` of containers.
+
+use super::*;
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short, long)]
+    format: Option<String>,
+    /// Display total file sizes
+    #[arg(short, long)]
+    size: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let mut values = Vec::new();
+    let mut failed = false;
+    for name in &args.containers {
+        match engine.inspect_container(name) {
+            Ok(v) => values.push(v),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+            }
+        }
+    }
+    crate::commands::image::print_inspect(&values, args.format.as_deref())?;
+    if failed {
+        return Err(Exit(1).into());
+    }
+    Ok(())
+}

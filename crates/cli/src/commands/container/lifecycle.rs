@@ -1,0 +1,185 @@
+//! start, stop, restart, kill, rm, container prune and wait.
+
+use super::*;
+
+#[derive(Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    attach: bool,
+    /// Attach container's STDIN
+    #[arg(short, long)]
+    interactive: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn start(options: &Options, args: StartArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let mut failed = false;
+    for name in &args.containers {
+        let mode = if args.attach {
+            StartMode::Attached
+        } else {
+            StartMode::Detached
+        };
+        match engine.start_container(name, mode) {
+            Ok(started) if args.attach => {
+                let tty = engine.container(name).map(|c| c.config.tty).unwrap_or(false);
+                return finish_attached(started, tty, args.interactive, true);
+            }
+            Ok(_) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        eprintln!("Error: failed to start containers: {}", args.containers.join(", "));
+        return Err(Exit(1).into());
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct StopArgs {
+    /// Signal to send to the container
+    #[arg(short, long)]
+    signal: Option<String>,
+    /// Seconds to wait before killing the container
+    #[arg(short, long)]
+    time: Option<i64>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub(super) fn each(names: &[String], mut f: impl FnMut(&str) -> berth_engine::Result<()>) -> anyhow::Result<()> {
+    let mut failed = false;
+    for name in names {
+        match f(name) {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(Exit(1).into());
+    }
+    Ok(())
+}
+
+pub fn stop(options: &Options, args: StopArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    each(&args.containers, |n| {
+        engine.stop_container(n, args.time, args.signal.as_deref())
+    })
+}
+
+pub fn restart(options: &Options, args: StopArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    each(&args.containers, |n| {
+        engine.stop_container(n, args.time, args.signal.as_deref())?;
+        engine.start_container(n, StartMode::Detached).map(|_| ())
+    })
+}
+
+#[derive(Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn kill(options: &Options, args: KillArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    each(&args.containers, |n| engine.kill_container(n, &args.signal))
+}
+
+#[derive(Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    volumes: bool,
+    /// Remove the specified link
+    #[arg(short, long)]
+    link: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn rm(options: &Options, args: RmArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    each(&args.containers, |n| {
+        engine.remove_container(n, args.force, args.volumes).map(|_| ())
+    })
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter")]
+    filter: Vec<String>,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
+    if !args.force {
+        print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+        io::stdout().flush()?;
+        let mut answer = String::new();
+        io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    let engine = engine(options)?;
+    let mut removed = Vec::new();
+    for c in engine.containers()? {
+        if !c.is_running() && engine.remove_container(c.id(), false, false).is_ok() {
+            removed.push(c.row.id.clone());
+        }
+    }
+    if !removed.is_empty() {
+        println!("Deleted Containers:");
+        for id in &removed {
+            println!("{id}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: 0B");
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn wait(options: &Options, args: WaitArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let mut failed = false;
+    for name in &args.containers {
+        match engine.wait_container(name) {
+            Ok(code) => println!("{code}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(Exit(1).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! `logs`.
+
+use super::*;
+
+#[derive(Args)]
+pub struct LogsArgs {
+    /// Show extra details provided to logs
+    #[arg(long)]
+    details: bool,
+    /// Follow log output
+    #[arg(short, long)]
+    follow: bool,
+    /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)
+    #[arg(long)]
+    since: Option<String>,
+    /// Number of lines to show from the end of the logs
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    timestamps: bool,
+    /// Show logs before a timestamp
+    #[arg(long)]
+    until: Option<String>,
+    container: String,
+}
+
+/// "42m", "10s", "2h", RFC 3339, or Unix seconds -> a UTC time.
+pub(super) fn parse_when(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Some(t) = parse_time(text) {
+        return Ok(t);
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        return chrono::DateTime::from_timestamp(secs as i64, 0).context("timestamp out of range");
+    }
+    let (num, unit) = text.split_at(text.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
+    let n: f64 = num.parse().with_context(|| format!("invalid time {text:?}"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => bail!("invalid time {text:?}: use a timestamp or a duration like 10m"),
+    };
+    Ok(chrono::Utc::now() - chrono::Duration::milliseconds((secs * 1000.0) as i64))
+}
+
+pub fn logs(options: &Options, args: LogsArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let container = engine.container(&args.container)?;
+    if container.config.host.log_type == "none" {
+        bail!("configured logging driver does not support reading");
+    }
+    let since = args.since.as_deref().map(parse_when).transpose()?;
+    let until = args.until.as_deref().map(parse_when).transpose()?;
+    let tail: Option<usize> = if args.tail == "all" {
+        None
+    } else {
+        Some(
+            args.tail
+                .parse()
+                .with_context(|| format!("invalid --tail value {:?}", args.tail))?,
+        )
+    };
+    let mut printed = 0usize;
+    let mut first = true;
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    loop {
+        let entries = engine.container_logs(container.id())?;
+        let mut fresh: Vec<_> = entries.into_iter().skip(printed).collect();
+        let total = printed + fresh.len();
+        if first {
+            if let Some(n) = tail {
+                let skip = fresh.len().saturating_sub(n);
+                fresh.drain(..skip);
+            }
+            first = false;
+        }
+        for e in &fresh {
+            let t = parse_time(&e.time);
+            if since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)) {
+                continue;
+            }
+            let text = if args.timestamps {
+                format!("{} {}", e.time, e.log)
+            } else {
+                e.log.clone()
+            };
+            if e.stream == "stderr" {
+                stderr.lock().write_all(text.as_bytes())?;
+            } else {
+                stdout.lock().write_all(text.as_bytes())?;
+            }
+        }
+        printed = total;
+        if !args.follow {
+            break;
+        }
+        let current = engine.container(container.id())?;
+        if !current.is_running() {
+            // One last read for what arrived while it stopped.
+            let rest: Vec<_> = engine
+                .container_logs(container.id())?
+                .into_iter()
+                .skip(printed)
+                .collect();
+            for e in rest {
+                if e.stream == "stderr" {
+                    stderr.lock().write_all(e.log.as_bytes())?;
+                } else {
+                    stdout.lock().write_all(e.log.as_bytes())?;
+                }
+            }
+            break;
+        }
+        stdout.lock().flush()?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = args.details;
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! pause, unpause, rename, update, top and stats.
+
+use super::*;
+
+#[derive(Args)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn pause(options: &Options, args: NamesArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    each(&args.containers, |n| engine.pause_container(n))
+}
+
+pub fn unpause(options: &Options, args: NamesArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    each(&args.containers, |n| engine.unpause_container(n))
+}
+
+#[derive(Args)]
+pub struct RenameArgs {
+    container: String,
+    new_name: String,
+}
+
+pub fn rename(options: &Options, args: RenameArgs) -> anyhow::Result<()> {
+    engine(options)?.rename_container(&args.container, &args.new_name)?;
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// Memory limit
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long)]
+    memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    cpu_shares: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    restart: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn update(options: &Options, args: UpdateArgs) -> anyhow::Result<()> {
+    let parse = |name: &str, v: &Option<String>| -> anyhow::Result<Option<i64>> {
+        v.as_ref().map(|_| size_flag(name, v)).transpose()
+    };
+    let update = berth_engine::containers::UpdateOptions {
+        memory: parse("--memory", &args.memory)?,
+        memory_swap: parse("--memory-swap", &args.memory_swap)?,
+        nano_cpus: args
+            .cpus
+            .as_ref()
+            .map(|c| {
+                spec::parse_cpus(c).map_err(|e| anyhow::anyhow!("invalid argument {c:?} for \"--cpus\" flag: {e}"))
+            })
+            .transpose()?,
+        cpu_shares: args.cpu_shares,
+        pids_limit: args.pids_limit,
+        restart_policy: args.restart.clone(),
+    };
+    let engine = engine(options)?;
+    each(&args.containers, |n| engine.update_container(n, &update))
+}
+
+#[derive(Args)]
+pub struct TopArgs {
+    container: String,
+    /// ps options (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    ps_args: Vec<String>,
+}
+
+/// `top`: the host's `ps`, keeping only the container's processes.
+pub fn top(options: &Options, args: TopArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let pids = engine.container_pids(&args.container)?;
+    let ps_args = if args.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        args.ps_args.clone()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&ps_args)
+        .output()
+        .context("running ps (install procps)")?;
+    if !out.status.success() {
+        bail!(
+            "ps {}: {}",
+            ps_args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let pid_col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .context("couldn't find PID field in ps output")?;
+    let mut table = format!("{}\n", header.split_whitespace().collect::<Vec<_>>().join("\t"));
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pids.contains(&pid) {
+            // The last column (the command) may contain spaces.
+            let ncols = header.split_whitespace().count();
+            let (head, tail) = fields.split_at(ncols.saturating_sub(1).min(fields.len()));
+            table.push_str(&format!("{}\t{}\n", head.join("\t"), tail.join(" ")));
+        }
+    }
+    print!("{}", berth_gotmpl::align_columns(&table));
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    all: bool,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long)]
+    no_stream: bool,
+    /// Do not truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    containers: Vec<String>,
+}
+
+pub fn stats(options: &Options, args: StatsArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let targets: Vec<Container> = if args.containers.is_empty() {
+        engine
+            .containers()?
+            .into_iter()
+            .filter(|c| c.row.state == "running")
+            .collect()
+    } else {
+        args.containers
+            .iter()
+            .map(|n| engine.container(n))
+            .collect::<Result<_, _>>()?
+    };
+    let listing = Listing::new(
+        args.format.as_deref(),
+        "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
+    )?;
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    loop {
+        let first: Vec<_> = targets.iter().map(|c| engine.container_stats(c.id()).ok()).collect();
+        let t0 = std::time::Instant::now();
+        std::thread::sleep(Duration::from_millis(500));
+        let elapsed = t0.elapsed().as_nanos() as f64;
+        let mut rows = Vec::new();
+        for (c, before) in targets.iter().zip(first) {
+            let now = engine.container_stats(c.id()).ok();
+            let (cpu, mem, lim, pids, br, bw) = match (&before, &now) {
+                (Some(b), Some(n)) => (
+                    (n.cpu_usage_ns.saturating_sub(b.cpu_usage_ns)) as f64 / elapsed * 100.0,
+                    n.memory_usage,
+                    n.memory_limit,
+                    n.pids,
+                    n.block_read,
+                    n.block_write,
+                ),
+                _ => (0.0, 0, 0, 0, 0, 0),
+            };
+            let _ = ncpu;
+            let iec = |b: u64| crate::format::bytes_size(b);
+            rows.push(json!({
+                "Container": if args.no_trunc { c.id() } else { c.short_id() },
+                "ID": if args.no_trunc { c.id() } else { c.short_id() },
+                "Name": c.row.name,
+                "CPUPerc": format!("{cpu:.2}%"),
+                "MemUsage": format!("{} / {}", iec(mem), iec(lim)),
+                "MemPerc": format!("{:.2}%", if lim > 0 { mem as f64 * 100.0 / lim as f64 } else { 0.0 }),
+                "NetIO": "0B / 0B",
+                "BlockIO": format!("{} / {}", crate::format::human_size(br, 3), crate::format::human_size(bw, 3)),
+                "PIDs": pids.to_string(),
+            }));
+        }
+        let text = listing.render(
+            &rows,
+            &crate::commands::image::headers(&[
+                ("Container", "CONTAINER"),
+                ("ID", "CONTAINER ID"),
+                ("Name", "NAME"),
+                ("CPUPerc", "CPU %"),
+                ("MemUsage", "MEM USAGE / LIMIT"),
+                ("MemPerc", "MEM %"),
+                ("NetIO", "NET I/O"),
+                ("BlockIO", "BLOCK I/O"),
+                ("PIDs", "PIDS"),
+            ]),
+        )?;
+        if args.no_stream {
+            print!("{text}");
+            return Ok(());
+        }
+        // Redraw in place, as docker does on a terminal.
+        print!("\x1b[2J\x1b[H{text}");
+        io::stdout().flush()?;
+        let _ = args.all;
+    }
+}

@@ -1,0 +1,439 @@
+//! `run` and `create`, and waiting on an attached container.
+
+use super::*;
+
+#[derive(Args, Clone)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Print usage
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+    /// Run container in background and print container ID
+    #[arg(short, long)]
+    detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Automatically remove the container and its associated anonymous volumes when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    name: Option<String>,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    env_file: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Add additional groups to join
+    #[arg(long)]
+    group_add: Vec<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    hostname: Option<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long)]
+    read_only: bool,
+    /// Mount a tmpfs directory
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Bind mount a volume ([SOURCE:]TARGET[:OPTIONS])
+    #[arg(short, long)]
+    volume: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,source=,target=,...)
+    #[arg(long)]
+    mount: Vec<String>,
+    /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
+    #[arg(long)]
+    volumes_from: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
+    /// Add Linux capabilities
+    #[arg(long)]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    privileged: bool,
+    /// Add a host device to the container
+    #[arg(long)]
+    device: Vec<String>,
+    /// Ulimit options
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// Size of /dev/shm
+    #[arg(long)]
+    shm_size: Option<String>,
+    /// Set meta data on a container
+    #[arg(short, long = "label")]
+    label: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long)]
+    label_file: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long)]
+    stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long)]
+    stop_timeout: Option<i64>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long)]
+    add_host: Vec<String>,
+    /// Proxy received signals to the process
+    #[arg(long, default_value = "true", action = ArgAction::Set)]
+    sig_proxy: bool,
+    /// Write the container ID to the file
+    #[arg(long)]
+    cidfile: Option<String>,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, default_value = "missing")]
+    pull: String,
+    /// Connect a container to a network ("none" or "host" for now)
+    #[arg(long, alias = "net", default_value = "none")]
+    network: String,
+    /// Memory limit
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long)]
+    memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long)]
+    memory_reservation: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    /// Disable OOM Killer
+    #[arg(long)]
+    oom_kill_disable: bool,
+    /// Security Options
+    #[arg(long)]
+    security_opt: Vec<String>,
+    /// Restart policy to apply when a container exits
+    #[arg(long, default_value = "no")]
+    restart: String,
+    /// Logging driver for the container
+    #[arg(long, default_value = "json-file")]
+    log_driver: String,
+    /// Log driver options
+    #[arg(long)]
+    log_opt: Vec<String>,
+    /// Runtime to use for this container
+    #[arg(long)]
+    runtime: Option<String>,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    detach_keys: Option<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
+    /// The image to run
+    image: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+/// `KEY=VALUE` lines of an env or label file; `KEY` alone takes our value.
+pub(super) fn read_kv_file(path: &str, take_env: bool) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("open {path}"))?;
+    Ok(text
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            if l.contains('=') || !take_env {
+                Some(l.to_string())
+            } else {
+                std::env::var(l).ok().map(|v| format!("{l}={v}"))
+            }
+        })
+        .collect())
+}
+
+pub(super) fn size_flag(name: &str, value: &Option<String>) -> anyhow::Result<i64> {
+    match value {
+        None => Ok(0),
+        Some(v) if v == "-1" => Ok(-1),
+        Some(v) => {
+            spec::parse_memory(v).map_err(|e| anyhow::anyhow!("invalid argument {v:?} for \"{name}\" flag: {e}"))
+        }
+    }
+}
+
+/// Turns `run`/`create` flags into the engine's create options.
+pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
+    let runtime = match args.runtime.as_deref() {
+        None | Some("berth") | Some("") => String::new(),
+        Some(name) => {
+            berth_runtime::external::External::resolve(name)?;
+            name.to_string()
+        }
+    };
+    if args.pull != "missing" && args.pull != "never" {
+        bail!(
+            "--pull {}: pulling comes with the registry; only images already here can run (--pull never)",
+            args.pull
+        );
+    }
+    let mut env = Vec::new();
+    for file in &args.env_file {
+        env.extend(read_kv_file(file, true)?);
+    }
+    for e in &args.env {
+        if e.contains('=') {
+            env.push(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            env.push(format!("{e}={v}"));
+        }
+    }
+    let mut labels = BTreeMap::new();
+    let mut label_lines = Vec::new();
+    for file in &args.label_file {
+        label_lines.extend(read_kv_file(file, false)?);
+    }
+    label_lines.extend(args.label.iter().cloned());
+    for l in label_lines {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let mut log_opts = BTreeMap::new();
+    for o in &args.log_opt {
+        let (k, v) = o
+            .split_once('=')
+            .with_context(|| format!("invalid log opt {o:?}: use key=value"))?;
+        if !matches!(k, "max-size" | "max-file" | "compress" | "labels" | "env" | "tag") {
+            bail!("unknown log opt '{k}' for json-file log driver");
+        }
+        log_opts.insert(k.to_string(), v.to_string());
+    }
+    let nano_cpus = match &args.cpus {
+        Some(c) => {
+            spec::parse_cpus(c).map_err(|e| anyhow::anyhow!("invalid argument {c:?} for \"--cpus\" flag: {e}"))?
+        }
+        None => 0,
+    };
+    for u in &args.ulimit {
+        spec::parse_ulimit(u)?;
+    }
+    for h in &args.add_host {
+        if !h.contains(':') {
+            bail!("invalid argument {h:?} for \"--add-host\" flag: bad format for add-host: {h:?}");
+        }
+    }
+    let entrypoint = args
+        .entrypoint
+        .as_ref()
+        .map(|e| if e.is_empty() { Vec::new() } else { vec![e.clone()] });
+    Ok(CreateOptions {
+        name: args.name.clone(),
+        entrypoint,
+        cmd: args.command.clone(),
+        volumes: args.volume.clone(),
+        mounts: args.mount.clone(),
+        volumes_from: args.volumes_from.clone(),
+        config: ContainerConfig {
+            image: args.image.clone(),
+            env,
+            working_dir: args.workdir.clone().unwrap_or_default(),
+            user: args.user.clone().unwrap_or_default(),
+            group_add: args.group_add.clone(),
+            hostname: args.hostname.clone().unwrap_or_default(),
+            tty: args.tty,
+            open_stdin: args.interactive,
+            labels,
+            stop_signal: args.stop_signal.clone().unwrap_or_default(),
+            stop_timeout: args.stop_timeout,
+            detach_keys: args.detach_keys.clone().unwrap_or_default(),
+            host: HostConfig {
+                network_mode: args.network.clone(),
+                auto_remove: args.rm,
+                read_only: args.read_only,
+                privileged: args.privileged,
+                cap_add: args.cap_add.clone(),
+                cap_drop: args.cap_drop.clone(),
+                security_opt: args.security_opt.clone(),
+                memory: size_flag("--memory", &args.memory)?,
+                memory_swap: size_flag("--memory-swap", &args.memory_swap)?,
+                memory_reservation: size_flag("--memory-reservation", &args.memory_reservation)?,
+                nano_cpus,
+                cpu_shares: args.cpu_shares.unwrap_or(0),
+                cpuset_cpus: args.cpuset_cpus.clone().unwrap_or_default(),
+                pids_limit: args.pids_limit.unwrap_or(0),
+                oom_kill_disable: args.oom_kill_disable,
+                ulimits: args.ulimit.clone(),
+                shm_size: size_flag("--shm-size", &args.shm_size)?,
+                tmpfs: args.tmpfs.clone(),
+                extra_hosts: args.add_host.clone(),
+                devices: args.device.clone(),
+                log_type: args.log_driver.clone(),
+                log_opts,
+                restart_policy: args.restart.clone(),
+                init: args.init,
+                runtime,
+            },
+            ..ContainerConfig::default()
+        },
+    })
+}
+
+/// Runs `f`, turning any failure into docker's 125 with the message.
+pub(super) fn engine_step<T>(f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    f().map_err(|e| {
+        if e.downcast_ref::<Exit>().is_some() {
+            return e;
+        }
+        eprintln!("berth: {e:#}");
+        eprintln!("See 'berth run --help'.");
+        Exit(ENGINE_ERROR).into()
+    })
+}
+
+pub(super) fn create_container(engine: &Engine, args: &RunArgs) -> anyhow::Result<Container> {
+    let options = create_options(args)?;
+    let container = engine.create_container(options)?;
+    if let Some(path) = &args.cidfile {
+        if std::path::Path::new(path).exists() {
+            let _ = engine.discard_container(container.id());
+            bail!("container ID file found, make sure the other container isn't running or delete {path}");
+        }
+        std::fs::write(path, container.id()).with_context(|| format!("writing {path}"))?;
+    }
+    Ok(container)
+}
+
+pub fn create(options: &Options, args: RunArgs) -> anyhow::Result<()> {
+    let container = engine_step(|| {
+        let engine = engine(options)?;
+        create_container(&engine, &args)
+    })?;
+    println!("{}", container.id());
+    Ok(())
+}
+
+pub fn run(options: &Options, args: RunArgs) -> anyhow::Result<()> {
+    let (engine, container) = engine_step(|| {
+        let engine = engine(options)?;
+        let container = create_container(&engine, &args)?;
+        Ok((engine, container))
+    })?;
+    let mode = if args.detach {
+        StartMode::Detached
+    } else {
+        StartMode::Attached
+    };
+    let started = match engine.start_container(container.id(), mode) {
+        Ok(s) => s,
+        Err(Error::StartFailed { code, message }) => {
+            eprintln!("berth: error starting container {}: {message}", container.short_id());
+            if container.config.host.auto_remove {
+                let _ = engine.remove_container(container.id(), true, true);
+            }
+            return Err(Exit(code.clamp(0, 255) as u8).into());
+        }
+        Err(e) => {
+            eprintln!("berth: {e}");
+            return Err(Exit(ENGINE_ERROR).into());
+        }
+    };
+    if args.detach {
+        println!("{}", container.id());
+        return Ok(());
+    }
+    finish_attached(started, args.tty, args.interactive, args.sig_proxy)
+}
+
+/// Puts a terminal into raw mode for as long as it lives.
+pub(super) struct RawMode {
+    saved: Option<rustix::termios::Termios>,
+}
+
+impl RawMode {
+    pub(super) fn enter(wanted: bool) -> RawMode {
+        let stdin = io::stdin();
+        if !wanted || !std::io::IsTerminal::is_terminal(&stdin) {
+            return RawMode { saved: None };
+        }
+        let Ok(saved) = rustix::termios::tcgetattr(&stdin) else {
+            return RawMode { saved: None };
+        };
+        let mut raw = saved.clone();
+        raw.make_raw();
+        let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw);
+        RawMode { saved: Some(saved) }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = rustix::termios::tcsetattr(io::stdin(), rustix::termios::OptionalActions::Now, saved);
+        }
+    }
+}
+
+/// Waits for an attached container: the terminal in raw mode for `-it`,
+/// window size changes passed to the monitor, other signals proxied to the
+/// container; exits with the container's code.
+pub(super) fn finish_attached(started: Started, tty: bool, interactive: bool, sig_proxy: bool) -> anyhow::Result<()> {
+    use signal_hook::consts::*;
+    let raw = RawMode::enter(tty && interactive);
+    let (pid, monitor) = (started.pid, started.monitor_pid);
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2])?;
+    let handle = signals.handle();
+    let forwarder = std::thread::spawn(move || {
+        for signal in signals.forever() {
+            let target = if signal == SIGWINCH {
+                monitor
+            } else if sig_proxy {
+                pid
+            } else {
+                0
+            };
+            if let (Some(p), Some(s)) = (
+                rustix::process::Pid::from_raw(target),
+                rustix::process::Signal::from_named_raw(signal),
+            ) {
+                let _ = rustix::process::kill_process(p, s);
+            }
+        }
+    });
+    let ended = started.wait_exit();
+    handle.close();
+    let _ = forwarder.join();
+    drop(raw);
+    match ended {
+        Ok(Ended::Exited(0)) | Ok(Ended::Detached) => Ok(()),
+        Ok(Ended::Exited(code)) => Err(Exit(code.clamp(0, 255) as u8).into()),
+        Err(e) => {
+            eprintln!("berth: {e}");
+            Err(Exit(ENGINE_ERROR).into())
+        }
+    }
+}
