@@ -987,3 +987,36 @@ fn capabilities_privileged_and_seccomp_options() {
     let bad = berth.run(&["run", "--rm", "--cap-add", "NOT_A_CAP", "busybox", "true"]);
     assert_eq!(code(&bad), 125);
 }
+
+#[test]
+fn sigpipe_is_default_and_workdir_is_created() {
+    let Some(berth) = with_busybox() else { return };
+    // berth itself ignores SIGPIPE (as Rust programs do); containers must not
+    // inherit that, or `yes | head` never ends.
+    let started = Instant::now();
+    let out = berth.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "yes piped | head -c 100000 | wc -c",
+    ]);
+    assert_eq!(out.trim(), "100000");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let id = berth.ok(&["run", "-d", "busybox", "sleep", "100"]);
+    assert_eq!(
+        berth
+            .ok(&["exec", id.trim(), "sh", "-c", "yes x | head -c 10 | wc -c"])
+            .trim(),
+        "10"
+    );
+    berth.ok(&["rm", "-f", id.trim()]);
+    // A missing working directory is created, as docker does.
+    assert_eq!(
+        berth
+            .ok(&["run", "--rm", "-w", "/made/by/berth", "busybox", "pwd"])
+            .trim(),
+        "/made/by/berth"
+    );
+}

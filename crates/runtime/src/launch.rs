@@ -659,19 +659,36 @@ fn unique_suffix() -> String {
 struct CallerState {
     dumpable: Option<DumpableBehavior>,
     oom_score_adj: Option<String>,
+    /// SIGPIPE's disposition before we set it to default for the clone.
+    sigpipe: libc::sighandler_t,
 }
 
 const OOM_SCORE_ADJ: &str = "/proc/self/oom_score_adj";
 
 impl CallerState {
+    /// Also puts SIGPIPE back to its default for the container: Rust
+    /// programs ignore it, ignored signals survive exec, and a process that
+    /// ignores SIGPIPE (like `yes` in `yes | head`) spins forever on EPIPE.
     fn save() -> CallerState {
+        // SAFETY: signal(2) with a valid signal number and SIG_DFL; the old
+        // disposition is kept and put back by `restore`.
+        #[allow(unsafe_code)]
+        let sigpipe = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
         CallerState {
             dumpable: rustix::process::dumpable_behavior().ok(),
             oom_score_adj: fs::read_to_string(OOM_SCORE_ADJ).ok(),
+            sigpipe,
         }
     }
 
     fn restore(self) {
+        if self.sigpipe != libc::SIG_ERR {
+            // SAFETY: puts back the disposition `save` found.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::signal(libc::SIGPIPE, self.sigpipe);
+            }
+        }
         if let Some(dumpable) = self.dumpable {
             if let Err(err) = rustix::process::set_dumpable_behavior(dumpable) {
                 tracing::debug!(error = %err, "restoring the dumpable flag");

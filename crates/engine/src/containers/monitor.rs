@@ -356,6 +356,7 @@ impl Monitor<'_> {
         let id = self.id();
         let rootfs = self.mount_root().map_err(|e| (125, e.to_string()))?;
         let run_spec = self.run_spec(&rootfs).map_err(|e| (125, e.to_string()))?;
+        ensure_workdir(&rootfs, &run_spec.cwd).map_err(|e| (125, e))?;
         check_executable(&rootfs, &run_spec.args, &run_spec.env)?;
         let mut run_spec = run_spec;
         if self.container.config.host.init {
@@ -722,6 +723,32 @@ impl Monitor<'_> {
             oom_score_adj: None,
         })
     }
+}
+
+/// Docker creates a missing working directory (root-owned, 0755). Each
+/// component is made relative to its parent opened inside the root, so a
+/// symlink in the image cannot send the mkdir outside it.
+fn ensure_workdir(rootfs: &Path, cwd: &str) -> std::result::Result<(), String> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    if cwd.is_empty() || cwd == "/" {
+        return Ok(());
+    }
+    let root = File::open(rootfs).map_err(|e| format!("{}: {e}", rootfs.display()))?;
+    let mut parent = rustix::io::dup(&root).map_err(|e| e.to_string())?;
+    for part in cwd.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let next = match rustix::fs::openat2(&parent, part, flags, Mode::empty(), ResolveFlags::IN_ROOT) {
+            Err(rustix::io::Errno::NOENT) => {
+                rustix::fs::mkdirat(&parent, part, Mode::from_raw_mode(0o755))
+                    .map_err(|e| format!("creating the working directory {cwd}: {e}"))?;
+                rustix::fs::openat2(&parent, part, flags, Mode::empty(), ResolveFlags::IN_ROOT)
+            }
+            other => other,
+        }
+        .map_err(|e| format!("working directory {cwd}: {e}"))?;
+        parent = next;
+    }
+    Ok(())
 }
 
 /// Fills a new, empty volume with what the image has at `target`, keeping
