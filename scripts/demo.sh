@@ -41,6 +41,10 @@ step "$berth" stats --no-stream ticker
 step "$berth" stop -t 1 ticker
 step "$berth" ps -a
 step "$berth" rm ticker
+step "$berth" run --rm -v demo-data:/data busybox:demo sh -c 'echo "written by one container" > /data/note'
+step "$berth" run --rm -v demo-data:/data busybox:demo cat /data/note
+step "$berth" volume ls
+step "$berth" volume rm demo-data
 step "$berth" system df
 echo
 echo "Containers have no network yet (--network none is the default): networking is the next big piece."
