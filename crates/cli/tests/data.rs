@@ -288,6 +288,13 @@ fn volumes_named_anonymous_bind_and_mounts() {
             .trim(),
         "local core"
     );
+    // Plain `inspect` finds volumes too, after containers and images.
+    assert_eq!(
+        berth
+            .ok(&["inspect", "--format", "{{.Name}} {{.Scope}}", "labelled"])
+            .trim(),
+        "labelled local"
+    );
     let bad = berth.run(&["volume", "create", "bad/name"]);
     assert_ne!(code(&bad), 0);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid characters"));

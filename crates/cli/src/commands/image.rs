@@ -483,8 +483,8 @@ pub struct InspectArgs {
 
 pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
     let kind = args.kind.as_deref().unwrap_or("");
-    if !matches!(kind, "" | "image" | "container") {
-        bail!("\"{kind}\" is not a valid value for --type: use image or container");
+    if !matches!(kind, "" | "image" | "container" | "volume") {
+        bail!("\"{kind}\" is not a valid value for --type: use image, container or volume");
     }
     let engine = engine(options)?;
     let mut values = Vec::new();
@@ -494,9 +494,16 @@ pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
         let found = match kind {
             "image" => engine.inspect_image(name),
             "container" => engine.inspect_container(name),
+            "volume" => engine.volume(name).map(|v| super::volume::volume_json(&v)),
             _ => engine
                 .inspect_container(name)
                 .or_else(|_| engine.inspect_image(name))
+                .or_else(|e| {
+                    engine
+                        .volume(name)
+                        .map(|v| super::volume::volume_json(&v))
+                        .map_err(|_| e)
+                })
                 .map_err(|e| match e {
                     berth_engine::Error::NoSuchImage(_) => {
                         berth_engine::Error::InvalidArgument(format!("No such object: {name}"))
