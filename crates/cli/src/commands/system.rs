@@ -282,7 +282,6 @@ pub struct PruneArgs {
 }
 
 pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
-    use std::io::Write;
     if !args.force {
         let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n");
         if args.volumes {
@@ -293,11 +292,7 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
         } else {
             "  - all dangling images\n"
         });
-        print!("{warning}\nAre you sure you want to continue? [y/N] ");
-        std::io::stdout().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        if !super::confirm(&warning)? {
             return Ok(());
         }
     }

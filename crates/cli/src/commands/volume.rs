@@ -1,7 +1,6 @@
 //! `volume create|ls|inspect|rm|prune`.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
 
 use anyhow::{bail, Context};
 use berth_engine::volumes::Volume;
@@ -243,14 +242,10 @@ pub struct PruneArgs {
 }
 
 pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
-    if !args.force {
-        print!("WARNING! This will remove anonymous local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-        io::stdout().flush()?;
-        let mut answer = String::new();
-        io::stdin().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(());
-        }
+    if !args.force
+        && !super::confirm("WARNING! This will remove anonymous local volumes not used by at least one container.")?
+    {
+        return Ok(());
     }
     if !args.filter.is_empty() {
         bail!("volume prune filters are not supported yet");

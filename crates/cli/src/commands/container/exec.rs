@@ -37,17 +37,7 @@ pub struct ExecArgs {
 }
 
 pub fn exec(options: &Options, args: ExecArgs) -> anyhow::Result<()> {
-    let mut env = Vec::new();
-    for file in &args.env_file {
-        env.extend(read_kv_file(file, true)?);
-    }
-    for e in &args.env {
-        if e.contains('=') {
-            env.push(e.clone());
-        } else if let Ok(v) = std::env::var(e) {
-            env.push(format!("{e}={v}"));
-        }
-    }
+    let env = env_from_flags(&args.env_file, &args.env)?;
     let exec = berth_engine::containers::ExecOptions {
         args: args.command.clone(),
         env,

@@ -133,14 +133,8 @@ pub struct PruneArgs {
 }
 
 pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
-    if !args.force {
-        print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-        io::stdout().flush()?;
-        let mut answer = String::new();
-        io::stdin().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(());
-        }
+    if !args.force && !crate::commands::confirm("WARNING! This will remove all stopped containers.")? {
+        return Ok(());
     }
     let engine = engine(options)?;
     let mut removed = Vec::new();

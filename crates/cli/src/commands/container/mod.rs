@@ -125,3 +125,19 @@ pub fn run_command(options: &Options, command: ContainerCommand) -> anyhow::Resu
         ContainerCommand::Cp(a) => cp(options, a),
     }
 }
+
+/// `--env-file` files, then `-e` values (`-e VAR` takes ours), in order.
+pub(super) fn env_from_flags(env_files: &[String], env: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for file in env_files {
+        out.extend(read_kv_file(file, true)?);
+    }
+    for e in env {
+        if e.contains('=') {
+            out.push(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            out.push(format!("{e}={v}"));
+        }
+    }
+    Ok(out)
+}

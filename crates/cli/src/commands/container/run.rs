@@ -201,17 +201,7 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
             args.pull
         );
     }
-    let mut env = Vec::new();
-    for file in &args.env_file {
-        env.extend(read_kv_file(file, true)?);
-    }
-    for e in &args.env {
-        if e.contains('=') {
-            env.push(e.clone());
-        } else if let Ok(v) = std::env::var(e) {
-            env.push(format!("{e}={v}"));
-        }
-    }
+    let env = env_from_flags(&args.env_file, &args.env)?;
     let mut labels = BTreeMap::new();
     let mut label_lines = Vec::new();
     for file in &args.label_file {
