@@ -26,6 +26,8 @@ cleanup() {
   [[ -f $work/docker.pid ]] && kill "$(cat "$work/docker.pid")" 2>/dev/null && sleep 2
   podman --root "$work/podman" --runroot "$work/podman-run" system reset -f >/dev/null 2>&1
   umount -R "$work/docker" "$work/podman" 2>/dev/null
+  # runc and crun leave the parent of the bundle's cgroup behind.
+  for d in /sys/fs/cgroup/*/berth-bench; do find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
