@@ -1020,3 +1020,27 @@ fn sigpipe_is_default_and_workdir_is_created() {
         "/made/by/berth"
     );
 }
+
+#[test]
+fn runs_on_a_cgroup2_only_view() {
+    let Some(berth) = with_busybox() else { return };
+    if !need("unshare") {
+        return;
+    }
+    // A private mount namespace where /sys/fs/cgroup is a plain cgroup2
+    // mount, as on a host without cgroup v1: berth takes the v2 paths there.
+    let script = format!(
+        "umount -R /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && \
+         BERTH_ROOT={root} BERTH_RUNROOT={run} {bin} run --rm busybox cat /proc/self/cgroup",
+        root = berth.root().display(),
+        run = berth.dir.path().join("run").display(),
+        bin = env!("CARGO_BIN_EXE_berth"),
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // On cgroup v2 the container gets a cgroup namespace of its own.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().last(), Some("0::/"));
+}
