@@ -5,6 +5,8 @@ pub mod volume;
 
 use berth_engine::{Engine, Options};
 
+use crate::Exit;
+
 pub fn engine(options: &Options) -> anyhow::Result<Engine> {
     Ok(Engine::open(options.clone())?)
 }
@@ -17,4 +19,29 @@ pub fn confirm(warning: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Runs `op` on each name, reporting failures as docker's client does, and
+/// exits 1 once all have been tried if any failed.
+pub fn for_each_name(names: &[String], mut op: impl FnMut(&str) -> berth_engine::Result<()>) -> anyhow::Result<()> {
+    let mut failed = false;
+    for name in names {
+        if let Err(e) = op(name) {
+            eprintln!("Error response from daemon: {e}");
+            failed = true;
+        }
+    }
+    if failed {
+        return Err(Exit(1).into());
+    }
+    Ok(())
+}
+
+/// [`for_each_name`] that echoes each name that succeeded (stop, kill, rm...).
+pub fn each(names: &[String], mut op: impl FnMut(&str) -> berth_engine::Result<()>) -> anyhow::Result<()> {
+    for_each_name(names, |name| {
+        op(name)?;
+        println!("{name}");
+        Ok(())
+    })
 }

@@ -212,20 +212,7 @@ pub struct RmArgs {
 
 pub fn rm(options: &Options, args: RmArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
-    let mut failed = false;
-    for name in &args.volumes {
-        match engine.remove_volume(name, args.force) {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {e}");
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(Exit(1).into());
-    }
-    Ok(())
+    super::each(&args.volumes, |name| engine.remove_volume(name, args.force))
 }
 
 #[derive(Args)]

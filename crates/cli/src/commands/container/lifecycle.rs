@@ -54,23 +54,6 @@ pub struct StopArgs {
     containers: Vec<String>,
 }
 
-pub(super) fn each(names: &[String], mut f: impl FnMut(&str) -> berth_engine::Result<()>) -> anyhow::Result<()> {
-    let mut failed = false;
-    for name in names {
-        match f(name) {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {e}");
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(Exit(1).into());
-    }
-    Ok(())
-}
-
 pub fn stop(options: &Options, args: StopArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
     each(&args.containers, |n| {
@@ -162,18 +145,9 @@ pub struct WaitArgs {
 
 pub fn wait(options: &Options, args: WaitArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
-    let mut failed = false;
-    for name in &args.containers {
-        match engine.wait_container(name) {
-            Ok(code) => println!("{code}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {e}");
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(Exit(1).into());
-    }
-    Ok(())
+    for_each_name(&args.containers, |name| {
+        let code = engine.wait_container(name)?;
+        println!("{code}");
+        Ok(())
+    })
 }

@@ -16,7 +16,7 @@ use berth_runtime::spec;
 use clap::{ArgAction, Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::engine;
+use super::{each, engine, for_each_name};
 use crate::format::{ellipsis, go_time, human_duration, parse_time, Listing};
 use crate::Exit;
 
