@@ -231,7 +231,11 @@ fn restart_on_failure_restarts_exactly_twice() {
         if state.trim() == "exited 2" {
             break;
         }
-        assert!(Instant::now() < deadline, "still {state}");
+        assert!(
+            Instant::now() < deadline,
+            "still {state}: {}",
+            berth.ok(&["inspect", "--format", "{{json .State}}", id])
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -986,6 +990,92 @@ fn capabilities_privileged_and_seccomp_options() {
     );
     let bad = berth.run(&["run", "--rm", "--cap-add", "NOT_A_CAP", "busybox", "true"]);
     assert_eq!(code(&bad), 125);
+}
+
+/// The status lines of a process that say what it may do: capability sets, seccomp, no_new_privs.
+fn privileges(out: &str) -> std::collections::BTreeMap<String, String> {
+    out.lines()
+        .filter_map(|l| l.split_once(":\t"))
+        .filter(|(k, _)| k.starts_with("Cap") || k.starts_with("Seccomp") || *k == "NoNewPrivs")
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn precompiled_seccomp_leaves_exactly_the_requested_privileges() {
+    // berth loads the compiled filter itself just before the exec, borrowing CAP_SYS_ADMIN (and CAP_SETPCAP)
+    // for that moment: the workload must see exactly the requested capabilities, the filter, and no
+    // no_new_privs, in run and in exec, as root and as another user.
+    let Some(berth) = with_busybox() else { return };
+    let status = "cat /proc/self/status";
+    // Docker's default set without NET_RAW: chown, dac_override, fowner, fsetid, kill, setgid, setuid,
+    // setpcap, net_bind_service, sys_chroot, mknod, audit_write, setfcap.
+    let defaults = "00000000a80405fb";
+    let root = privileges(&berth.ok(&["run", "--rm", "busybox", "sh", "-c", status]));
+    for set in ["CapPrm", "CapEff", "CapBnd"] {
+        assert_eq!(root[set], defaults, "{set}: {root:?}");
+    }
+    assert_eq!(root["CapInh"], "0000000000000000", "{root:?}");
+    assert_eq!(root["CapAmb"], "0000000000000000", "{root:?}");
+    assert_eq!(root["Seccomp"], "2", "{root:?}");
+    assert_eq!(
+        root["Seccomp_filters"], "1",
+        "one filter, not ours and libcontainer's: {root:?}"
+    );
+    assert_eq!(root["NoNewPrivs"], "0", "{root:?}");
+
+    let user = privileges(&berth.ok(&["run", "--rm", "-u", "1000", "busybox", "sh", "-c", status]));
+    assert_eq!(user["CapEff"], "0000000000000000", "{user:?}");
+    assert_eq!(user["CapPrm"], "0000000000000000", "{user:?}");
+    assert_eq!(user["CapBnd"], defaults, "{user:?}");
+    assert_eq!(user["Seccomp"], "2", "{user:?}");
+    assert_eq!(user["NoNewPrivs"], "0", "{user:?}");
+
+    // Without CAP_SETPCAP of its own the container still ends up without the borrowed pair.
+    let none = privileges(&berth.ok(&["run", "--rm", "--cap-drop", "ALL", "busybox", "sh", "-c", status]));
+    for set in ["CapPrm", "CapEff", "CapBnd"] {
+        assert_eq!(none[set], "0000000000000000", "{set}: {none:?}");
+    }
+    assert_eq!(none["Seccomp"], "2", "{none:?}");
+    // Asked for, CAP_SYS_ADMIN stays (bit 21).
+    let admin = privileges(&berth.ok(&["run", "--rm", "--cap-add", "SYS_ADMIN", "busybox", "sh", "-c", status]));
+    assert_eq!(admin["CapEff"], "00000000a82405fb", "{admin:?}");
+    assert_eq!(admin["Seccomp"], "2", "{admin:?}");
+    // no-new-privileges needs no borrowing at all.
+    let nnp = privileges(&berth.ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "sh",
+        "-c",
+        status,
+    ]));
+    assert_eq!(nnp["CapEff"], defaults, "{nnp:?}");
+    assert_eq!(
+        (nnp["Seccomp"].as_str(), nnp["NoNewPrivs"].as_str()),
+        ("2", "1"),
+        "{nnp:?}"
+    );
+
+    // exec'd processes get the same treatment.
+    let id = berth.ok(&["run", "-d", "busybox", "sleep", "60"]);
+    let id = id.trim();
+    let exec = privileges(&berth.ok(&["exec", id, "sh", "-c", status]));
+    assert_eq!(exec["CapEff"], defaults, "{exec:?}");
+    assert_eq!(exec["CapBnd"], defaults, "{exec:?}");
+    assert_eq!(exec["Seccomp"], "2", "{exec:?}");
+    assert_eq!(exec["Seccomp_filters"], "1", "{exec:?}");
+    let exec_user = privileges(&berth.ok(&["exec", "-u", "1000", id, "sh", "-c", status]));
+    assert_eq!(exec_user["CapEff"], "0000000000000000", "{exec_user:?}");
+    assert_eq!(exec_user["Seccomp"], "2", "{exec_user:?}");
+    // And the filter is the default profile's: mount is refused in exec too.
+    assert_ne!(
+        code(&berth.run(&["exec", id, "mount", "-t", "tmpfs", "none", "/mnt"])),
+        0
+    );
+    berth.ok(&["rm", "-f", id]);
 }
 
 #[test]

@@ -39,6 +39,20 @@ pub fn overlay_supported() -> bool {
 /// Any number of lowers works: the layers are passed one by one through the new mount API
 /// (Linux 6.8+), falling back to mount(2), where long lists go through `/proc/self/fd` paths.
 pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), Error> {
+    mount_overlay_with(lowers, upper, work, target, false)
+}
+
+/// [`mount_overlay`], optionally `volatile`: overlayfs then never syncs the upper directory, which makes
+/// unmounting after writes ~0.3 ms instead of a journal commit (4-20 ms here). Only for a throwaway upper
+/// (`run --rm`): after a crash the kernel refuses to mount that upper again until
+/// `work/work/incompat/volatile` is removed.
+pub fn mount_overlay_with(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    volatile: bool,
+) -> Result<(), Error> {
     let placeholder;
     let lowers: Vec<&Path> = if lowers.is_empty() {
         let parent = work.parent().ok_or_else(|| {
@@ -53,7 +67,7 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Pat
     } else {
         lowers.iter().map(PathBuf::as_path).collect()
     };
-    mount_layers(&lowers, Some((upper, work)), target)
+    mount_layers(&lowers, Some((upper, work, volatile)), target)
 }
 
 /// Mounts a read-only view of `lowers` (top-most first) at `target`: an overlay of the lowers,
@@ -113,7 +127,7 @@ pub fn copy_view(lowers: &[PathBuf], target: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-fn mount_layers(lowers: &[&Path], upper: Option<(&Path, &Path)>, target: &Path) -> Result<(), Error> {
+fn mount_layers(lowers: &[&Path], upper: Option<(&Path, &Path, bool)>, target: &Path) -> Result<(), Error> {
     match mount_new_api(lowers, upper, target) {
         Ok(()) => Ok(()),
         Err(NewApi::Unsupported) => {
@@ -130,7 +144,7 @@ enum NewApi {
     Failed(Error),
 }
 
-fn mount_new_api(lowers: &[&Path], upper: Option<(&Path, &Path)>, target: &Path) -> Result<(), NewApi> {
+fn mount_new_api(lowers: &[&Path], upper: Option<(&Path, &Path, bool)>, target: &Path) -> Result<(), NewApi> {
     let fs = match rmount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
         Ok(fd) => fd,
         Err(Errno::NOSYS) => return Err(NewApi::Unsupported),
@@ -145,13 +159,16 @@ fn mount_new_api(lowers: &[&Path], upper: Option<(&Path, &Path)>, target: &Path)
             Err(e) => return Err(fail(format!("adding layer {}", lower.display()), e)),
         }
     }
-    if let Some((upper, work)) = upper {
+    if let Some((upper, work, volatile)) = upper {
         rmount::fsconfig_set_string(&fs, "upperdir", upper)
             .map_err(|e| fail(format!("setting upper directory {}", upper.display()), e))?;
         rmount::fsconfig_set_string(&fs, "workdir", work)
             .map_err(|e| fail(format!("setting work directory {}", work.display()), e))?;
         for (key, value) in RW_OPTIONS {
             rmount::fsconfig_set_string(&fs, *key, *value).map_err(|e| fail(format!("setting {key}={value}"), e))?;
+        }
+        if volatile {
+            rmount::fsconfig_set_flag(&fs, "volatile").map_err(|e| fail("setting volatile".into(), e))?;
         }
     }
     rmount::fsconfig_create(&fs).map_err(|e| fail("creating the overlay".into(), e))?;
@@ -168,7 +185,7 @@ fn mount_new_api(lowers: &[&Path], upper: Option<(&Path, &Path)>, target: &Path)
 /// The mount(2) way: one option string, at most a page long. When the plain paths do not fit,
 /// or contain characters the option syntax reserves, they are passed as `/proc/self/fd/N` of
 /// directories held open for the call.
-fn mount_legacy(lowers: &[&Path], upper: Option<(&Path, &Path)>, target: &Path) -> Result<(), Error> {
+fn mount_legacy(lowers: &[&Path], upper: Option<(&Path, &Path, bool)>, target: &Path) -> Result<(), Error> {
     let mut held: Vec<OwnedFd> = Vec::new();
     let mut data = legacy_options(lowers, upper, false, &mut held)?;
     if data.len() > MOUNT_DATA_MAX {
@@ -206,7 +223,7 @@ fn mount_legacy(lowers: &[&Path], upper: Option<(&Path, &Path)>, target: &Path) 
 
 fn legacy_options(
     lowers: &[&Path],
-    upper: Option<(&Path, &Path)>,
+    upper: Option<(&Path, &Path, bool)>,
     force_fd: bool,
     held: &mut Vec<OwnedFd>,
 ) -> Result<String, Error> {
@@ -217,13 +234,16 @@ fn legacy_options(
         }
         data.push_str(&option_path(lower, force_fd, held)?);
     }
-    if let Some((upper, work)) = upper {
+    if let Some((upper, work, volatile)) = upper {
         data.push_str(",upperdir=");
         data.push_str(&option_path(upper, false, held)?);
         data.push_str(",workdir=");
         data.push_str(&option_path(work, false, held)?);
         for (key, value) in RW_OPTIONS {
             data.push_str(&format!(",{key}={value}"));
+        }
+        if volatile {
+            data.push_str(",volatile");
         }
     }
     Ok(data)

@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
 
@@ -120,6 +120,15 @@ impl Relay<'_> {
     /// Runs until every output closes. `on_detach` is called when our own
     /// stdin types the detach sequence.
     pub fn run(mut self, on_detach: &mut dyn FnMut()) {
+        self.run_until(None, on_detach);
+    }
+
+    /// Like [`Relay::run`], but returns at `deadline` if outputs are still
+    /// open: `false`, with those outputs back in `self.outputs` (nothing
+    /// read is lost: partial log lines are written out) so another process
+    /// can carry on. Attach clients accepted meanwhile are dropped, so leave
+    /// `listener` out when a deadline may hand over.
+    pub fn run_until(&mut self, deadline: Option<Instant>, on_detach: &mut dyn FnMut()) -> bool {
         // SAFETY: fds 0, 1 and 2 are this process's stdio, open for its lifetime.
         #[allow(unsafe_code)]
         let (our_in, our_out, our_err) = unsafe {
@@ -163,7 +172,26 @@ impl Relay<'_> {
                 fds.push(PollFd::new(&c.stream, PollFlags::IN));
                 kinds.push((4, i));
             }
-            if poll(&mut fds, None).is_err() {
+            let timeout = match deadline {
+                None => None,
+                Some(at) => match at.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(rustix::time::Timespec::try_from(left).unwrap_or(
+                        rustix::time::Timespec {
+                            tv_sec: 0,
+                            tv_nsec: 1_000_000,
+                        },
+                    )),
+                    _ => {
+                        drop(fds);
+                        for (_, stream) in outputs.iter().flatten() {
+                            let _ = self.log.flush_stream(*stream);
+                        }
+                        self.outputs = outputs.into_iter().flatten().collect();
+                        return false;
+                    }
+                },
+            };
+            if poll(&mut fds, timeout.as_ref()).is_err() {
                 continue;
             }
             let ready: Vec<(u8, usize)> = fds
@@ -271,6 +299,7 @@ impl Relay<'_> {
                 clients.remove(i);
             }
         }
+        true
     }
 
     fn send_input(&mut self, data: &[u8]) {

@@ -95,6 +95,7 @@ use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use rustix::process::{DumpableBehavior, Pid, Signal, WaitIdOptions, WaitOptions, WaitStatus};
 
 use crate::error::Error;
+use crate::filter;
 
 /// Where the container's standard streams go.
 #[derive(Debug)]
@@ -153,9 +154,17 @@ impl Launcher {
             reject_null_device(stderr, "stderr")?;
         }
         let existed = self.state_dir(id).symlink_metadata().is_ok();
-        let builder = self.builder(id, stdio)?;
+        let prepared = filter::prepare(bundle, &self.filter_cache())?;
+        let mut builder = self.builder(id, stdio)?;
+        if let Some(executor) = prepared.executor {
+            builder = builder.with_executor(executor);
+        }
         let caller = CallerState::save();
-        let created = builder.as_init(bundle).with_systemd(false).with_detach(true).build();
+        let created = builder
+            .as_init(&prepared.bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .build();
         caller.restore();
         let mut container = match created {
             Ok(container) => container,
@@ -269,6 +278,10 @@ impl Launcher {
         }
         let mut process = process.clone();
         process.set_terminal(Some(matches!(stdio, Stdio::Tty { .. })));
+        let executor = match Container::load(dir.clone()) {
+            Ok(container) => filter::prepare_exec(container.bundle(), &mut process)?,
+            Err(err) => return Err(lc_error("exec in", id, err)),
+        };
         let json = serde_json::to_vec(&process)
             .map_err(|err| Error::Runtime(format!("exec in container {id}: encode the process: {err}")))?;
         // libcontainer takes an exec'd process only as a process.json path.
@@ -277,7 +290,10 @@ impl Launcher {
             path: path.clone(),
             source,
         })?;
-        let result = self.builder(id, stdio).and_then(|builder| {
+        let result = self.builder(id, stdio).and_then(|mut builder| {
+            if let Some(executor) = executor {
+                builder = builder.with_executor(executor);
+            }
             let caller = CallerState::save();
             let pid = builder.as_tenant().with_detach(true).with_process(Some(&path)).build();
             caller.restore();
@@ -287,6 +303,11 @@ impl Launcher {
             tracing::debug!(path = %path.display(), error = %err, "removing the exec process file");
         }
         Ok(result?.as_raw())
+    }
+
+    /// Compiled seccomp programs, shared by every container under this state root.
+    fn filter_cache(&self) -> PathBuf {
+        self.state_root.join(".seccomp")
     }
 
     fn load(&self, id: &str) -> Result<Container, Error> {
@@ -502,6 +523,19 @@ pub fn wait_exit(pid: i32) -> Result<Exit, Error> {
             return Ok(exit);
         }
         tracing::debug!(pid = reaped, ?exit, "reaped a process");
+    }
+}
+
+/// [`wait_exit`], but gives up after `timeout`: `None` when `pid` is still running then.
+pub fn wait_exit_within(pid: i32, timeout: Duration) -> Result<Option<Exit>, Error> {
+    let target = Pid::from_raw(pid).ok_or_else(|| Error::InvalidArgument(format!("invalid pid {pid}")))?;
+    let pidfd = rustix::process::pidfd_open(target, rustix::process::PidfdFlags::empty())
+        .map_err(|err| Error::Runtime(format!("wait for process {pid}: {err}")))?;
+    let timeout = rustix::time::Timespec::try_from(timeout).unwrap_or(rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 });
+    let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(0) => Ok(None),
+        _ => wait_exit(pid).map(Some),
     }
 }
 

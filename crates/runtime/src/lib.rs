@@ -4,6 +4,8 @@
 pub mod error;
 pub mod external;
 #[cfg(feature = "libcontainer")]
+pub mod filter;
+#[cfg(feature = "libcontainer")]
 pub mod launch;
 pub mod seccomp;
 pub mod spec;

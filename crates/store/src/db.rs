@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::Connection;
 
 use crate::Error;
@@ -94,6 +95,13 @@ pub(crate) fn open(path: &Path) -> Result<Connection, Error> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Every berth command is a short process. By default the last connection to close checkpoints and deletes
+    // the WAL, so the next command recreates it with an fsync of the file and of the directory: two syncs on
+    // every container start. Left open, the WAL is checkpointed by SQLite's automatic checkpoints instead,
+    // kept short because the first connection of each process reads every frame in it again (recovery).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 64)?;
+    conn.pragma_update(None, "journal_size_limit", 1 << 20)?;
     migrate(&conn)?;
     Ok(conn)
 }

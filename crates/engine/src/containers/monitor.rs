@@ -282,6 +282,9 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, attach: bool, resume: Resu
     }
 }
 
+/// How long a monitor relays a non-interactive container itself before it hands over to the shim.
+const HANDOVER_GRACE: Duration = Duration::from_millis(100);
+
 /// The shim binary beside berth, if it is there.
 fn shim_path() -> Option<PathBuf> {
     let path = std::env::current_exe().ok()?.with_file_name("berth-shim");
@@ -426,7 +429,34 @@ impl Monitor<'_> {
             (pid, vec![(out_r, 0), (err_r, 1)], stdin_w)
         };
         self.mark_running(pid, status, first);
+        let mut outputs = outputs;
+        let mut input = input;
         if let Some(shim) = shim_path() {
+            // A container that needs nothing interactive is relayed here for a moment first: one that ends
+            // within it (`run --rm IMG cmd`) is finished here, saving the shim's start and this monitor's
+            // start again at the exit. Longer runs go to the small shim as before.
+            if !tty && !open_stdin {
+                let deadline = std::time::Instant::now() + HANDOVER_GRACE;
+                let mut relay = Relay {
+                    outputs,
+                    input,
+                    tty,
+                    log: &mut log,
+                    own_output: attach,
+                    own_input: false,
+                    listener: None,
+                    detach_keys: Vec::new(),
+                    size_file: None,
+                };
+                if relay.run_until(Some(deadline), &mut || {}) {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if let Some(exit) = launch::wait_exit_within(pid, left).map_err(|e| (125, e.to_string()))? {
+                        return Ok(self.finish_run(exit.status()));
+                    }
+                }
+                outputs = std::mem::take(&mut relay.outputs);
+                input = relay.input.take();
+            }
             let err = self.exec_shim(&shim, pid, &outputs, input.as_ref(), &listener, backoff, started_ms);
             tracing::warn!(error = %err, "could not hand over to berth-shim; relaying in the monitor");
         }
@@ -597,7 +627,15 @@ impl Monitor<'_> {
             .map(|c| self.engine.store().layer_diff(c))
             .collect();
         if berth_image::snapshot::overlay_supported() {
-            berth_image::snapshot::mount_overlay(&lowers, &dir.join("upper"), &dir.join("work"), &merged)?;
+            // A --rm container's upper dir is thrown away with it: no need for overlayfs to sync it.
+            let volatile = self.container.config.host.auto_remove;
+            let work = dir.join("work");
+            if volatile {
+                // Left by a volatile mount that was never cleanly unmounted (a crash); the kernel refuses to
+                // mount the upper again while it is there.
+                let _ = fs::remove_dir_all(work.join("work/incompat"));
+            }
+            berth_image::snapshot::mount_overlay_with(&lowers, &dir.join("upper"), &work, &merged, volatile)?;
         } else if fs::read_dir(&merged).map(|mut d| d.next().is_none()).unwrap_or(true) {
             berth_image::snapshot::copy_view(&lowers, &merged)?;
         }

@@ -182,6 +182,45 @@ fn overlay_of_150_layers() {
     assert_eq!(fs::read_to_string(upper.join("shared")).unwrap(), "top");
 }
 
+/// The mount options of `target` as /proc/self/mounts lists them.
+fn mount_options(target: &Path) -> Option<String> {
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+    let target = target.to_str().unwrap();
+    mounts.lines().find_map(|l| {
+        let fields: Vec<&str> = l.split(' ').collect();
+        (fields.get(1) == Some(&target)).then(|| fields.get(3).unwrap_or(&"").to_string())
+    })
+}
+
+/// Linux 6.x lists the option as `fsync=volatile`, older kernels as `volatile`.
+fn is_volatile(options: &str) -> bool {
+    options.split(',').any(|o| o == "volatile" || o == "fsync=volatile")
+}
+
+#[test]
+fn volatile_overlay_skips_syncs_and_says_so() {
+    require_overlay!();
+    let tmp = scratch();
+    let lowers = many_layers(tmp.path(), 90);
+    for volatile in [false, true] {
+        let (upper, work, merged) = rw_dirs(&tmp.path().join(volatile.to_string()));
+        mount_overlay_with(&lowers, &upper, &work, &merged, volatile).unwrap();
+        let guard = MountGuard(merged.clone());
+        let options = mount_options(&merged).expect("the overlay is mounted");
+        assert_eq!(is_volatile(&options), volatile, "{options}");
+        fs::write(merged.join("new"), "x").unwrap();
+        assert_eq!(fs::read_to_string(upper.join("new")).unwrap(), "x");
+        drop(guard);
+        // The same legacy option string, as kernels before 6.8 get it.
+        let lowers: Vec<&Path> = lowers.iter().map(PathBuf::as_path).collect();
+        let (upper2, work2, merged2) = rw_dirs(&tmp.path().join(format!("legacy-{volatile}")));
+        mount_legacy(&lowers, Some((&upper2, &work2, volatile)), &merged2).unwrap();
+        let _guard = MountGuard(merged2.clone());
+        let options = mount_options(&merged2).expect("the overlay is mounted");
+        assert_eq!(is_volatile(&options), volatile, "{options}");
+    }
+}
+
 #[test]
 fn mount2_fallback_handles_150_layers() {
     require_overlay!();
@@ -189,7 +228,7 @@ fn mount2_fallback_handles_150_layers() {
     let lowers = many_layers(tmp.path(), 150);
     let lowers: Vec<&Path> = lowers.iter().map(PathBuf::as_path).collect();
     let (upper, work, merged) = rw_dirs(tmp.path());
-    mount_legacy(&lowers, Some((&upper, &work)), &merged).unwrap();
+    mount_legacy(&lowers, Some((&upper, &work, false)), &merged).unwrap();
     let _guard = MountGuard(merged.clone());
     check_many(&merged, 150);
 
