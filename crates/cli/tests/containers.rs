@@ -932,6 +932,45 @@ fn logs_tail_timestamps_and_rotation() {
 }
 
 #[test]
+fn logs_details_show_the_chosen_labels_and_env() {
+    let Some(berth) = with_busybox() else { return };
+    // One line at once (written by the monitor) and one after its hand-over to the shim.
+    let id = berth.ok(&[
+        "run",
+        "-d",
+        "--label",
+        "app=web shop",
+        "--label",
+        "unlisted=x",
+        "-e",
+        "REGION=eu",
+        "--log-opt",
+        "labels=app,missing",
+        "--log-opt",
+        "env=REGION",
+        "busybox",
+        "sh",
+        "-c",
+        "echo first; sleep 0.5; echo second >&2",
+    ]);
+    let id = id.trim();
+    assert_eq!(berth.ok(&["wait", id]).trim(), "0");
+    assert_eq!(berth.ok(&["logs", "--details", id]), "REGION=eu,app=web+shop first\n");
+    let out = berth.run(&["logs", "--details", id]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "REGION=eu,app=web+shop second\n");
+    // Without the option the lines are as they were.
+    assert_eq!(berth.ok(&["logs", id]), "first\n");
+    let stamped = berth.ok(&["logs", "-t", "--details", id]);
+    assert!(stamped.contains("Z REGION=eu,app=web+shop first"), "{stamped}");
+    berth.ok(&["rm", id]);
+    // No attributes: docker still puts the separating space in front.
+    let plain = berth.ok(&["run", "-d", "busybox", "echo", "bare"]);
+    berth.ok(&["wait", plain.trim()]);
+    assert_eq!(berth.ok(&["logs", "--details", plain.trim()]), " bare\n");
+    berth.ok(&["rm", plain.trim()]);
+}
+
+#[test]
 fn capabilities_privileged_and_seccomp_options() {
     let Some(berth) = with_busybox() else { return };
     let mount = "mkdir -p /mnt/t && mount -t tmpfs none /mnt/t && echo mounted";

@@ -17,6 +17,8 @@ pub struct Writer {
     max_size: Option<u64>,
     max_files: u32,
     partial: [Vec<u8>; 2],
+    /// The `"attrs":{...}` member every entry carries (`--log-opt labels=/env=`), or empty.
+    attrs: String,
 }
 
 impl Writer {
@@ -31,7 +33,26 @@ impl Writer {
             max_size,
             max_files: max_files.max(1),
             partial: [Vec::new(), Vec::new()],
+            attrs: String::new(),
         })
+    }
+
+    /// Tags every entry with these attributes (Docker's `attrs`, from `--log-opt labels=...,env=...`).
+    pub fn with_attrs(mut self, attrs: &[(String, String)]) -> Writer {
+        self.attrs.clear();
+        if !attrs.is_empty() {
+            self.attrs.push_str(",\"attrs\":{");
+            for (i, (k, v)) in attrs.iter().enumerate() {
+                if i > 0 {
+                    self.attrs.push(',');
+                }
+                json_string(&mut self.attrs, k);
+                self.attrs.push(':');
+                json_string(&mut self.attrs, v);
+            }
+            self.attrs.push('}');
+        }
+        self
     }
 
     /// A disabled writer for `--log-driver none`.
@@ -43,6 +64,7 @@ impl Writer {
             max_size: None,
             max_files: 1,
             partial: [Vec::new(), Vec::new()],
+            attrs: String::new(),
         }
     }
 
@@ -84,6 +106,7 @@ impl Writer {
         } else {
             ",\"stream\":\"stderr\""
         });
+        text.push_str(&self.attrs);
         text.push_str(",\"time\":\"");
         text.push_str(&now_rfc3339_nano());
         text.push_str("\"}\n");

@@ -29,6 +29,8 @@ struct Args {
     log: Option<PathBuf>,
     max_size: Option<u64>,
     max_file: u32,
+    /// Attributes every log entry carries (`--log-opt labels=`/`env=`).
+    log_attrs: Vec<(String, String)>,
     status_fd: Option<i32>,
     listen_fd: Option<i32>,
     input_fd: Option<i32>,
@@ -65,6 +67,11 @@ fn parse() -> Result<Args, String> {
             "--size-file" => args.size_file = it.next().map(PathBuf::from),
             "--max-size" => args.max_size = Some(num(it.next(), "--max-size")? as u64),
             "--max-file" => args.max_file = num(it.next(), "--max-file")? as u32,
+            "--log-attr" => {
+                let v = it.next().ok_or("--log-attr needs KEY=VALUE")?;
+                let (k, v) = v.split_once('=').ok_or("--log-attr needs KEY=VALUE")?;
+                args.log_attrs.push((k.to_string(), v.to_string()));
+            }
             "--status-fd" => args.status_fd = Some(num(it.next(), "--status-fd")? as i32),
             "--listen-fd" => args.listen_fd = Some(num(it.next(), "--listen-fd")? as i32),
             "--input-fd" => args.input_fd = Some(num(it.next(), "--input-fd")? as i32),
@@ -126,7 +133,9 @@ fn main() -> ExitCode {
         }
     };
     let mut log = match &args.log {
-        Some(path) => Writer::open(path, args.max_size, args.max_file).unwrap_or_else(|_| Writer::none()),
+        Some(path) => Writer::open(path, args.max_size, args.max_file)
+            .map(|w| w.with_attrs(&args.log_attrs))
+            .unwrap_or_else(|_| Writer::none()),
         None => Writer::none(),
     };
     let status_fd = args.status_fd;

@@ -13,6 +13,76 @@ pub struct Entry {
     pub log: String,
     pub stream: String,
     pub time: String,
+    /// Labels and environment variables picked by `--log-opt labels=`/`env=`.
+    #[serde(default)]
+    pub attrs: std::collections::BTreeMap<String, String>,
+}
+
+impl Entry {
+    /// `logs --details`: the attributes as Docker prints them, `k=v,k2=v2` (keys sorted, both
+    /// query-escaped), then a space; a lone space when there are none.
+    pub fn details(&self) -> String {
+        let mut out = String::new();
+        for (i, (k, v)) in self.attrs.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&query_escape(k));
+            out.push('=');
+            out.push_str(&query_escape(v));
+        }
+        out.push(' ');
+        out
+    }
+}
+
+/// Go's url.QueryEscape: unreserved bytes as they are, space as '+', the rest %XX.
+fn query_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The attributes each log entry of this container carries: the values of the labels named in
+/// `--log-opt labels=a,b` and of the environment variables named in `--log-opt env=X,Y`.
+pub fn log_attrs(config: &super::ContainerConfig) -> Vec<(String, String)> {
+    let mut attrs = std::collections::BTreeMap::new();
+    let names = |key: &str| -> Vec<String> {
+        config
+            .host
+            .log_opts
+            .get(key)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for label in names("labels") {
+        if let Some(value) = config.labels.get(&label) {
+            attrs.insert(label, value.clone());
+        }
+    }
+    for var in names("env") {
+        let value = config
+            .env
+            .iter()
+            .rev()
+            .find_map(|e| e.split_once('=').filter(|(k, _)| *k == var).map(|(_, v)| v.to_string()));
+        if let Some(value) = value {
+            attrs.insert(var, value);
+        }
+    }
+    attrs.into_iter().collect()
 }
 
 /// Every entry of a container's log, oldest first (rotated files included).
@@ -48,6 +118,20 @@ pub fn parse_size(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn details_are_sorted_escaped_and_end_in_a_space() {
+        let mut entry = Entry {
+            log: "x\n".into(),
+            stream: "stdout".into(),
+            time: String::new(),
+            attrs: Default::default(),
+        };
+        assert_eq!(entry.details(), " ");
+        entry.attrs.insert("zone".into(), "eu west".into());
+        entry.attrs.insert("app".into(), "a=b&c".into());
+        assert_eq!(entry.details(), "app=a%3Db%26c,zone=eu+west ");
+    }
 
     #[test]
     fn reads_back_what_the_writer_wrote_across_rotations() {

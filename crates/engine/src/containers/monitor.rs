@@ -520,6 +520,9 @@ impl Monitor<'_> {
             if let Some(files) = c.host.log_opts.get("max-file") {
                 cmd.arg("--max-file").arg(files);
             }
+            for (k, v) in logs::log_attrs(c) {
+                cmd.arg("--log-attr").arg(format!("{k}={v}"));
+            }
         }
         let fds = (|| -> std::io::Result<()> {
             if self.status_fd >= 0 {
@@ -606,7 +609,9 @@ impl Monitor<'_> {
         let path = log_path(self.engine, &self.container.row.id);
         let max_size = host.log_opts.get("max-size").and_then(|s| logs::parse_size(s));
         let max_files = host.log_opts.get("max-file").and_then(|s| s.parse().ok()).unwrap_or(1);
-        logs::Writer::open(&path, max_size, max_files).unwrap_or_else(|_| logs::Writer::none())
+        logs::Writer::open(&path, max_size, max_files)
+            .map(|w| w.with_attrs(&logs::log_attrs(&self.container.config)))
+            .unwrap_or_else(|_| logs::Writer::none())
     }
 
     /// Mounts the overlay of the image's layers with the container's upper

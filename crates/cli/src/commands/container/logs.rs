@@ -65,6 +65,27 @@ pub fn logs(options: &Options, args: LogsArgs) -> anyhow::Result<()> {
     let mut first = true;
     let stdout = io::stdout();
     let stderr = io::stderr();
+    // One entry as docker prints it: [time ][details ]line, on the stream it came from.
+    let emit = |e: &berth_engine::containers::logs::Entry| -> io::Result<()> {
+        let t = parse_time(&e.time);
+        if since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)) {
+            return Ok(());
+        }
+        let mut text = String::new();
+        if args.timestamps {
+            text.push_str(&e.time);
+            text.push(' ');
+        }
+        if args.details {
+            text.push_str(&e.details());
+        }
+        text.push_str(&e.log);
+        if e.stream == "stderr" {
+            stderr.lock().write_all(text.as_bytes())
+        } else {
+            stdout.lock().write_all(text.as_bytes())
+        }
+    };
     loop {
         let entries = engine.container_logs(container.id())?;
         let mut fresh: Vec<_> = entries.into_iter().skip(printed).collect();
@@ -77,20 +98,7 @@ pub fn logs(options: &Options, args: LogsArgs) -> anyhow::Result<()> {
             first = false;
         }
         for e in &fresh {
-            let t = parse_time(&e.time);
-            if since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)) {
-                continue;
-            }
-            let text = if args.timestamps {
-                format!("{} {}", e.time, e.log)
-            } else {
-                e.log.clone()
-            };
-            if e.stream == "stderr" {
-                stderr.lock().write_all(text.as_bytes())?;
-            } else {
-                stdout.lock().write_all(text.as_bytes())?;
-            }
+            emit(e)?;
         }
         printed = total;
         if !args.follow {
@@ -104,18 +112,13 @@ pub fn logs(options: &Options, args: LogsArgs) -> anyhow::Result<()> {
                 .into_iter()
                 .skip(printed)
                 .collect();
-            for e in rest {
-                if e.stream == "stderr" {
-                    stderr.lock().write_all(e.log.as_bytes())?;
-                } else {
-                    stdout.lock().write_all(e.log.as_bytes())?;
-                }
+            for e in &rest {
+                emit(e)?;
             }
             break;
         }
         stdout.lock().flush()?;
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = args.details;
     Ok(())
 }
