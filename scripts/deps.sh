@@ -8,6 +8,8 @@ packages=(
   runc             # --runtime runc tests
   tar gzip zstd procps  # test fixtures; ps for berth top
   pkg-config libseccomp-dev  # libcontainer's seccomp support (the runtime crate)
+  nftables iproute2 # container networking: NAT and published ports (nft), test namespaces (ip)
+  bind9-dnsutils    # dig and nslookup: real DNS clients for the per-network DNS server's tests
 )
 missing=()
 for p in "${packages[@]}"; do
