@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Parser, Subcommand};
 
-use commands::{container, image, system, volume};
+use commands::{container, image, network, system, volume};
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +67,8 @@ enum Command {
     Update(container::UpdateArgs),
     /// Display the running processes of a container
     Top(container::TopArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(container::PortArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(container::StatsArgs),
     /// Execute a command in a running container
@@ -89,6 +91,9 @@ enum Command {
     /// The per-container monitor (started by berth itself)
     #[command(hide = true, name = "container-monitor")]
     ContainerMonitor(container::MonitorArgs),
+    /// A user-defined network's DNS server (started by berth itself)
+    #[command(hide = true, name = "network-dns")]
+    NetworkDns { network_id: String },
     /// List images
     Images(image::LsArgs),
     /// Manage images
@@ -114,6 +119,11 @@ enum Command {
     Volume {
         #[command(subcommand)]
         command: volume::VolumeCommand,
+    },
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        command: network::NetworkCommand,
     },
     /// Manage berth
     System {
@@ -195,6 +205,7 @@ fn main() -> ExitCode {
         Command::Rename(args) => container::rename(&options, args),
         Command::Update(args) => container::update(&options, args),
         Command::Top(args) => container::top(&options, args),
+        Command::Port(args) => container::port(&options, args),
         Command::Stats(args) => container::stats(&options, args),
         Command::Exec(args) => container::exec(&options, args),
         Command::Attach(args) => container::attach(&options, args),
@@ -204,6 +215,9 @@ fn main() -> ExitCode {
         Command::Cp(args) => container::cp(&options, args),
         Command::Container { command } => container::run_command(&options, command),
         Command::ContainerMonitor(args) => container::monitor(&options, args),
+        Command::NetworkDns { network_id } => {
+            commands::engine(&options).and_then(|engine| Ok(berth_engine::dns::serve(&engine, &network_id)?))
+        }
         Command::Images(args) => image::ls(&options, args),
         Command::Image { command } => image::run(&options, command),
         Command::Import(args) => image::import(&options, args),
@@ -214,6 +228,7 @@ fn main() -> ExitCode {
         Command::Load(args) => image::load(&options, args),
         Command::Inspect(args) => image::inspect(&options, args),
         Command::Volume { command } => volume::run(&options, command),
+        Command::Network { command } => network::run(&options, command),
         Command::System { command } => system::run(&options, command),
         Command::Info(args) => system::info(&options, args),
         Command::Version(args) => system::version(&options, args),

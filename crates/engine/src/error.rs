@@ -10,6 +10,11 @@ pub enum Error {
     NoSuchContainer(String),
     #[error("get {0}: no such volume")]
     NoSuchVolume(String),
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
+    /// The host's network plumbing failed (netlink, nftables).
+    #[error("network: {0}")]
+    Network(String),
     /// The container could not start; `code` is docker's status (125, 126, 127).
     #[error("{message}")]
     StartFailed { code: i32, message: String },
@@ -36,7 +41,10 @@ pub enum Error {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::NoSuchImage(_) | Error::NoSuchContainer(_) | Error::NoSuchVolume(_) => ErrorKind::NotFound,
+            Error::NoSuchImage(_) | Error::NoSuchContainer(_) | Error::NoSuchVolume(_) | Error::NoSuchNetwork(_) => {
+                ErrorKind::NotFound
+            }
+            Error::Network(_) => ErrorKind::Internal,
             Error::StartFailed { .. } => ErrorKind::InvalidArgument,
             Error::Runtime(e) => e.kind(),
             Error::InvalidArgument(_) | Error::InvalidArchive(_) | Error::Reference(_) => ErrorKind::InvalidArgument,

@@ -3,8 +3,10 @@
 //! It owns the data root and orchestrates the lower crates; it formats nothing.
 
 pub mod containers;
+pub mod dns;
 mod error;
 pub mod images;
+pub mod networks;
 mod time;
 pub mod volumes;
 

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use crate::Error;
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE blobs (
     digest     TEXT PRIMARY KEY,
@@ -86,6 +86,31 @@ CREATE TABLE volumes (
     options   TEXT NOT NULL DEFAULT '{}',
     anonymous INTEGER NOT NULL DEFAULT 0
 );
+"#,
+    r#"
+CREATE TABLE networks (
+    id       TEXT PRIMARY KEY,
+    name     TEXT NOT NULL UNIQUE,
+    driver   TEXT NOT NULL,
+    subnet   TEXT NOT NULL,
+    gateway  TEXT NOT NULL,
+    ip_range TEXT NOT NULL DEFAULT '',
+    internal INTEGER NOT NULL DEFAULT 0,
+    bridge   TEXT NOT NULL,
+    labels   TEXT NOT NULL DEFAULT '{}',
+    options  TEXT NOT NULL DEFAULT '{}',
+    created  TEXT NOT NULL
+);
+CREATE TABLE endpoints (
+    network_id   TEXT NOT NULL REFERENCES networks(id),
+    container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    ip           TEXT NOT NULL,
+    mac          TEXT NOT NULL,
+    aliases      TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (network_id, container_id),
+    UNIQUE (network_id, ip)
+);
+CREATE INDEX endpoints_container ON endpoints(container_id);
 "#,
 ];
 

@@ -29,6 +29,9 @@ pub enum Error {
     Db(#[from] rusqlite::Error),
     #[error("data root {path} is not usable: {reason}")]
     Root { path: PathBuf, reason: String },
+    /// A row holds a value berth cannot have written; remove and recreate the object.
+    #[error("corrupt metadata: {0}")]
+    Corrupt(String),
 }
 
 impl Error {
@@ -39,7 +42,7 @@ impl Error {
             }
             Error::BlobNotFound(_) => ErrorKind::NotFound,
             Error::LayerGone(_) => ErrorKind::Conflict,
-            Error::Io { .. } | Error::Db(_) | Error::Root { .. } => ErrorKind::Internal,
+            Error::Io { .. } | Error::Db(_) | Error::Root { .. } | Error::Corrupt(_) => ErrorKind::Internal,
         }
     }
 }

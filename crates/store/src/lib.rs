@@ -10,6 +10,7 @@ pub mod containers;
 mod db;
 mod lock;
 pub mod meta;
+pub mod networks;
 mod store;
 pub mod volumes;
 

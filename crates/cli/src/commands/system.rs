@@ -17,6 +17,10 @@ pub enum SystemCommand {
     Boot,
     /// Remove unused data: stopped containers, dangling images (and with -a unused ones), with --volumes unused anonymous volumes
     Prune(PruneArgs),
+    /// Take down what this data root set up on the host's network: every network without containers, the
+    /// default bridge included, with their firewall rules (for uninstalling, and for tests)
+    #[command(name = "network-reset")]
+    NetworkReset,
 }
 
 pub fn run(options: &Options, command: SystemCommand) -> anyhow::Result<()> {
@@ -24,6 +28,12 @@ pub fn run(options: &Options, command: SystemCommand) -> anyhow::Result<()> {
         SystemCommand::Df(a) => df(options, a),
         SystemCommand::Info(a) => info(options, a),
         SystemCommand::Prune(a) => prune(options, a),
+        SystemCommand::NetworkReset => {
+            for name in engine(options)?.reset_networks()? {
+                println!("{name}");
+            }
+            Ok(())
+        }
         SystemCommand::Boot => {
             for name in engine(options)?.boot()? {
                 println!("{name}");

@@ -26,6 +26,8 @@ impl Drop for Berth {
         for id in String::from_utf8_lossy(&ids.stdout).lines() {
             let _ = self.run(&["rm", "-f", id]);
         }
+        // Bridges, firewall rules and DNS servers of this root's networks.
+        let _ = self.run(&["system", "network-reset"]);
     }
 }
 

@@ -64,7 +64,7 @@ fn container_json(engine: &Engine, c: &Container) -> Value {
             "ContainerIDFile": "",
             "LogConfig": { "Type": h.log_type, "Config": h.log_opts },
             "NetworkMode": h.network_mode,
-            "PortBindings": {},
+            "PortBindings": port_bindings(&h.port_bindings),
             "RestartPolicy": { "Name": restart_name, "MaximumRetryCount": restart_max },
             "AutoRemove": h.auto_remove,
             "CapAdd": h.cap_add,
@@ -135,21 +135,98 @@ fn container_json(engine: &Engine, c: &Container) -> Value {
             "StopSignal": cfg.stop_signal,
             "StopTimeout": cfg.stop_timeout,
         },
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "Ports": {},
-            "SandboxKey": "",
-            "Networks": {
-                h.network_mode.clone(): {
-                    "NetworkID": "",
-                    "EndpointID": "",
-                    "Gateway": "",
-                    "IPAddress": "",
-                    "IPPrefixLen": 0,
-                    "MacAddress": "",
-                },
-            },
+        "NetworkSettings": network_settings(engine, c),
+    })
+}
+
+/// HostConfig.PortBindings: what was asked for, `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`.
+fn port_bindings(bindings: &[crate::networks::PortBinding]) -> Value {
+    let mut map = serde_json::Map::new();
+    for b in bindings {
+        let key = format!("{}/{}", b.container_port, b.proto);
+        let entry = map.entry(key).or_insert_with(|| json!([]));
+        if let Some(list) = entry.as_array_mut() {
+            let port = if b.host_port == 0 {
+                String::new()
+            } else {
+                b.host_port.to_string()
+            };
+            list.push(json!({"HostIp": b.host_ip, "HostPort": port}));
+        }
+    }
+    Value::Object(map)
+}
+
+/// NetworkSettings as Docker shows it: the ports bound while running, and each network's endpoint.
+fn network_settings(engine: &Engine, c: &Container) -> Value {
+    let mut ports = serde_json::Map::new();
+    for port in c.config.exposed_ports.keys() {
+        ports.insert(port.clone(), Value::Null);
+    }
+    for p in engine.container_ports(c.id()) {
+        let key = format!("{}/{}", p.container_port, p.proto);
+        let entry = ports.entry(key).or_insert(Value::Null);
+        if !entry.is_array() {
+            *entry = json!([]);
+        }
+        if let Some(list) = entry.as_array_mut() {
+            list.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+        }
+    }
+    let running = c.is_running();
+    let mut networks = serde_json::Map::new();
+    let mut primary = json!({"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": ""});
+    for (n, e) in engine.container_endpoints(c.id()).unwrap_or_default() {
+        let prefix: u64 = n.subnet.rsplit_once('/').and_then(|(_, p)| p.parse().ok()).unwrap_or(0);
+        let aliases: Vec<String> = serde_json::from_str(&e.aliases).unwrap_or_default();
+        // Docker shows the address only while the container runs.
+        let (ip, gateway, mac, len) = if running {
+            (e.ip.clone(), n.gateway.clone(), e.mac.clone(), prefix)
+        } else {
+            (String::new(), String::new(), String::new(), 0)
+        };
+        if networks.is_empty() {
+            primary = json!({"IPAddress": ip, "IPPrefixLen": len, "Gateway": gateway, "MacAddress": mac});
+        }
+        networks.insert(
+            n.name.clone(),
+            json!({
+                "IPAMConfig": null,
+                "Links": null,
+                "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
+                "NetworkID": n.id,
+                "EndpointID": if running { e.container_id.clone() } else { String::new() },
+                "Gateway": gateway,
+                "IPAddress": ip,
+                "IPPrefixLen": len,
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "MacAddress": mac,
+                "DNSNames": null,
+            }),
+        );
+    }
+    if networks.is_empty() {
+        let mode = &c.config.host.network_mode;
+        networks.insert(
+            mode.clone(),
+            json!({"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}),
+        );
+    }
+    json!({
+        "Bridge": "",
+        "SandboxID": "",
+        "SandboxKey": if running && !engine.container_endpoints(c.id()).unwrap_or_default().is_empty() {
+            engine.netns_path(c.id()).display().to_string()
+        } else {
+            String::new()
         },
+        "Ports": ports,
+        "IPAddress": primary["IPAddress"],
+        "IPPrefixLen": primary["IPPrefixLen"],
+        "Gateway": primary["Gateway"],
+        "MacAddress": primary["MacAddress"],
+        "Networks": networks,
     })
 }

@@ -57,8 +57,18 @@ pub struct ContainerConfig {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HostConfig {
-    /// "none" or "host" until networking lands.
+    /// "bridge" (the default), a network's name, "host", "none" or "container:NAME".
     pub network_mode: String,
+    /// `-p`, plus every exposed port for `-P` (resolved at create time).
+    pub port_bindings: Vec<crate::networks::PortBinding>,
+    /// `--network-alias`: more names this container answers to on its network.
+    pub network_aliases: Vec<String>,
+    /// `--ip`: the address wanted on its network.
+    pub ipv4_address: String,
+    /// `--dns`, `--dns-search`, `--dns-option`.
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
     pub auto_remove: bool,
     pub read_only: bool,
     pub privileged: bool,
@@ -139,6 +149,8 @@ pub struct CreateOptions {
     pub mounts: Vec<String>,
     /// `--volumes-from CONTAINER[:ro|rw]`.
     pub volumes_from: Vec<String>,
+    /// `-P`: publish every exposed port on a free host port.
+    pub publish_all: bool,
     pub config: ContainerConfig,
 }
 
@@ -272,14 +284,55 @@ impl Engine {
         config.exposed_ports = image_config.exposed_ports.clone().unwrap_or_default();
         config.volumes = image_config.volumes.clone().unwrap_or_default();
         let mut mounts = self.resolve_mounts(&options, &config)?;
-        if config.host.network_mode.is_empty() {
-            config.host.network_mode = "none".into();
+        if config.host.network_mode.is_empty() || config.host.network_mode == "default" {
+            config.host.network_mode = crate::networks::DEFAULT_NETWORK.into();
         }
-        if !matches!(config.host.network_mode.as_str(), "none" | "host") {
-            return Err(Error::InvalidArgument(format!(
-                "network {} not found: only --network none and --network host exist until networking lands",
-                config.host.network_mode
-            )));
+        if let Some(other) = config.host.network_mode.strip_prefix("container:") {
+            let other = self.container(other)?;
+            config.host.network_mode = format!("container:{}", other.id());
+        }
+        // The network (the default one is made on first use) before anything else is created.
+        let network = self.network_for_mode(&config.host.network_mode)?;
+        if options.publish_all {
+            for port in config.exposed_ports.keys() {
+                let (number, proto) = port.split_once('/').unwrap_or((port.as_str(), "tcp"));
+                if let Ok(number) = number.parse::<u16>() {
+                    config.host.port_bindings.push(crate::networks::PortBinding {
+                        host_ip: String::new(),
+                        host_port: 0,
+                        container_port: number,
+                        proto: proto.to_string(),
+                    });
+                }
+            }
+        }
+        if !config.host.port_bindings.is_empty() {
+            match config.host.network_mode.as_str() {
+                // Docker ignores them there, with a warning.
+                "host" => config.host.port_bindings.clear(),
+                mode if network.is_none() => {
+                    return Err(Error::InvalidArgument(format!(
+                        "conflicting options: port publishing and the container type network mode ({mode})"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        let wanted_ip = match config.host.ipv4_address.as_str() {
+            "" => None,
+            text => Some(
+                text.parse::<std::net::Ipv4Addr>()
+                    .map_err(|_| Error::InvalidArgument(format!("invalid IPv4 address: {text}")))?,
+            ),
+        };
+        if (wanted_ip.is_some() || !config.host.network_aliases.is_empty())
+            && network
+                .as_ref()
+                .is_none_or(|n| n.name == crate::networks::DEFAULT_NETWORK)
+        {
+            return Err(Error::InvalidArgument(
+                "user specified IP address and network aliases are supported only for user-defined networks".into(),
+            ));
         }
         if !config.detach_keys.is_empty() {
             berth_relay::parse_detach_keys(&config.detach_keys).map_err(Error::InvalidArgument)?;
@@ -380,6 +433,9 @@ impl Engine {
                 )));
             }
             rows::insert(tx, &row)?;
+            if let Some(network) = &network {
+                self.allocate_endpoint(tx, network, &row.id, wanted_ip, &config.host.network_aliases)?;
+            }
             Ok(())
         });
         if let Err(e) = inserted {
@@ -546,7 +602,7 @@ impl Engine {
 }
 
 /// Docker's container name rule.
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))

@@ -147,6 +147,7 @@ pub(crate) fn cleanup_runtime(engine: &Engine, id: &str) -> Result<()> {
     if let Err(e) = runtime_of(engine, id).delete(id) {
         errors.push(e.to_string());
     }
+    engine.disconnect_namespace(id);
     for path in [attach_socket_path(engine, id), size_file_path(engine, id)] {
         let _ = fs::remove_file(path);
     }
@@ -209,6 +210,11 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, attach: bool, resume: Resu
         let _ = launch::become_subreaper();
     }
 
+    if resume.status.is_some() {
+        // What the shim passed on besides the status pipe (reserved host ports, the attach socket) belonged
+        // to the run that just ended.
+        close_inherited_sockets(status_fd);
+    }
     let container = match engine.container(id) {
         Ok(c) => c,
         Err(e) => {
@@ -226,6 +232,7 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, attach: bool, resume: Resu
         attach,
         restarts: resume.restarts,
         status_fd,
+        held_ports: Vec::new(),
     };
     let mut first = resume.status.is_none();
     let mut backoff = Duration::from_millis(resume.backoff_ms.max(100));
@@ -297,12 +304,39 @@ fn inherit(fd: &impl std::os::fd::AsFd) -> std::io::Result<i32> {
     Ok(std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()))
 }
 
+/// Closes the sockets a resumed monitor inherited from the shim (reserved host ports, the attach
+/// socket): they belonged to the run that ended. Files (the store's database) and pipes stay.
+fn close_inherited_sockets(keep: i32) {
+    let Ok(dir) = fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2 && *fd != keep)
+        .collect();
+    for fd in fds {
+        // SAFETY: borrowed only for the fstat; the fd number comes from our own fd table.
+        #[allow(unsafe_code)]
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let is_socket = rustix::fs::fstat(borrowed)
+            .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket)
+            .unwrap_or(false);
+        if is_socket {
+            // SAFETY: nothing in this process owns these sockets: they were inherited across exec.
+            #[allow(unsafe_code)]
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+}
+
 struct Monitor<'e> {
     engine: &'e Engine,
     container: Container,
     attach: bool,
     status_fd: i32,
     restarts: u32,
+    /// Host ports reserved for `-p` while the container runs.
+    held_ports: Vec<OwnedFd>,
 }
 
 impl Monitor<'_> {
@@ -358,10 +392,11 @@ impl Monitor<'_> {
         let engine = self.engine;
         let id = self.id();
         let rootfs = self.mount_root().map_err(|e| (125, e.to_string()))?;
-        let run_spec = self.run_spec(&rootfs).map_err(|e| (125, e.to_string()))?;
+        let network = self.network_mode().map_err(|e| (125, e.to_string()))?;
+        let mut run_spec = self.run_spec(&rootfs).map_err(|e| (125, e.to_string()))?;
+        run_spec.network = network;
         ensure_workdir(&rootfs, &run_spec.cwd).map_err(|e| (125, e))?;
         check_executable(&rootfs, &run_spec.args, &run_spec.env)?;
-        let mut run_spec = run_spec;
         if self.container.config.host.init {
             let init = init_binary(engine).map_err(|e| (125, e.to_string()))?;
             run_spec.binds.push(spec::BindMount {
@@ -529,6 +564,10 @@ impl Monitor<'_> {
                 cmd.arg("--status-fd").arg(self.status_fd.to_string());
             }
             cmd.arg("--listen-fd").arg(inherit(listener)?.to_string());
+            // The shim only keeps them open: a reserved port stays taken while the container runs.
+            for fd in &self.held_ports {
+                inherit(fd)?;
+            }
             if let Some(input) = input {
                 cmd.arg("--input-fd").arg(inherit(input)?.to_string());
             }
@@ -614,6 +653,35 @@ impl Monitor<'_> {
             .unwrap_or_else(|_| logs::Writer::none())
     }
 
+    /// The network namespace the container gets: its own one wired to its networks (with its ports
+    /// published), the host's, an empty one, or another container's.
+    fn network_mode(&mut self) -> Result<NetworkMode> {
+        let mode = self.container.config.host.network_mode.clone();
+        if mode == "host" {
+            return Ok(NetworkMode::Host);
+        }
+        if mode == "none" {
+            return Ok(NetworkMode::None);
+        }
+        if let Some(other) = mode.strip_prefix("container:") {
+            let other = self.engine.container(other)?;
+            if !other.is_running() || other.row.pid <= 0 {
+                return Err(Error::Conflict(format!(
+                    "cannot join network of a non running container: {}",
+                    other.row.name
+                )));
+            }
+            return Ok(NetworkMode::Path(PathBuf::from(format!(
+                "/proc/{}/ns/net",
+                other.row.pid
+            ))));
+        }
+        self.held_ports.clear();
+        let (path, attached) = self.engine.connect_namespace(&self.container)?;
+        self.held_ports = attached.held_ports;
+        Ok(NetworkMode::Path(path))
+    }
+
     /// Mounts the overlay of the image's layers with the container's upper
     /// dir, unless it is still mounted from a previous run.
     fn mount_root(&self) -> Result<PathBuf> {
@@ -652,7 +720,8 @@ impl Monitor<'_> {
         let h = &c.host;
         let id = &self.container.row.id;
         let dir = self.engine.container_dir(id);
-        let mut files = write_etc_files(&dir, c)?;
+        let endpoints = self.engine.container_endpoints(id)?;
+        let mut files = write_etc_files(&dir, c, &endpoints)?;
         let mut ulimits = Vec::new();
         for u in &h.ulimits {
             ulimits.push(spec::parse_ulimit(u)?);
@@ -741,11 +810,8 @@ impl Monitor<'_> {
             cap_drop: h.cap_drop.clone(),
             no_new_privileges,
             seccomp,
-            network: if h.network_mode == "host" {
-                NetworkMode::Host
-            } else {
-                NetworkMode::None
-            },
+            // Set by the caller (network_mode), which may create a namespace.
+            network: NetworkMode::None,
             resources: spec::Resources {
                 memory: (h.memory > 0).then_some(h.memory),
                 memory_swap: (h.memory_swap != 0).then_some(h.memory_swap),
@@ -829,7 +895,13 @@ fn copy_up(rootfs: &Path, target: &str, volume: &Path) {
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf for the container, as
 /// Docker writes them beside the container and binds them in.
-fn write_etc_files(dir: &Path, c: &super::ContainerConfig) -> Result<Vec<spec::BindMount>> {
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf as Docker writes them: the container's own address and
+/// name in hosts; for a user-defined network, the network's DNS server (on its gateway) in resolv.conf.
+fn write_etc_files(
+    dir: &Path,
+    c: &super::ContainerConfig,
+    endpoints: &[(berth_store::networks::NetworkRow, berth_store::networks::EndpointRow)],
+) -> Result<Vec<spec::BindMount>> {
     let io = |path: &Path, e: std::io::Error| Error::Io {
         path: path.to_path_buf(),
         source: e,
@@ -846,13 +918,24 @@ fn write_etc_files(dir: &Path, c: &super::ContainerConfig) -> Result<Vec<spec::B
     };
     for extra in &c.host.extra_hosts {
         if let Some((name, ip)) = extra.split_once(':') {
+            let ip = match (ip, endpoints.first()) {
+                ("host-gateway", Some((net, _))) => net.gateway.as_str(),
+                _ => ip,
+            };
             text.push_str(&format!("{ip}\t{name}\n"));
         }
+    }
+    if let Some((_, endpoint)) = endpoints.first() {
+        text.push_str(&format!("{}\t{}\n", endpoint.ip, c.hostname));
     }
     fs::write(&hosts, text).map_err(|e| io(&hosts, e))?;
     let resolv = dir.join("resolv.conf");
     let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    fs::write(&resolv, host_resolv).map_err(|e| io(&resolv, e))?;
+    let user_network = endpoints
+        .first()
+        .filter(|(net, _)| net.name != crate::networks::DEFAULT_NETWORK)
+        .map(|(net, _)| net.gateway.clone());
+    fs::write(&resolv, resolv_conf(&host_resolv, c, user_network.as_deref())).map_err(|e| io(&resolv, e))?;
     Ok([
         (hostname, "/etc/hostname"),
         (hosts, "/etc/hosts"),
@@ -866,6 +949,50 @@ fn write_etc_files(dir: &Path, c: &super::ContainerConfig) -> Result<Vec<spec::B
         options: Vec::new(),
     })
     .collect())
+}
+
+/// The container's resolv.conf: `--dns` servers, else the network's DNS server (user networks), else the
+/// host's servers that a container can reach (not loopback ones); search domains and options from the flags
+/// or the host.
+fn resolv_conf(host: &str, c: &super::ContainerConfig, network_dns: Option<&str>) -> String {
+    let mut servers: Vec<String> = Vec::new();
+    let mut search: Vec<String> = Vec::new();
+    let mut options: Vec<String> = Vec::new();
+    for line in host.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("nameserver") => servers.extend(words.next().map(str::to_owned)),
+            Some("search") | Some("domain") => search = words.map(str::to_owned).collect(),
+            Some("options") => options.extend(words.map(str::to_owned)),
+            _ => {}
+        }
+    }
+    let h = &c.host;
+    if c.host.network_mode != "host" {
+        servers.retain(|s| !s.starts_with("127.") && s != "::1");
+    }
+    if !h.dns.is_empty() {
+        servers = h.dns.clone();
+    } else if let Some(gateway) = network_dns {
+        servers = vec![gateway.to_string()];
+    }
+    if !h.dns_search.is_empty() {
+        search = h.dns_search.iter().filter(|s| s.as_str() != ".").cloned().collect();
+    }
+    if !h.dns_options.is_empty() {
+        options = h.dns_options.clone();
+    }
+    let mut out = String::new();
+    for s in servers {
+        out.push_str(&format!("nameserver {s}\n"));
+    }
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    out
 }
 
 fn console_dir(engine: &Engine) -> PathBuf {

@@ -81,6 +81,8 @@ pub enum ContainerCommand {
     Update(UpdateArgs),
     /// Display the running processes of a container
     Top(TopArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(StatsArgs),
     /// Execute a command in a running container
@@ -116,6 +118,7 @@ pub fn run_command(options: &Options, command: ContainerCommand) -> anyhow::Resu
         ContainerCommand::Rename(a) => rename(options, a),
         ContainerCommand::Update(a) => update(options, a),
         ContainerCommand::Top(a) => top(options, a),
+        ContainerCommand::Port(a) => port(options, a),
         ContainerCommand::Stats(a) => stats(options, a),
         ContainerCommand::Exec(a) => exec(options, a),
         ContainerCommand::Attach(a) => attach(options, a),

@@ -83,6 +83,45 @@ pub struct TopArgs {
     ps_args: Vec<String>,
 }
 
+#[derive(Args)]
+pub struct PortArgs {
+    container: String,
+    /// PRIVATE_PORT[/PROTO]
+    private_port: Option<String>,
+}
+
+/// `port`: the published ports of a running container, `80/tcp -> 0.0.0.0:32768` (all), or
+/// `0.0.0.0:32768` for one private port.
+pub fn port(options: &Options, args: PortArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let c = engine.container(&args.container)?;
+    let ports = engine.container_ports(c.id());
+    match &args.private_port {
+        None => {
+            for p in &ports {
+                println!("{}/{} -> {}:{}", p.container_port, p.proto, p.host_ip, p.host_port);
+            }
+        }
+        Some(wanted) => {
+            let (number, proto) = wanted.split_once('/').unwrap_or((wanted.as_str(), "tcp"));
+            let number: u16 = number
+                .parse()
+                .with_context(|| format!("invalid port {wanted:?}: use PORT[/PROTO]"))?;
+            let found: Vec<_> = ports
+                .iter()
+                .filter(|p| p.container_port == number && p.proto == proto)
+                .collect();
+            if found.is_empty() {
+                bail!("No public port '{number}/{proto}' published for {}", args.container);
+            }
+            for p in found {
+                println!("{}:{}", p.host_ip, p.host_port);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `top`: the host's `ps`, keeping only the container's processes.
 pub fn top(options: &Options, args: TopArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;

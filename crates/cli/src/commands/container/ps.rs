@@ -121,7 +121,7 @@ pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
                 "RunningFor": crate::format::since(Some(&c.row.created)),
                 "Status": status_text(c),
                 "State": c.row.state,
-                "Ports": "",
+                "Ports": ports_text(&engine.container_ports(c.id())),
                 "Names": c.row.name,
                 "Labels": c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
                 "Mounts": c.config.mounts.iter().map(|m| if m.kind == "volume" { m.source.clone() } else { m.target.clone() }).collect::<Vec<_>>().join(","),
@@ -158,4 +158,13 @@ pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
         )?
     );
     Ok(())
+}
+
+/// Docker's PORTS column: `0.0.0.0:8080->80/tcp, 127.0.0.1:9000->90/udp`.
+fn ports_text(ports: &[berth_engine::networks::BoundPort]) -> String {
+    ports
+        .iter()
+        .map(|p| format!("{}:{}->{}/{}", p.host_ip, p.host_port, p.container_port, p.proto))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -104,9 +104,30 @@ pub struct RunArgs {
     /// Pull image before running ("always", "missing", "never")
     #[arg(long, default_value = "missing")]
     pull: String,
-    /// Connect a container to a network ("none" or "host" for now)
-    #[arg(long, alias = "net", default_value = "none")]
+    /// Connect a container to a network
+    #[arg(long, alias = "net", default_value = "default")]
     network: String,
+    /// Add network-scoped alias for the container
+    #[arg(long, alias = "net-alias")]
+    network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    ip: Option<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long)]
+    publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long)]
+    publish_all: bool,
+    /// Set custom DNS servers
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long)]
+    dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long, alias = "dns-opt")]
+    dns_option: Vec<String>,
     /// Memory limit
     #[arg(short, long)]
     memory: Option<String>,
@@ -236,6 +257,15 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
             bail!("invalid argument {h:?} for \"--add-host\" flag: bad format for add-host: {h:?}");
         }
     }
+    let mut port_bindings = Vec::new();
+    for p in &args.publish {
+        port_bindings.extend(berth_engine::networks::parse_publish(p)?);
+    }
+    for d in &args.dns {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            bail!("invalid argument {d:?} for \"--dns\" flag: {d} is not an ip address");
+        }
+    }
     let entrypoint = args
         .entrypoint
         .as_ref()
@@ -247,6 +277,7 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         volumes: args.volume.clone(),
         mounts: args.mount.clone(),
         volumes_from: args.volumes_from.clone(),
+        publish_all: args.publish_all,
         config: ContainerConfig {
             image: args.image.clone(),
             env,
@@ -262,6 +293,12 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
             detach_keys: args.detach_keys.clone().unwrap_or_default(),
             host: HostConfig {
                 network_mode: args.network.clone(),
+                port_bindings,
+                network_aliases: args.network_alias.clone(),
+                ipv4_address: args.ip.clone().unwrap_or_default(),
+                dns: args.dns.clone(),
+                dns_search: args.dns_search.clone(),
+                dns_options: args.dns_option.clone(),
                 auto_remove: args.rm,
                 read_only: args.read_only,
                 privileged: args.privileged,

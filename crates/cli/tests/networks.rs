@@ -1,0 +1,356 @@
+//! Networking end to end: real bridges, veths, nftables rules and the per-network DNS server, driven through
+//! the berth binary. Each test has its own data root; its Drop removes containers and networks.
+
+mod common;
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn with_busybox() -> Option<Berth> {
+    let berth = Berth::new();
+    import_busybox(&berth, "busybox:latest")?;
+    Some(berth)
+}
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// A host port nobody uses right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The host's first non-loopback IPv4 address.
+fn host_address() -> Option<Ipv4Addr> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let fields: Vec<&str> = l.split_whitespace().collect();
+        let ip: Ipv4Addr = fields.get(3)?.split('/').next()?.parse().ok()?;
+        (!ip.is_loopback()
+            && fields
+                .get(1)
+                .is_some_and(|i| !i.starts_with("bt") && !i.starts_with("br-")))
+        .then_some(ip)
+    })
+}
+
+fn http_get(url: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-m", "5", url])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn interfaces() -> String {
+    std::fs::read_to_string("/proc/net/dev").unwrap_or_default()
+}
+
+/// Serves `text` with busybox httpd from a host directory.
+fn web_root(berth: &Berth, text: &str) -> String {
+    let dir = berth.path("www");
+    std::fs::create_dir_all(&dir).expect("www");
+    std::fs::write(dir.join("index.html"), text).expect("index");
+    format!("{}:/www:ro", dir.display())
+}
+
+#[test]
+fn published_port_serves_the_host_and_other_containers() {
+    let Some(berth) = with_busybox() else { return };
+    if !need("curl") {
+        return;
+    }
+    let www = web_root(&berth, "hello from berth\n");
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let id = berth.ok(&[
+        "run", "-d", "--name", "web", "-p", &publish, "-v", &www, "busybox", "busybox", "httpd", "-f", "-p", "80",
+        "-h", "/www",
+    ]);
+    let id = id.trim();
+    let url = format!("http://127.0.0.1:{port}/");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http_get(&url) != "hello from berth\n" {
+        assert!(Instant::now() < deadline, "no answer on {url}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(berth.ok(&["port", "web"]).trim(), format!("80/tcp -> 127.0.0.1:{port}"));
+    assert_eq!(berth.ok(&["port", "web", "80"]).trim(), format!("127.0.0.1:{port}"));
+    assert!(berth.ok(&["ps"]).contains(&format!("127.0.0.1:{port}->80/tcp")));
+    let ip = berth.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]);
+    assert!(ip.trim().parse::<Ipv4Addr>().is_ok(), "{ip}");
+    // Another container on the default bridge reaches it by address.
+    let direct = berth.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &format!("http://{}/", ip.trim()),
+    ]);
+    assert_eq!(direct, "hello from berth\n");
+    // Published on every host address: from the host's own address, and from a container through it.
+    if let Some(host) = host_address() {
+        let port2 = free_port();
+        let all = format!("{port2}:80");
+        berth.ok(&[
+            "run", "-d", "-p", &all, "-v", &www, "busybox", "busybox", "httpd", "-f", "-p", "80", "-h", "/www",
+        ]);
+        let url = format!("http://{host}:{port2}/");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while http_get(&url) != "hello from berth\n" {
+            assert!(Instant::now() < deadline, "no answer on {url}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let hairpin = berth.ok(&["run", "--rm", "busybox", "wget", "-q", "-O", "-", &url]);
+        assert_eq!(hairpin, "hello from berth\n");
+    }
+    // A port that is taken: a clear error, exit 125, and the container does not run.
+    let taken = berth.run(&["run", "-d", "-p", &publish, "busybox", "sleep", "30"]);
+    assert_eq!(code(&taken), 125);
+    assert!(
+        String::from_utf8_lossy(&taken.stderr).contains("port is already allocated"),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+    berth.ok(&["rm", "-f", id]);
+    // Gone with the container: the mapping answers no more.
+    assert_eq!(http_get(&url), "");
+}
+
+#[test]
+fn publish_all_maps_every_exposed_port() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = berth.path("img");
+    let Some(root) = busybox_rootfs(&dir) else { return };
+    let tar = berth.path("rootfs.tar");
+    tar_dir(&root, &tar);
+    berth.ok(&[
+        "import",
+        "--change",
+        "EXPOSE 80 53/udp",
+        tar.to_str().expect("path"),
+        "exposed:1",
+    ]);
+    let id = berth.ok(&["run", "-d", "-P", "exposed:1", "sleep", "30"]);
+    let ports = berth.ok(&["port", id.trim()]);
+    let mut lines: Vec<&str> = ports.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{ports}");
+    assert!(lines[0].starts_with("53/udp -> 0.0.0.0:"), "{ports}");
+    assert!(lines[1].starts_with("80/tcp -> 0.0.0.0:"), "{ports}");
+    berth.ok(&["rm", "-f", id.trim()]);
+}
+
+#[test]
+fn user_network_resolves_names_and_aliases() {
+    let Some(berth) = with_busybox() else { return };
+    let net = format!("net{}", std::process::id());
+    berth.ok(&["network", "create", &net]);
+    let www = web_root(&berth, "by name\n");
+    berth.ok(&[
+        "run",
+        "-d",
+        "--network",
+        &net,
+        "--name",
+        "api",
+        "--network-alias",
+        "backend",
+        "-v",
+        &www,
+        "busybox",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    for name in ["api", "backend", "API"] {
+        let got = berth.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            &format!("http://{name}/"),
+        ]);
+        assert_eq!(got, "by name\n", "{name}");
+    }
+    // The default bridge does not resolve names, as in Docker: no berth DNS server in its resolv.conf (a
+    // query would go to the host's resolvers, off this machine, so none is sent here).
+    let gateway = berth.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        "bridge",
+    ]);
+    let resolv = berth.ok(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+    assert!(!resolv.contains(&format!("nameserver {}", gateway.trim())), "{resolv}");
+    let user_gateway = berth.ok(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &net]);
+    let resolv = berth.ok(&["run", "--rm", "--network", &net, "busybox", "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.starts_with(&format!("nameserver {}\n", user_gateway.trim())),
+        "{resolv}"
+    );
+    // In use: refused, and nothing changes.
+    let busy = berth.run(&["network", "rm", &net]);
+    assert_ne!(code(&busy), 0);
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("has active endpoints"));
+    berth.ok(&["rm", "-f", "api"]);
+    // The network's DNS server leaves with its last container.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let root = berth.root().display().to_string();
+    while dns_servers(&root) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the DNS server outlived the network's containers"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let bridge_name = berth.ok(&["network", "inspect", "-f", "{{.BridgeName}}", &net]);
+    berth.ok(&["network", "rm", &net]);
+    assert!(!interfaces().contains(&format!("{}:", bridge_name.trim())));
+}
+
+/// DNS server processes started for this data root.
+fn dns_servers(root: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .filter(|c| c.contains("network-dns") && c.contains(root))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn none_host_and_container_modes() {
+    let Some(berth) = with_busybox() else { return };
+    let none = berth.ok(&["run", "--rm", "--network", "none", "busybox", "cat", "/proc/net/dev"]);
+    let names: Vec<&str> = none
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(names, ["lo"], "{none}");
+    let host = berth.ok(&["run", "--rm", "--network", "host", "busybox", "cat", "/proc/net/dev"]);
+    assert_eq!(host.lines().count(), interfaces().lines().count(), "{host}");
+    // container:NAME shares the other container's stack: same address.
+    berth.ok(&["run", "-d", "--name", "first", "busybox", "sleep", "30"]);
+    let ip = berth.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "first"]);
+    let shared = berth.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:first",
+        "busybox",
+        "cat",
+        "/proc/net/fib_trie",
+    ]);
+    assert!(shared.contains(ip.trim()), "{ip} not in {shared}");
+}
+
+#[test]
+fn twenty_parallel_containers_get_distinct_addresses() {
+    let Some(berth) = with_busybox() else { return };
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|_| s.spawn(|| berth.ok(&["run", "-d", "busybox", "sleep", "30"]).trim().to_string()))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    let mut ips: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            berth
+                .ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", id])
+                .trim()
+                .to_string()
+        })
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 20, "{ips:?}");
+    assert!(ips.iter().all(|ip| ip.parse::<Ipv4Addr>().is_ok()), "{ips:?}");
+}
+
+#[test]
+fn bad_network_input_is_refused_cleanly() {
+    let Some(berth) = with_busybox() else { return };
+    let a = format!("a{}", std::process::id());
+    let b = format!("b{}", std::process::id());
+    berth.ok(&["network", "create", "--subnet", "10.231.7.0/24", &a]);
+    let overlap = berth.run(&["network", "create", "--subnet", "10.231.7.128/25", &b]);
+    assert_ne!(code(&overlap), 0);
+    assert!(String::from_utf8_lossy(&overlap.stderr).contains("overlaps"));
+    assert!(!berth
+        .ok(&["network", "ls", "-q", "--filter", &format!("name={b}")])
+        .contains(char::is_alphanumeric));
+    for args in [
+        vec!["run", "--rm", "--network", "nosuchnet", "busybox", "true"],
+        vec!["run", "--rm", "-p", "notaport", "busybox", "true"],
+        vec!["run", "--rm", "-p", "1-3:1-2", "busybox", "true"],
+        vec!["run", "--rm", "--network", "none", "-p", "80", "busybox", "true"],
+    ] {
+        let out = berth.run(&args);
+        assert_eq!(code(&out), 125, "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(berth.ok(&["ps", "-aq"]), "", "no container was left half-created");
+    let gateway = berth.ok(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &a]);
+    assert_eq!(gateway.trim(), "10.231.7.1");
+    berth.ok(&["network", "rm", &a]);
+}
+
+#[test]
+fn fetches_the_debian_mirror_through_nat() {
+    let Some(berth) = with_busybox() else { return };
+    // The only outside host a container may reach; its name is resolved here, on the host.
+    let Ok(mut addrs) = std::net::ToSocketAddrs::to_socket_addrs(&("deb.debian.org", 80)) else {
+        eprintln!("SKIP: deb.debian.org does not resolve on this host");
+        return;
+    };
+    let Some(ip) = addrs.find(|a| a.is_ipv4()).map(|a| a.ip()) else {
+        eprintln!("SKIP: no IPv4 address for deb.debian.org");
+        return;
+    };
+    let host = format!("deb.debian.org:{ip}");
+    let out = berth.run(&[
+        "run",
+        "--rm",
+        "--add-host",
+        &host,
+        "busybox",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://deb.debian.org/debian/dists/bookworm/Release",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Origin: Debian"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
