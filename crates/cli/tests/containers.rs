@@ -9,16 +9,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-fn with_busybox() -> Option<Berth> {
-    let berth = Berth::new();
-    import_busybox(&berth, "busybox:latest")?;
-    Some(berth)
-}
-
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

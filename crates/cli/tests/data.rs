@@ -6,10 +6,6 @@ use std::process::Command;
 
 use common::*;
 
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
 #[test]
 fn diff_commit_export_roundtrip() {
     let berth = Berth::new();

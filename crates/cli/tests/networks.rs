@@ -8,16 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn with_busybox() -> Option<Berth> {
-    let berth = Berth::new();
-    import_busybox(&berth, "busybox:latest")?;
-    Some(berth)
-}
-
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
 /// A host port nobody uses right now.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

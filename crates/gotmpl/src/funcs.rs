@@ -460,7 +460,8 @@ fn js_escape(s: &str) -> String {
     out
 }
 
-fn query_escape(s: &str) -> String {
+/// Go's url.QueryEscape: unreserved bytes as they are, space as '+', the rest %XX.
+pub fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {

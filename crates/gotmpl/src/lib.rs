@@ -29,6 +29,7 @@ mod value;
 
 use std::str::FromStr;
 
+pub use funcs::query_escape;
 pub use tabwriter::align_columns;
 
 /// Template errors, formatted like Go's `text/template` messages.

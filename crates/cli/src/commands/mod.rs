@@ -46,3 +46,16 @@ pub fn each(names: &[String], mut op: impl FnMut(&str) -> berth_engine::Result<(
         Ok(())
     })
 }
+
+/// `--label`/`--opt` style `key=value` flags (a bare key means an empty value).
+pub fn key_values(items: &[String], what: &str) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut map = std::collections::BTreeMap::new();
+    for item in items {
+        let (k, v) = item.split_once('=').unwrap_or((item.as_str(), ""));
+        if k.is_empty() {
+            anyhow::bail!("invalid {what} {item:?}: use key=value");
+        }
+        map.insert(k.to_string(), v.to_string());
+    }
+    Ok(map)
+}

@@ -6,7 +6,7 @@ use berth_engine::Options;
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
-use super::engine;
+use super::{engine, key_values};
 use crate::format::Listing;
 use crate::Exit;
 
@@ -60,18 +60,6 @@ pub struct CreateArgs {
     #[arg(short, long = "opt")]
     opt: Vec<String>,
     name: String,
-}
-
-fn key_values(items: &[String], what: &str) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
-    let mut map = std::collections::BTreeMap::new();
-    for item in items {
-        let (k, v) = item.split_once('=').unwrap_or((item.as_str(), ""));
-        if k.is_empty() {
-            bail!("invalid {what} {item:?}: use key=value");
-        }
-        map.insert(k.to_string(), v.to_string());
-    }
-    Ok(map)
 }
 
 pub fn create(options: &Options, args: CreateArgs) -> anyhow::Result<()> {

@@ -1,14 +1,12 @@
 //! `volume create|ls|inspect|rm|prune`.
 
-use std::collections::BTreeMap;
-
 use anyhow::{bail, Context};
 use berth_engine::volumes::Volume;
 use berth_engine::Options;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::engine;
+use super::{engine, key_values};
 use crate::format::{human_size, Listing};
 use crate::Exit;
 
@@ -36,18 +34,6 @@ pub fn run(options: &Options, command: VolumeCommand) -> anyhow::Result<()> {
         VolumeCommand::Rm(a) => rm(options, a),
         VolumeCommand::Prune(a) => prune(options, a),
     }
-}
-
-fn key_values(items: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut map = BTreeMap::new();
-    for item in items {
-        let (k, v) = item.split_once('=').unwrap_or((item.as_str(), ""));
-        if k.is_empty() {
-            bail!("invalid {what} {item:?}: use key=value");
-        }
-        map.insert(k.to_string(), v.to_string());
-    }
-    Ok(map)
 }
 
 #[derive(Args)]

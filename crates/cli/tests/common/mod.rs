@@ -263,3 +263,15 @@ pub fn import_busybox(berth: &Berth, name: &str) -> Option<(String, PathBuf)> {
     let id = berth.ok(&["import", tarball.to_str()?, name]).trim().to_string();
     Some((id, rootfs))
 }
+
+/// A fresh data root with busybox imported as `busybox:latest`; None (the test skips) without busybox.
+pub fn with_busybox() -> Option<Berth> {
+    let berth = Berth::new();
+    import_busybox(&berth, "busybox:latest")?;
+    Some(berth)
+}
+
+/// A finished command's exit code (-1 when a signal ended it).
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}

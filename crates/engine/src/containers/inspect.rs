@@ -176,7 +176,9 @@ fn network_settings(engine: &Engine, c: &Container) -> Value {
     let running = c.is_running();
     let mut networks = serde_json::Map::new();
     let mut primary = json!({"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": ""});
-    for (n, e) in engine.container_endpoints(c.id()).unwrap_or_default() {
+    let endpoints = engine.container_endpoints(c.id()).unwrap_or_default();
+    let own_namespace = running && !endpoints.is_empty();
+    for (n, e) in endpoints {
         let prefix: u64 = n.subnet.rsplit_once('/').and_then(|(_, p)| p.parse().ok()).unwrap_or(0);
         let aliases: Vec<String> = serde_json::from_str(&e.aliases).unwrap_or_default();
         // Docker shows the address only while the container runs.
@@ -217,7 +219,7 @@ fn network_settings(engine: &Engine, c: &Container) -> Value {
     json!({
         "Bridge": "",
         "SandboxID": "",
-        "SandboxKey": if running && !engine.container_endpoints(c.id()).unwrap_or_default().is_empty() {
+        "SandboxKey": if own_namespace {
             engine.netns_path(c.id()).display().to_string()
         } else {
             String::new()

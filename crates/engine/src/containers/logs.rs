@@ -27,26 +27,13 @@ impl Entry {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&query_escape(k));
+            out.push_str(&berth_gotmpl::query_escape(k));
             out.push('=');
-            out.push_str(&query_escape(v));
+            out.push_str(&berth_gotmpl::query_escape(v));
         }
         out.push(' ');
         out
     }
-}
-
-/// Go's url.QueryEscape: unreserved bytes as they are, space as '+', the rest %XX.
-fn query_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// The attributes each log entry of this container carries: the values of the labels named in
