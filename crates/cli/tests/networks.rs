@@ -344,3 +344,104 @@ fn fetches_the_debian_mirror_through_nat() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The interface names inside a running container.
+fn container_interfaces(berth: &Berth, name: &str) -> Vec<String> {
+    berth
+        .ok(&["exec", name, "cat", "/proc/net/dev"])
+        .lines()
+        .skip(2)
+        .filter_map(|l| Some(l.split(':').next()?.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let Some(berth) = with_busybox() else { return };
+    let net = format!("c{}", std::process::id());
+    berth.ok(&["network", "create", "--subnet", "10.232.9.0/24", &net]);
+    let www = web_root(&berth, "joined\n");
+    berth.ok(&[
+        "run", "-d", "--name", "web", "-v", &www, "busybox", "busybox", "httpd", "-f", "-p", "80", "-h", "/www",
+    ]);
+    assert_eq!(container_interfaces(&berth, "web"), ["lo", "eth0"]);
+    // Joining a user network while running: a new interface with the asked-for address, the alias resolves,
+    // and the container's resolver now points at that network's DNS server.
+    berth.ok(&[
+        "network",
+        "connect",
+        "--alias",
+        "site",
+        "--ip",
+        "10.232.9.50",
+        &net,
+        "web",
+    ]);
+    assert_eq!(container_interfaces(&berth, "web"), ["lo", "eth0", "eth1"]);
+    let addr = berth.ok(&["exec", "web", "cat", "/proc/net/fib_trie"]);
+    assert!(addr.contains("10.232.9.50"), "{addr}");
+    let resolv = berth.ok(&["exec", "web", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.starts_with("nameserver 10.232.9.1\n"), "{resolv}");
+    let ip = berth.ok(&[
+        "inspect",
+        "-f",
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+        "web",
+    ]);
+    assert_eq!(ip.trim(), "10.232.9.50");
+    for name in ["web", "site"] {
+        let got = berth.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            &format!("http://{name}/"),
+        ]);
+        assert_eq!(got, "joined\n", "{name}");
+    }
+    // Twice is a conflict; a container in none mode cannot join.
+    let again = berth.run(&["network", "connect", &net, "web"]);
+    assert_ne!(code(&again), 0);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    berth.ok(&["create", "--name", "isolated", "--network", "none", "busybox", "true"]);
+    let none = berth.run(&["network", "connect", &net, "isolated"]);
+    assert_ne!(code(&none), 0);
+    assert!(String::from_utf8_lossy(&none.stderr).contains("network mode is none"));
+    // Leaving: the interface goes at once, the address is free again, and the network can be removed.
+    berth.ok(&["network", "disconnect", &net, "web"]);
+    assert_eq!(container_interfaces(&berth, "web"), ["lo", "eth0"]);
+    let not = berth.run(&["network", "disconnect", &net, "web"]);
+    assert!(String::from_utf8_lossy(&not.stderr).contains("is not connected"));
+    berth.ok(&["network", "rm", &net]);
+    // A stopped container joins at its next start.
+    berth.ok(&["network", "create", "--subnet", "10.232.10.0/24", &net]);
+    berth.ok(&["create", "--name", "later", "busybox", "sleep", "30"]);
+    berth.ok(&["network", "connect", &net, "later"]);
+    berth.ok(&["start", "later"]);
+    assert_eq!(container_interfaces(&berth, "later"), ["lo", "eth0", "eth1"]);
+    berth.ok(&["rm", "-f", "later", "web", "isolated"]);
+    berth.ok(&["network", "rm", &net]);
+}
+
+#[test]
+fn mac_address_is_given_to_the_interface() {
+    let Some(berth) = with_busybox() else { return };
+    let out = berth.ok(&[
+        "run",
+        "--rm",
+        "--mac-address",
+        "92:D0:C6:0A:29:33",
+        "busybox",
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(out, "92:d0:c6:0a:29:33\n");
+    let bad = berth.run(&["run", "--rm", "--mac-address", "92:d0:zz", "busybox", "true"]);
+    assert_eq!(code(&bad), 125);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid mac address"));
+}

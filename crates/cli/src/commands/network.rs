@@ -1,7 +1,7 @@
-//! `network create|ls|inspect|rm|prune`.
+//! `network create|connect|disconnect|ls|inspect|rm|prune`.
 
 use anyhow::{bail, Context};
-use berth_engine::networks::{Network, NetworkOptions};
+use berth_engine::networks::{ConnectOptions, Network, NetworkOptions};
 use berth_engine::Options;
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
@@ -14,6 +14,10 @@ use crate::Exit;
 pub enum NetworkCommand {
     /// Create a network
     Create(CreateArgs),
+    /// Connect a container to a network
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(DisconnectArgs),
     /// List networks
     #[command(visible_alias = "list", name = "ls")]
     Ls(LsArgs),
@@ -29,6 +33,8 @@ pub enum NetworkCommand {
 pub fn run(options: &Options, command: NetworkCommand) -> anyhow::Result<()> {
     match command {
         NetworkCommand::Create(a) => create(options, a),
+        NetworkCommand::Connect(a) => connect(options, a),
+        NetworkCommand::Disconnect(a) => disconnect(options, a),
         NetworkCommand::Ls(a) => ls(options, a),
         NetworkCommand::Inspect(a) => inspect(options, a),
         NetworkCommand::Rm(a) => rm(options, a),
@@ -74,6 +80,44 @@ pub fn create(options: &Options, args: CreateArgs) -> anyhow::Result<()> {
         options: key_values(&args.opt, "option")?,
     })?;
     println!("{}", net.row.id);
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ConnectArgs {
+    /// Add network-scoped alias for the container
+    #[arg(long)]
+    alias: Vec<String>,
+    /// IPv4 address (e.g., "172.30.100.104")
+    #[arg(long)]
+    ip: Option<String>,
+    network: String,
+    container: String,
+}
+
+pub fn connect(options: &Options, args: ConnectArgs) -> anyhow::Result<()> {
+    engine(options)?.connect_container(
+        &args.network,
+        &args.container,
+        &ConnectOptions {
+            aliases: args.alias,
+            ip: args.ip,
+        },
+    )?;
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short, long)]
+    force: bool,
+    network: String,
+    container: String,
+}
+
+pub fn disconnect(options: &Options, args: DisconnectArgs) -> anyhow::Result<()> {
+    engine(options)?.disconnect_container(&args.network, &args.container, args.force)?;
     Ok(())
 }
 

@@ -116,6 +116,7 @@ fn container_json(engine: &Engine, c: &Container) -> Value {
         "Config": {
             "Hostname": cfg.hostname,
             "Domainname": cfg.domainname,
+            "MacAddress": cfg.mac_address,
             "User": cfg.user,
             "AttachStdin": false,
             "AttachStdout": false,

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use cp::PathKind;
 pub use data::CommitOptions;
 pub use lifecycle::{Ended, StartMode, Started};
+pub(crate) use monitor::point_resolver_at;
 pub use ops::{ExecOptions, Stats, UpdateOptions};
 
 use crate::{time, Engine, Error, Result};
@@ -40,6 +41,8 @@ pub struct ContainerConfig {
     pub group_add: Vec<String>,
     pub hostname: String,
     pub domainname: String,
+    /// `--mac-address`, normalised; empty for the MAC derived from the address.
+    pub mac_address: String,
     pub tty: bool,
     pub open_stdin: bool,
     pub labels: BTreeMap<String, String>,
@@ -334,6 +337,17 @@ impl Engine {
                 "user specified IP address and network aliases are supported only for user-defined networks".into(),
             ));
         }
+        if !config.mac_address.is_empty() {
+            if network.is_none() {
+                return Err(Error::InvalidArgument(format!(
+                    "conflicting options: mac-address and the network mode ({})",
+                    config.host.network_mode
+                )));
+            }
+            let mac = crate::networks::parse_mac(&config.mac_address)
+                .ok_or_else(|| Error::InvalidArgument(format!("{} is not a valid mac address", config.mac_address)))?;
+            config.mac_address = mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+        }
         if !config.detach_keys.is_empty() {
             berth_relay::parse_detach_keys(&config.detach_keys).map_err(Error::InvalidArgument)?;
         }
@@ -434,7 +448,8 @@ impl Engine {
             }
             rows::insert(tx, &row)?;
             if let Some(network) = &network {
-                self.allocate_endpoint(tx, network, &row.id, wanted_ip, &config.host.network_aliases)?;
+                let mac = (!config.mac_address.is_empty()).then_some(config.mac_address.as_str());
+                self.allocate_endpoint(tx, network, &row.id, wanted_ip, &config.host.network_aliases, mac)?;
             }
             Ok(())
         });

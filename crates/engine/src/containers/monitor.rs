@@ -932,8 +932,8 @@ fn write_etc_files(
     let resolv = dir.join("resolv.conf");
     let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let user_network = endpoints
-        .first()
-        .filter(|(net, _)| net.name != crate::networks::DEFAULT_NETWORK)
+        .iter()
+        .find(|(net, _)| net.name != crate::networks::DEFAULT_NETWORK)
         .map(|(net, _)| net.gateway.clone());
     fs::write(&resolv, resolv_conf(&host_resolv, c, user_network.as_deref())).map_err(|e| io(&resolv, e))?;
     Ok([
@@ -949,6 +949,16 @@ fn write_etc_files(
         options: Vec::new(),
     })
     .collect())
+}
+
+/// Rewrites a running container's resolv.conf in place (it is bind-mounted, so the file must stay the same
+/// inode) to use a network's DNS server, after `network connect` to its first user-defined network.
+pub(crate) fn point_resolver_at(engine: &Engine, c: &super::Container, gateway: &str) {
+    let path = engine.container_dir(c.id()).join("resolv.conf");
+    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if let Err(e) = fs::write(&path, resolv_conf(&host, &c.config, Some(gateway))) {
+        tracing::warn!(id = c.id(), error = %e, "updating resolv.conf");
+    }
 }
 
 /// The container's resolv.conf: `--dns` servers, else the network's DNS server (user networks), else the

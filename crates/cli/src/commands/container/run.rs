@@ -44,6 +44,9 @@ pub struct RunArgs {
     /// Container host name
     #[arg(short = 'h', long)]
     hostname: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long)]
+    mac_address: Option<String>,
     /// Mount the container's root filesystem as read only
     #[arg(long)]
     read_only: bool,
@@ -285,6 +288,7 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
             user: args.user.clone().unwrap_or_default(),
             group_add: args.group_add.clone(),
             hostname: args.hostname.clone().unwrap_or_default(),
+            mac_address: args.mac_address.clone().unwrap_or_default(),
             tty: args.tty,
             open_stdin: args.interactive,
             labels,
