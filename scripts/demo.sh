@@ -9,7 +9,13 @@ cargo build --release --locked
 berth=$PWD/target/release/berth
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 export BERTH_ROOT=${BERTH_ROOT:-$work/root} BERTH_RUNROOT=${BERTH_RUNROOT:-$work/run}
-trap 'rm -rf "$work"' EXIT
+cleanup() {
+  set +e
+  "$berth" ps -aq --no-trunc 2>/dev/null | xargs -r "$berth" rm -f >/dev/null 2>&1
+  "$berth" system network-reset >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
 # A root filesystem: busybox and its applets.
@@ -45,6 +51,18 @@ step "$berth" run --rm -v demo-data:/data busybox:demo sh -c 'echo "written by o
 step "$berth" run --rm -v demo-data:/data busybox:demo cat /data/note
 step "$berth" volume ls
 step "$berth" volume rm demo-data
+# Networking: a web server on a user network, reached from the host through a published port and from
+# another container by name.
+mkdir -p "$work/www"
+echo "hello from a berth container" > "$work/www/index.html"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+step "$berth" network create demo-net
+step "$berth" run -d --name web --network demo-net -p "127.0.0.1:$port:80" -v "$work/www:/www:ro" busybox:demo \
+  httpd -f -p 80 -h /www
+step "$berth" port web
+step curl -s --retry 5 --retry-connrefused --retry-delay 0 "http://127.0.0.1:$port/"
+step "$berth" run --rm --network demo-net busybox:demo wget -q -O - http://web/
+step "$berth" network ls
+step "$berth" rm -f web
+step "$berth" network rm demo-net
 step "$berth" system df
-echo
-echo "Containers have no network yet (--network none is the default): networking is the next big piece."

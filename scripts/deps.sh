@@ -10,6 +10,7 @@ packages=(
   pkg-config libseccomp-dev  # libcontainer's seccomp support (the runtime crate)
   nftables iproute2 # container networking: NAT and published ports (nft), test namespaces (ip)
   bind9-dnsutils    # dig and nslookup: real DNS clients for the per-network DNS server's tests
+  curl python3      # the demo and the networking tests fetch pages through published ports
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -120,7 +120,27 @@ fn exit_codes_follow_docker() {
     let out = berth.run(&["run", "--rm", "-u", "nosuchuser", "busybox", "true"]);
     assert_eq!(code(&out), 125);
     assert!(String::from_utf8_lossy(&out.stderr).contains("nosuchuser"));
-    let id = berth.ok(&["run", "-d", "busybox", "sleep", "100"]).trim().to_string();
+    // A program that only a bind mount brings is found, by path and on PATH, and exec sees it too.
+    let tools = berth.path("tools");
+    std::fs::create_dir_all(&tools).expect("tools");
+    std::fs::write(tools.join("hello"), "#!/bin/sh\necho bound\n").expect("script");
+    std::fs::set_permissions(tools.join("hello"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let bind = format!("{}:/opt/tools:ro", tools.display());
+    assert_eq!(
+        berth.ok(&["run", "--rm", "-v", &bind, "busybox", "/opt/tools/hello"]),
+        "bound\n"
+    );
+    let file_bind = format!("{}:/usr/local/bin/hello:ro", tools.join("hello").display());
+    assert_eq!(
+        berth.ok(&["run", "--rm", "-v", &file_bind, "busybox", "hello"]),
+        "bound\n"
+    );
+    let id = berth
+        .ok(&["run", "-d", "-v", &bind, "busybox", "sleep", "100"])
+        .trim()
+        .to_string();
+    assert_eq!(berth.ok(&["exec", &id, "/opt/tools/hello"]), "bound\n");
+    assert_eq!(code(&berth.run(&["exec", &id, "/opt/tools/nothere"])), 127);
     berth.ok(&["kill", &id]);
     assert_eq!(berth.ok(&["wait", &id]).trim(), "137");
     berth.ok(&["rm", &id]);

@@ -396,7 +396,7 @@ impl Monitor<'_> {
         let mut run_spec = self.run_spec(&rootfs).map_err(|e| (125, e.to_string()))?;
         run_spec.network = network;
         ensure_workdir(&rootfs, &run_spec.cwd).map_err(|e| (125, e))?;
-        check_executable(&rootfs, &run_spec.args, &run_spec.env)?;
+        check_executable(&rootfs, &run_spec.binds, &run_spec.args, &run_spec.env)?;
         if self.container.config.host.init {
             let init = init_binary(engine).map_err(|e| (125, e.to_string()))?;
             run_spec.binds.push(spec::BindMount {
@@ -1091,20 +1091,28 @@ fn oom_killed(id: &str) -> bool {
 }
 
 /// Docker's answers for a command that cannot run: 127 when it is not
-/// there, 126 when it is there but cannot be executed.
+/// there, 126 when it is there but cannot be executed. Looked up before the
+/// container exists, so a path under a bind mount is looked up in its source.
 pub(crate) fn check_executable(
     rootfs: &Path,
+    binds: &[spec::BindMount],
     args: &[String],
     env: &[String],
 ) -> std::result::Result<(), (i32, String)> {
     let Some(program) = args.first() else {
         return Err((125, "no command specified".into()));
     };
-    let root = File::open(rootfs).map_err(|e| (125, format!("{}: {e}", rootfs.display())))?;
     let probe = |path: &str| -> std::result::Result<rustix::fs::Stat, rustix::io::Errno> {
+        let (base, rest) = bind_source_of(rootfs, binds, path);
+        if rest.is_empty() {
+            // A file bind-mounted right at that path.
+            return rustix::fs::stat(base);
+        }
+        let root =
+            File::open(base).map_err(|e| rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO))?;
         let fd = rustix::fs::openat2(
             &root,
-            path,
+            &rest,
             rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
             rustix::fs::ResolveFlags::IN_ROOT,
@@ -1142,4 +1150,21 @@ pub(crate) fn check_executable(
         return Err((126, format!("exec: {program:?}: permission denied")));
     }
     Err((127, format!("exec: {program:?}: executable file not found in $PATH")))
+}
+
+/// Where `path` inside the container will come from: the source of the innermost bind mount over it (and
+/// the rest of the path below that), or the root filesystem.
+fn bind_source_of<'a>(rootfs: &'a Path, binds: &'a [spec::BindMount], path: &str) -> (&'a Path, String) {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let mut best: Option<(usize, &Path)> = None;
+    for b in binds {
+        let dest: Vec<&str> = b.destination.split('/').filter(|p| !p.is_empty()).collect();
+        if parts.starts_with(&dest) && best.is_none_or(|(len, _)| dest.len() >= len) {
+            best = Some((dest.len(), b.source.as_path()));
+        }
+    }
+    match best {
+        Some((len, source)) => (source, parts[len..].join("/")),
+        None => (rootfs, parts.join("/")),
+    }
 }

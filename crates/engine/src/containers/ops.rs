@@ -265,7 +265,13 @@ impl Engine {
             cgroups_path: monitor::cgroups_path(c.id()),
             ..spec::RunSpec::default()
         };
-        monitor::check_executable(&rootfs, &run.args, &run.env)
+        // The running container's own view of its files, bind mounts included.
+        let view = if c.row.pid > 0 {
+            PathBuf::from(format!("/proc/{}/root", c.row.pid))
+        } else {
+            rootfs.clone()
+        };
+        monitor::check_executable(&view, &[], &run.args, &run.env)
             .map_err(|(code, message)| Error::StartFailed { code, message })?;
         let oci = spec::build(&run)?;
         let process = oci
