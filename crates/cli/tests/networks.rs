@@ -445,3 +445,86 @@ fn mac_address_is_given_to_the_interface() {
     assert_eq!(code(&bad), 125);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid mac address"));
 }
+
+#[test]
+fn nothing_is_left_behind() {
+    let Some(berth) = with_busybox() else { return };
+    let net = format!("gone{}", std::process::id());
+    berth.ok(&["network", "create", &net]);
+    let mut ids = Vec::new();
+    for network in ["bridge", net.as_str()] {
+        let id = berth.ok(&[
+            "run",
+            "-d",
+            "--network",
+            network,
+            "-p",
+            "80",
+            "-p",
+            "53/udp",
+            "busybox",
+            "sleep",
+            "30",
+        ]);
+        ids.push(id.trim().to_string());
+    }
+    berth.ok(&["network", "connect", &net, &ids[0]]);
+    let bridges: Vec<String> = ["bridge", net.as_str()]
+        .iter()
+        .map(|n| {
+            berth
+                .ok(&["network", "inspect", "-f", "{{.BridgeName}}", n])
+                .trim()
+                .to_string()
+        })
+        .collect();
+    let rules = || {
+        std::process::Command::new("nft")
+            .args(["list", "ruleset"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let before = rules();
+    for b in &bridges {
+        assert!(interfaces().contains(&format!("{b}:")), "{b} missing");
+        assert!(before.contains(b.as_str()), "no rules for {b}");
+    }
+    assert!(ids.iter().all(|id| before.contains(&id[..12])), "no port rules");
+    assert_eq!(dns_servers(&berth.root().display().to_string()), 1);
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(ids.iter().map(String::as_str));
+    berth.ok(&rm);
+    berth.ok(&["network", "rm", &net]);
+    berth.ok(&["system", "network-reset"]);
+    // Interfaces go in the background once their namespace is gone.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let links = interfaces();
+        let left: Vec<&str> = links
+            .lines()
+            .filter_map(|l| l.split(':').next().map(str::trim))
+            .filter(|name| {
+                bridges.iter().any(|b| b == name) || ids.iter().any(|id| name.starts_with(&format!("vb{}", &id[..10])))
+            })
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "interfaces left: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let after = rules();
+    for b in &bridges {
+        assert!(!after.contains(b.as_str()), "rules for {b} left:\n{after}");
+    }
+    for id in &ids {
+        assert!(!after.contains(&id[..12]), "rules for {id} left:\n{after}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dns_servers(&berth.root().display().to_string()) > 0 {
+        assert!(Instant::now() < deadline, "a DNS server is left");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!berth.ok(&["network", "ls", "--format", "{{.Name}}"]).contains(&net));
+}
