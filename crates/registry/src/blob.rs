@@ -53,6 +53,8 @@ pub struct FetchedBlob {
     pub size: u64,
     /// How many bytes of an earlier partial download were kept.
     pub resumed_from: u64,
+    /// Bytes received over the network (retries and restarts included).
+    pub transferred: u64,
 }
 
 /// Where the bytes of a blob to push come from.
@@ -141,6 +143,7 @@ impl Client {
                     digest: blob.digest.clone(),
                     size: have,
                     resumed_from: have,
+                    transferred: 0,
                 });
             }
             // Complete but wrong: a previous run was fed bad bytes.
@@ -156,6 +159,7 @@ impl Client {
         let url = self.url(&format!("/v2/{repo}/blobs/{}", blob.digest))?;
         let reference = blob.digest.to_string();
         let mut attempt = 0;
+        let mut transferred = 0u64;
         let mut buf = vec![0u8; 256 << 10];
         loop {
             attempt += 1;
@@ -220,6 +224,7 @@ impl Client {
                         file.write_all(&buf[..n]).map_err(io_at(dest))?;
                         hasher.update(&buf[..n]);
                         have += n as u64;
+                        transferred += n as u64;
                         if let Some(size) = blob.size.filter(|s| have > *s) {
                             drop(file);
                             let _ = std::fs::remove_file(dest);
@@ -283,6 +288,7 @@ impl Client {
             digest: actual,
             size: have,
             resumed_from,
+            transferred,
         })
     }
 
