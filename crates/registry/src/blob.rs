@@ -294,9 +294,15 @@ impl Client {
 
     /// Whether the registry has a blob in `repo` (HEAD).
     pub fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool> {
+        self.blob_exists_scoped(repo, digest, auth::pull_scope(repo))
+    }
+
+    /// HEAD with the given scope: pushes check with their push token, so one token
+    /// serves the whole push.
+    fn blob_exists_scoped(&self, repo: &str, digest: &Digest, scope: String) -> Result<bool> {
         check_repo(repo)?;
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"))?;
-        let req = Req::new("HEAD", url, vec![auth::pull_scope(repo)]);
+        let req = Req::new("HEAD", url, vec![scope]);
         let resp = self.send(&req, Some(repo))?;
         match resp.status() {
             200..=299 => Ok(true),
@@ -474,7 +480,7 @@ impl Client {
     ) -> Result<PushOutcome> {
         check_repo(repo)?;
         self.source_len(source, size)?;
-        if self.blob_exists(repo, digest)? {
+        if self.blob_exists_scoped(repo, digest, auth::push_scope(repo))? {
             progress(size);
             return Ok(PushOutcome::AlreadyPresent);
         }
@@ -509,7 +515,7 @@ impl Client {
             });
         }
         self.source_len(source, size)?;
-        if self.blob_exists(repo, digest)? {
+        if self.blob_exists_scoped(repo, digest, auth::push_scope(repo))? {
             progress(size);
             return Ok(PushOutcome::AlreadyPresent);
         }

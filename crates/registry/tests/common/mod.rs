@@ -55,8 +55,11 @@ pub struct Registry {
 
 #[derive(Default)]
 pub struct RegistryConfig {
-    /// YAML for the `auth:` section (without the key), indented by 2.
+    /// YAML for the `auth:` section (without the key), indented by 2; `{dir}` stands
+    /// for the registry's directory.
     pub auth: Option<String>,
+    /// Files written into the registry's directory before it starts.
+    pub files: Vec<(String, Vec<u8>)>,
     /// (certificate, key) PEM files for HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
 }
@@ -76,9 +79,12 @@ impl Registry {
                 key.display()
             ));
         }
+        for (name, content) in &config.files {
+            std::fs::write(dir.path().join(name), content).unwrap();
+        }
         if let Some(auth) = &config.auth {
             yaml.push_str("auth:\n");
-            yaml.push_str(auth);
+            yaml.push_str(&auth.replace("{dir}", &dir.path().display().to_string()));
             yaml.push('\n');
         }
         let config_path = dir.path().join("config.yml");
