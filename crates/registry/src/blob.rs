@@ -1,6 +1,7 @@
 //! Blobs: streaming download with resume and verification, existence checks, cross-repo
 //! mounts, monolithic and chunked uploads.
 
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -419,12 +420,14 @@ impl Client {
         mut location: url::Url,
         body: Body<'_>,
         len: u64,
+        report: Option<&dyn Fn(u64)>,
     ) -> Result<()> {
         location.query_pairs_mut().append_pair("digest", &digest.to_string());
         let req = Req::new("PUT", location.to_string(), vec![auth::push_scope(repo)])
             .header("Content-Type", "application/octet-stream")
             .header("Content-Length", len.to_string())
             .body(body)
+            .progress(report, 0)
             .no_retry();
         let resp = self.send(&req, Some(repo))?;
         if resp.status() != 201 && resp.status() != 204 && resp.status() != 200 {
@@ -484,12 +487,19 @@ impl Client {
             progress(size);
             return Ok(PushOutcome::AlreadyPresent);
         }
+        let progress = RefCell::new(progress);
+        let report = |n: u64| (*progress.borrow_mut())(n);
         self.with_upload_retries(|| {
             let location = self.start_upload(repo, digest)?;
-            progress(0);
-            self.finish_upload(repo, digest, location, Self::body_of(source, 0, size), size)?;
-            progress(size);
-            Ok(())
+            report(0);
+            self.finish_upload(
+                repo,
+                digest,
+                location,
+                Self::body_of(source, 0, size),
+                size,
+                Some(&report),
+            )
         })?;
         Ok(PushOutcome::Uploaded)
     }
@@ -519,11 +529,13 @@ impl Client {
             progress(size);
             return Ok(PushOutcome::AlreadyPresent);
         }
+        let progress = RefCell::new(progress);
+        let report = |n: u64| (*progress.borrow_mut())(n);
         self.with_upload_retries(|| {
             let mut location = self.start_upload(repo, digest)?;
             let mut offset = 0u64;
             let mut failures = 0;
-            progress(0);
+            report(0);
             while offset < size {
                 let len = chunk_size.min(size - offset);
                 let req = Req::new("PATCH", location.to_string(), vec![auth::push_scope(repo)])
@@ -531,6 +543,7 @@ impl Client {
                     .header("Content-Range", format!("{}-{}", offset, offset + len - 1))
                     .header("Content-Length", len.to_string())
                     .body(Self::body_of(source, offset, len))
+                    .progress(Some(&report), offset)
                     .no_retry();
                 let result = self.send(&req, Some(repo));
                 let resp = match result {
@@ -575,9 +588,9 @@ impl Client {
                     }
                     None => offset + len,
                 };
-                progress(offset);
+                report(offset);
             }
-            self.finish_upload(repo, digest, location.clone(), Body::Empty, 0)
+            self.finish_upload(repo, digest, location.clone(), Body::Empty, 0, None)
         })?;
         Ok(PushOutcome::Uploaded)
     }

@@ -39,6 +39,8 @@ pub(crate) struct Req<'a> {
     pub body: Body<'a>,
     /// Retry 5xx/429/network failures (off for requests that move upload state).
     pub retry: bool,
+    /// Told `base + bytes of the body sent so far` while the body goes out.
+    pub progress: Option<(&'a dyn Fn(u64), u64)>,
 }
 
 impl<'a> Req<'a> {
@@ -50,6 +52,7 @@ impl<'a> Req<'a> {
             headers: Vec::new(),
             body: Body::Empty,
             retry: true,
+            progress: None,
         }
     }
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -63,6 +66,28 @@ impl<'a> Req<'a> {
     pub fn no_retry(mut self) -> Self {
         self.retry = false;
         self
+    }
+    pub fn progress(mut self, report: Option<&'a dyn Fn(u64)>, base: u64) -> Self {
+        self.progress = report.map(|r| (r, base));
+        self
+    }
+}
+
+/// A body reader that reports how much of it was sent.
+struct Counting<'a, R> {
+    inner: R,
+    done: u64,
+    report: Option<(&'a dyn Fn(u64), u64)>,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if let Some((report, base)) = self.report {
+            report(base + self.done);
+        }
+        Ok(n)
     }
 }
 
@@ -727,7 +752,12 @@ impl Client {
             }
             let result = match &req.body {
                 Body::Empty => r.call(),
-                Body::Bytes(b) => r.send_bytes(b),
+                Body::Bytes(b) if req.progress.is_none() => r.send_bytes(b),
+                Body::Bytes(b) => r.set("Content-Length", &b.len().to_string()).send(Counting {
+                    inner: *b,
+                    done: 0,
+                    report: req.progress,
+                }),
                 Body::File { path, offset, len } => {
                     let mut f = std::fs::File::open(path).map_err(|source| {
                         CallError::Local(Error::Io {
@@ -741,7 +771,11 @@ impl Client {
                             source,
                         })
                     })?;
-                    r.set("Content-Length", &len.to_string()).send(f.take(*len))
+                    r.set("Content-Length", &len.to_string()).send(Counting {
+                        inner: f.take(*len),
+                        done: 0,
+                        report: req.progress,
+                    })
                 }
             };
             let resp = match result {
@@ -1193,10 +1227,8 @@ fn is_timeout(t: &ureq::Transport) -> bool {
 /// Network failures worth another try: not DNS or URL mistakes, not TLS trust failures.
 fn transient_transport(t: &ureq::Transport) -> bool {
     match t.kind() {
-        ureq::ErrorKind::ConnectionFailed => true,
-        ureq::ErrorKind::Io => {
-            let text = t.to_string().to_ascii_lowercase();
-            !(text.contains("certificate") || text.contains("invalid peer") || text.contains("handshake"))
+        ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Io => {
+            !crate::error::is_tls_trust_failure(&format!("{t} {:?}", std::error::Error::source(t)))
         }
         _ => false,
     }

@@ -143,7 +143,7 @@ pub enum Error {
     },
 
     /// Could not connect, the connection dropped, TLS failed.
-    #[error("{registry}: cannot reach {url}: {reason}{}", transport_hint(reason))]
+    #[error("{registry}: cannot reach {url}: {reason}{}", transport_hint(registry, reason))]
     Transport {
         registry: String,
         url: String,
@@ -193,13 +193,18 @@ fn status_hint(status: u16) -> &'static str {
     }
 }
 
-fn transport_hint(reason: &str) -> &'static str {
-    let r = reason.to_ascii_lowercase();
-    if r.contains("certificate") || r.contains("unknownissuer") || r.contains("invalid peer") {
-        "; if the registry uses a private CA, put its certificate in /etc/docker/certs.d/<registry>/ca.crt (or /etc/berth/certs.d/)"
+fn transport_hint(registry: &str, reason: &str) -> String {
+    if is_tls_trust_failure(reason) {
+        format!("; if the registry uses a private CA, put its certificate in /etc/docker/certs.d/{registry}/ca.crt (or /etc/berth/certs.d/{registry}/)")
     } else {
-        "; check the registry address and your network"
+        "; check the registry address and your network".to_string()
     }
+}
+
+/// A TLS failure that retrying cannot fix.
+pub(crate) fn is_tls_trust_failure(reason: &str) -> bool {
+    let r = reason.to_ascii_lowercase();
+    r.contains("certificate") || r.contains("unknownissuer") || r.contains("invalid peer") || r.contains("handshake")
 }
 
 impl Error {
