@@ -125,6 +125,22 @@ impl Client {
         progress: &mut dyn FnMut(u64),
     ) -> Result<FetchedBlob> {
         check_repo(repo)?;
+        let existed = dest.exists();
+        let result = self.fetch_blob_into(repo, blob, dest, progress);
+        if result.is_err() && !existed && std::fs::metadata(dest).is_ok_and(|m| m.len() == 0) {
+            // Nothing to resume from: do not leave an empty file behind.
+            let _ = std::fs::remove_file(dest);
+        }
+        result
+    }
+
+    fn fetch_blob_into(
+        &self,
+        repo: &str,
+        blob: &BlobRef,
+        dest: &Path,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<FetchedBlob> {
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

@@ -726,18 +726,15 @@ impl Client {
         }
     }
 
-    fn is_registry_url(&self, url: &str, base: &str) -> bool {
-        url.strip_prefix(base)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    }
-
     /// One request, following redirects for GET and HEAD. The Authorization header goes
-    /// to the registry host only, never to a storage host it redirects to.
-    fn call_once(&self, req: &Req<'_>, base: &str, authz: Option<&str>) -> Result<ureq::Response, CallError> {
+    /// where the registry sent us (its own URLs, upload locations), never to another host
+    /// it redirects to (blob storage with signed URLs), as Go's HTTP client behaves.
+    fn call_once(&self, req: &Req<'_>, authz: Option<&str>) -> Result<ureq::Response, CallError> {
         let mut url = req.url.clone();
+        let start = origin(&req.url);
         let mut redirects = 0;
         loop {
-            let on_registry = self.is_registry_url(&url, base);
+            let on_registry = redirects == 0 || origin(&url) == start;
             let agent = if on_registry {
                 &self.registry_agent
             } else {
@@ -810,7 +807,8 @@ impl Client {
     /// Sends a request with authentication and retries. Returns the response whatever
     /// its status, except 401 after a fresh token or credentials, which is an error.
     pub(crate) fn send(&self, req: &Req<'_>, repo: Option<&str>) -> Result<ureq::Response> {
-        let base = self.base_url()?;
+        // Learn the scheme and the auth challenge first.
+        self.base_url()?;
         let mut scopes = req.scopes.clone();
         let mut attempt = 0;
         let mut reauthed = false;
@@ -818,7 +816,7 @@ impl Client {
             attempt += 1;
             let can_retry = req.retry && attempt < self.opts.retry.max_attempts;
             let authz = self.authorization(&scopes, repo)?;
-            let resp = match self.call_once(req, &base, authz.as_deref()) {
+            let resp = match self.call_once(req, authz.as_deref()) {
                 Ok(r) => r,
                 Err(CallError::Local(e)) => return Err(e),
                 Err(CallError::Transport(t)) => {
@@ -848,7 +846,9 @@ impl Client {
                 let Some(challenge) = challenge else {
                     return Err(self.unauthorized(repo, remote, self.login_hint(&creds)));
                 };
-                if reauthed || (challenge == Challenge::Basic && creds.is_none()) {
+                // Basic credentials that were sent and refused will not do better a second time.
+                let basic_refused = challenge == Challenge::Basic && (creds.is_none() || authz.is_some());
+                if reauthed || basic_refused {
                     let hint = if authz.is_some() && matches!(challenge, Challenge::Bearer { .. }) {
                         format!(
                             "the registry refused access: check that the repository exists and that you may access it, or log in with `berth login {}`",
@@ -1209,6 +1209,16 @@ impl Client {
             _ => Err(self.status_error("GET", &req.url, resp)),
         }
     }
+}
+
+/// Scheme, host and port of a URL, to tell whether a redirect leaves the origin.
+fn origin(url: &str) -> Option<(String, String, Option<u16>)> {
+    let u = url::Url::parse(url).ok()?;
+    Some((
+        u.scheme().to_string(),
+        u.host_str()?.to_string(),
+        u.port_or_known_default(),
+    ))
 }
 
 fn is_timeout(t: &ureq::Transport) -> bool {

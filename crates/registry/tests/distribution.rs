@@ -278,6 +278,7 @@ fn unknown_things_are_not_found() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert!(matches!(&e, Error::NotFound { what: "blob", .. }), "{e:?}");
+    assert!(!dir.path().join("x").exists(), "no empty partial file left behind");
 
     // A manifest naming a blob the registry does not have is refused.
     let other = TestImage::new(5, 10);
