@@ -14,6 +14,34 @@
 //!   resume partial files and never leave bad content behind.
 //! - Retries: 5xx, 429 and dropped connections are retried with exponential backoff;
 //!   a request stalls out after [`ClientOptions::stall_timeout`] without data.
+//!
+//! A pull, as the engine would drive it:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use berth_image::spec::{host_platform, Manifest};
+//! use berth_registry::{BlobRef, Client, ClientOptions, DockerConfig, ManifestKind, MANIFEST_ACCEPT};
+//!
+//! # fn main() -> Result<(), berth_registry::Error> {
+//! let options = ClientOptions {
+//!     credentials: Some(Arc::new(DockerConfig::load_default()?)),
+//!     ..Default::default()
+//! };
+//! let client = Client::new("docker.io", options)?;
+//! let mut m = client.get_manifest("library/busybox", "latest", MANIFEST_ACCEPT)?;
+//! if berth_registry::manifest_kind(&m.media_type) == Some(ManifestKind::Index) {
+//!     let chosen = berth_registry::select_manifest_from_bytes(&m.bytes, &host_platform())?;
+//!     m = client.get_manifest("library/busybox", &chosen.digest, MANIFEST_ACCEPT)?;
+//! }
+//! let manifest: Manifest = serde_json::from_slice(&m.bytes).expect("a valid manifest");
+//! for layer in std::iter::once(&manifest.config).chain(&manifest.layers) {
+//!     let blob = BlobRef::try_from(layer)?;
+//!     let partial = std::path::Path::new("/tmp").join(blob.digest.hex());
+//!     client.fetch_blob("library/busybox", &blob, &partial, &mut |done| eprintln!("{done} bytes"))?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod auth;
 mod blob;
