@@ -513,7 +513,7 @@ impl Client {
         repo: Option<&str>,
     ) -> Result<(auth::Token, Option<String>)> {
         let creds = self.credentials()?;
-        let mut url = url::Url::parse(realm).map_err(|e| Error::Protocol {
+        let url = url::Url::parse(realm).map_err(|e| Error::Protocol {
             registry: self.registry.clone(),
             what: "the authentication challenge".into(),
             reason: format!("realm {realm:?} is not a URL: {e}"),
@@ -524,6 +524,16 @@ impl Client {
                 what: "the authentication challenge".into(),
                 reason: format!("realm {realm:?} is not an HTTP URL"),
             });
+        }
+        if url.scheme() == "http" && !self.insecure && creds.is_some() {
+            return Err(self.protocol(
+                "the authentication challenge",
+                &format!(
+                    "the token server {} is plain HTTP; berth will not send credentials there unless {} is an insecure registry",
+                    redact(realm),
+                    self.registry
+                ),
+            ));
         }
         let identity = creds.as_ref().and_then(|c| c.identity_token.clone());
         let mut attempt = 0;
@@ -601,7 +611,6 @@ impl Client {
             let parsed: TokenResponse = serde_json::from_slice(&body)
                 .map_err(|e| self.protocol("the token request", &format!("not a token response: {e}")))?;
             debug!(registry = %self.registry, scopes = ?scopes, "got a bearer token");
-            url.set_query(None);
             return parsed
                 .into_token()
                 .ok_or_else(|| self.protocol("the token request", "no token in the token response"));
@@ -1278,6 +1287,19 @@ mod tests {
         );
         assert_eq!(next_link(r#"<a>; rel="prev", <b>; rel="next""#).as_deref(), Some("b"));
         assert_eq!(next_link("garbage"), None);
+    }
+
+    #[test]
+    fn no_credentials_to_plain_http_token_servers() {
+        let opts = ClientOptions {
+            credentials: Some(std::sync::Arc::new(crate::StaticCredentials(Credentials::basic(
+                "u", "p",
+            )))),
+            ..Default::default()
+        };
+        let c = Client::new("reg.example", opts).unwrap();
+        let e = c.fetch_token("http://auth.example/token", None, &[], None).unwrap_err();
+        assert!(e.to_string().contains("will not send credentials"), "{e}");
     }
 
     #[test]
