@@ -2,13 +2,14 @@
 
 mod commands;
 mod format;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser, Subcommand};
 
-use commands::{container, image, network, system, volume};
+use commands::{container, image, network, registry, system, volume};
 
 #[derive(Parser)]
 #[command(
@@ -113,6 +114,16 @@ enum Command {
     Save(image::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(image::LoadArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
+    /// Log in to a registry
+    Login(registry::LoginArgs),
+    /// Log out from a registry
+    Logout(registry::LogoutArgs),
+    /// Search Docker Hub (or REGISTRY/TERM) for images
+    Search(registry::SearchArgs),
     /// Return low-level information on berth objects
     Inspect(image::InspectArgs),
     /// Manage volumes
@@ -226,6 +237,11 @@ fn main() -> ExitCode {
         Command::History(args) => image::history(&options, args),
         Command::Save(args) => image::save(&options, args),
         Command::Load(args) => image::load(&options, args),
+        Command::Pull(args) => registry::pull(&options, args),
+        Command::Push(args) => registry::push(&options, args),
+        Command::Login(args) => registry::login(&options, args),
+        Command::Logout(args) => registry::logout(&options, args),
+        Command::Search(args) => registry::search(&options, args),
         Command::Inspect(args) => image::inspect(&options, args),
         Command::Volume { command } => volume::run(&options, command),
         Command::Network { command } => network::run(&options, command),

@@ -32,6 +32,8 @@ pub enum Error {
     Reference(#[from] berth_reference::Error),
     #[error(transparent)]
     Runtime(#[from] berth_runtime::Error),
+    #[error(transparent)]
+    Registry(#[from] berth_registry::Error),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{context}: {source}")]
@@ -47,6 +49,7 @@ impl Error {
             Error::Network(_) => ErrorKind::Internal,
             Error::StartFailed { .. } => ErrorKind::InvalidArgument,
             Error::Runtime(e) => e.kind(),
+            Error::Registry(e) => e.kind(),
             Error::InvalidArgument(_) | Error::InvalidArchive(_) | Error::Reference(_) => ErrorKind::InvalidArgument,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Store(e) => e.kind(),

@@ -7,6 +7,7 @@ pub mod dns;
 mod error;
 pub mod images;
 pub mod networks;
+pub mod registry;
 mod time;
 pub mod volumes;
 

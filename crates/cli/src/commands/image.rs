@@ -38,6 +38,10 @@ pub enum ImageCommand {
     Load(LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(super::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(super::registry::PushArgs),
 }
 
 pub fn run(options: &Options, command: ImageCommand) -> anyhow::Result<()> {
@@ -54,6 +58,8 @@ pub fn run(options: &Options, command: ImageCommand) -> anyhow::Result<()> {
         ImageCommand::Save(a) => save(options, a),
         ImageCommand::Load(a) => load(options, a),
         ImageCommand::Import(a) => import(options, a),
+        ImageCommand::Pull(a) => super::registry::pull(options, a),
+        ImageCommand::Push(a) => super::registry::push(options, a),
     }
 }
 
@@ -200,7 +206,20 @@ pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
             continue;
         }
         let entries: Vec<(String, String)> = if tags.is_empty() {
-            vec![("<none>".into(), "<none>".into())]
+            // Pulled by digest only: Docker shows the repository with no tag.
+            let mut repos: Vec<(String, String)> = image
+                .repo_digests()
+                .iter()
+                .filter_map(|d| {
+                    d.split_once('@')
+                        .map(|(repo, _)| (repo.to_string(), "<none>".to_string()))
+                })
+                .collect();
+            repos.dedup();
+            if repos.is_empty() {
+                repos.push(("<none>".into(), "<none>".into()));
+            }
+            repos
         } else {
             tags.iter()
                 .map(|t| {

@@ -1,6 +1,7 @@
 pub mod container;
 pub mod image;
 pub mod network;
+pub mod registry;
 pub mod system;
 pub mod volume;
 

@@ -51,8 +51,10 @@ impl Berth {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        // Registry credentials stay in the test's own directory, never the user's ~/.docker.
         cmd.env("BERTH_ROOT", self.root())
             .env("BERTH_RUNROOT", self.dir.path().join("run"))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
             .args(args);
         cmd
     }

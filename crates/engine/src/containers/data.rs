@@ -166,7 +166,7 @@ impl Engine {
             diff_id: written.diff_id.clone(),
         });
         let parent = image.id().clone();
-        commit_image(self.store(), &ingest, &sources, |tx, prepared| {
+        commit_image(self.store(), &ingest, &sources, Vec::new(), |tx, prepared| {
             meta::insert_image(
                 tx,
                 &meta::Image {

@@ -107,7 +107,7 @@ impl Engine {
             media_type,
             diff_id: applied.diff_id.clone(),
         }];
-        commit_image(&self.store, &ingest, &sources, |tx, prepared| {
+        commit_image(&self.store, &ingest, &sources, Vec::new(), |tx, prepared| {
             meta::insert_layer(tx, &layer)?;
             meta::insert_image(
                 tx,

@@ -149,7 +149,7 @@ impl Engine {
         let id = plan.config.digest.clone();
         ingest.stage_temp(&plan.config, plan.config_media_type)?;
         let now = time::now();
-        commit_image(&self.store, ingest, &plan.layers, |tx, prepared| {
+        commit_image(&self.store, ingest, &plan.layers, Vec::new(), |tx, prepared| {
             meta::insert_image(
                 tx,
                 &meta::Image {

@@ -3,6 +3,8 @@
 
 pub(crate) mod import;
 mod load;
+mod pull;
+mod push;
 mod save;
 pub(crate) mod unpack;
 
@@ -15,6 +17,8 @@ use serde_json::{json, Value};
 
 pub use import::ImportOptions;
 pub use load::Loaded;
+pub use pull::{PullOptions, Pulled};
+pub use push::Pushed;
 
 use crate::{time, Engine, Error, Result};
 

@@ -101,7 +101,7 @@ pub(crate) fn prepare(store: &Store, ingest: &Ingest<'_>, sources: &[LayerSource
     Ok(prepared)
 }
 
-fn unpack_one(
+pub(crate) fn unpack_one(
     ingest: &Ingest<'_>,
     source: &LayerSource,
     chain: &Digest,
@@ -146,15 +146,20 @@ pub(crate) fn is_layer_gone(e: &Error) -> bool {
 }
 
 /// Unpacks what is missing and commits one image: `record` writes the image
-/// rows in the same transaction as its layers. If another process removes a
-/// layer this image reuses before the commit, the layer is unpacked again.
+/// rows in the same transaction as its layers. `staged` are layers the caller
+/// already unpacked into `ingest` (a pull unpacks each as it arrives). If
+/// another process removes a layer this image reuses before the commit, the
+/// layer is unpacked again.
 pub(crate) fn commit_image<T>(
     store: &Store,
     ingest: &Ingest<'_>,
     sources: &[LayerSource],
+    staged: Vec<meta::Layer>,
     record: impl Fn(&berth_store::rusqlite::Transaction, &Prepared) -> Result<T>,
 ) -> Result<T> {
     let mut prepared = prepare(store, ingest, sources)?;
+    prepared.size += staged.iter().map(|l| l.size).sum::<u64>();
+    prepared.new_layers.extend(staged);
     let mut attempts = 0;
     loop {
         let result = store.commit(ingest, &prepared.existing, |tx| {

@@ -107,6 +107,9 @@ pub struct RunArgs {
     /// Pull image before running ("always", "missing", "never")
     #[arg(long, default_value = "missing")]
     pull: String,
+    /// Suppress the pull output
+    #[arg(short, long)]
+    quiet: bool,
     /// Connect a container to a network
     #[arg(long, alias = "net", default_value = "default")]
     network: String,
@@ -219,12 +222,6 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
             name.to_string()
         }
     };
-    if args.pull != "missing" && args.pull != "never" {
-        bail!(
-            "--pull {}: pulling comes with the registry; only images already here can run (--pull never)",
-            args.pull
-        );
-    }
     let env = env_from_flags(&args.env_file, &args.env)?;
     let mut labels = BTreeMap::new();
     let mut label_lines = Vec::new();
@@ -347,6 +344,25 @@ pub(super) fn engine_step<T>(f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::R
 
 pub(super) fn create_container(engine: &Engine, args: &RunArgs) -> anyhow::Result<Container> {
     let options = create_options(args)?;
+    let pull = |engine: &Engine| {
+        crate::commands::registry::pull_for_run(engine, &args.image, args.platform.clone(), args.quiet)
+    };
+    match args.pull.as_str() {
+        "always" => pull(engine)?,
+        "missing" => {
+            if let Err(e) = engine.image(&args.image) {
+                if e.kind() != berth_engine::ErrorKind::NotFound {
+                    return Err(e.into());
+                }
+                let shown = berth_reference::Reference::parse_docker(&args.image)
+                    .map_or(args.image.clone(), |r| r.familiar_string());
+                eprintln!("Unable to find image '{shown}' locally");
+                pull(engine)?;
+            }
+        }
+        "never" => {}
+        other => bail!("invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""),
+    }
     let container = engine.create_container(options)?;
     if let Some(path) = &args.cidfile {
         if std::path::Path::new(path).exists() {

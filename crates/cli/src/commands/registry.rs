@@ -1,0 +1,279 @@
+//! Registry commands: pull, push, login, logout, search.
+
+use std::io::{IsTerminal, Read, Write};
+
+use anyhow::{bail, Context};
+use berth_engine::images::PullOptions;
+use berth_engine::{Engine, Options};
+use berth_reference::Reference;
+use clap::Args;
+use serde_json::json;
+
+use super::engine;
+use crate::format::{ellipsis, Listing};
+use crate::progress::Printer;
+
+#[derive(Args)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short, long)]
+    all_tags: bool,
+    /// Skip image verification (accepted; berth does not sign images)
+    #[arg(long, default_value = "true", action = clap::ArgAction::Set)]
+    disable_content_trust: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, env = "DOCKER_DEFAULT_PLATFORM")]
+    platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    quiet: bool,
+    /// NAME[:TAG|@DIGEST]
+    name: String,
+}
+
+pub fn pull(options: &Options, args: PullArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let quiet = args.quiet;
+    let printer = Printer::new(std::io::stdout().is_terminal(), false, quiet);
+    let name = args.name.clone();
+    let full = pull_with(&engine, &name, args.platform, args.all_tags, &printer)?;
+    if quiet {
+        println!("{full}");
+    } else {
+        use berth_engine::registry::Progress;
+        printer.message(&full);
+    }
+    Ok(())
+}
+
+/// Pulls `name`, printing Docker's summary lines (to stderr when `printer` does); returns the full
+/// reference `pull` prints last.
+fn pull_with(
+    engine: &Engine,
+    name: &str,
+    platform: Option<String>,
+    all_tags: bool,
+    printer: &Printer,
+) -> anyhow::Result<String> {
+    use berth_engine::registry::Progress;
+    let pulled = engine.pull(name, &PullOptions { platform, all_tags }, printer)?;
+    let given = Reference::parse(name)?;
+    let Some(last) = pulled.last() else {
+        bail!("{name}: the repository has no tags");
+    };
+    let shown = if all_tags {
+        given.familiar_name()
+    } else {
+        Reference::parse(&last.reference).map_or(last.reference.clone(), |r| r.familiar_string())
+    };
+    if !all_tags {
+        printer.message(&format!("Digest: {}", last.digest));
+    }
+    let status = if pulled.iter().any(|p| p.downloaded) {
+        format!("Status: Downloaded newer image for {shown}")
+    } else {
+        format!("Status: Image is up to date for {shown}")
+    };
+    printer.message(&status);
+    Ok(if all_tags { given.name() } else { last.reference.clone() })
+}
+
+/// The pull `run` and `create` do for a missing image (`--pull missing`) or always (`--pull always`):
+/// Docker's lines go to stderr, so the container's own output stays clean.
+pub fn pull_for_run(engine: &Engine, image: &str, platform: Option<String>, quiet: bool) -> anyhow::Result<()> {
+    let printer = Printer::new(std::io::stderr().is_terminal(), true, quiet);
+    pull_with(engine, image, platform, false, &printer).map(|_| ())
+}
+
+#[derive(Args)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short, long)]
+    all_tags: bool,
+    /// Skip image signing (accepted; berth does not sign images)
+    #[arg(long, default_value = "true", action = clap::ArgAction::Set)]
+    disable_content_trust: bool,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    quiet: bool,
+    /// NAME[:TAG]
+    name: String,
+}
+
+pub fn push(options: &Options, args: PushArgs) -> anyhow::Result<()> {
+    let engine = engine(options)?;
+    let printer = Printer::new(std::io::stdout().is_terminal(), false, args.quiet);
+    let pushed = engine.push(&args.name, args.all_tags, &printer)?;
+    if args.quiet {
+        let given = Reference::parse(&args.name)?;
+        match (args.all_tags, pushed.last()) {
+            (false, Some(p)) => println!("{}:{}", given.name(), p.tag),
+            _ => println!("{}", given.name()),
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short, long)]
+    username: Option<String>,
+    /// Password
+    #[arg(short, long)]
+    password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    password_stdin: bool,
+    /// The registry (Docker Hub if none)
+    server: Option<String>,
+}
+
+pub fn login(options: &Options, args: LoginArgs) -> anyhow::Result<()> {
+    let interactive = std::io::stdin().is_terminal();
+    if args.password.is_some() {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+        if args.password_stdin {
+            bail!("--password and --password-stdin are mutually exclusive");
+        }
+    }
+    let password = if args.password_stdin {
+        if args.username.is_none() {
+            bail!("Must provide --username with --password-stdin");
+        }
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the password from stdin")?;
+        text.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        args.password.clone().unwrap_or_default()
+    };
+    let username = match args.username.clone() {
+        Some(u) => u,
+        None if interactive => prompt("Username: ")?,
+        None => bail!("Cannot perform an interactive login from a non TTY device"),
+    };
+    let password = if password.is_empty() && interactive {
+        rpassword_prompt("Password: ")?
+    } else {
+        password
+    };
+    if password.is_empty() {
+        bail!("Cannot perform an interactive login from a non TTY device");
+    }
+    engine(options)?.login(args.server.as_deref(), &username, &password)?;
+    println!("Login Succeeded");
+    Ok(())
+}
+
+fn prompt(text: &str) -> anyhow::Result<String> {
+    print!("{text}");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim().to_string())
+}
+
+/// Reads a line from the terminal with echo off.
+fn rpassword_prompt(text: &str) -> anyhow::Result<String> {
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    print!("{text}");
+    std::io::stdout().flush()?;
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin).context("reading the terminal's settings")?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    tcsetattr(&stdin, OptionalActions::Now, &quiet).context("turning echo off")?;
+    let mut line = String::new();
+    let read = stdin.read_line(&mut line);
+    let _ = tcsetattr(&stdin, OptionalActions::Now, &saved);
+    println!();
+    read?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+#[derive(Args)]
+pub struct LogoutArgs {
+    /// The registry (Docker Hub if none)
+    server: Option<String>,
+}
+
+pub fn logout(options: &Options, args: LogoutArgs) -> anyhow::Result<()> {
+    let (registry, erased) = engine(options)?.logout(args.server.as_deref())?;
+    let shown = if registry == berth_engine::registry::DEFAULT_REGISTRY {
+        berth_registry_key()
+    } else {
+        registry
+    };
+    if erased {
+        println!("Removing login credentials for {shown}");
+    } else {
+        println!("Not logged in to {shown}");
+    }
+    Ok(())
+}
+
+/// Docker Hub's name in config.json and in Docker's messages.
+fn berth_registry_key() -> String {
+    "https://index.docker.io/v1/".to_string()
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Filter output based on conditions provided (stars=N, is-official=true|false)
+    #[arg(short, long = "filter")]
+    filter: Vec<String>,
+    /// Pretty-print search using a Go template
+    #[arg(long)]
+    format: Option<String>,
+    /// Max number of search results
+    #[arg(long, default_value_t = 25)]
+    limit: usize,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    term: String,
+}
+
+pub fn search(options: &Options, args: SearchArgs) -> anyhow::Result<()> {
+    let mut min_stars = 0u64;
+    let mut official: Option<bool> = None;
+    for f in &args.filter {
+        match f.split_once('=') {
+            Some(("stars", n)) => min_stars = n.parse().with_context(|| format!("invalid filter 'stars={n}'"))?,
+            Some(("is-official", v)) => official = Some(v.parse().with_context(|| format!("invalid filter '{f}'"))?),
+            _ => bail!("invalid filter '{f}'"),
+        }
+    }
+    let results = engine(options)?.search(&args.term, args.limit)?;
+    let rows: Vec<serde_json::Value> = results
+        .iter()
+        .filter(|r| r.star_count >= min_stars && official.is_none_or(|o| o == r.is_official))
+        .map(|r| {
+            let description = if args.no_trunc {
+                r.description.clone()
+            } else {
+                ellipsis(&r.description, 45)
+            };
+            json!({
+                "Name": r.name,
+                "Description": description,
+                "StarCount": r.star_count.to_string(),
+                "IsOfficial": if r.is_official { "[OK]" } else { "" },
+            })
+        })
+        .collect();
+    let listing = Listing::new(
+        args.format.as_deref(),
+        "{{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}",
+    )?;
+    let headers = super::image::headers(&[
+        ("Name", "NAME"),
+        ("Description", "DESCRIPTION"),
+        ("StarCount", "STARS"),
+        ("IsOfficial", "OFFICIAL"),
+    ]);
+    print!("{}", listing.render(&rows, &headers)?);
+    Ok(())
+}

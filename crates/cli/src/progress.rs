@@ -1,0 +1,146 @@
+//! Pull and push progress as Docker's client shows it: on a terminal, one line per layer redrawn in
+//! place with a progress bar; otherwise a plain line for each change of state (no byte counts).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use berth_engine::registry::{LayerState, Progress};
+
+use crate::format::human_size;
+
+/// How often a layer's bar is redrawn at most.
+const REDRAW: Duration = Duration::from_millis(100);
+
+pub struct Printer {
+    terminal: bool,
+    /// Everything goes to stderr instead of stdout (the pull before `run`).
+    to_stderr: bool,
+    quiet: bool,
+    block: Mutex<Block>,
+}
+
+/// The layer lines drawn since the last message, bottom line last.
+#[derive(Default)]
+struct Block {
+    order: Vec<String>,
+    shown: HashMap<String, (String, Instant)>,
+}
+
+impl Printer {
+    pub fn new(terminal: bool, to_stderr: bool, quiet: bool) -> Printer {
+        Printer {
+            terminal,
+            to_stderr,
+            quiet,
+            block: Mutex::new(Block::default()),
+        }
+    }
+
+    fn out(&self) -> Box<dyn Write> {
+        if self.to_stderr {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(std::io::stdout())
+        }
+    }
+}
+
+/// Docker's words for a state, and whether it carries a progress bar.
+fn describe(state: &LayerState) -> (String, bool) {
+    match state {
+        LayerState::Waiting => ("Pulling fs layer".into(), false),
+        LayerState::Downloading { done, total } => (bar("Downloading", *done, *total), true),
+        LayerState::Verifying => ("Verifying Checksum".into(), false),
+        LayerState::DownloadComplete => ("Download complete".into(), false),
+        // Docker shows extraction with a bar only: plain output leaves it out.
+        LayerState::Extracting => ("Extracting".into(), true),
+        LayerState::PullComplete => ("Pull complete".into(), false),
+        LayerState::AlreadyExists => ("Already exists".into(), false),
+        LayerState::Preparing => ("Preparing".into(), false),
+        LayerState::Pushing { done, total } => (bar("Pushing", *done, *total), true),
+        LayerState::Pushed => ("Pushed".into(), false),
+        LayerState::LayerExists => ("Layer already exists".into(), false),
+        LayerState::Mounted { from } => (format!("Mounted from {from}"), false),
+    }
+}
+
+fn bar(what: &str, done: u64, total: u64) -> String {
+    if total == 0 {
+        return format!("{what}  {}", human_size(done, 3));
+    }
+    const WIDTH: u64 = 50;
+    let filled = (done.min(total) * WIDTH / total) as usize;
+    let arrow = if filled < WIDTH as usize { ">" } else { "" };
+    let rest = (WIDTH as usize).saturating_sub(filled + arrow.len());
+    format!(
+        "{what} [{}{arrow}{}]  {}/{}",
+        "=".repeat(filled),
+        " ".repeat(rest),
+        human_size(done, 3),
+        human_size(total, 3)
+    )
+}
+
+impl Progress for Printer {
+    fn layer(&self, id: &str, state: LayerState) {
+        if self.quiet {
+            return;
+        }
+        let (text, has_bar) = describe(&state);
+        let mut block = self.block.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = self.out();
+        if !self.terminal {
+            // Plain output: each state once, no bars.
+            if has_bar {
+                return;
+            }
+            let _ = writeln!(out, "{id}: {text}");
+            return;
+        }
+        let now = Instant::now();
+        match block.order.iter().position(|i| i == id) {
+            None => {
+                block.order.push(id.to_string());
+                let _ = writeln!(out, "{id}: {text}");
+            }
+            Some(index) => {
+                if let Some((old, at)) = block.shown.get(id) {
+                    if *old == text || (has_bar && now.duration_since(*at) < REDRAW) {
+                        return;
+                    }
+                }
+                let up = block.order.len() - index;
+                let _ = write!(out, "\x1b[{up}A\r\x1b[2K{id}: {text}\r\x1b[{up}B");
+            }
+        }
+        block.shown.insert(id.to_string(), (text, now));
+        let _ = out.flush();
+    }
+
+    fn message(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        let mut block = self.block.lock().unwrap_or_else(|p| p.into_inner());
+        *block = Block::default();
+        let _ = writeln!(self.out(), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_look_like_dockers() {
+        assert_eq!(
+            bar("Downloading", 1_200_000, 3_400_000),
+            format!("Downloading [{}>{}]  1.2MB/3.4MB", "=".repeat(17), " ".repeat(32))
+        );
+        assert!(bar("Pushing", 10, 10).starts_with(&format!("Pushing [{}]", "=".repeat(50))));
+        assert_eq!(bar("Downloading", 512, 0), "Downloading  512B");
+        assert_eq!(describe(&LayerState::AlreadyExists).0, "Already exists");
+    }
+}

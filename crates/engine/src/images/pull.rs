@@ -1,0 +1,348 @@
+//! `pull`: resolves a reference on its registry, picks the platform's manifest, downloads the config and
+//! the missing layers in parallel, unpacks each layer as soon as it has arrived, and records the image,
+//! its tag and its repo digest in one commit.
+//!
+//! Downloads go to `$BERTH_ROOT/downloads/<hex>` (one flocked file per blob), outside any ingest session,
+//! so a pull that is killed part-way leaves finished and partial blobs for the next pull to reuse or
+//! resume. The commit moves them into the store; nothing enters the store unless its digest checked out.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use berth_image::layer::chain_ids;
+use berth_image::spec::{media, Descriptor, ImageConfig, Manifest, Platform};
+use berth_reference::Reference;
+use berth_registry::{BlobRef, Client, ManifestKind, MANIFEST_ACCEPT};
+use berth_store::{meta, Digest, FileLock, Ingest, TempBlob};
+
+use super::unpack::{commit_image, unpack_one, LayerSource};
+use crate::error::IoContext;
+use crate::registry::{LayerState, Progress};
+use crate::{time, Engine, Error, Result};
+
+/// Parallel layer downloads, as Docker's default `max-concurrent-downloads`.
+const PARALLEL_DOWNLOADS: usize = 3;
+
+/// What `pull` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct PullOptions {
+    /// `os/arch[/variant]`; the host's platform when unset.
+    pub platform: Option<String>,
+    /// `--all-tags`: every tag of the repository.
+    pub all_tags: bool,
+}
+
+/// One image a pull brought (or found up to date).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pulled {
+    /// The reference as pulled, in its full form (`docker.io/library/busybox:latest`).
+    pub reference: String,
+    pub id: Digest,
+    /// The digest the tag resolved to (an index's, for a multi-platform image).
+    pub digest: Digest,
+    /// False when the image was already there ("Image is up to date").
+    pub downloaded: bool,
+}
+
+/// The short ID Docker shows for a blob.
+fn short(digest: &Digest) -> String {
+    digest.hex()[..12].to_string()
+}
+
+fn bad_manifest(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::InvalidArgument(format!("the registry sent an invalid {what}: {e}"))
+}
+
+impl Engine {
+    /// `pull NAME[:TAG|@DIGEST]` (or every tag with `all_tags`).
+    pub fn pull(&self, name: &str, options: &PullOptions, progress: &dyn Progress) -> Result<Vec<Pulled>> {
+        let given = Reference::parse(name)?;
+        let platform = match &options.platform {
+            Some(text) => berth_registry::platform::parse_platform(text)?,
+            None => berth_image::spec::host_platform(),
+        };
+        let client = self.registry_client(given.domain())?;
+        if options.all_tags {
+            if !given.is_name_only() {
+                return Err(Error::InvalidArgument(
+                    "tag can't be used with --all-tags/-a: give only the repository name".into(),
+                ));
+            }
+            let tags = client.tags(given.path())?;
+            let mut pulled = Vec::new();
+            for tag in tags {
+                let reference = given.with_tag(&tag)?;
+                progress.message(&format!("{tag}: Pulling from {}", given.path()));
+                pulled.push(self.pull_one(&client, &reference, &platform, progress)?);
+            }
+            return Ok(pulled);
+        }
+        if given.is_name_only() {
+            progress.message("Using default tag: latest");
+        }
+        let reference = Reference::parse_docker(name)?;
+        let shown = reference.tag().or(reference.digest()).unwrap_or("latest");
+        progress.message(&format!("{shown}: Pulling from {}", reference.path()));
+        Ok(vec![self.pull_one(&client, &reference, &platform, progress)?])
+    }
+
+    fn pull_one(
+        &self,
+        client: &Client,
+        reference: &Reference,
+        platform: &Platform,
+        progress: &dyn Progress,
+    ) -> Result<Pulled> {
+        let repo = reference.path();
+        let wanted = reference.digest().or(reference.tag()).unwrap_or("latest");
+        let top = client.get_manifest(repo, wanted, MANIFEST_ACCEPT)?;
+        let image_manifest = match berth_registry::manifest_kind(&top.media_type) {
+            Some(ManifestKind::Index) => {
+                let chosen = berth_registry::select_manifest_from_bytes(&top.bytes, platform)?;
+                let m = client.get_manifest(repo, &chosen.digest, MANIFEST_ACCEPT)?;
+                if berth_registry::manifest_kind(&m.media_type) != Some(ManifestKind::Image) {
+                    return Err(bad_manifest(
+                        "index",
+                        format!("its entry {} is not an image manifest", chosen.digest),
+                    ));
+                }
+                m
+            }
+            Some(ManifestKind::Image) => top.clone(),
+            None => {
+                return Err(Error::InvalidArgument(format!(
+                    "unsupported manifest media type {:?} for {reference}",
+                    top.media_type
+                )))
+            }
+        };
+        let manifest: Manifest =
+            serde_json::from_slice(&image_manifest.bytes).map_err(|e| bad_manifest("image manifest", e))?;
+        let config_digest: Digest = manifest
+            .config
+            .digest
+            .parse()
+            .map_err(|e| bad_manifest("image manifest", e))?;
+
+        let downloads = self.root().join("downloads");
+        std::fs::create_dir_all(&downloads).at(&downloads)?;
+        let config_blob = fetch(client, repo, &manifest.config, &downloads, &mut |_| {})?;
+        let config_bytes = std::fs::read(&config_blob.path).at(&config_blob.path)?;
+        let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| bad_manifest("image config", e))?;
+        let diff_ids: Vec<Digest> = config
+            .rootfs
+            .diff_ids
+            .iter()
+            .map(|d| d.parse().map_err(|e| bad_manifest("image config", e)))
+            .collect::<Result<_>>()?;
+        if diff_ids.len() != manifest.layers.len() {
+            return Err(bad_manifest(
+                "image",
+                format!(
+                    "its manifest lists {} layers but its config {} diff IDs",
+                    manifest.layers.len(),
+                    diff_ids.len()
+                ),
+            ));
+        }
+        let chains = chain_ids(&diff_ids);
+        let complete = |chain: &Digest| -> Result<bool> {
+            Ok(meta::get_layer(&self.store().db(), chain)?.is_some() && self.store().layer_path(chain).exists())
+        };
+
+        // Already here: only the names are recorded again.
+        let present = meta::get_image(&self.store().db(), &config_digest)?.is_some();
+        let all_layers = chains
+            .iter()
+            .map(complete)
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .all(|c| c);
+        let ingest = self.store().ingest()?;
+        let mut sources = Vec::new();
+        let mut unpacked = Vec::new();
+        if !(present && all_layers) {
+            (sources, unpacked) =
+                self.download_layers(client, repo, &manifest.layers, &diff_ids, &chains, &ingest, progress)?;
+        }
+        ingest.stage_temp(&config_blob, &manifest.config.media_type)?;
+        let manifest_blob = ingest.write_temp(&mut &image_manifest.bytes[..])?;
+        ingest.stage_temp(&manifest_blob, &image_manifest.media_type)?;
+        let name = reference.name();
+        let now = time::now();
+        let repo_digest = format!("{name}@{}", top.digest);
+        let record = |tx: &berth_store::rusqlite::Transaction, size: u64| -> Result<()> {
+            meta::insert_image(
+                tx,
+                &meta::Image {
+                    id: config_digest.clone(),
+                    size,
+                    created: config.created.clone(),
+                    parent: None,
+                    manifest_digest: Some(image_manifest.digest.clone()),
+                    added_at: now.clone(),
+                    layers: chains.clone(),
+                    tags: Vec::new(),
+                    repo_digests: Vec::new(),
+                },
+            )?;
+            if reference.digest().is_none() {
+                meta::set_tag(tx, &reference.to_string(), &config_digest, &now)?;
+            }
+            meta::add_repo_digest(tx, &repo_digest, &config_digest)?;
+            Ok(())
+        };
+        if present && all_layers {
+            self.store().commit(&ingest, &chains, |tx| {
+                let size = meta::get_image(tx, &config_digest)?.map_or(0, |i| i.size);
+                record(tx, size)
+            })?;
+        } else {
+            commit_image(self.store(), &ingest, &sources, unpacked, |tx, prepared| {
+                record(tx, prepared.size)
+            })?;
+        }
+        Ok(Pulled {
+            reference: reference.to_string(),
+            id: config_digest,
+            digest: top.digest,
+            downloaded: !(present && all_layers),
+        })
+    }
+
+    /// Downloads the layers the store lacks (three at a time), unpacking each as it arrives; returns every
+    /// layer as a source for the commit, and the rows of those it unpacked.
+    #[allow(clippy::too_many_arguments)]
+    fn download_layers(
+        &self,
+        client: &Client,
+        repo: &str,
+        layers: &[Descriptor],
+        diff_ids: &[Digest],
+        chains: &[Digest],
+        ingest: &Ingest<'_>,
+        progress: &dyn Progress,
+    ) -> Result<(Vec<LayerSource>, Vec<meta::Layer>)> {
+        let downloads = self.root().join("downloads");
+        let mut todo = Vec::new();
+        for (i, layer) in layers.iter().enumerate() {
+            let digest: Digest = layer.digest.parse().map_err(|e| bad_manifest("image manifest", e))?;
+            let have = meta::get_layer(&self.store().db(), &chains[i])?.is_some()
+                && self.store().layer_path(&chains[i]).exists();
+            if have {
+                progress.layer(&short(&digest), LayerState::AlreadyExists);
+            } else {
+                progress.layer(&short(&digest), LayerState::Waiting);
+                todo.push(i);
+            }
+        }
+        let next = AtomicUsize::new(0);
+        let failure: Mutex<Option<Error>> = Mutex::new(None);
+        let fetched: Mutex<Vec<(usize, TempBlob, meta::Layer)>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..PARALLEL_DOWNLOADS.min(todo.len()) {
+                scope.spawn(|| loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = todo.get(k) else { break };
+                    let layer = &layers[i];
+                    let id = layer.digest.strip_prefix("sha256:").unwrap_or(&layer.digest);
+                    let id = &id[..12.min(id.len())];
+                    let total = layer.size.max(0) as u64;
+                    let result = fetch(client, repo, layer, &downloads, &mut |done| {
+                        progress.layer(id, LayerState::Downloading { done, total })
+                    })
+                    .and_then(|blob| {
+                        progress.layer(id, LayerState::Verifying);
+                        progress.layer(id, LayerState::DownloadComplete);
+                        progress.layer(id, LayerState::Extracting);
+                        let source = LayerSource {
+                            blob: blob.clone(),
+                            media_type: layer_media_type(layer),
+                            diff_id: diff_ids[i].clone(),
+                        };
+                        let parent = (i > 0).then(|| chains[i - 1].clone());
+                        let row = unpack_one(ingest, &source, &chains[i], parent)?;
+                        progress.layer(id, LayerState::PullComplete);
+                        Ok((blob, row))
+                    });
+                    match result {
+                        Ok((blob, row)) => fetched.lock().unwrap_or_else(|p| p.into_inner()).push((i, blob, row)),
+                        Err(e) => {
+                            failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                            // The pull fails anyway: hand out no more work.
+                            next.store(todo.len(), Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(e);
+        }
+        let mut fetched = fetched.into_inner().unwrap_or_else(|p| p.into_inner());
+        fetched.sort_by_key(|(i, _, _)| *i);
+        let mut rows = Vec::new();
+        let mut blobs = fetched.into_iter().peekable();
+        let mut sources = Vec::new();
+        for (i, layer) in layers.iter().enumerate() {
+            let blob = match blobs.peek() {
+                Some((j, _, _)) if *j == i => blobs.next().map(|(_, b, row)| {
+                    rows.push(row);
+                    b
+                }),
+                _ => None,
+            };
+            let blob = match blob {
+                Some(b) => b,
+                // Already in the store: the commit only checks it is still there.
+                None => existing_blob(self, layer)?,
+            };
+            sources.push(LayerSource {
+                blob,
+                media_type: layer_media_type(layer),
+                diff_id: diff_ids[i].clone(),
+            });
+        }
+        Ok((sources, rows))
+    }
+}
+
+/// A layer's media type as the store records it (foreign layers are kept as plain gzip layers).
+fn layer_media_type(layer: &Descriptor) -> String {
+    match layer.media_type.as_str() {
+        media::DOCKER_FOREIGN_LAYER => media::DOCKER_LAYER_GZIP.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// A layer blob that is already in the store, as a source for `commit_image` (which skips its unpack).
+fn existing_blob(engine: &Engine, layer: &Descriptor) -> Result<TempBlob> {
+    let digest: Digest = layer.digest.parse().map_err(|e| bad_manifest("image manifest", e))?;
+    Ok(TempBlob {
+        path: engine.store().blob_path(&digest),
+        digest,
+        size: layer.size.max(0) as u64,
+    })
+}
+
+/// Downloads one blob into `downloads/<hex>` (resuming what is there), under a lock so that two pulls
+/// never write the same file.
+fn fetch(
+    client: &Client,
+    repo: &str,
+    descriptor: &Descriptor,
+    downloads: &std::path::Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<TempBlob> {
+    let blob = BlobRef::try_from(descriptor)?;
+    let path: PathBuf = downloads.join(blob.digest.hex());
+    let _lock = FileLock::exclusive(&downloads.join(format!("{}.lock", blob.digest.hex())))?;
+    let fetched = client.fetch_blob(repo, &blob, &path, progress)?;
+    Ok(TempBlob {
+        path,
+        digest: fetched.digest,
+        size: fetched.size,
+    })
+}

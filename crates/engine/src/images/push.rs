@@ -1,0 +1,274 @@
+//! `push`: uploads an image's layers (skipping those the registry has, mounting those another of its
+//! repositories has), its config, then its manifest under the tag, and records the repo digest.
+//!
+//! An image that came from a registry is pushed with the very manifest it came with, so its digest stays
+//! the same everywhere; an image made here (import, commit, load) gets a Docker schema2 manifest, or an OCI
+//! one when a layer is zstd-compressed (schema2 has no zstd).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use berth_image::spec::{media, Descriptor, Manifest};
+use berth_reference::Reference;
+use berth_registry::{BlobSource, Client, PushOutcome};
+use berth_store::{meta, Digest};
+
+use crate::registry::{LayerState, Progress};
+use crate::{Engine, Error, Result};
+
+/// Parallel layer uploads, as Docker's default `max-concurrent-uploads` (5) on a small machine.
+const PARALLEL_UPLOADS: usize = 3;
+
+/// One tag a push sent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pushed {
+    pub tag: String,
+    pub digest: Digest,
+    /// Bytes of the manifest.
+    pub size: usize,
+}
+
+/// A blob to send: digest, size, media type.
+struct Blob {
+    digest: Digest,
+    size: u64,
+    media_type: String,
+}
+
+impl Engine {
+    /// `push NAME[:TAG]` (or every local tag of the repository with `all_tags`).
+    pub fn push(&self, name: &str, all_tags: bool, progress: &dyn Progress) -> Result<Vec<Pushed>> {
+        let given = Reference::parse(name)?;
+        let tags: Vec<Reference> = if all_tags {
+            if !given.is_name_only() {
+                return Err(Error::InvalidArgument(
+                    "tag can't be used with --all-tags/-a: give only the repository name".into(),
+                ));
+            }
+            let prefix = format!("{}:", given.name());
+            let mut tags: Vec<Reference> = meta::list_images(&self.store().db())?
+                .into_iter()
+                .flat_map(|i| i.tags)
+                .filter(|t| t.starts_with(&prefix))
+                .filter_map(|t| Reference::parse(&t).ok())
+                .collect();
+            tags.sort_by_key(|t| t.to_string());
+            if tags.is_empty() {
+                return Err(Error::NoSuchImage(format!(
+                    "An image does not exist locally with the tag: {}",
+                    given.familiar_name()
+                )));
+            }
+            tags
+        } else {
+            if given.is_name_only() {
+                progress.message("Using default tag: latest");
+            }
+            vec![Reference::parse_docker(name)?]
+        };
+        if let Some(d) = tags.iter().find_map(|t| t.digest()) {
+            return Err(Error::InvalidArgument(format!(
+                "cannot push a digest reference ({d}): push a tag"
+            )));
+        }
+        progress.message(&format!("The push refers to repository [{}]", given.name()));
+        let client = self.registry_client(given.domain())?;
+        let mut pushed = Vec::new();
+        for reference in &tags {
+            pushed.push(self.push_one(&client, reference, progress)?);
+        }
+        Ok(pushed)
+    }
+
+    fn push_one(&self, client: &Client, reference: &Reference, progress: &dyn Progress) -> Result<Pushed> {
+        let repo = reference.path();
+        let tag = reference.tag().unwrap_or("latest").to_string();
+        let id = meta::resolve_tag(&self.store().db(), &reference.to_string())?.ok_or_else(|| {
+            Error::NoSuchImage(format!(
+                "An image does not exist locally with the tag: {}",
+                reference.familiar_name()
+            ))
+        })?;
+        let image = meta::get_image(&self.store().db(), &id)?.ok_or_else(|| Error::NoSuchImage(id.to_string()))?;
+        let mut layers = Vec::new();
+        for chain in &image.layers {
+            let layer = meta::get_layer(&self.store().db(), chain)?
+                .ok_or_else(|| Error::InvalidArgument(format!("image {id} lacks its layer {chain}")))?;
+            layers.push(Blob {
+                digest: layer.blob_digest,
+                size: layer.blob_size,
+                media_type: layer.blob_media_type,
+            });
+        }
+        let (manifest_type, manifest_bytes) = self.manifest_for(&image, &layers)?;
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+            .map_err(|e| Error::InvalidArgument(format!("the manifest of image {id} does not parse: {e}")))?;
+
+        // Other repositories of the same registry that hold this image: blobs can be mounted from there.
+        let mount_from: Vec<String> = image
+            .repo_digests
+            .iter()
+            .chain(&image.tags)
+            .filter_map(|n| Reference::parse(n).ok())
+            .filter(|r| r.domain() == reference.domain() && r.path() != repo)
+            .map(|r| r.path().to_string())
+            .collect();
+
+        // Layers as the manifest lists them (foreign ones stay where they are, as Docker does).
+        let to_send: Vec<&Descriptor> = manifest
+            .layers
+            .iter()
+            .filter(|l| !berth_registry::is_foreign_layer(l))
+            .collect();
+        for layer in &to_send {
+            progress.layer(short(&layer.digest), LayerState::Preparing);
+        }
+        let next = AtomicUsize::new(0);
+        let failure: Mutex<Option<Error>> = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..PARALLEL_UPLOADS.min(to_send.len()) {
+                scope.spawn(|| loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(layer) = to_send.get(k) else { break };
+                    if let Err(e) = self.send_blob(client, repo, layer, &mount_from, progress) {
+                        failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                        next.store(to_send.len(), Ordering::Relaxed);
+                        break;
+                    }
+                });
+            }
+        });
+        if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(e);
+        }
+        let config_digest: Digest = manifest.config.digest.parse()?;
+        let config_path = self.store().blob_path(&config_digest);
+        client.push_blob(
+            repo,
+            &config_digest,
+            manifest.config.size.max(0) as u64,
+            BlobSource::File(&config_path),
+            &mut |_| {},
+        )?;
+        let digest = client.put_manifest(repo, &tag, &manifest_type, &manifest_bytes)?;
+        let repo_digest = format!("{}@{digest}", reference.name());
+        self.store().write(|tx| {
+            meta::add_repo_digest(tx, &repo_digest, &id)?;
+            Ok::<_, Error>(())
+        })?;
+        progress.message(&format!("{tag}: digest: {digest} size: {}", manifest_bytes.len()));
+        Ok(Pushed {
+            tag,
+            digest,
+            size: manifest_bytes.len(),
+        })
+    }
+
+    fn send_blob(
+        &self,
+        client: &Client,
+        repo: &str,
+        layer: &Descriptor,
+        mount_from: &[String],
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let id = short(&layer.digest);
+        let digest: Digest = layer.digest.parse()?;
+        let size = layer.size.max(0) as u64;
+        if client.blob_exists(repo, &digest)? {
+            progress.layer(id, LayerState::LayerExists);
+            return Ok(());
+        }
+        for from in mount_from {
+            if client.mount_blob(repo, &digest, from)? {
+                progress.layer(id, LayerState::Mounted { from: from.to_string() });
+                return Ok(());
+            }
+        }
+        let path = self.store().blob_path(&digest);
+        if !path.is_file() {
+            return Err(Error::InvalidArgument(format!(
+                "layer blob {digest} is not in the store: this image cannot be pushed"
+            )));
+        }
+        let outcome = client.push_blob(repo, &digest, size, BlobSource::File(&path), &mut |done| {
+            progress.layer(id, LayerState::Pushing { done, total: size })
+        })?;
+        progress.layer(
+            id,
+            match outcome {
+                PushOutcome::AlreadyPresent => LayerState::LayerExists,
+                _ => LayerState::Pushed,
+            },
+        );
+        Ok(())
+    }
+
+    /// The manifest to push: the one the image came with, else a new one.
+    fn manifest_for(&self, image: &meta::Image, layers: &[Blob]) -> Result<(String, Vec<u8>)> {
+        if let Some(digest) = &image.manifest_digest {
+            if let Ok(bytes) = self.store().read_blob(digest) {
+                if let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) {
+                    let same_layers = m.layers.len() == layers.len()
+                        && m.layers
+                            .iter()
+                            .zip(layers)
+                            .all(|(d, l)| d.digest == l.digest.to_string());
+                    if m.config.digest == image.id.to_string() && same_layers {
+                        let media_type = m.media_type.clone().unwrap_or_else(|| media::OCI_MANIFEST.to_string());
+                        return Ok((media_type, bytes));
+                    }
+                }
+            }
+        }
+        let config_size = self.store().read_blob(&image.id)?.len() as i64;
+        let oci = layers.iter().any(|l| {
+            l.media_type.ends_with("zstd") || l.media_type.starts_with("application/vnd.oci.image.layer.v1.tar+zstd")
+        });
+        let layer_type = |l: &Blob| -> String {
+            if oci {
+                return l.media_type.clone();
+            }
+            match l.media_type.as_str() {
+                media::OCI_LAYER | media::DOCKER_LAYER => media::DOCKER_LAYER.to_string(),
+                media::OCI_LAYER_GZIP | media::DOCKER_LAYER_GZIP => media::DOCKER_LAYER_GZIP.to_string(),
+                other => other.to_string(),
+            }
+        };
+        let (manifest_type, config_type) = if oci {
+            (media::OCI_MANIFEST, media::OCI_CONFIG)
+        } else {
+            (media::DOCKER_MANIFEST, media::DOCKER_CONFIG)
+        };
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(manifest_type.to_string()),
+            config: descriptor(config_type.to_string(), &image.id, config_size),
+            layers: layers
+                .iter()
+                .map(|l| descriptor(layer_type(l), &l.digest, l.size as i64))
+                .collect(),
+            annotations: None,
+        };
+        let bytes = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| Error::InvalidArgument(format!("writing the manifest: {e}")))?;
+        Ok((manifest_type.to_string(), bytes))
+    }
+}
+
+fn descriptor(media_type: String, digest: &Digest, size: i64) -> Descriptor {
+    Descriptor {
+        media_type,
+        digest: digest.to_string(),
+        size,
+        urls: None,
+        annotations: None,
+        platform: None,
+    }
+}
+
+/// The short ID Docker shows for a blob ("sha256:" and all but 12 hex digits dropped).
+fn short(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &hex[..12.min(hex.len())]
+}
