@@ -368,13 +368,19 @@ async fn put_manifest(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response> {
+    // Refused before reading when the client says up front how big it is.
+    if let Some(size) = content_length(headers).filter(|n| *n > MANIFEST_LIMIT as u64) {
+        return Err(Error::ManifestTooLarge {
+            size,
+            limit: MANIFEST_LIMIT as u64,
+        });
+    }
     let bytes = match axum::body::to_bytes(body, MANIFEST_LIMIT).await {
         Ok(bytes) => bytes,
         Err(e) => {
-            let declared = content_length(headers).unwrap_or(0);
-            if declared > MANIFEST_LIMIT as u64 || e.to_string().contains("length limit") {
+            if e.to_string().contains("length limit") {
                 return Err(Error::ManifestTooLarge {
-                    size: declared,
+                    size: MANIFEST_LIMIT as u64 + 1,
                     limit: MANIFEST_LIMIT as u64,
                 });
             }
