@@ -88,7 +88,7 @@ pub fn check(bytes: &[u8], content_type: Option<&str>) -> Result<Checked> {
             raw.schema_version
         )));
     }
-    let subject = raw.subject.as_ref().map(|s| descriptor_digest(s)).transpose()?;
+    let subject = raw.subject.as_ref().map(descriptor_digest).transpose()?;
     match media_type.as_str() {
         media::OCI_MANIFEST | media::DOCKER_MANIFEST => {
             let (Some(config), Some(layers)) = (&raw.config, &raw.layers) else {
