@@ -723,6 +723,15 @@ async fn monolithic_upload(state: &Shared, name: String, expected: Digest, body:
 /// Checks that an upload session exists and belongs to `name`; returns the
 /// path of its data and its current size.
 async fn open_session(state: &Shared, name: &str, uuid: &str) -> Result<(PathBuf, u64)> {
+    let result = find_session(state, name, uuid).await;
+    if result.is_err() && !state.storage.uploads_dir().join(uuid).exists() {
+        // Made by `session()` for an id that turned out not to exist.
+        state.forget_session(uuid);
+    }
+    result
+}
+
+async fn find_session(state: &Shared, name: &str, uuid: &str) -> Result<(PathBuf, u64)> {
     let dir = state.storage.uploads_dir().join(uuid);
     let owner = tokio::fs::read_to_string(dir.join("repo")).await.ok();
     if owner.as_deref() != Some(name) {
