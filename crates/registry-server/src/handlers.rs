@@ -805,10 +805,11 @@ async fn append_chunk(
     let file = tokio::fs::OpenOptions::new().append(true).open(data).await.at(data)?;
     let mut result = append_body(file, body, hasher.as_mut(), data).await;
     if let (Ok(written), Some((start, end))) = (&result, range) {
-        if *written != end - start + 1 {
+        // Saturating: a client may announce a range of u64::MAX bytes.
+        let announced = (end - start).saturating_add(1);
+        if *written != announced {
             result = Err(Error::BlobUploadInvalid(format!(
-                "Content-Range {start}-{end} announced {} bytes, the body had {written}",
-                end - start + 1
+                "Content-Range {start}-{end} announced {announced} bytes, the body had {written}"
             )));
         }
     }

@@ -168,6 +168,13 @@ fn chunked_upload_and_out_of_order_chunk() {
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r), "BLOB_UPLOAD_INVALID");
 
+    let r = send(
+        reg.req("PATCH", &location)
+            .set("Content-Range", &format!("10-{}", u64::MAX)),
+        &data[10..],
+    );
+    assert_eq!(r.status(), 400);
+
     let r = call(reg.req("GET", &location));
     assert_eq!(r.status(), 204);
     assert_eq!(r.header("Range"), Some("0-9"));
