@@ -7,7 +7,7 @@ mod progress;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use commands::{container, image, network, registry, system, volume};
 
@@ -124,6 +124,11 @@ enum Command {
     Logout(registry::LogoutArgs),
     /// Search Docker Hub (or REGISTRY/TERM) for images
     Search(registry::SearchArgs),
+    /// Run a registry (the OCI distribution API) that docker, skopeo and berth can push to and pull from
+    Registry {
+        #[command(subcommand)]
+        command: registry::RegistryCommand,
+    },
     /// Return low-level information on berth objects
     Inspect(image::InspectArgs),
     /// Manage volumes
@@ -147,6 +152,19 @@ enum Command {
     Version(system::VersionArgs),
 }
 
+/// Where the global `--root` came from, looked up in the subcommand's matches too (it is global).
+fn root_source(matches: &clap::ArgMatches) -> Option<clap::parser::ValueSource> {
+    let mut m = matches;
+    let mut source = m.value_source("root");
+    while let Some((_, sub)) = m.subcommand() {
+        if let Some(s) = sub.value_source("root") {
+            source = Some(s);
+        }
+        m = sub;
+    }
+    source
+}
+
 /// An error that carries its own exit status (docker's StatusError).
 #[derive(Debug)]
 pub struct Exit(pub u8);
@@ -160,8 +178,15 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
+    let (cli, root_given) = match parsed {
+        // `registry serve --root DIR` names the registry's own directory.
+        Ok((cli, matches)) => {
+            let given = matches!(root_source(&matches), Some(clap::parser::ValueSource::CommandLine));
+            (cli, given)
+        }
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
@@ -242,6 +267,7 @@ fn main() -> ExitCode {
         Command::Login(args) => registry::login(&options, args),
         Command::Logout(args) => registry::logout(&options, args),
         Command::Search(args) => registry::search(&options, args),
+        Command::Registry { command } => registry::run(&options, root_given, command),
         Command::Inspect(args) => image::inspect(&options, args),
         Command::Volume { command } => volume::run(&options, command),
         Command::Network { command } => network::run(&options, command),

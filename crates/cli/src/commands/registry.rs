@@ -1,4 +1,4 @@
-//! Registry commands: pull, push, login, logout, search.
+//! Registry commands: pull, push, login, logout, search, and `registry serve`.
 
 use std::io::{IsTerminal, Read, Write};
 
@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use berth_engine::images::PullOptions;
 use berth_engine::{Engine, Options};
 use berth_reference::Reference;
-use clap::Args;
+use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::engine;
@@ -275,5 +275,53 @@ pub fn search(options: &Options, args: SearchArgs) -> anyhow::Result<()> {
         ("IsOfficial", "OFFICIAL"),
     ]);
     print!("{}", listing.render(&rows, &headers)?);
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum RegistryCommand {
+    /// Serve the OCI distribution API (a private registry)
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    addr: std::net::SocketAddr,
+    /// An htpasswd file (bcrypt entries, as `htpasswd -B` writes): clients must log in
+    #[arg(long)]
+    htpasswd: Option<std::path::PathBuf>,
+    /// TLS certificate (PEM); with --tls-key, the registry speaks HTTPS
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+}
+
+/// `registry serve`: the registry's content lives in `--root DIR` when given on the command line, else in
+/// `registry/` under berth's data root.
+pub fn run(options: &Options, root_given: bool, command: RegistryCommand) -> anyhow::Result<()> {
+    let RegistryCommand::Serve(args) = command;
+    let root = if root_given {
+        options.root.clone()
+    } else {
+        options.root.join("registry")
+    };
+    let tls = args.tls_cert.zip(args.tls_key);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = berth_registry_server::bind(berth_registry_server::Config {
+        addr: args.addr,
+        root: root.clone(),
+        htpasswd: args.htpasswd,
+        tls,
+    })?;
+    eprintln!(
+        "berth registry: serving {scheme}://{} from {}",
+        server.local_addr(),
+        root.display()
+    );
+    server.run()?;
     Ok(())
 }
