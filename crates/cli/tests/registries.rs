@@ -629,6 +629,13 @@ fn a_killed_pull_resumes_with_the_layers_it_finished() {
             .trim(),
         "9"
     );
+    // What the pulls left in downloads/ (lock files) goes with `system prune`; the image stays.
+    fresh.ok(&["system", "prune", "-f"]);
+    let left: Vec<_> = std::fs::read_dir(fresh.root().join("downloads"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(image_id(&fresh, &name), image_id(&berth, "ten:9"));
 }
 
 /// `berth registry serve` on a free loopback port; stopped (SIGTERM) on drop.

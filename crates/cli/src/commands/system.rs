@@ -347,6 +347,8 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
         }
         println!();
     }
+    // Blobs that interrupted pulls left behind.
+    reclaimed += engine.prune_downloads()?;
     println!("Total reclaimed space: {}", human_size(reclaimed, 4));
     Ok(())
 }

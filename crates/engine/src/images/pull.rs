@@ -309,6 +309,30 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Removes what interrupted pulls left in `downloads/` (nothing that a running pull holds); returns the
+    /// bytes freed.
+    pub fn prune_downloads(&self) -> Result<u64> {
+        let dir = self.root().join("downloads");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(0);
+        };
+        let mut freed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(hex) = name.strip_suffix(".lock") else { continue };
+            let lock_path = entry.path();
+            // A pull downloading this blob holds the lock: leave it be.
+            let Ok(Some(_lock)) = FileLock::try_exclusive(&lock_path) else { continue };
+            let blob = dir.join(hex);
+            freed += std::fs::metadata(&blob).map_or(0, |m| m.len());
+            let _ = std::fs::remove_file(&blob);
+            let _ = std::fs::remove_file(&lock_path);
+        }
+        Ok(freed)
+    }
+}
+
 /// A layer's media type as the store records it (foreign layers are kept as plain gzip layers).
 fn layer_media_type(layer: &Descriptor) -> String {
     match layer.media_type.as_str() {
