@@ -124,6 +124,17 @@ fn push_and_pull_keep_the_image_and_run_pulls_what_is_missing() {
         .and_then(|l| l.split_whitespace().next())
         .expect("digest line")
         .to_string();
+    // A plain tar layer (import made it) goes out gzipped, as Docker pushes it.
+    let client =
+        berth_registry::Client::new(&registry.host(), berth_registry::ClientOptions::default()).expect("client");
+    let sent = client
+        .get_manifest("team/busybox", "1.0", berth_registry::MANIFEST_ACCEPT)
+        .expect("manifest");
+    let sent: serde_json::Value = serde_json::from_slice(&sent.bytes).expect("json");
+    assert_eq!(
+        sent["layers"][0]["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "{sent}"
+    );
     // Pushing again sends nothing.
     assert!(berth.ok(&["push", &name]).contains("Layer already exists"));
 

@@ -70,6 +70,21 @@ pub fn insert_layer(conn: &Connection, layer: &Layer) -> Result<(), Error> {
     Ok(())
 }
 
+/// Points a layer at another blob with the same content (the gzip copy a push makes of a plain tar layer).
+pub fn set_layer_blob(
+    conn: &Connection,
+    chain_id: &Digest,
+    blob_digest: &Digest,
+    media_type: &str,
+    size: u64,
+) -> Result<(), Error> {
+    conn.execute(
+        "UPDATE layers SET blob_digest = ?2, blob_media_type = ?3, blob_size = ?4 WHERE chain_id = ?1",
+        params![chain_id.to_string(), blob_digest.to_string(), media_type, size as i64],
+    )?;
+    Ok(())
+}
+
 pub fn get_layer(conn: &Connection, chain_id: &Digest) -> Result<Option<Layer>, Error> {
     let layer = conn
         .query_row(

@@ -320,10 +320,14 @@ impl Engine {
         let mut freed = 0;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(hex) = name.strip_suffix(".lock") else { continue };
+            let Some(hex) = name.strip_suffix(".lock") else {
+                continue;
+            };
             let lock_path = entry.path();
             // A pull downloading this blob holds the lock: leave it be.
-            let Ok(Some(_lock)) = FileLock::try_exclusive(&lock_path) else { continue };
+            let Ok(Some(_lock)) = FileLock::try_exclusive(&lock_path) else {
+                continue;
+            };
             let blob = dir.join(hex);
             freed += std::fs::metadata(&blob).map_or(0, |m| m.len());
             let _ = std::fs::remove_file(&blob);
