@@ -33,6 +33,11 @@ struct Registry {
 impl Registry {
     /// None (the test skips) without docker-registry. `htpasswd`: a user and password it requires.
     fn start(htpasswd: Option<(&str, &str)>) -> Option<Registry> {
+        Registry::start_with(htpasswd, "")
+    }
+
+    /// `extra`: more top-level YAML for the registry's config.
+    fn start_with(htpasswd: Option<(&str, &str)>, extra: &str) -> Option<Registry> {
         if !Path::new(REGISTRY).exists() {
             eprintln!("skipping: {REGISTRY} is not installed (apt-get install docker-registry)");
             return None;
@@ -59,6 +64,7 @@ impl Registry {
                 file.display()
             ));
         }
+        yaml.push_str(extra);
         let config = dir.path().join("config.yml");
         std::fs::write(&config, yaml).expect("config");
         let log = std::fs::File::create(dir.path().join("log")).expect("log");
@@ -804,4 +810,120 @@ fn berths_own_registry_with_htpasswd() {
     berth.ok(&["rmi", &name]);
     berth.ok(&["pull", &name]);
     berth.ok(&["logout", &registry.host()]);
+}
+
+#[test]
+fn a_foreign_layer_comes_from_its_url() {
+    let Some(berth) = with_busybox() else { return };
+    // Distribution accepts manifests with foreign layers only from URLs it is told to allow.
+    let allow = "validation:\n  manifests:\n    urls:\n      allow:\n        - ^http://127\\.0\\.0\\.1\n";
+    let Some(registry) = Registry::start_with(None, allow) else {
+        return;
+    };
+    let plain = format!("{}/plain/busybox:1", registry.host());
+    berth.ok(&["tag", "busybox", &plain]);
+    berth.ok(&["push", &plain]);
+    let client =
+        berth_registry::Client::new(&registry.host(), berth_registry::ClientOptions::default()).expect("client");
+    let fetched = client
+        .get_manifest("plain/busybox", "1", berth_registry::MANIFEST_ACCEPT)
+        .expect("manifest");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&fetched.bytes).expect("json");
+    let layer_digest = manifest["layers"][0]["digest"].as_str().expect("digest").to_string();
+    let layer_file = berth.path("layer.tgz");
+    client
+        .fetch_blob(
+            "plain/busybox",
+            &berth_registry::BlobRef::new(layer_digest.parse().expect("digest"), None),
+            &layer_file,
+            &mut |_| {},
+        )
+        .expect("layer");
+    let layer = std::fs::read(&layer_file).expect("layer bytes");
+    // A tiny web server for the layer, as a vendor's download site would be.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let url = format!("http://{}/layer.tgz", listener.local_addr().expect("addr"));
+    let served = Arc::new(Mutex::new(0usize));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut head = [0u8; 4096];
+            let _ = conn.read(&mut head);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                layer.len()
+            );
+            let _ = conn.write_all(&layer);
+            if let Ok(mut c) = count.lock() {
+                *c += 1;
+            }
+        }
+    });
+    // The same image in a repository that lacks the layer blob, which the manifest says lives at the URL.
+    manifest["layers"][0]["mediaType"] = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip".into();
+    manifest["layers"][0]["urls"] = serde_json::json!([url]);
+    let config_digest = manifest["config"]["digest"].as_str().expect("config").to_string();
+    let config_file = berth.path("config.json");
+    client
+        .fetch_blob(
+            "plain/busybox",
+            &berth_registry::BlobRef::new(config_digest.parse().expect("digest"), None),
+            &config_file,
+            &mut |_| {},
+        )
+        .expect("config");
+    let config = std::fs::read(&config_file).expect("config bytes");
+    client
+        .push_blob(
+            "foreign/busybox",
+            &config_digest.parse().expect("digest"),
+            config.len() as u64,
+            berth_registry::BlobSource::Bytes(&config),
+            &mut |_| {},
+        )
+        .expect("config blob");
+    let bytes = serde_json::to_vec(&manifest).expect("json");
+    client
+        .put_manifest("foreign/busybox", "1", &fetched.media_type, &bytes)
+        .expect("foreign manifest");
+
+    let id = image_id(&berth, "busybox");
+    berth.ok(&["rmi", &plain, "busybox"]);
+    let name = format!("{}/foreign/busybox:1", registry.host());
+    berth.ok(&["pull", &name]);
+    assert_eq!(*served.lock().expect("count"), 1, "the layer came from its URL");
+    assert_eq!(image_id(&berth, &name), id);
+    assert_eq!(berth.ok(&["run", "--rm", &name, "echo", "foreign"]), "foreign\n");
+    // Pushing it elsewhere leaves the foreign layer where it is, as Docker does.
+    let copy = format!("{}/copy/busybox:1", registry.host());
+    berth.ok(&["tag", &name, &copy]);
+    let pushed = berth.ok(&["push", &copy]);
+    assert!(!pushed.contains("Pushed"), "{pushed}");
+}
+
+#[test]
+fn all_tags_push_and_pull() {
+    let Some(berth) = with_busybox() else { return };
+    let Some(registry) = Registry::start(None) else { return };
+    let repo = format!("{}/many/busybox", registry.host());
+    for tag in ["a", "b", "c"] {
+        berth.ok(&["tag", "busybox", &format!("{repo}:{tag}")]);
+    }
+    let pushed = berth.ok(&["push", "--all-tags", &repo]);
+    for tag in ["a", "b", "c"] {
+        assert!(pushed.contains(&format!("{tag}: digest: ")), "{pushed}");
+    }
+    assert!(berth
+        .fails(&["push", "-a", &format!("{repo}:a")])
+        .contains("--all-tags"));
+    for tag in ["a", "b", "c"] {
+        berth.ok(&["rmi", &format!("{repo}:{tag}")]);
+    }
+    let pulled = berth.ok(&["pull", "-a", &repo]);
+    assert!(pulled.ends_with(&format!("{repo}\n")), "{pulled}");
+    let tags = berth.ok(&["images", "--format", "{{.Tag}}", &repo]);
+    let mut tags: Vec<&str> = tags.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["a", "b", "c"]);
 }

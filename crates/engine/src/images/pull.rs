@@ -367,10 +367,83 @@ fn fetch(
     let blob = BlobRef::try_from(descriptor)?;
     let path: PathBuf = downloads.join(blob.digest.hex());
     let _lock = FileLock::exclusive(&downloads.join(format!("{}.lock", blob.digest.hex())))?;
-    let fetched = client.fetch_blob(repo, &blob, &path, progress)?;
-    Ok(TempBlob {
-        path,
-        digest: fetched.digest,
-        size: fetched.size,
-    })
+    let urls = descriptor.urls.as_deref().unwrap_or_default();
+    match client.fetch_blob(repo, &blob, &path, progress) {
+        Ok(fetched) => Ok(TempBlob {
+            path,
+            digest: fetched.digest,
+            size: fetched.size,
+        }),
+        // A foreign (non-distributable) layer the registry does not have: from its URLs, as Docker does.
+        Err(e) if e.kind() == crate::ErrorKind::NotFound && !urls.is_empty() => {
+            fetch_foreign(urls, &blob, &path, progress)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Downloads a foreign layer from the first of its URLs that serves the right bytes.
+fn fetch_foreign(
+    urls: &[String],
+    blob: &BlobRef,
+    path: &std::path::Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<TempBlob> {
+    let mut last = String::from("no usable URL");
+    for url in urls
+        .iter()
+        .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+    {
+        match download_checked(url, blob, path, progress) {
+            Ok(size) => {
+                return Ok(TempBlob {
+                    path: path.to_path_buf(),
+                    digest: blob.digest.clone(),
+                    size,
+                })
+            }
+            Err(e) => last = format!("{url}: {e}"),
+        }
+    }
+    Err(Error::InvalidArgument(format!(
+        "foreign layer {} is not in the registry and could not be fetched from its URLs ({last})",
+        blob.digest
+    )))
+}
+
+fn download_checked(
+    url: &str,
+    blob: &BlobRef,
+    path: &std::path::Path,
+    progress: &mut dyn FnMut(u64),
+) -> std::result::Result<u64, String> {
+    use std::io::{Read, Write};
+    let response = ureq::get(url)
+        .timeout(std::time::Duration::from_secs(300))
+        .call()
+        .map_err(|e| e.to_string())?;
+    let mut reader = response.into_reader();
+    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    let mut writer = berth_store::HashingWriter::new(std::io::BufWriter::new(file));
+    let mut buf = vec![0u8; 1 << 16];
+    let mut done = 0u64;
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        writer.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+        done += n as u64;
+        progress(done);
+    }
+    let (buffered, digest, size) = writer.finish();
+    buffered.into_inner().map_err(|e| e.to_string())?;
+    if digest != blob.digest || blob.size.is_some_and(|s| s != size) {
+        let _ = std::fs::remove_file(path);
+        return Err(format!(
+            "content has digest {digest} ({size} bytes), not {}",
+            blob.digest
+        ));
+    }
+    Ok(size)
 }
