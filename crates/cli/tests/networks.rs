@@ -45,6 +45,23 @@ fn interfaces() -> String {
     std::fs::read_to_string("/proc/net/dev").unwrap_or_default()
 }
 
+/// The page at http://NAME/ as a container on `network` fetches it (by DNS name).
+fn fetch_on(berth: &Berth, network: &str, name: &str) -> String {
+    let url = format!("http://{name}/");
+    berth.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        network,
+        "busybox",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &url,
+    ])
+}
+
 /// Serves `text` with busybox httpd from a host directory.
 fn web_root(berth: &Berth, text: &str) -> String {
     let dir = berth.path("www");
@@ -170,18 +187,7 @@ fn user_network_resolves_names_and_aliases() {
         "/www",
     ]);
     for name in ["api", "backend", "API"] {
-        let got = berth.ok(&[
-            "run",
-            "--rm",
-            "--network",
-            &net,
-            "busybox",
-            "wget",
-            "-q",
-            "-O",
-            "-",
-            &format!("http://{name}/"),
-        ]);
+        let got = fetch_on(&berth, &net, name);
         assert_eq!(got, "by name\n", "{name}");
     }
     // The default bridge does not resolve names, as in Docker: no berth DNS server in its resolv.conf (a
@@ -402,18 +408,7 @@ fn connect_and_disconnect_a_running_container() {
     ]);
     assert_eq!(ip.trim(), "10.232.9.50");
     for name in ["web", "site"] {
-        let got = berth.ok(&[
-            "run",
-            "--rm",
-            "--network",
-            &net,
-            "busybox",
-            "wget",
-            "-q",
-            "-O",
-            "-",
-            &format!("http://{name}/"),
-        ]);
+        let got = fetch_on(&berth, &net, name);
         assert_eq!(got, "joined\n", "{name}");
     }
     // Twice is a conflict; a container in none mode cannot join.

@@ -101,6 +101,53 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Pushes `name` (which has a tag); returns berth's output and the manifest digest it reported.
+fn push(berth: &Berth, name: &str) -> (String, String) {
+    let out = berth.ok(&["push", name]);
+    let tag = name.rsplit_once(':').map_or("latest", |(_, t)| t);
+    let digest = out
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{tag}: digest: ")))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest line for {tag} in {out}"))
+        .to_string();
+    (out, digest)
+}
+
+/// The manifest digest skopeo sees for `name`.
+fn skopeo_digest(name: &str) -> String {
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{name}"),
+        ])
+        .output()
+        .expect("skopeo inspect");
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// berth's own registry client, for setting up what berth's commands then meet.
+fn client(host: &str) -> berth_registry::Client {
+    berth_registry::Client::new(host, berth_registry::ClientOptions::default()).expect("client")
+}
+
+/// A blob's bytes, fetched by the client through `path`.
+fn blob(client: &berth_registry::Client, repo: &str, digest: &str, path: &Path) -> Vec<u8> {
+    client
+        .fetch_blob(
+            repo,
+            &berth_registry::BlobRef::new(digest.parse().expect("digest"), None),
+            path,
+            &mut |_| {},
+        )
+        .expect("blob");
+    std::fs::read(path).expect("blob bytes")
+}
+
 fn image_id(berth: &Berth, name: &str) -> String {
     berth
         .ok(&["image", "inspect", "-f", "{{.Id}}", name])
@@ -115,7 +162,7 @@ fn push_and_pull_keep_the_image_and_run_pulls_what_is_missing() {
     let name = format!("{}/team/busybox:1.0", registry.host());
     berth.ok(&["tag", "busybox", &name]);
     let id = image_id(&berth, "busybox");
-    let pushed = berth.ok(&["push", &name]);
+    let (pushed, digest) = push(&berth, &name);
     assert!(
         pushed.contains(&format!(
             "The push refers to repository [{}/team/busybox]",
@@ -124,16 +171,8 @@ fn push_and_pull_keep_the_image_and_run_pulls_what_is_missing() {
         "{pushed}"
     );
     assert!(pushed.contains(": Pushed"), "{pushed}");
-    let digest = pushed
-        .lines()
-        .find_map(|l| l.strip_prefix("1.0: digest: "))
-        .and_then(|l| l.split_whitespace().next())
-        .expect("digest line")
-        .to_string();
     // A plain tar layer (import made it) goes out gzipped, as Docker pushes it.
-    let client =
-        berth_registry::Client::new(&registry.host(), berth_registry::ClientOptions::default()).expect("client");
-    let sent = client
+    let sent = client(&registry.host())
         .get_manifest("team/busybox", "1.0", berth_registry::MANIFEST_ACCEPT)
         .expect("manifest");
     let sent: serde_json::Value = serde_json::from_slice(&sent.bytes).expect("json");
@@ -221,25 +260,8 @@ fn skopeo_and_berth_read_each_others_pushes() {
     // berth pushes; skopeo sees the same manifest digest berth reported.
     let mine = format!("{}/berth/busybox:b", registry.host());
     berth.ok(&["tag", "busybox", &mine]);
-    let pushed = berth.ok(&["push", &mine]);
-    let digest = pushed
-        .lines()
-        .find_map(|l| l.strip_prefix("b: digest: "))
-        .and_then(|l| l.split_whitespace().next())
-        .expect("digest")
-        .to_string();
-    let inspect = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{mine}"),
-        ])
-        .output()
-        .expect("skopeo inspect");
-    assert!(inspect.status.success(), "{}", stderr(&inspect));
-    assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), digest);
+    let (_, digest) = push(&berth, &mine);
+    assert_eq!(skopeo_digest(&mine), digest);
 }
 
 #[test]
@@ -248,31 +270,16 @@ fn a_multi_platform_index_pulls_the_hosts_image() {
     let Some(registry) = Registry::start(None) else { return };
     let repo = format!("{}/multi/busybox", registry.host());
     berth.ok(&["tag", "busybox", &format!("{repo}:amd64")]);
-    let pushed = berth.ok(&["push", &format!("{repo}:amd64")]);
-    let amd64 = pushed
-        .lines()
-        .find_map(|l| l.strip_prefix("amd64: digest: "))
-        .and_then(|l| l.split_whitespace().next())
-        .expect("digest")
-        .to_string();
+    let (_, amd64) = push(&berth, &format!("{repo}:amd64"));
     // An arm64 sibling: the same layer under a config that says arm64, pushed with berth's own client.
-    let client =
-        berth_registry::Client::new(&registry.host(), berth_registry::ClientOptions::default()).expect("client");
+    let client = client(&registry.host());
     let amd64_manifest = client
         .get_manifest("multi/busybox", &amd64, berth_registry::MANIFEST_ACCEPT)
         .expect("manifest");
     let mut manifest: serde_json::Value = serde_json::from_slice(&amd64_manifest.bytes).expect("json");
     let config_digest = manifest["config"]["digest"].as_str().expect("config").to_string();
-    let config_path = berth.path("config.json");
-    let fetched = client.fetch_blob(
-        "multi/busybox",
-        &berth_registry::BlobRef::new(config_digest.parse().expect("digest"), None),
-        &config_path,
-        &mut |_| {},
-    );
-    fetched.expect("config");
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&config_path).expect("config")).expect("json");
+    let config_bytes = blob(&client, "multi/busybox", &config_digest, &berth.path("config.json"));
+    let mut config: serde_json::Value = serde_json::from_slice(&config_bytes).expect("json");
     config["architecture"] = "arm64".into();
     let arm_config = serde_json::to_vec(&config).expect("json");
     let arm_config_digest = format!(
@@ -592,9 +599,7 @@ fn a_killed_pull_resumes_with_the_layers_it_finished() {
     let proxy = Proxy::start(registry.port);
     let name = format!("127.0.0.1:{}/ten/image:1", proxy.port);
     let fresh = Berth::new();
-    let client =
-        berth_registry::Client::new(&registry.host(), berth_registry::ClientOptions::default()).expect("client");
-    let manifest = client
+    let manifest = client(&registry.host())
         .get_manifest("ten/image", "1", berth_registry::MANIFEST_ACCEPT)
         .expect("manifest");
     let manifest: serde_json::Value = serde_json::from_slice(&manifest.bytes).expect("json");
@@ -721,29 +726,8 @@ fn berths_own_registry_serves_skopeo_and_berth() {
     // berth pushes; skopeo sees the digest berth reported and copies the image out to an OCI layout.
     let name = format!("{}/own/busybox:1", registry.host());
     berth.ok(&["tag", "busybox", &name]);
-    let pushed = berth.ok(&["push", &name]);
-    let digest = pushed
-        .lines()
-        .find_map(|l| l.strip_prefix("1: digest: "))
-        .and_then(|l| l.split_whitespace().next())
-        .expect("digest")
-        .to_string();
-    let inspect = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{name}"),
-        ])
-        .output()
-        .expect("skopeo inspect");
-    assert_eq!(
-        String::from_utf8_lossy(&inspect.stdout).trim(),
-        digest,
-        "{}",
-        stderr(&inspect)
-    );
+    let (_, digest) = push(&berth, &name);
+    assert_eq!(skopeo_digest(&name), digest);
     let layout = berth.path("layout");
     let out = Command::new("skopeo")
         .args([
@@ -823,23 +807,13 @@ fn a_foreign_layer_comes_from_its_url() {
     let plain = format!("{}/plain/busybox:1", registry.host());
     berth.ok(&["tag", "busybox", &plain]);
     berth.ok(&["push", &plain]);
-    let client =
-        berth_registry::Client::new(&registry.host(), berth_registry::ClientOptions::default()).expect("client");
+    let client = client(&registry.host());
     let fetched = client
         .get_manifest("plain/busybox", "1", berth_registry::MANIFEST_ACCEPT)
         .expect("manifest");
     let mut manifest: serde_json::Value = serde_json::from_slice(&fetched.bytes).expect("json");
     let layer_digest = manifest["layers"][0]["digest"].as_str().expect("digest").to_string();
-    let layer_file = berth.path("layer.tgz");
-    client
-        .fetch_blob(
-            "plain/busybox",
-            &berth_registry::BlobRef::new(layer_digest.parse().expect("digest"), None),
-            &layer_file,
-            &mut |_| {},
-        )
-        .expect("layer");
-    let layer = std::fs::read(&layer_file).expect("layer bytes");
+    let layer = blob(&client, "plain/busybox", &layer_digest, &berth.path("layer.tgz"));
     // A tiny web server for the layer, as a vendor's download site would be.
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
     let url = format!("http://{}/layer.tgz", listener.local_addr().expect("addr"));
@@ -864,16 +838,7 @@ fn a_foreign_layer_comes_from_its_url() {
     manifest["layers"][0]["mediaType"] = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip".into();
     manifest["layers"][0]["urls"] = serde_json::json!([url]);
     let config_digest = manifest["config"]["digest"].as_str().expect("config").to_string();
-    let config_file = berth.path("config.json");
-    client
-        .fetch_blob(
-            "plain/busybox",
-            &berth_registry::BlobRef::new(config_digest.parse().expect("digest"), None),
-            &config_file,
-            &mut |_| {},
-        )
-        .expect("config");
-    let config = std::fs::read(&config_file).expect("config bytes");
+    let config = blob(&client, "plain/busybox", &config_digest, &berth.path("config.json"));
     client
         .push_blob(
             "foreign/busybox",
