@@ -2,6 +2,7 @@
 
 mod commands;
 mod format;
+mod lazy;
 mod progress;
 
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use commands::{container, image, network, registry, system, volume};
+use lazy::Lazy;
 
 #[derive(Parser)]
 #[command(
@@ -39,117 +41,117 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Create and run a new container from an image
-    Run(container::RunArgs),
+    Run(Lazy<container::RunArgs>),
     /// Create a new container
-    Create(container::RunArgs),
+    Create(Lazy<container::RunArgs>),
     /// Start one or more stopped containers
-    Start(container::StartArgs),
+    Start(Lazy<container::StartArgs>),
     /// Stop one or more running containers
-    Stop(container::StopArgs),
+    Stop(Lazy<container::StopArgs>),
     /// Restart one or more containers
-    Restart(container::StopArgs),
+    Restart(Lazy<container::StopArgs>),
     /// Kill one or more running containers
-    Kill(container::KillArgs),
+    Kill(Lazy<container::KillArgs>),
     /// Remove one or more containers
-    Rm(container::RmArgs),
+    Rm(Lazy<container::RmArgs>),
     /// List containers
-    Ps(container::PsArgs),
+    Ps(Lazy<container::PsArgs>),
     /// Fetch the logs of a container
-    Logs(container::LogsArgs),
+    Logs(Lazy<container::LogsArgs>),
     /// Block until one or more containers stop, then print their exit codes
-    Wait(container::WaitArgs),
+    Wait(Lazy<container::WaitArgs>),
     /// Pause all processes within one or more containers
-    Pause(container::NamesArgs),
+    Pause(Lazy<container::NamesArgs>),
     /// Unpause all processes within one or more containers
-    Unpause(container::NamesArgs),
+    Unpause(Lazy<container::NamesArgs>),
     /// Rename a container
-    Rename(container::RenameArgs),
+    Rename(Lazy<container::RenameArgs>),
     /// Update configuration of one or more containers
-    Update(container::UpdateArgs),
+    Update(Lazy<container::UpdateArgs>),
     /// Display the running processes of a container
-    Top(container::TopArgs),
+    Top(Lazy<container::TopArgs>),
     /// List port mappings or a specific mapping for the container
-    Port(container::PortArgs),
+    Port(Lazy<container::PortArgs>),
     /// Display a live stream of container(s) resource usage statistics
-    Stats(container::StatsArgs),
+    Stats(Lazy<container::StatsArgs>),
     /// Execute a command in a running container
-    Exec(container::ExecArgs),
+    Exec(Lazy<container::ExecArgs>),
     /// Attach local standard input, output, and error streams to a running container
-    Attach(container::AttachArgs),
+    Attach(Lazy<container::AttachArgs>),
     /// Inspect changes to files or directories on a container's filesystem
-    Diff(container::DiffArgs),
+    Diff(Lazy<container::DiffArgs>),
     /// Create a new image from a container's changes
-    Commit(container::CommitArgs),
+    Commit(Lazy<container::CommitArgs>),
     /// Export a container's filesystem as a tar archive
-    Export(container::ExportArgs),
+    Export(Lazy<container::ExportArgs>),
     /// Copy files/folders between a container and the local filesystem
-    Cp(container::CpArgs),
+    Cp(Lazy<container::CpArgs>),
     /// Manage containers
     Container {
         #[command(subcommand)]
-        command: container::ContainerCommand,
+        command: Lazy<container::ContainerCommand>,
     },
     /// The per-container monitor (started by berth itself)
     #[command(hide = true, name = "container-monitor")]
-    ContainerMonitor(container::MonitorArgs),
+    ContainerMonitor(Lazy<container::MonitorArgs>),
     /// A user-defined network's DNS server (started by berth itself)
     #[command(hide = true, name = "network-dns")]
     NetworkDns { network_id: String },
     /// List images
-    Images(image::LsArgs),
+    Images(Lazy<image::LsArgs>),
     /// Manage images
     Image {
         #[command(subcommand)]
-        command: image::ImageCommand,
+        command: Lazy<image::ImageCommand>,
     },
     /// Import the contents from a tarball to create a filesystem image
-    Import(image::ImportArgs),
+    Import(Lazy<image::ImportArgs>),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-    Tag(image::TagArgs),
+    Tag(Lazy<image::TagArgs>),
     /// Remove one or more images
-    Rmi(image::RmArgs),
+    Rmi(Lazy<image::RmArgs>),
     /// Show the history of an image
-    History(image::HistoryArgs),
+    History(Lazy<image::HistoryArgs>),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
-    Save(image::SaveArgs),
+    Save(Lazy<image::SaveArgs>),
     /// Load an image from a tar archive or STDIN
-    Load(image::LoadArgs),
+    Load(Lazy<image::LoadArgs>),
     /// Download an image from a registry
-    Pull(registry::PullArgs),
+    Pull(Lazy<registry::PullArgs>),
     /// Upload an image to a registry
-    Push(registry::PushArgs),
+    Push(Lazy<registry::PushArgs>),
     /// Log in to a registry
-    Login(registry::LoginArgs),
+    Login(Lazy<registry::LoginArgs>),
     /// Log out from a registry
-    Logout(registry::LogoutArgs),
+    Logout(Lazy<registry::LogoutArgs>),
     /// Search Docker Hub (or REGISTRY/TERM) for images
-    Search(registry::SearchArgs),
+    Search(Lazy<registry::SearchArgs>),
     /// Run a registry (the OCI distribution API) that docker, skopeo and berth can push to and pull from
     Registry {
         #[command(subcommand)]
-        command: registry::RegistryCommand,
+        command: Lazy<registry::RegistryCommand>,
     },
     /// Return low-level information on berth objects
-    Inspect(image::InspectArgs),
+    Inspect(Lazy<image::InspectArgs>),
     /// Manage volumes
     Volume {
         #[command(subcommand)]
-        command: volume::VolumeCommand,
+        command: Lazy<volume::VolumeCommand>,
     },
     /// Manage networks
     Network {
         #[command(subcommand)]
-        command: network::NetworkCommand,
+        command: Lazy<network::NetworkCommand>,
     },
     /// Manage berth
     System {
         #[command(subcommand)]
-        command: system::SystemCommand,
+        command: Lazy<system::SystemCommand>,
     },
     /// Display system-wide information
-    Info(system::InfoArgs),
+    Info(Lazy<system::InfoArgs>),
     /// Show the berth version information
-    Version(system::VersionArgs),
+    Version(Lazy<system::VersionArgs>),
 }
 
 /// Where the global `--root` came from, looked up in the subcommand's matches too (it is global).
@@ -202,7 +204,7 @@ fn main() -> ExitCode {
     // The monitor's stderr may be the user's terminal (attached runs): it
     // logs to a file beside the container's runtime state instead.
     if let Command::ContainerMonitor(args) = &cli.command {
-        let dir = cli.runroot.join("containers").join(args.id());
+        let dir = cli.runroot.join("containers").join(args.0.id());
         let _ = std::fs::create_dir_all(&dir);
         if let Ok(file) = std::fs::OpenOptions::new()
             .create(true)
@@ -226,54 +228,54 @@ fn main() -> ExitCode {
         runroot: cli.runroot,
     };
     let result = match cli.command {
-        Command::Run(args) => container::run(&options, args),
-        Command::Create(args) => container::create(&options, args),
-        Command::Start(args) => container::start(&options, args),
-        Command::Stop(args) => container::stop(&options, args),
-        Command::Restart(args) => container::restart(&options, args),
-        Command::Kill(args) => container::kill(&options, args),
-        Command::Rm(args) => container::rm(&options, args),
-        Command::Ps(args) => container::ps(&options, args),
-        Command::Logs(args) => container::logs(&options, args),
-        Command::Wait(args) => container::wait(&options, args),
-        Command::Pause(args) => container::pause(&options, args),
-        Command::Unpause(args) => container::unpause(&options, args),
-        Command::Rename(args) => container::rename(&options, args),
-        Command::Update(args) => container::update(&options, args),
-        Command::Top(args) => container::top(&options, args),
-        Command::Port(args) => container::port(&options, args),
-        Command::Stats(args) => container::stats(&options, args),
-        Command::Exec(args) => container::exec(&options, args),
-        Command::Attach(args) => container::attach(&options, args),
-        Command::Diff(args) => container::diff(&options, args),
-        Command::Commit(args) => container::commit(&options, args),
-        Command::Export(args) => container::export(&options, args),
-        Command::Cp(args) => container::cp(&options, args),
-        Command::Container { command } => container::run_command(&options, command),
-        Command::ContainerMonitor(args) => container::monitor(&options, args),
+        Command::Run(args) => container::run(&options, args.0),
+        Command::Create(args) => container::create(&options, args.0),
+        Command::Start(args) => container::start(&options, args.0),
+        Command::Stop(args) => container::stop(&options, args.0),
+        Command::Restart(args) => container::restart(&options, args.0),
+        Command::Kill(args) => container::kill(&options, args.0),
+        Command::Rm(args) => container::rm(&options, args.0),
+        Command::Ps(args) => container::ps(&options, args.0),
+        Command::Logs(args) => container::logs(&options, args.0),
+        Command::Wait(args) => container::wait(&options, args.0),
+        Command::Pause(args) => container::pause(&options, args.0),
+        Command::Unpause(args) => container::unpause(&options, args.0),
+        Command::Rename(args) => container::rename(&options, args.0),
+        Command::Update(args) => container::update(&options, args.0),
+        Command::Top(args) => container::top(&options, args.0),
+        Command::Port(args) => container::port(&options, args.0),
+        Command::Stats(args) => container::stats(&options, args.0),
+        Command::Exec(args) => container::exec(&options, args.0),
+        Command::Attach(args) => container::attach(&options, args.0),
+        Command::Diff(args) => container::diff(&options, args.0),
+        Command::Commit(args) => container::commit(&options, args.0),
+        Command::Export(args) => container::export(&options, args.0),
+        Command::Cp(args) => container::cp(&options, args.0),
+        Command::Container { command } => container::run_command(&options, command.0),
+        Command::ContainerMonitor(args) => container::monitor(&options, args.0),
         Command::NetworkDns { network_id } => {
             commands::engine(&options).and_then(|engine| Ok(berth_engine::dns::serve(&engine, &network_id)?))
         }
-        Command::Images(args) => image::ls(&options, args),
-        Command::Image { command } => image::run(&options, command),
-        Command::Import(args) => image::import(&options, args),
-        Command::Tag(args) => image::tag(&options, args),
-        Command::Rmi(args) => image::rm(&options, args),
-        Command::History(args) => image::history(&options, args),
-        Command::Save(args) => image::save(&options, args),
-        Command::Load(args) => image::load(&options, args),
-        Command::Pull(args) => registry::pull(&options, args),
-        Command::Push(args) => registry::push(&options, args),
-        Command::Login(args) => registry::login(&options, args),
-        Command::Logout(args) => registry::logout(&options, args),
-        Command::Search(args) => registry::search(&options, args),
-        Command::Registry { command } => registry::run(&options, root_given, command),
-        Command::Inspect(args) => image::inspect(&options, args),
-        Command::Volume { command } => volume::run(&options, command),
-        Command::Network { command } => network::run(&options, command),
-        Command::System { command } => system::run(&options, command),
-        Command::Info(args) => system::info(&options, args),
-        Command::Version(args) => system::version(&options, args),
+        Command::Images(args) => image::ls(&options, args.0),
+        Command::Image { command } => image::run(&options, command.0),
+        Command::Import(args) => image::import(&options, args.0),
+        Command::Tag(args) => image::tag(&options, args.0),
+        Command::Rmi(args) => image::rm(&options, args.0),
+        Command::History(args) => image::history(&options, args.0),
+        Command::Save(args) => image::save(&options, args.0),
+        Command::Load(args) => image::load(&options, args.0),
+        Command::Pull(args) => registry::pull(&options, args.0),
+        Command::Push(args) => registry::push(&options, args.0),
+        Command::Login(args) => registry::login(&options, args.0),
+        Command::Logout(args) => registry::logout(&options, args.0),
+        Command::Search(args) => registry::search(&options, args.0),
+        Command::Registry { command } => registry::run(&options, root_given, command.0),
+        Command::Inspect(args) => image::inspect(&options, args.0),
+        Command::Volume { command } => volume::run(&options, command.0),
+        Command::Network { command } => network::run(&options, command.0),
+        Command::System { command } => system::run(&options, command.0),
+        Command::Info(args) => system::info(&options, args.0),
+        Command::Version(args) => system::version(&options, args.0),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -284,5 +286,17 @@ fn main() -> ExitCode {
             eprintln!("Error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every subcommand's arguments are well formed (clap checks them only when built, and `Lazy`
+    /// builds each only when it runs): this builds them all.
+    #[test]
+    fn command_line_definitions_are_consistent() {
+        Cli::command().debug_assert();
     }
 }
