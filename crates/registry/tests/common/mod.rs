@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod token;
+
 use berth_registry::{ClientOptions, RetryPolicy};
 use berth_store::Digest;
 
