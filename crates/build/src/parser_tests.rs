@@ -749,3 +749,28 @@ fn stage_graph() {
         assert_eq!(e.to_string(), *want, "{text:?}");
     }
 }
+
+#[test]
+fn no_panics_on_truncated_input() {
+    // Every prefix of real Dockerfiles and tricky words must parse or fail
+    // cleanly, never panic.
+    let heredoc = "# escape=`\nFROM x\nRUN <<-\"A\" 2<<B `\n  --mount=type=cache,target=/x\n\tbody\n\tA\nb\nB\nCOPY <<C [\"x\"\nC\n";
+    for text in [GO_MULTISTAGE, APT, ONBUILD_BASE, heredoc] {
+        for (i, _) in text.char_indices() {
+            let _ = parse(&text[..i]);
+        }
+    }
+    let none = |_: &str| None;
+    for word in ["${A:-${B:+\"x}'y'\\}", "$${{}}", "\"\\", "${A#[a-}", "`$`"] {
+        for (i, _) in word.char_indices() {
+            let _ = expand(&word[..i], '\\', &none);
+            let _ = expand(&word[..i], '`', &none);
+        }
+    }
+    for pat in ["[", "a/**/[^b-", "\\", "!", "**/", "[]]", "[a-]"] {
+        if let Ok(i) = Ignore::parse(pat) {
+            let _ = i.is_excluded("a/b/c", false);
+            let _ = i.may_include_below("a");
+        }
+    }
+}
