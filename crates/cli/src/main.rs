@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use commands::{container, image, network, registry, system, volume};
+use commands::{build, container, image, network, registry, system, volume};
 use lazy::Lazy;
 
 #[derive(Parser)]
@@ -116,6 +116,13 @@ enum Command {
     Save(Lazy<image::SaveArgs>),
     /// Load an image from a tar archive or STDIN
     Load(Lazy<image::LoadArgs>),
+    /// Build an image from a Dockerfile
+    Build(Lazy<build::BuildArgs>),
+    /// Manage builds
+    Builder {
+        #[command(subcommand)]
+        command: Lazy<build::BuilderCommand>,
+    },
     /// Download an image from a registry
     Pull(Lazy<registry::PullArgs>),
     /// Upload an image to a registry
@@ -264,6 +271,8 @@ fn main() -> ExitCode {
         Command::History(args) => image::history(&options, args.0),
         Command::Save(args) => image::save(&options, args.0),
         Command::Load(args) => image::load(&options, args.0),
+        Command::Build(args) => build::build(&options, args.0),
+        Command::Builder { command } => build::builder(&options, command.0),
         Command::Pull(args) => registry::pull(&options, args.0),
         Command::Push(args) => registry::push(&options, args.0),
         Command::Login(args) => registry::login(&options, args.0),

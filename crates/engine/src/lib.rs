@@ -2,6 +2,7 @@
 //! The engine both front doors (the CLI and, later, the API server) call.
 //! It owns the data root and orchestrates the lower crates; it formats nothing.
 
+pub mod build;
 pub mod containers;
 pub mod dns;
 mod error;

@@ -1247,7 +1247,9 @@ fn is_timeout(t: &ureq::Transport) -> bool {
 fn transient_transport(t: &ureq::Transport) -> bool {
     match t.kind() {
         ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Io => {
-            !crate::error::is_tls_trust_failure(&format!("{t} {:?}", std::error::Error::source(t)))
+            let text = format!("{t} {:?}", std::error::Error::source(t));
+            // Nothing listening is an answer, not a hiccup: retrying only delays the error.
+            !crate::error::is_tls_trust_failure(&text) && !text.contains("Connection refused")
         }
         _ => false,
     }

@@ -243,7 +243,11 @@ impl Error {
     /// True for failures that may go away on their own (network, overload).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport { .. } | Error::Stalled { .. } => true,
+            // Nothing listening and no such host are answers, not hiccups: retrying them only delays the error.
+            Error::Transport { reason, .. } => {
+                !(reason.contains("Connection refused") || reason.contains("Dns Failed"))
+            }
+            Error::Stalled { .. } => true,
             Error::Status { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }

@@ -112,6 +112,15 @@ CREATE TABLE endpoints (
 );
 CREATE INDEX endpoints_container ON endpoints(container_id);
 "#,
+    // 5: the build cache: a step's key (parent image, instruction, build args, content) -> the image it made.
+    r#"
+CREATE TABLE build_cache (
+    key      TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    created  TEXT NOT NULL
+);
+CREATE INDEX build_cache_image ON build_cache(image_id);
+"#,
 ];
 
 pub(crate) fn open(path: &Path) -> Result<Connection, Error> {

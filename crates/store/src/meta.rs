@@ -247,3 +247,38 @@ pub fn layer_sizes(conn: &Connection) -> Result<Vec<(Digest, u64)>, Error> {
     let rows = stmt.query_map([], |r| Ok((digest(r, 0)?, r.get::<_, i64>(1)? as u64)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// The image a build step with this cache key made, if it is still there.
+pub fn cached_step(conn: &Connection, key: &str) -> Result<Option<Digest>, Error> {
+    let id: Option<String> = conn
+        .query_row("SELECT image_id FROM build_cache WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?;
+    id.map(|i| i.parse()).transpose()
+}
+
+/// Remembers the image a build step made.
+pub fn cache_step(conn: &Connection, key: &str, image_id: &Digest, now: &str) -> Result<(), Error> {
+    conn.execute(
+        "INSERT OR REPLACE INTO build_cache (key, image_id, created) VALUES (?1, ?2, ?3)",
+        params![key, image_id.to_string(), now],
+    )?;
+    Ok(())
+}
+
+/// Images only the build cache refers to (no tag, no repo digest), for `builder prune`.
+pub fn cache_only_images(conn: &Connection) -> Result<Vec<Digest>, Error> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT image_id FROM build_cache
+         WHERE image_id NOT IN (SELECT image_id FROM tags)
+           AND image_id NOT IN (SELECT image_id FROM repo_digests)",
+    )?;
+    let ids = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.into_iter().map(|i| i.parse()).collect()
+}
+
+/// Forgets every build step; returns how many there were.
+pub fn clear_build_cache(conn: &Connection) -> Result<usize, Error> {
+    Ok(conn.execute("DELETE FROM build_cache", [])?)
+}

@@ -168,13 +168,15 @@ pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
         .iter()
         .filter_map(|i| i.record.parent.as_ref().map(|p| p.to_string()))
         .collect();
+    // Images only the build cache keeps are shown with -a only, as BuildKit keeps its cache apart.
+    let cache_only = engine.build_cache_images()?;
 
     let mut rows = Vec::new();
     let mut seen = HashSet::new();
     for image in &images {
         let dangling = image.record.tags.is_empty();
         let intermediate = dangling && parents.contains(&image.id().to_string());
-        if intermediate && !args.all {
+        if (intermediate || cache_only.contains(image.id())) && !args.all {
             continue;
         }
         if filters.dangling.is_some_and(|d| d != dangling) || !filters.labels_match(image) {

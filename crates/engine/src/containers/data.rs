@@ -10,8 +10,8 @@ use berth_reference::Reference;
 use berth_store::{meta, Digest, TempBlob};
 
 use super::Container;
+use crate::images::derive::NewLayer;
 use crate::images::import::apply_change;
-use crate::images::unpack::{commit_image, LayerSource};
 use crate::{time, Engine, Error, Result};
 
 /// What `commit` is asked for.
@@ -33,6 +33,27 @@ impl Engine {
         let record =
             meta::get_image(&self.store().db(), &id)?.ok_or_else(|| Error::NoSuchImage(c.config.image.clone()))?;
         Ok(record.layers.iter().rev().map(|l| self.store().layer_diff(l)).collect())
+    }
+
+    /// A container's changes as a layer tar in `ingest` (its sha256 is the diff ID).
+    pub(crate) fn container_layer(
+        &self,
+        ingest: &berth_store::Ingest<'_>,
+        id: &str,
+    ) -> Result<(TempBlob, diff::Written)> {
+        let upper = self.container_dir(id).join("upper");
+        let path = ingest.new_dir()?.join("layer.tar");
+        let out = fs::File::create(&path).map_err(|e| Error::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let w = diff::write_tar(&upper, Source::OverlayUpper, std::io::BufWriter::new(out))?;
+        let blob = TempBlob {
+            path,
+            digest: w.diff_id.clone(),
+            size: w.tar_size,
+        };
+        Ok((blob, w))
     }
 
     /// `diff`: what the container added, changed and deleted.
@@ -98,21 +119,7 @@ impl Engine {
 
         let paused = options.pause && c.row.state == "running" && self.pause_container(c.id()).is_ok();
         let ingest = self.store().ingest()?;
-        let upper = self.container_dir(c.id()).join("upper");
-        let written = (|| -> Result<(TempBlob, diff::Written)> {
-            let path = ingest.new_dir()?.join("layer.tar");
-            let out = fs::File::create(&path).map_err(|e| Error::Io {
-                path: path.clone(),
-                source: e,
-            })?;
-            let w = diff::write_tar(&upper, Source::OverlayUpper, std::io::BufWriter::new(out))?;
-            let blob = TempBlob {
-                path,
-                digest: w.diff_id.clone(),
-                size: w.tar_size,
-            };
-            Ok((blob, w))
-        })();
+        let written = self.container_layer(&ingest, c.id());
         if paused {
             let _ = self.unpause_container(c.id());
         }
@@ -135,57 +142,16 @@ impl Engine {
             config.extra.insert("comment".into(), serde_json::json!(message));
         }
         config.extra.insert("container".into(), serde_json::json!(c.id()));
-        let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let id = ingest.write_blob_bytes(&config_bytes, berth_image::spec::media::OCI_CONFIG)?;
-
-        // Layers below are in the store already; only the new one is unpacked.
-        let mut sources = Vec::new();
-        let conn_layers: Vec<meta::Layer> = {
-            let conn = self.store().db();
-            image
-                .record
-                .layers
-                .iter()
-                .filter_map(|chain| meta::get_layer(&conn, chain).ok().flatten())
-                .collect()
-        };
-        for layer in conn_layers {
-            sources.push(LayerSource {
-                blob: TempBlob {
-                    path: self.store().blob_path(&layer.blob_digest),
-                    digest: layer.blob_digest.clone(),
-                    size: layer.blob_size,
-                },
-                media_type: layer.blob_media_type.clone(),
-                diff_id: layer.diff_id.clone(),
-            });
-        }
-        sources.push(LayerSource {
-            blob,
-            media_type: berth_image::spec::media::OCI_LAYER.into(),
-            diff_id: written.diff_id.clone(),
-        });
-        let parent = image.id().clone();
-        commit_image(self.store(), &ingest, &sources, Vec::new(), |tx, prepared| {
-            meta::insert_image(
-                tx,
-                &meta::Image {
-                    id: id.clone(),
-                    size: prepared.size,
-                    created: Some(now.clone()),
-                    parent: Some(parent.clone()),
-                    manifest_digest: None,
-                    added_at: now.clone(),
-                    layers: prepared.chain_ids.clone(),
-                    tags: Vec::new(),
-                    repo_digests: Vec::new(),
-                },
-            )?;
-            if let Some(reference) = &reference {
-                meta::set_tag(tx, &reference.to_string(), &id, &now)?;
-            }
-            Ok(())
-        })?;
+        let tag = reference.as_ref().map(|r| r.to_string());
+        let id = self.write_image(
+            Some(&image.record),
+            Some(NewLayer {
+                ingest: &ingest,
+                tar: blob,
+            }),
+            &config,
+            tag.as_deref(),
+        )?;
         Ok(id)
     }
 }

@@ -1,6 +1,7 @@
 //! Image commands: lookup, list, tag, remove, prune, inspect, history, and
 //! (in submodules) import, load and save.
 
+pub(crate) mod derive;
 pub(crate) mod import;
 mod load;
 mod pull;

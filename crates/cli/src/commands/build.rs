@@ -1,0 +1,174 @@
+//! `build` and `builder prune`.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use berth_engine::build::{BuildOptions, BuildOutput};
+use berth_engine::Options;
+use clap::{Args, Subcommand};
+
+use super::engine;
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the "name:tag" format
+    #[arg(short, long = "tag")]
+    tag: Vec<String>,
+    /// Name of the Dockerfile (default: "PATH/Dockerfile"; "-" reads it from stdin)
+    #[arg(short, long)]
+    file: Option<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg")]
+    build_arg: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    no_cache: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pull: bool,
+    /// Set metadata for an image
+    #[arg(long)]
+    label: Vec<String>,
+    /// Suppress the build output and print image ID on success
+    #[arg(short, long)]
+    quiet: bool,
+    /// Set the networking mode for the RUN instructions during build
+    #[arg(long)]
+    network: Option<String>,
+    /// Write the image ID to the file
+    #[arg(long)]
+    iidfile: Option<PathBuf>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
+    /// Remove intermediate containers after a successful build (always)
+    #[arg(long, default_value = "true", action = clap::ArgAction::Set)]
+    rm: bool,
+    /// Always remove intermediate containers (always)
+    #[arg(long)]
+    force_rm: bool,
+    /// PATH | - (a Dockerfile on stdin, with no context)
+    context: String,
+}
+
+/// Docker's classic builder lines, on stdout (nothing with -q).
+struct Lines {
+    quiet: bool,
+}
+
+impl BuildOutput for Lines {
+    fn line(&self, text: &str) {
+        if !self.quiet {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        }
+    }
+}
+
+pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
+    if let Some(p) = &args.platform {
+        let host = berth_image::spec::host_platform();
+        if p != &format!("{}/{}", host.os, host.architecture) {
+            bail!(
+                "platform {p} is not supported: berth builds for {}/{}",
+                host.os,
+                host.architecture
+            );
+        }
+    }
+    if args.context.starts_with("http://") || args.context.starts_with("https://") || args.context.starts_with("git@") {
+        bail!("building from a URL is not supported yet: clone or download the context and give its path");
+    }
+    let mut build_args = BTreeMap::new();
+    for a in &args.build_arg {
+        match a.split_once('=') {
+            Some((k, v)) => build_args.insert(k.to_string(), v.to_string()),
+            // `--build-arg NAME` takes the value from the environment, as Docker does.
+            None => match std::env::var(a) {
+                Ok(v) => build_args.insert(a.clone(), v),
+                Err(_) => continue,
+            },
+        };
+    }
+    let labels = super::key_values(&args.label, "label")?;
+    let mut stdin_text = None;
+    let empty_context;
+    let context = if args.context == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the Dockerfile from stdin")?;
+        stdin_text = Some(text);
+        empty_context = tempfile::tempdir().context("making an empty context")?;
+        empty_context.path().to_path_buf()
+    } else {
+        PathBuf::from(&args.context)
+    };
+    let (dockerfile, dockerfile_text) = match args.file.as_deref() {
+        Some("-") => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading the Dockerfile from stdin")?;
+            (None, Some(text))
+        }
+        Some(f) => (Some(PathBuf::from(f)), stdin_text),
+        None => (None, stdin_text),
+    };
+    let engine = engine(options)?;
+    let id = engine.build(
+        &BuildOptions {
+            context,
+            dockerfile,
+            dockerfile_text,
+            tags: args.tag.clone(),
+            build_args,
+            target: args.target.clone(),
+            no_cache: args.no_cache,
+            pull: args.pull,
+            labels,
+            network: args.network.clone(),
+            quiet: args.quiet,
+        },
+        &Lines { quiet: args.quiet },
+    )?;
+    if args.quiet {
+        println!("{id}");
+    }
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, id.to_string()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum BuilderCommand {
+    /// Remove build cache
+    Prune(PruneArgs),
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+pub fn builder(options: &Options, command: BuilderCommand) -> anyhow::Result<()> {
+    let BuilderCommand::Prune(args) = command;
+    if !args.force && !super::confirm("WARNING! This will remove all dangling build cache.")? {
+        return Ok(());
+    }
+    let (_, bytes) = engine(options)?.prune_build_cache()?;
+    println!("Total reclaimed space: {}", crate::format::human_size(bytes, 4));
+    Ok(())
+}

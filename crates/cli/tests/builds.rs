@@ -1,0 +1,328 @@
+//! `build` end to end: Dockerfiles built on the real engine (RUN steps run in containers), the build
+//! cache, multi-stage builds, and bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// A build context in the test's directory with these files.
+fn context(berth: &Berth, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = berth.path(name);
+    for (path, content) in files {
+        let file = dir.join(path);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("dirs");
+        std::fs::write(&file, content).expect("write");
+    }
+    dir
+}
+
+fn build(berth: &Berth, dir: &Path, tag: &str) -> String {
+    berth.ok(&["build", "-t", tag, dir.to_str().expect("path")])
+}
+
+/// The contents of a file in an image (through a container that is never started).
+fn file_in(berth: &Berth, image: &str, path: &str) -> String {
+    let id = berth.ok(&["create", image, "true"]).trim().to_string();
+    let out = berth.cmd(&["cp", &format!("{id}:{path}"), "-"]).output().expect("cp");
+    berth.ok(&["rm", &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut archive = tar::Archive::new(&out.stdout[..]);
+    let mut text = String::new();
+    for entry in archive.entries().expect("tar") {
+        let mut entry = entry.expect("entry");
+        if entry.header().entry_type().is_file() {
+            std::io::Read::read_to_string(&mut entry, &mut text).expect("read");
+        }
+    }
+    text
+}
+
+#[test]
+fn multi_stage_build_into_scratch() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[
+            ("greeting.txt", "hello\n"),
+            (
+                "Dockerfile",
+                "FROM busybox AS prepare\n\
+                 RUN mkdir /out && echo made > /out/made.txt\n\
+                 COPY greeting.txt /out/\n\
+                 FROM scratch\n\
+                 COPY --from=prepare /out /data\n\
+                 CMD [\"/data/made.txt\"]\n",
+            ),
+        ],
+    );
+    let out = build(&berth, &dir, "two-stage:1");
+    assert!(out.contains("Step 1/6 : FROM busybox AS prepare"), "{out}");
+    assert!(out.contains("Step 4/6 : FROM scratch"), "{out}");
+    assert!(out.contains("Successfully tagged two-stage:1"), "{out}");
+    // Only the copied files are in the final image: one layer, no busybox.
+    let layers = berth.ok(&["image", "inspect", "-f", "{{len .RootFS.Layers}}", "two-stage:1"]);
+    assert_eq!(layers.trim(), "1");
+    assert_eq!(file_in(&berth, "two-stage:1", "/data/made.txt"), "made\n");
+    assert_eq!(file_in(&berth, "two-stage:1", "/data/greeting.txt"), "hello\n");
+    let cmd = berth.ok(&["image", "inspect", "-f", "{{json .Config.Cmd}}", "two-stage:1"]);
+    assert_eq!(cmd.trim(), r#"["/data/made.txt"]"#);
+    // --target builds only what the named stage needs.
+    let first = berth.ok(&[
+        "build",
+        "--target",
+        "prepare",
+        "-t",
+        "first:1",
+        dir.to_str().expect("path"),
+    ]);
+    assert!(first.contains("Step 1/3"), "{first}");
+    assert!(!first.contains("FROM scratch"), "{first}");
+    assert_eq!(berth.ok(&["run", "--rm", "first:1", "cat", "/out/made.txt"]), "made\n");
+}
+
+#[test]
+fn the_seed_pattern_maintainer_run_expose_entrypoint() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\n\
+             MAINTAINER Jane Doe <jane@example.com>\n\
+             RUN echo 'echo served' > /serve.sh && chmod +x /serve.sh\n\
+             EXPOSE 8080\n\
+             ENTRYPOINT [\"sh\", \"/serve.sh\"]\n",
+        )],
+    );
+    build(&berth, &dir, "seed:1");
+    assert_eq!(berth.ok(&["run", "--rm", "seed:1"]), "served\n");
+    let config = berth.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Author}} {{json .Config.ExposedPorts}}",
+        "seed:1",
+    ]);
+    assert_eq!(config.trim(), r#"Jane Doe <jane@example.com> {"8080/tcp":{}}"#);
+    let history = berth.ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "seed:1"]);
+    assert!(
+        history.contains("/bin/sh -c echo 'echo served' > /serve.sh"),
+        "{history}"
+    );
+    assert!(history.contains("#(nop)  EXPOSE 8080/tcp"), "{history}");
+}
+
+#[test]
+fn args_env_and_substitution() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "ARG BASE=busybox\n\
+             FROM $BASE\n\
+             ARG FLAVOUR=plain\n\
+             ENV APP_HOME=/opt/app GREETING=\"hello ${FLAVOUR:-none}\"\n\
+             WORKDIR $APP_HOME\n\
+             WORKDIR sub\n\
+             RUN echo \"$GREETING from $(pwd) ${UNSET:-fallback} ${FLAVOUR:+set}\" > out.txt\n",
+        )],
+    );
+    build(&berth, &dir, "subst:1");
+    assert_eq!(
+        berth.ok(&["run", "--rm", "subst:1", "cat", "out.txt"]),
+        "hello plain from /opt/app/sub fallback set\n"
+    );
+    // A build arg changes the value, and the ENV keeps it; the ARG itself is not in the image's env.
+    berth.ok(&[
+        "build",
+        "--build-arg",
+        "FLAVOUR=spicy",
+        "-t",
+        "subst:2",
+        dir.to_str().expect("path"),
+    ]);
+    assert_eq!(
+        berth.ok(&["run", "--rm", "subst:2", "cat", "out.txt"]),
+        "hello spicy from /opt/app/sub fallback set\n"
+    );
+    let env = berth.ok(&["image", "inspect", "-f", "{{json .Config.Env}}", "subst:2"]);
+    assert!(
+        env.contains("GREETING=hello spicy") && !env.contains("FLAVOUR"),
+        "{env}"
+    );
+}
+
+#[test]
+fn the_cache_reuses_steps_until_a_copied_file_changes() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[
+            ("one.txt", "1\n"),
+            ("two.txt", "2\n"),
+            (
+                "Dockerfile",
+                "FROM busybox\n\
+                 RUN echo base > /base\n\
+                 COPY one.txt /files/\n\
+                 RUN cat /files/one.txt > /from-one\n\
+                 COPY two.txt /files/\n\
+                 RUN cat /files/two.txt > /from-two\n",
+            ),
+        ],
+    );
+    build(&berth, &dir, "cached:1");
+    let id = berth.ok(&["image", "inspect", "-f", "{{.Id}}", "cached:1"]);
+    // Nothing changed: every step after FROM is a cache hit and the same image comes out.
+    let again = build(&berth, &dir, "cached:1");
+    assert_eq!(again.matches("Using cache").count(), 5, "{again}");
+    assert!(!again.contains("Running in"), "{again}");
+    assert_eq!(berth.ok(&["image", "inspect", "-f", "{{.Id}}", "cached:1"]), id);
+    // The second copied file changes: the steps before it are still cached, it and what follows run.
+    std::fs::write(dir.join("two.txt"), "two\n").expect("write");
+    let changed = build(&berth, &dir, "cached:2");
+    let steps: Vec<&str> = changed.split("Step ").skip(1).collect();
+    assert_eq!(steps.len(), 6);
+    for step in &steps[1..4] {
+        assert!(step.contains("Using cache"), "{step}");
+    }
+    for step in &steps[4..] {
+        assert!(!step.contains("Using cache"), "{step}");
+    }
+    assert_eq!(berth.ok(&["run", "--rm", "cached:2", "cat", "/from-two"]), "two\n");
+    // --no-cache runs everything again.
+    let fresh = berth.ok(&["build", "--no-cache", "-t", "cached:3", dir.to_str().expect("path")]);
+    assert!(!fresh.contains("Using cache"), "{fresh}");
+    // `builder prune` forgets the cache.
+    berth.ok(&["builder", "prune", "-f"]);
+    let after = build(&berth, &dir, "cached:4");
+    assert!(!after.contains("Using cache"), "{after}");
+}
+
+#[test]
+fn dockerignore_with_exceptions() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[
+            ("app/keep.txt", "keep\n"),
+            ("app/skip.log", "skip\n"),
+            ("app/important.log", "important\n"),
+            ("secret/key", "secret\n"),
+            (".dockerignore", "secret\n**/*.log\n!app/important.log\n"),
+            ("Dockerfile", "FROM busybox\nCOPY . /ctx/\n"),
+        ],
+    );
+    build(&berth, &dir, "ignored:1");
+    let listing = berth.ok(&["run", "--rm", "ignored:1", "busybox", "find", "/ctx", "-type", "f"]);
+    let mut files: Vec<&str> = listing.lines().collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "/ctx/.dockerignore",
+            "/ctx/Dockerfile",
+            "/ctx/app/important.log",
+            "/ctx/app/keep.txt"
+        ]
+    );
+}
+
+#[test]
+fn a_failing_run_leaves_no_image_and_no_container() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo before\nRUN exit 3\nRUN echo after\n",
+        )],
+    );
+    let before = berth.ok(&["images", "-q"]);
+    let out = berth.run(&["build", "-t", "broken:1", dir.to_str().expect("path")]);
+    assert_eq!(code(&out), 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("after"));
+    assert!(berth.fails(&["image", "inspect", "broken:1"]).contains("No such image"));
+    assert_eq!(berth.ok(&["ps", "-a", "-q"]), "", "no build container is left");
+    assert_eq!(berth.ok(&["images", "-q"]), before, "no new image is listed");
+}
+
+#[test]
+fn bad_input_is_refused_with_the_line() {
+    let Some(berth) = with_busybox() else { return };
+    let cases: &[(&str, &str)] = &[
+        ("FROM busybox\nFOO bar\n", "Dockerfile:2: unknown instruction: FOO"),
+        ("RUN true\n", "Dockerfile:1"),
+        (
+            "FROM busybox\nCOPY ../outside /x\n",
+            "forbidden path outside the build context",
+        ),
+        ("FROM busybox\nCOPY missing.txt /x\n", "missing.txt"),
+        // An unknown --from is an image name, as in Docker (pulled from a closed loopback port here).
+        (
+            "FROM busybox\nCOPY --from=127.0.0.1:1/nostage /a /b\n",
+            "127.0.0.1:1/nostage",
+        ),
+        // A base image that is nowhere (a registry on a closed loopback port, so nothing leaves the machine).
+        ("FROM 127.0.0.1:1/nothere:1\n", "127.0.0.1:1/nothere:1"),
+    ];
+    for (i, (dockerfile, expected)) in cases.iter().enumerate() {
+        let dir = context(&berth, &format!("bad{i}"), &[("Dockerfile", dockerfile)]);
+        let before = berth.ok(&["images", "-a", "-q"]);
+        let out = berth.run(&["build", "-t", "bad:1", dir.to_str().expect("path")]);
+        assert_ne!(code(&out), 0, "{dockerfile}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{dockerfile}: {err}");
+        assert!(berth.run(&["image", "inspect", "bad:1"]).status.code() != Some(0));
+        if i < 2 {
+            assert_eq!(
+                berth.ok(&["images", "-a", "-q"]),
+                before,
+                "a parse error builds nothing"
+            );
+        }
+    }
+    let missing = berth.run(&["build", berth.path("no-such-dir").to_str().expect("path")]);
+    assert_ne!(code(&missing), 0);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-dir"));
+    // --target that is not there.
+    let dir = context(&berth, "targets", &[("Dockerfile", "FROM busybox AS a\n")]);
+    let err = berth.fails(&["build", "--target", "b", dir.to_str().expect("path")]);
+    assert!(err.contains(r#"target stage "b" could not be found"#), "{err}");
+    assert_eq!(berth.ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn dockerfile_from_stdin_and_quiet() {
+    let Some(berth) = with_busybox() else { return };
+    let out = berth.run_stdin(
+        &["build", "-q", "-t", "piped:1", "-"],
+        b"FROM busybox\nRUN echo noisy\nLABEL via=stdin\n",
+    );
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.trim().starts_with("sha256:") && !stdout.contains("noisy"),
+        "{stdout}"
+    );
+    assert_eq!(
+        berth
+            .ok(&["image", "inspect", "-f", "{{.Config.Labels.via}}", "piped:1"])
+            .trim(),
+        "stdin"
+    );
+}

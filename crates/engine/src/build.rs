@@ -1,0 +1,1318 @@
+//! `build`: runs a Dockerfile as Docker's classic builder does. Every step makes an image on top of the
+//! previous one: RUN through a container on the engine (its changes become a layer), COPY by writing a
+//! layer straight from the context, and the other instructions by changing only the config. Each step's
+//! image is remembered under a cache key (parent image, instruction as expanded, build args in effect,
+//! and for COPY the content of the files it copies), so a build that changed nothing is all cache hits.
+//!
+//! The parsing, substitution and `.dockerignore` rules are `berth-build`'s; this module does what needs
+//! the engine.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use berth_build::{CommandLine, Dockerfile, Ignore, InstructionKind, Source};
+use berth_image::spec::{History, ImageConfig, RootFs};
+use berth_store::{meta, Digest, Hasher};
+
+use crate::containers::{ContainerConfig, CreateOptions, Ended, HostConfig, StartMode};
+use crate::images::derive::NewLayer;
+use crate::{time, Engine, Error, Result};
+
+/// What `build` is asked for.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// The context directory.
+    pub context: PathBuf,
+    /// `-f`: the Dockerfile (default: `Dockerfile` in the context).
+    pub dockerfile: Option<PathBuf>,
+    /// `-f -`: the Dockerfile's text itself.
+    pub dockerfile_text: Option<String>,
+    pub tags: Vec<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub pull: bool,
+    pub labels: BTreeMap<String, String>,
+    /// `--network` for RUN steps (default: the default bridge, as Docker).
+    pub network: Option<String>,
+    /// `-q`: RUN output is not shown.
+    pub quiet: bool,
+}
+
+/// Where the builder's lines go (Docker's classic output).
+pub trait BuildOutput {
+    fn line(&self, text: &str);
+}
+
+/// Build args Docker predefines (usable without an ARG, never persisted).
+const PREDEFINED_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+fn short(id: &Digest) -> &str {
+    &id.hex()[..12]
+}
+
+fn step_failed(message: String) -> Error {
+    Error::InvalidArgument(message)
+}
+
+/// The state of the stage being built.
+struct Stage {
+    /// The image the last step made (None while a `scratch` stage has no step yet).
+    image: Option<meta::Image>,
+    config: ImageConfig,
+    /// ARGs declared in this stage, with their values.
+    args: BTreeMap<String, String>,
+}
+
+impl Stage {
+    fn env(&self) -> Vec<String> {
+        self.config
+            .config
+            .as_ref()
+            .and_then(|c| c.env.clone())
+            .unwrap_or_default()
+    }
+
+    /// What `$NAME` means at this step: the stage's ENV, then its ARGs.
+    fn lookup(&self, name: &str) -> Option<String> {
+        for e in self.env().iter().rev() {
+            if let Some((k, v)) = e.split_once('=') {
+                if k == name {
+                    return Some(v.to_string());
+                }
+            }
+        }
+        self.args.get(name).cloned()
+    }
+}
+
+impl Engine {
+    /// `build`: returns the image ID; tags it as asked.
+    pub fn build(&self, options: &BuildOptions, out: &dyn BuildOutput) -> Result<Digest> {
+        let context = fs::canonicalize(&options.context).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "unable to prepare context: path {:?} not found: {e}",
+                options.context.display().to_string()
+            ))
+        })?;
+        if !context.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "unable to prepare context: {} is not a directory",
+                context.display()
+            )));
+        }
+        let (name, text) = match (&options.dockerfile_text, &options.dockerfile) {
+            (Some(text), _) => ("Dockerfile".to_string(), text.clone()),
+            (None, path) => {
+                let path = path.clone().unwrap_or_else(|| context.join("Dockerfile"));
+                let text = fs::read_to_string(&path).map_err(|e| {
+                    Error::InvalidArgument(format!("failed to read dockerfile {}: {e}", path.display()))
+                })?;
+                let name = path
+                    .file_name()
+                    .map_or("Dockerfile".into(), |n| n.to_string_lossy().into_owned());
+                (name, text)
+            }
+        };
+        let df = berth_build::parse_named(&name, &text).map_err(build_error)?;
+        let ignore = match berth_build::find_dockerignore(&context, options.dockerfile.as_deref()) {
+            Some(path) => {
+                let text = fs::read_to_string(&path).unwrap_or_default();
+                Ignore::parse(&text).map_err(build_error)?
+            }
+            None => Ignore::parse("").map_err(build_error)?,
+        };
+
+        // ARGs before the first FROM: usable in FROM lines, and (re-declared) in stages.
+        let mut meta_args: BTreeMap<String, String> = BTreeMap::new();
+        for arg in &df.args_before_from {
+            let lookup = |n: &str| meta_args.get(n).cloned();
+            let value = match options.build_args.get(&arg.name) {
+                Some(v) => Some(v.clone()),
+                None => arg
+                    .default
+                    .as_deref()
+                    .map(|d| berth_build::expand(d, df.directives.escape, &lookup))
+                    .transpose()
+                    .map_err(build_error)?,
+            };
+            if let Some(v) = value {
+                meta_args.insert(arg.name.clone(), v);
+            }
+        }
+        let lookup = |n: &str| meta_args.get(n).cloned();
+        let target = berth_build::resolve_target(&df, options.target.as_deref()).map_err(build_error)?;
+        let graph = berth_build::StageGraph::new(&df, &lookup).map_err(build_error)?;
+        let order = graph.needed(target);
+        let total: usize = order.iter().map(|&i| 1 + df.stages[i].instructions.len()).sum();
+
+        let mut built: HashMap<usize, meta::Image> = HashMap::new();
+        let mut step = 0;
+        for &index in &order {
+            let image = self.build_stage(
+                &df, index, &built, &meta_args, options, &context, &ignore, &mut step, total, out,
+            )?;
+            built.insert(index, image);
+        }
+        let image = built
+            .remove(&target)
+            .ok_or_else(|| Error::InvalidArgument("the target stage was not built".into()))?;
+        let id = image.id.clone();
+        if !options.labels.is_empty() {
+            // --label: applied to the final image only, as Docker does.
+            return self.finish_with_labels(image, options, out);
+        }
+        self.tag_result(&id, options, out)?;
+        Ok(id)
+    }
+
+    fn finish_with_labels(&self, image: meta::Image, options: &BuildOptions, out: &dyn BuildOutput) -> Result<Digest> {
+        let mut config = self.image(&image.id.to_string())?.config;
+        let run = config.config.get_or_insert_with(Default::default);
+        let labels = run.labels.get_or_insert_with(Default::default);
+        for (k, v) in &options.labels {
+            labels.insert(k.clone(), v.clone());
+        }
+        config.created = Some(time::now());
+        let id = self.write_image(Some(&image), None, &config, None)?;
+        self.tag_result(&id, options, out)?;
+        Ok(id)
+    }
+
+    fn tag_result(&self, id: &Digest, options: &BuildOptions, out: &dyn BuildOutput) -> Result<()> {
+        out.line(&format!("Successfully built {}", short(id)));
+        for tag in &options.tags {
+            self.tag(&id.to_string(), tag)?;
+            let shown = berth_reference::Reference::parse_docker(tag).map_or(tag.clone(), |r| r.familiar_string());
+            out.line(&format!("Successfully tagged {shown}"));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_stage(
+        &self,
+        df: &Dockerfile,
+        index: usize,
+        built: &HashMap<usize, meta::Image>,
+        meta_args: &BTreeMap<String, String>,
+        options: &BuildOptions,
+        context: &Path,
+        ignore: &Ignore,
+        step: &mut usize,
+        total: usize,
+        out: &dyn BuildOutput,
+    ) -> Result<meta::Image> {
+        let spec = &df.stages[index];
+        let escape = df.directives.escape;
+        *step += 1;
+        out.line(&format!("Step {step}/{total} : {}", spec.original));
+        let lookup = |n: &str| meta_args.get(n).cloned();
+        let base = berth_build::expand(&spec.base, escape, &lookup).map_err(build_error)?;
+        let mut stage = self.stage_from(df, &base, built, options)?;
+        match &stage.image {
+            Some(image) => out.line(&format!(" ---> {}", short(&image.id))),
+            None => out.line(" ---> "),
+        }
+        for instruction in &spec.instructions {
+            *step += 1;
+            out.line(&format!("Step {step}/{total} : {}", instruction.original));
+            self.build_step(
+                df,
+                &instruction.kind,
+                &mut stage,
+                built,
+                meta_args,
+                options,
+                context,
+                ignore,
+                out,
+            )?;
+        }
+        match stage.image {
+            Some(image) => Ok(image),
+            // A stage that is only `FROM scratch`: an image with nothing in it.
+            None => {
+                let id = self.write_image(None, None, &stage.config, None)?;
+                meta::get_image(&self.store().db(), &id)?.ok_or_else(|| Error::NoSuchImage(id.to_string()))
+            }
+        }
+    }
+
+    /// The starting point of a stage: a previous stage, `scratch`, or an image (pulled if missing).
+    fn stage_from(
+        &self,
+        df: &Dockerfile,
+        base: &str,
+        built: &HashMap<usize, meta::Image>,
+        options: &BuildOptions,
+    ) -> Result<Stage> {
+        let args = BTreeMap::new();
+        if base == "scratch" {
+            let host = berth_image::spec::host_platform();
+            let config = ImageConfig {
+                architecture: host.architecture,
+                os: host.os,
+                rootfs: RootFs {
+                    kind: "layers".into(),
+                    diff_ids: Vec::new(),
+                },
+                ..ImageConfig::default()
+            };
+            return Ok(Stage {
+                image: None,
+                config,
+                args,
+            });
+        }
+        let by_stage = df
+            .stages
+            .iter()
+            .position(|s| s.name.as_deref() == Some(&base.to_lowercase()))
+            .or_else(|| base.parse::<usize>().ok().filter(|i| *i < df.stages.len()));
+        let image = match by_stage.and_then(|i| built.get(&i)) {
+            Some(image) => image.clone(),
+            None => {
+                let id = match self.resolve_image_id(base) {
+                    Ok(id) if !options.pull => id,
+                    _ => {
+                        self.pull(base, &Default::default(), &crate::registry::Quiet)
+                            .map_err(|e| {
+                                Error::InvalidArgument(format!(
+                                    "pull access denied for {base}, repository does not exist or may require 'docker login': {e}"
+                                ))
+                            })?;
+                        self.resolve_image_id(base)?
+                    }
+                };
+                meta::get_image(&self.store().db(), &id)?.ok_or_else(|| Error::NoSuchImage(base.to_string()))?
+            }
+        };
+        let config = self.image(&image.id.to_string())?.config;
+        Ok(Stage {
+            image: Some(image),
+            config,
+            args,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_step(
+        &self,
+        df: &Dockerfile,
+        kind: &InstructionKind,
+        stage: &mut Stage,
+        built: &HashMap<usize, meta::Image>,
+        meta_args: &BTreeMap<String, String>,
+        options: &BuildOptions,
+        context: &Path,
+        ignore: &Ignore,
+        out: &dyn BuildOutput,
+    ) -> Result<()> {
+        let escape = df.directives.escape;
+        let expand = |stage: &Stage, word: &str| -> Result<String> {
+            berth_build::expand(word, escape, &|n| stage.lookup(n)).map_err(build_error)
+        };
+        match kind {
+            InstructionKind::Arg(args) => {
+                for arg in args {
+                    let value = match options.build_args.get(&arg.name) {
+                        Some(v) => Some(v.clone()),
+                        None => match &arg.default {
+                            Some(d) => Some(expand(stage, d)?),
+                            // Re-declaring a meta ARG gives its value to the stage.
+                            None => meta_args.get(&arg.name).cloned(),
+                        },
+                    };
+                    if let Some(v) = value {
+                        stage.args.insert(arg.name.clone(), v);
+                    }
+                }
+                let text = args
+                    .iter()
+                    .map(|a| match stage.args.get(&a.name) {
+                        Some(v) => format!("{}={v}", a.name),
+                        None => a.name.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.config_step(stage, &format!("ARG {text}"), options, out, |_| Ok(()))
+            }
+            InstructionKind::Env(pairs) => {
+                let mut expanded = Vec::new();
+                for kv in pairs {
+                    expanded.push((kv.key.clone(), expand(stage, &kv.value)?));
+                }
+                let text = expanded
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.config_step(stage, &format!("ENV {text}"), options, out, |run| {
+                    let env = run.env.get_or_insert_with(Vec::new);
+                    for (k, v) in &expanded {
+                        env.retain(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) != k);
+                        env.push(format!("{k}={v}"));
+                    }
+                    Ok(())
+                })
+            }
+            InstructionKind::Label(pairs) => {
+                let mut expanded = Vec::new();
+                for kv in pairs {
+                    expanded.push((expand(stage, &kv.key)?, expand(stage, &kv.value)?));
+                }
+                let text = expanded
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.config_step(stage, &format!("LABEL {text}"), options, out, |run| {
+                    let labels = run.labels.get_or_insert_with(BTreeMap::new);
+                    for (k, v) in &expanded {
+                        labels.insert(k.clone(), v.clone());
+                    }
+                    Ok(())
+                })
+            }
+            InstructionKind::Maintainer(name) => {
+                let name = name.clone();
+                stage.config.author = Some(name.clone());
+                self.config_step(stage, &format!("MAINTAINER {name}"), options, out, |_| Ok(()))
+            }
+            InstructionKind::Expose(ports) => {
+                let mut keys = Vec::new();
+                for p in ports {
+                    let spec = berth_build::parse_port_spec(&expand(stage, p)?).map_err(build_error)?;
+                    keys.extend(spec.keys());
+                }
+                let text = keys.join(" ");
+                self.config_step(stage, &format!("EXPOSE {text}"), options, out, |run| {
+                    let exposed = run.exposed_ports.get_or_insert_with(BTreeMap::new);
+                    for k in &keys {
+                        exposed.insert(k.clone(), serde_json::json!({}));
+                    }
+                    Ok(())
+                })
+            }
+            InstructionKind::Workdir(dir) => {
+                let dir = expand(stage, dir)?;
+                let current = stage
+                    .config
+                    .config
+                    .as_ref()
+                    .map(|c| c.working_dir.clone())
+                    .unwrap_or_default();
+                let joined = if dir.starts_with('/') {
+                    dir.clone()
+                } else {
+                    format!(
+                        "{}/{dir}",
+                        if current.is_empty() {
+                            ""
+                        } else {
+                            current.trim_end_matches('/')
+                        }
+                    )
+                };
+                let joined = clean_path(&joined);
+                self.config_step(stage, &format!("WORKDIR {joined}"), options, out, |run| {
+                    run.working_dir = joined.clone();
+                    Ok(())
+                })
+            }
+            InstructionKind::User(user) => {
+                let user = expand(stage, user)?;
+                self.config_step(stage, &format!("USER {user}"), options, out, |run| {
+                    run.user = user.clone();
+                    Ok(())
+                })
+            }
+            InstructionKind::Volume(paths) => {
+                let mut expanded = Vec::new();
+                for p in paths {
+                    expanded.push(expand(stage, p)?);
+                }
+                let text = format!("VOLUME {expanded:?}");
+                self.config_step(stage, &text, options, out, |run| {
+                    let volumes = run.volumes.get_or_insert_with(BTreeMap::new);
+                    for p in &expanded {
+                        volumes.insert(p.clone(), serde_json::json!({}));
+                    }
+                    Ok(())
+                })
+            }
+            InstructionKind::StopSignal(signal) => {
+                let signal = expand(stage, signal)?;
+                self.config_step(stage, &format!("STOPSIGNAL {signal}"), options, out, |run| {
+                    run.stop_signal = signal.clone();
+                    Ok(())
+                })
+            }
+            InstructionKind::Shell(shell) => {
+                let shell = shell.clone();
+                self.config_step(stage, &format!("SHELL {shell:?}"), options, out, |run| {
+                    run.shell = Some(shell.clone());
+                    Ok(())
+                })
+            }
+            InstructionKind::Cmd(command) => {
+                let args = self.command_args(stage, command);
+                self.config_step(stage, &format!("CMD {args:?}"), options, out, |run| {
+                    run.cmd = Some(args.clone());
+                    Ok(())
+                })
+            }
+            InstructionKind::Entrypoint(command) => {
+                let args = command.as_ref().map(|c| self.command_args(stage, c));
+                self.config_step(stage, &format!("ENTRYPOINT {args:?}"), options, out, |run| {
+                    run.entrypoint = args.clone();
+                    // Docker: a new ENTRYPOINT drops the CMD inherited from the base.
+                    run.cmd = None;
+                    Ok(())
+                })
+            }
+            InstructionKind::Run(run) => self.run_step(stage, run, options, out),
+            InstructionKind::Copy(copy) => {
+                let from_image = match &copy.from {
+                    None => None,
+                    Some(from) => Some(self.copy_source_image(df, &expand(stage, from)?, built)?),
+                };
+                self.copy_step(
+                    stage,
+                    &copy.files,
+                    from_image.as_ref(),
+                    context,
+                    ignore,
+                    options,
+                    out,
+                    escape,
+                )
+            }
+            other => Err(Error::InvalidArgument(format!(
+                "{} is not supported by berth build yet",
+                other.keyword()
+            ))),
+        }
+    }
+
+    /// CMD/ENTRYPOINT/RUN arguments: exec form as is, shell form through the stage's SHELL.
+    fn command_args(&self, stage: &Stage, command: &CommandLine) -> Vec<String> {
+        match command {
+            CommandLine::Exec(args) => args.clone(),
+            CommandLine::Shell(line) => {
+                let mut shell = stage
+                    .config
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.shell.clone())
+                    .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
+                shell.push(line.clone());
+                shell
+            }
+        }
+    }
+
+    /// Build args in effect for RUN: declared ARGs and the predefined proxy args given with --build-arg.
+    fn args_in_effect(&self, stage: &Stage, options: &BuildOptions) -> Vec<(String, String)> {
+        let mut args: Vec<(String, String)> = stage.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for name in PREDEFINED_ARGS {
+            if let Some(v) = options.build_args.get(*name) {
+                args.push((name.to_string(), v.clone()));
+            }
+        }
+        args
+    }
+
+    /// The cache key of a step: parent image, the step as expanded, build args in effect, extra content.
+    fn cache_key(&self, stage: &Stage, text: &str, args: &[(String, String)], content: &str) -> String {
+        let mut h = Hasher::new();
+        let parent = stage
+            .image
+            .as_ref()
+            .map_or_else(|| "scratch".to_string(), |i| i.id.to_string());
+        h.update(parent.as_bytes());
+        h.update(b"\n");
+        if stage.image.is_none() {
+            // A scratch stage's config is part of its identity.
+            h.update(
+                serde_json::to_string(&stage.config.config)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+        }
+        h.update(text.as_bytes());
+        for (k, v) in args {
+            h.update(format!("\n{k}={v}").as_bytes());
+        }
+        h.update(b"\n");
+        h.update(content.as_bytes());
+        h.finish().to_string()
+    }
+
+    /// Looks a step up in the cache; on a hit, moves the stage on to the cached image.
+    fn reuse_cached(&self, stage: &mut Stage, key: &str, options: &BuildOptions, out: &dyn BuildOutput) -> Result<bool> {
+        if options.no_cache {
+            return Ok(false);
+        }
+        let Some(id) = meta::cached_step(&self.store().db(), key)? else {
+            return Ok(false);
+        };
+        let Some(image) = meta::get_image(&self.store().db(), &id)? else {
+            return Ok(false);
+        };
+        if !image.layers.iter().all(|l| self.store().layer_path(l).exists()) {
+            return Ok(false);
+        }
+        out.line(" ---> Using cache");
+        out.line(&format!(" ---> {}", short(&id)));
+        stage.config = self.image(&id.to_string())?.config;
+        stage.image = Some(image);
+        Ok(true)
+    }
+
+    /// Records a step's image in the cache and moves the stage on to it.
+    fn advance(&self, stage: &mut Stage, key: &str, id: Digest, out: &dyn BuildOutput) -> Result<()> {
+        let now = time::now();
+        self.store().write(|tx| {
+            meta::cache_step(tx, key, &id, &now)?;
+            Ok::<_, Error>(())
+        })?;
+        out.line(&format!(" ---> {}", short(&id)));
+        stage.config = self.image(&id.to_string())?.config;
+        stage.image = meta::get_image(&self.store().db(), &id)?;
+        Ok(())
+    }
+
+    /// A step that changes only the image config (`text` is its history entry).
+    fn config_step(
+        &self,
+        stage: &mut Stage,
+        text: &str,
+        options: &BuildOptions,
+        out: &dyn BuildOutput,
+        change: impl FnOnce(&mut berth_image::spec::ContainerConfig) -> Result<()>,
+    ) -> Result<()> {
+        let args = self.args_in_effect(stage, options);
+        // The change itself, applied to a copy first: its result (not just its text) keys the cache for
+        // steps like MAINTAINER that change the config outside `config`.
+        let mut config = stage.config.clone();
+        change(config.config.get_or_insert_with(Default::default))?;
+        let key = self.cache_key(
+            stage,
+            text,
+            &args,
+            &serde_json::to_string(&config.config).unwrap_or_default(),
+        );
+        if self.reuse_cached(stage, &key, options, out)? {
+            return Ok(());
+        }
+        let now = time::now();
+        config.created = Some(now.clone());
+        config.history.push(History {
+            created: Some(now),
+            created_by: Some(format!("/bin/sh -c #(nop)  {text}")),
+            author: None,
+            comment: None,
+            empty_layer: true,
+        });
+        let id = self.write_image(stage.image.as_ref(), None, &config, None)?;
+        self.advance(stage, &key, id, out)
+    }
+
+    fn run_step(
+        &self,
+        stage: &mut Stage,
+        run: &berth_build::Run,
+        options: &BuildOptions,
+        out: &dyn BuildOutput,
+    ) -> Result<()> {
+        let args = match (&run.command, run.heredocs.first()) {
+            // `RUN <<EOF`: the here-document is the script.
+            (CommandLine::Shell(line), Some(doc))
+                if line.trim() == format!("<<{}", doc.name) || line.trim().starts_with("<<") =>
+            {
+                let mut shell = self.command_args(stage, &CommandLine::Shell(String::new()));
+                shell.pop();
+                shell.push(doc.content.clone());
+                shell
+            }
+            (command, _) => self.command_args(stage, command),
+        };
+        let build_args = self.args_in_effect(stage, options);
+        let created_by = if build_args.is_empty() {
+            args.join(" ")
+        } else {
+            let list: Vec<String> = build_args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("|{} {} {}", list.len(), list.join(" "), args.join(" "))
+        };
+        let key = self.cache_key(stage, &format!("RUN {args:?}"), &build_args, "");
+        if self.reuse_cached(stage, &key, options, out)? {
+            return Ok(());
+        }
+        let Some(image) = stage.image.clone() else {
+            return Err(Error::InvalidArgument(
+                "RUN needs a base image with a shell: FROM scratch has none".into(),
+            ));
+        };
+        let mut env = stage.env();
+        for (k, v) in &build_args {
+            if !env.iter().any(|e| e.starts_with(&format!("{k}="))) {
+                env.push(format!("{k}={v}"));
+            }
+        }
+        let run_config = stage.config.config.clone().unwrap_or_default();
+        let network = match run.network {
+            Some(berth_build::NetworkMode::None) => "none".to_string(),
+            Some(berth_build::NetworkMode::Host) => "host".to_string(),
+            _ => options.network.clone().unwrap_or_else(|| "default".into()),
+        };
+        let container = self.create_container(CreateOptions {
+            entrypoint: Some(Vec::new()),
+            cmd: args.clone(),
+            config: ContainerConfig {
+                image: image.id.to_string(),
+                env,
+                working_dir: run_config.working_dir.clone(),
+                user: run_config.user.clone(),
+                host: HostConfig {
+                    network_mode: network,
+                    log_type: "none".into(),
+                    ..HostConfig::default()
+                },
+                ..ContainerConfig::default()
+            },
+            ..CreateOptions::default()
+        })?;
+        let cid = container.id().to_string();
+        out.line(&format!(" ---> Running in {}", &cid[..12]));
+        let result = (|| -> Result<Digest> {
+            let code = if options.quiet {
+                self.start_container(&cid, StartMode::Detached)?;
+                self.wait_container(&cid)?
+            } else {
+                match self.start_container(&cid, StartMode::Attached)?.wait_exit()? {
+                    Ended::Exited(code) => code as i64,
+                    Ended::Detached => self.wait_container(&cid)?,
+                }
+            };
+            if code != 0 {
+                return Err(step_failed(format!(
+                    "The command '{}' returned a non-zero code: {code}",
+                    args.join(" ")
+                )));
+            }
+            let ingest = self.store().ingest()?;
+            let (tar, written) = self.container_layer(&ingest, &cid)?;
+            let mut config = stage.config.clone();
+            let now = time::now();
+            config.created = Some(now.clone());
+            config.rootfs.diff_ids.push(written.diff_id.to_string());
+            config.history.push(History {
+                created: Some(now),
+                created_by: Some(created_by.clone()),
+                author: None,
+                comment: None,
+                empty_layer: false,
+            });
+            self.write_image(Some(&image), Some(NewLayer { ingest: &ingest, tar }), &config, None)
+        })();
+        if let Err(e) = self.remove_container(&cid, true, true) {
+            tracing::warn!(container = %cid, error = %e, "removing a build container");
+        }
+        out.line(&format!("Removing intermediate container {}", &cid[..12]));
+        let id = result?;
+        self.advance(stage, &key, id, out)
+    }
+
+    /// The image a `COPY --from` names: a stage (by name or index) or an image.
+    fn copy_source_image(
+        &self,
+        df: &Dockerfile,
+        from: &str,
+        built: &HashMap<usize, meta::Image>,
+    ) -> Result<meta::Image> {
+        let by_stage = df
+            .stages
+            .iter()
+            .position(|s| s.name.as_deref() == Some(&from.to_lowercase()))
+            .or_else(|| from.parse::<usize>().ok());
+        if let Some(i) = by_stage {
+            return built
+                .get(&i)
+                .cloned()
+                .ok_or_else(|| Error::InvalidArgument(format!("COPY --from={from}: that stage is not built yet")));
+        }
+        let id = match self.resolve_image_id(from) {
+            Ok(id) => id,
+            Err(_) => {
+                self.pull(from, &Default::default(), &crate::registry::Quiet)
+                    .map_err(|e| Error::InvalidArgument(format!("COPY --from={from}: no such stage or image: {e}")))?;
+                self.resolve_image_id(from)?
+            }
+        };
+        meta::get_image(&self.store().db(), &id)?.ok_or_else(|| Error::NoSuchImage(from.to_string()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy_step(
+        &self,
+        stage: &mut Stage,
+        files: &berth_build::Files,
+        from: Option<&meta::Image>,
+        context: &Path,
+        ignore: &Ignore,
+        options: &BuildOptions,
+        out: &dyn BuildOutput,
+        escape: char,
+    ) -> Result<()> {
+        let expand = |word: &str| berth_build::expand(word, escape, &|n| stage.lookup(n)).map_err(build_error);
+        let workdir = stage
+            .config
+            .config
+            .as_ref()
+            .map(|c| c.working_dir.clone())
+            .unwrap_or_default();
+        let dest_word = expand(&files.dest)?;
+        let dest_is_dir = dest_word.ends_with('/') || files.sources.len() > 1;
+        let dest = if dest_word.starts_with('/') {
+            dest_word.clone()
+        } else {
+            format!("{}/{dest_word}", if workdir.is_empty() { "" } else { workdir.as_str() })
+        };
+        let dest = clean_path(&dest);
+        let owner = match &files.chown {
+            None => (0, 0),
+            Some(spec) => parse_owner(&expand(spec)?)?,
+        };
+        let mode = files
+            .chmod
+            .as_deref()
+            .map(|m| {
+                u32::from_str_radix(m, 8).map_err(|_| Error::InvalidArgument(format!("invalid --chmod {m}: use octal")))
+            })
+            .transpose()?;
+
+        // Where the sources come from: the context, or another image's files (mounted read-only).
+        let view = match from {
+            Some(image) => Some(ImageView::mount(self, image)?),
+            None => None,
+        };
+        let root = view.as_ref().map_or(context.to_path_buf(), |v| v.path.clone());
+        let filter = if view.is_some() { None } else { Some(ignore) };
+
+        let ingest = self.store().ingest()?;
+        let tar_path = ingest.new_dir()?.join("layer.tar");
+        let mut entries: Vec<Entry> = Vec::new();
+        for source in &files.sources {
+            match source {
+                Source::Heredoc(doc) => {
+                    let content = if doc.expand {
+                        expand(&doc.content)?
+                    } else {
+                        doc.content.clone()
+                    };
+                    let target = if dest_is_dir || dest_word.ends_with('/') {
+                        format!("{}/{}", dest.trim_end_matches('/'), doc.name)
+                    } else {
+                        dest.clone()
+                    };
+                    entries.push(Entry::Inline {
+                        target,
+                        content: content.into_bytes(),
+                    });
+                }
+                Source::Path(p) => {
+                    let p = expand(p)?;
+                    let matched = resolve_sources(&root, &p, filter)?;
+                    let several = matched.len() > 1 || dest_is_dir;
+                    for (rel, full) in matched {
+                        let meta = fs::symlink_metadata(&full).map_err(|e| Error::Io {
+                            path: full.clone(),
+                            source: e,
+                        })?;
+                        if meta.is_dir() {
+                            // A directory's contents go into the destination.
+                            collect_dir(&full, &rel, &dest, &root, filter, &mut entries)?;
+                        } else {
+                            let name = Path::new(&rel)
+                                .file_name()
+                                .map_or(rel.clone(), |n| n.to_string_lossy().into_owned());
+                            let target = if several || dest_word.ends_with('/') {
+                                format!("{}/{name}", dest.trim_end_matches('/'))
+                            } else {
+                                dest.clone()
+                            };
+                            entries.push(Entry::File { target, source: full });
+                        }
+                    }
+                }
+            }
+        }
+        let written = write_entries(&tar_path, &dest, &entries, owner, mode)?;
+        drop(view);
+        let text = format!(
+            "COPY {}:{} in {dest}",
+            if from.is_some() { "dir" } else { "file" },
+            written.content_hash
+        );
+        let args = self.args_in_effect(stage, options);
+        let key = self.cache_key(
+            stage,
+            &text,
+            &args,
+            &format!("{:?}{:?}{:?}", owner, mode, from.map(|i| &i.id)),
+        );
+        if self.reuse_cached(stage, &key, options, out)? {
+            return Ok(());
+        }
+        let tar = berth_store::TempBlob {
+            path: tar_path,
+            digest: written.diff_id.clone(),
+            size: written.size,
+        };
+        let mut config = stage.config.clone();
+        let now = time::now();
+        config.created = Some(now.clone());
+        config.rootfs.diff_ids.push(written.diff_id.to_string());
+        config.history.push(History {
+            created: Some(now),
+            created_by: Some(format!("/bin/sh -c #(nop) {text} ")),
+            author: None,
+            comment: None,
+            empty_layer: false,
+        });
+        let id = self.write_image(
+            stage.image.as_ref(),
+            Some(NewLayer { ingest: &ingest, tar }),
+            &config,
+            None,
+        )?;
+        self.advance(stage, &key, id, out)
+    }
+
+    /// Images only the build cache keeps (no tag, no repo digest).
+    pub fn build_cache_images(&self) -> Result<std::collections::HashSet<Digest>> {
+        Ok(meta::cache_only_images(&self.store().db())?.into_iter().collect())
+    }
+
+    /// `builder prune`: forgets the build cache and removes the images only it kept; returns bytes freed.
+    pub fn prune_build_cache(&self) -> Result<(usize, u64)> {
+        let ids = meta::cache_only_images(&self.store().db())?;
+        let steps = self
+            .store()
+            .write(|tx| meta::clear_build_cache(tx).map_err(Error::from))?;
+        let mut freed = 0;
+        for id in ids {
+            if let Ok(removed) = self.remove_image(&id.to_string(), false) {
+                if !removed.is_empty() {
+                    freed += 1;
+                }
+            }
+        }
+        let collected = self.store().collect_garbage()?;
+        Ok((steps.max(freed), collected.bytes))
+    }
+}
+
+fn build_error(e: berth_build::Error) -> Error {
+    Error::InvalidArgument(e.to_string())
+}
+
+/// `a/./b/../c` -> `/a/c`, always absolute.
+fn clean_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// `--chown=UID[:GID]` (numbers, or `root`).
+fn parse_owner(spec: &str) -> Result<(u64, u64)> {
+    let id = |s: &str| -> Result<u64> {
+        match s {
+            "root" => Ok(0),
+            n => n.parse().map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "--chown={spec}: only numeric ids (or root) are supported by berth build yet"
+                ))
+            }),
+        }
+    };
+    match spec.split_once(':') {
+        Some((u, g)) => Ok((id(u)?, id(g)?)),
+        None => {
+            let u = id(spec)?;
+            Ok((u, u))
+        }
+    }
+}
+
+/// The files a COPY source names in `root`: a path, or a pattern with `*`, `?` or `[...]` in its last
+/// part. Paths outside the root are refused, as Docker does.
+fn resolve_sources(root: &Path, source: &str, ignore: Option<&Ignore>) -> Result<Vec<(String, PathBuf)>> {
+    let rel = source.trim_start_matches('/');
+    let mut depth = 0i32;
+    for c in Path::new(rel).components() {
+        match c {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return Err(Error::InvalidArgument(format!(
+                "forbidden path outside the build context: {source}"
+            )));
+        }
+    }
+    let clean = clean_path(rel).trim_start_matches('/').to_string();
+    let excluded = |rel: &str, dir: bool| ignore.is_some_and(|i| i.is_excluded(rel, dir));
+    let (dir, last) = match clean.rsplit_once('/') {
+        Some((d, l)) => (d.to_string(), l.to_string()),
+        None => (String::new(), clean.clone()),
+    };
+    if last.contains(['*', '?', '[']) {
+        let mut found = Vec::new();
+        let base = root.join(&dir);
+        let mut names: Vec<String> = fs::read_dir(&base)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        for name in names {
+            let rel = if dir.is_empty() {
+                name.clone()
+            } else {
+                format!("{dir}/{name}")
+            };
+            let full = root.join(&rel);
+            if wildcard(&last, &name) && !excluded(&rel, full.is_dir()) {
+                found.push((rel, full));
+            }
+        }
+        if found.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "no source files were specified: {source} matched nothing"
+            )));
+        }
+        return Ok(found);
+    }
+    let full = if clean.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(&clean)
+    };
+    if fs::symlink_metadata(&full).is_err() || (!clean.is_empty() && excluded(&clean, full.is_dir())) {
+        return Err(Error::InvalidArgument(format!(
+            "COPY failed: file not found in build context or excluded by .dockerignore: stat {source}: file does not exist"
+        )));
+    }
+    Ok(vec![(clean, full)])
+}
+
+/// `*`, `?` and `[...]` as filepath.Match does for one path element.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
+            Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
+            Some('[') => {
+                let Some(end) = p.iter().position(|c| *c == ']') else {
+                    return false;
+                };
+                let Some(&c) = n.first() else { return false };
+                let class = &p[1..end];
+                let (negate, class) = match class.first() {
+                    Some('^') | Some('!') => (true, &class[1..]),
+                    _ => (false, class),
+                };
+                let mut hit = false;
+                let mut i = 0;
+                while i < class.len() {
+                    if i + 2 < class.len() && class[i + 1] == '-' {
+                        hit |= class[i] <= c && c <= class[i + 2];
+                        i += 3;
+                    } else {
+                        hit |= class[i] == c;
+                        i += 1;
+                    }
+                }
+                hit != negate && go(&p[end + 1..], &n[1..])
+            }
+            Some(&c) => n.first() == Some(&c) && go(&p[1..], &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+/// One thing a COPY writes.
+enum Entry {
+    File { target: String, source: PathBuf },
+    Dir { target: String, source: PathBuf },
+    Inline { target: String, content: Vec<u8> },
+}
+
+/// The contents of `dir` under `dest`, minus what .dockerignore excludes.
+fn collect_dir(
+    dir: &Path,
+    rel: &str,
+    dest: &str,
+    root: &Path,
+    ignore: Option<&Ignore>,
+    entries: &mut Vec<Entry>,
+) -> Result<()> {
+    entries.push(Entry::Dir {
+        target: dest.to_string(),
+        source: dir.to_path_buf(),
+    });
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map_err(|e| Error::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let child_rel = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let full = root.join(&child_rel);
+        let is_dir = fs::symlink_metadata(&full).map(|m| m.is_dir()).unwrap_or(false);
+        let target = format!("{}/{name}", dest.trim_end_matches('/'));
+        let excluded = ignore.is_some_and(|i| i.is_excluded(&child_rel, is_dir));
+        if is_dir {
+            if excluded && !ignore.is_some_and(|i| i.may_include_below(&child_rel)) {
+                continue;
+            }
+            collect_dir(&full, &child_rel, &target, root, ignore, entries)?;
+        } else if !excluded {
+            entries.push(Entry::File { target, source: full });
+        }
+    }
+    Ok(())
+}
+
+struct WrittenLayer {
+    diff_id: Digest,
+    size: u64,
+    /// sha256 over names, modes, owners and contents (not times): what the cache key uses.
+    content_hash: String,
+}
+
+/// Writes the COPY layer: missing parent directories of `dest`, then the entries.
+fn write_entries(
+    path: &Path,
+    dest: &str,
+    entries: &[Entry],
+    owner: (u64, u64),
+    mode: Option<u32>,
+) -> Result<WrittenLayer> {
+    let io = |p: &Path, e: std::io::Error| Error::Io {
+        path: p.to_path_buf(),
+        source: e,
+    };
+    let file = fs::File::create(path).map_err(|e| io(path, e))?;
+    let mut builder = tar::Builder::new(berth_store::HashingWriter::new(std::io::BufWriter::new(file)));
+    let mut content = Hasher::new();
+    let mut dirs_written: Vec<String> = Vec::new();
+    let mut add_dir = |builder: &mut tar::Builder<_>, target: &str, mode: u32, mtime: u64| -> Result<()> {
+        let name = target.trim_start_matches('/');
+        if name.is_empty() || dirs_written.iter().any(|d| d == name) {
+            return Ok(());
+        }
+        dirs_written.push(name.to_string());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(mode);
+        h.set_uid(owner.0);
+        h.set_gid(owner.1);
+        h.set_mtime(mtime);
+        h.set_size(0);
+        builder
+            .append_data(&mut h, format!("{name}/"), std::io::empty())
+            .map_err(|e| io(path, e))
+    };
+    // Parents of the destination (created as Docker does when missing).
+    let mut parent = String::new();
+    let dest_parts: Vec<&str> = dest.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+    let dest_is_file = entries.len() == 1
+        && matches!(entries[0], Entry::File { ref target, .. } | Entry::Inline { ref target, .. } if target == dest);
+    let keep = if dest_is_file {
+        dest_parts.len().saturating_sub(1)
+    } else {
+        0
+    };
+    for part in dest_parts.iter().take(keep) {
+        parent = format!("{parent}/{part}");
+        add_dir(&mut builder, &parent, 0o755, 0)?;
+    }
+    for entry in entries {
+        match entry {
+            Entry::Dir { target, source } => {
+                let meta = fs::metadata(source).map_err(|e| io(source, e))?;
+                let m = mode.unwrap_or(meta.permissions().mode() & 0o7777);
+                content.update(format!("D {target} {m:o} {owner:?}\n").as_bytes());
+                add_dir(&mut builder, target, m, meta.mtime().max(0) as u64)?;
+            }
+            Entry::Inline { target, content: bytes } => {
+                let m = mode.unwrap_or(0o644);
+                content.update(format!("F {target} {m:o} {owner:?} {}\n", bytes.len()).as_bytes());
+                content.update(bytes);
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(m);
+                h.set_uid(owner.0);
+                h.set_gid(owner.1);
+                h.set_size(bytes.len() as u64);
+                h.set_mtime(0);
+                builder
+                    .append_data(&mut h, target.trim_start_matches('/'), &bytes[..])
+                    .map_err(|e| io(path, e))?;
+            }
+            Entry::File { target, source } => {
+                let meta = fs::symlink_metadata(source).map_err(|e| io(source, e))?;
+                let name = target.trim_start_matches('/');
+                let mut h = tar::Header::new_gnu();
+                h.set_uid(owner.0);
+                h.set_gid(owner.1);
+                h.set_mtime(meta.mtime().max(0) as u64);
+                if meta.file_type().is_symlink() {
+                    let link = fs::read_link(source).map_err(|e| io(source, e))?;
+                    content.update(format!("L {target} {} {owner:?}\n", link.display()).as_bytes());
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_mode(0o777);
+                    h.set_size(0);
+                    builder.append_link(&mut h, name, &link).map_err(|e| io(path, e))?;
+                    continue;
+                }
+                let m = mode.unwrap_or(meta.permissions().mode() & 0o7777);
+                let mut bytes = Vec::new();
+                fs::File::open(source)
+                    .and_then(|mut f| f.read_to_end(&mut bytes))
+                    .map_err(|e| io(source, e))?;
+                content.update(format!("F {target} {m:o} {owner:?} {}\n", bytes.len()).as_bytes());
+                content.update(&bytes);
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(m);
+                h.set_size(bytes.len() as u64);
+                builder.append_data(&mut h, name, &bytes[..]).map_err(|e| io(path, e))?;
+            }
+        }
+    }
+    let hashing = builder.into_inner().map_err(|e| io(path, e))?;
+    let (buffered, diff_id, size) = hashing.finish();
+    buffered.into_inner().map_err(|e| io(path, e.into_error()))?;
+    Ok(WrittenLayer {
+        diff_id,
+        size,
+        content_hash: content.finish().hex().to_string(),
+    })
+}
+
+/// An image's files, mounted read-only for `COPY --from`; unmounted on drop.
+struct ImageView {
+    path: PathBuf,
+}
+
+impl ImageView {
+    fn mount(engine: &Engine, image: &meta::Image) -> Result<ImageView> {
+        let path = engine
+            .runroot()
+            .join("build")
+            .join(format!("view-{}-{}", std::process::id(), rand_suffix()));
+        fs::create_dir_all(&path).map_err(|e| Error::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let lowers: Vec<PathBuf> = image
+            .layers
+            .iter()
+            .rev()
+            .map(|l| engine.store().layer_diff(l))
+            .collect();
+        if lowers.is_empty() {
+            return Ok(ImageView { path });
+        }
+        if lowers.len() == 1 {
+            // overlayfs needs two layers for a read-only mount; one layer is read directly.
+            let _ = fs::remove_dir(&path);
+            return Ok(ImageView {
+                path: lowers[0].clone(),
+            });
+        }
+        berth_image::snapshot::mount_overlay_readonly(&lowers, &path)?;
+        Ok(ImageView { path })
+    }
+}
+
+impl Drop for ImageView {
+    fn drop(&mut self) {
+        if self.path.starts_with("/") && self.path.to_string_lossy().contains("/build/view-") {
+            let _ = berth_image::snapshot::unmount(&self.path);
+            let _ = fs::remove_dir(&self.path);
+        }
+    }
+}
+
+fn rand_suffix() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_cleaned() {
+        assert_eq!(clean_path("a/./b/../c/"), "/a/c");
+        assert_eq!(clean_path("/"), "/");
+        assert_eq!(clean_path("../../x"), "/x");
+    }
+
+    #[test]
+    fn wildcards_match_like_go() {
+        assert!(wildcard("*.txt", "a.txt"));
+        assert!(!wildcard("*.txt", "a.txt.bak"));
+        assert!(wildcard("f?le", "file"));
+        assert!(wildcard("[a-c]x", "bx"));
+        assert!(!wildcard("[!a-c]x", "bx"));
+    }
+
+    #[test]
+    fn owners_are_numeric_or_root() {
+        assert_eq!(parse_owner("1000:100").unwrap(), (1000, 100));
+        assert_eq!(parse_owner("root").unwrap(), (0, 0));
+        assert!(parse_owner("alice").is_err());
+    }
+}
