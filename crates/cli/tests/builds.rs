@@ -326,3 +326,46 @@ fn dockerfile_from_stdin_and_quiet() {
         "stdin"
     );
 }
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build() {
+    let Some(berth) = with_busybox() else { return };
+    // The seed's `FROM ruby:2.2-onbuild` pattern: the base copies whatever context the child has.
+    let base = context(
+        &berth,
+        "base",
+        &[(
+            "Dockerfile",
+            "FROM busybox\n\
+             WORKDIR /app\n\
+             ONBUILD COPY . /app/\n\
+             ONBUILD RUN cat /app/hello.txt > /app/seen\n\
+             HEALTHCHECK --interval=5s --retries=2 CMD test -f /app/seen\n",
+        )],
+    );
+    build(&berth, &base, "onbase:1");
+    let triggers = berth.ok(&["image", "inspect", "-f", "{{json .Config.OnBuild}}", "onbase:1"]);
+    assert_eq!(
+        triggers.trim(),
+        r#"["COPY . /app/","RUN cat /app/hello.txt > /app/seen"]"#
+    );
+    let health = berth.ok(&["image", "inspect", "-f", "{{json .Config.Healthcheck}}", "onbase:1"]);
+    assert_eq!(
+        health.trim(),
+        r#"{"Test":["CMD-SHELL","test -f /app/seen"],"Interval":5000000000,"Retries":2}"#
+    );
+    let child = context(
+        &berth,
+        "child",
+        &[
+            ("hello.txt", "hello from the child\n"),
+            ("Dockerfile", "FROM onbase:1\nENTRYPOINT [\"cat\", \"/app/seen\"]\n"),
+        ],
+    );
+    let out = build(&berth, &child, "onchild:1");
+    assert!(out.contains("# Executing 2 build triggers"), "{out}");
+    assert_eq!(berth.ok(&["run", "--rm", "onchild:1"]), "hello from the child\n");
+    // The child does not pass the triggers on.
+    let inherited = berth.ok(&["image", "inspect", "-f", "{{json .Config.OnBuild}}", "onchild:1"]);
+    assert_eq!(inherited.trim(), "null");
+}

@@ -228,6 +228,38 @@ impl Engine {
             Some(image) => out.line(&format!(" ---> {}", short(&image.id))),
             None => out.line(" ---> "),
         }
+        // The base image's ONBUILD triggers run first, in this build's context; the child does not
+        // inherit them.
+        let triggers = stage
+            .config
+            .config
+            .as_mut()
+            .and_then(|c| c.on_build.take())
+            .unwrap_or_default();
+        if !triggers.is_empty() {
+            out.line(&format!(
+                "# Executing {} build trigger{}",
+                triggers.len(),
+                if triggers.len() == 1 { "" } else { "s" }
+            ));
+            for trigger in &triggers {
+                let parsed =
+                    berth_build::parse_named("ONBUILD", &format!("FROM scratch\n{trigger}\n")).map_err(build_error)?;
+                for instruction in parsed.stages.iter().flat_map(|s| &s.instructions) {
+                    self.build_step(
+                        df,
+                        &instruction.kind,
+                        &mut stage,
+                        built,
+                        meta_args,
+                        options,
+                        context,
+                        ignore,
+                        out,
+                    )?;
+                }
+            }
+        }
         for instruction in &spec.instructions {
             *step += 1;
             out.line(&format!("Step {step}/{total} : {}", instruction.original));
@@ -486,6 +518,21 @@ impl Engine {
                     Ok(())
                 })
             }
+            InstructionKind::Onbuild(onbuild) => {
+                let expression = onbuild.expression.clone();
+                self.config_step(stage, &format!("ONBUILD {expression}"), options, out, |run| {
+                    run.on_build.get_or_insert_with(Vec::new).push(expression.clone());
+                    Ok(())
+                })
+            }
+            InstructionKind::Healthcheck(check) => {
+                let value = healthcheck_json(check);
+                let text = format!("HEALTHCHECK {}", serde_json::to_string(&value).unwrap_or_default());
+                self.config_step(stage, &text, options, out, |run| {
+                    run.healthcheck = Some(value.clone());
+                    Ok(())
+                })
+            }
             InstructionKind::Run(run) => self.run_step(stage, run, options, out),
             InstructionKind::Copy(copy) => {
                 let from_image = match &copy.from {
@@ -565,7 +612,13 @@ impl Engine {
     }
 
     /// Looks a step up in the cache; on a hit, moves the stage on to the cached image.
-    fn reuse_cached(&self, stage: &mut Stage, key: &str, options: &BuildOptions, out: &dyn BuildOutput) -> Result<bool> {
+    fn reuse_cached(
+        &self,
+        stage: &mut Stage,
+        key: &str,
+        options: &BuildOptions,
+        out: &dyn BuildOutput,
+    ) -> Result<bool> {
         if options.no_cache {
             return Ok(false);
         }
@@ -927,6 +980,35 @@ impl Engine {
         let collected = self.store().collect_garbage()?;
         Ok((steps.max(freed), collected.bytes))
     }
+}
+
+/// The image config's `Healthcheck`, as Docker writes it (durations in nanoseconds).
+fn healthcheck_json(check: &berth_build::Healthcheck) -> serde_json::Value {
+    let mut value = serde_json::json!({ "Test": check.test() });
+    if let berth_build::Healthcheck::Cmd {
+        interval,
+        timeout,
+        start_period,
+        start_interval,
+        retries,
+        ..
+    } = check
+    {
+        for (name, d) in [
+            ("Interval", interval),
+            ("Timeout", timeout),
+            ("StartPeriod", start_period),
+            ("StartInterval", start_interval),
+        ] {
+            if let Some(d) = d {
+                value[name] = serde_json::json!(d.as_nanos() as u64);
+            }
+        }
+        if let Some(r) = retries {
+            value["Retries"] = serde_json::json!(r);
+        }
+    }
+    value
 }
 
 fn build_error(e: berth_build::Error) -> Error {
