@@ -369,3 +369,88 @@ fn onbuild_triggers_run_in_the_child_build() {
     let inherited = berth.ok(&["image", "inspect", "-f", "{{json .Config.OnBuild}}", "onchild:1"]);
     assert_eq!(inherited.trim(), "null");
 }
+
+#[test]
+fn add_extracts_local_archives_and_downloads_urls() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(&berth, "ctx", &[("plain.txt", "not an archive\n")]);
+    // A gzipped tar in the context.
+    let src = berth.path("tree");
+    std::fs::create_dir_all(src.join("inner")).expect("dirs");
+    std::fs::write(src.join("inner/a.txt"), "from the archive\n").expect("write");
+    let status = std::process::Command::new("tar")
+        .args([
+            "-czf",
+            dir.join("bundle.tar.gz").to_str().expect("path"),
+            "-C",
+            src.to_str().expect("path"),
+            "inner",
+        ])
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    // A web server on loopback for ADD's URL form.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let url = format!("http://{}/files/remote.txt", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut head = [0u8; 2048];
+            let _ = std::io::Read::read(&mut conn, &mut head);
+            let body = b"downloaded\n";
+            let _ = std::io::Write::write_all(
+                &mut conn,
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            let _ = std::io::Write::write_all(&mut conn, body);
+        }
+    });
+    let sum = format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"downloaded\n"))
+    );
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM busybox\nADD bundle.tar.gz /opt/\nADD plain.txt /opt/\nADD --checksum={sum} {url} /opt/\n"),
+    )
+    .expect("Dockerfile");
+    build(&berth, &dir, "added:1");
+    assert_eq!(
+        berth.ok(&[
+            "run",
+            "--rm",
+            "added:1",
+            "cat",
+            "/opt/inner/a.txt",
+            "/opt/plain.txt",
+            "/opt/remote.txt"
+        ]),
+        "from the archive\nnot an archive\ndownloaded\n"
+    );
+    assert_eq!(
+        berth
+            .ok(&[
+                "run",
+                "--rm",
+                "added:1",
+                "busybox",
+                "stat",
+                "-c",
+                "%a",
+                "/opt/remote.txt"
+            ])
+            .trim(),
+        "600"
+    );
+    // A checksum that does not match fails the build.
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM busybox\nADD --checksum=sha256:{} {url} /opt/\n", "0".repeat(64)),
+    )
+    .expect("Dockerfile");
+    let err = berth.fails(&["build", dir.to_str().expect("path")]);
+    assert!(err.contains("--checksum"), "{err}");
+}

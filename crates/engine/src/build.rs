@@ -543,6 +543,7 @@ impl Engine {
                     stage,
                     &copy.files,
                     from_image.as_ref(),
+                    None,
                     context,
                     ignore,
                     options,
@@ -550,10 +551,29 @@ impl Engine {
                     escape,
                 )
             }
-            other => Err(Error::InvalidArgument(format!(
-                "{} is not supported by berth build yet",
-                other.keyword()
-            ))),
+            InstructionKind::Add(add) => {
+                let sources = &add.files.sources;
+                if add.checksum.is_some() && !sources.iter().all(|s| matches!(s, Source::Path(p) if is_url(p))) {
+                    return Err(Error::InvalidArgument(
+                        "ADD --checksum works with URL sources only".into(),
+                    ));
+                }
+                let checksum = match &add.checksum {
+                    Some(c) => Some(expand(stage, c)?),
+                    None => None,
+                };
+                self.copy_step(
+                    stage,
+                    &add.files,
+                    None,
+                    Some(checksum),
+                    context,
+                    ignore,
+                    options,
+                    out,
+                    escape,
+                )
+            }
         }
     }
 
@@ -827,12 +847,16 @@ impl Engine {
         stage: &mut Stage,
         files: &berth_build::Files,
         from: Option<&meta::Image>,
+        // ADD (with its --checksum) when Some.
+        add: Option<Option<String>>,
         context: &Path,
         ignore: &Ignore,
         options: &BuildOptions,
         out: &dyn BuildOutput,
         escape: char,
     ) -> Result<()> {
+        let checksum = add.clone().flatten();
+        let add = add.is_some();
         let expand = |word: &str| berth_build::expand(word, escape, &|n| stage.lookup(n)).map_err(build_error);
         let workdir = stage
             .config
@@ -889,6 +913,27 @@ impl Engine {
                         content: content.into_bytes(),
                     });
                 }
+                Source::Path(p) if add && is_url(p) => {
+                    // ADD URL: downloaded, not extracted, mode 0600 (as Docker).
+                    let url = expand(p)?;
+                    let name = url
+                        .split(['?', '#'])
+                        .next()
+                        .and_then(|u| u.rsplit('/').next())
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or("download")
+                        .to_string();
+                    let target = if dest_is_dir || dest_word.ends_with('/') {
+                        format!("{}/{name}", dest.trim_end_matches('/'))
+                    } else {
+                        dest.clone()
+                    };
+                    entries.push(Entry::Download {
+                        target,
+                        url,
+                        checksum: checksum.clone(),
+                    });
+                }
                 Source::Path(p) => {
                     let p = expand(p)?;
                     let matched = resolve_sources(&root, &p, filter)?;
@@ -901,6 +946,12 @@ impl Engine {
                         if meta.is_dir() {
                             // A directory's contents go into the destination.
                             collect_dir(&full, &rel, &dest, &root, filter, &mut entries)?;
+                        } else if add && meta.is_file() && is_archive(&full) {
+                            // ADD of a local archive: its contents land in the destination directory.
+                            entries.push(Entry::Archive {
+                                target: dest.clone(),
+                                source: full,
+                            });
                         } else {
                             let name = Path::new(&rel)
                                 .file_name()
@@ -919,7 +970,8 @@ impl Engine {
         let written = write_entries(&tar_path, &dest, &entries, owner, mode)?;
         drop(view);
         let text = format!(
-            "COPY {}:{} in {dest}",
+            "{} {}:{} in {dest}",
+            if add { "ADD" } else { "COPY" },
             if from.is_some() { "dir" } else { "file" },
             written.content_hash
         );
@@ -1154,11 +1206,47 @@ fn wildcard(pattern: &str, name: &str) -> bool {
     go(&p, &n)
 }
 
-/// One thing a COPY writes.
+/// One thing a COPY or ADD writes.
 enum Entry {
-    File { target: String, source: PathBuf },
-    Dir { target: String, source: PathBuf },
-    Inline { target: String, content: Vec<u8> },
+    File {
+        target: String,
+        source: PathBuf,
+    },
+    Dir {
+        target: String,
+        source: PathBuf,
+    },
+    Inline {
+        target: String,
+        content: Vec<u8>,
+    },
+    /// ADD of a local tar (plain, gzip or zstd): extracted under `target`.
+    Archive {
+        target: String,
+        source: PathBuf,
+    },
+    /// ADD of a URL, with the sha256 it must have (`--checksum`).
+    Download {
+        target: String,
+        url: String,
+        checksum: Option<String>,
+    },
+}
+
+fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
+/// Whether a file is a tar archive ADD extracts: gzip or zstd (assumed tar inside), or a plain tar.
+fn is_archive(path: &Path) -> bool {
+    let mut head = [0u8; 512];
+    let Ok(n) = fs::File::open(path).and_then(|mut f| f.read(&mut head)) else {
+        return false;
+    };
+    let head = &head[..n];
+    head.starts_with(&[0x1f, 0x8b])
+        || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || (n >= 262 && &head[257..262] == b"ustar")
 }
 
 /// The contents of `dir` under `dest`, minus what .dockerignore excludes.
@@ -1249,7 +1337,7 @@ fn write_entries(
     let mut parent = String::new();
     let dest_parts: Vec<&str> = dest.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
     let dest_is_file = entries.len() == 1
-        && matches!(entries[0], Entry::File { ref target, .. } | Entry::Inline { ref target, .. } if target == dest);
+        && matches!(entries[0], Entry::File { ref target, .. } | Entry::Inline { ref target, .. } | Entry::Download { ref target, .. } if target == dest);
     let keep = if dest_is_file {
         dest_parts.len().saturating_sub(1)
     } else {
@@ -1281,6 +1369,32 @@ fn write_entries(
                 builder
                     .append_data(&mut h, target.trim_start_matches('/'), &bytes[..])
                     .map_err(|e| io(path, e))?;
+            }
+            Entry::Download { target, url, checksum } => {
+                let bytes = download(url)?;
+                if let Some(want) = checksum {
+                    let got = Digest::of(&bytes).to_string();
+                    if *want != got {
+                        return Err(Error::InvalidArgument(format!(
+                            "ADD {url}: the content has digest {got}, not the {want} --checksum asks for"
+                        )));
+                    }
+                }
+                content.update(format!("U {target} {url} {owner:?} {}\n", bytes.len()).as_bytes());
+                content.update(&bytes);
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(mode.unwrap_or(0o600));
+                h.set_uid(owner.0);
+                h.set_gid(owner.1);
+                h.set_size(bytes.len() as u64);
+                h.set_mtime(0);
+                builder
+                    .append_data(&mut h, target.trim_start_matches('/'), &bytes[..])
+                    .map_err(|e| io(path, e))?;
+            }
+            Entry::Archive { target, source } => {
+                append_archive(&mut builder, &mut content, target, source, owner)?;
             }
             Entry::File { target, source } => {
                 let meta = fs::symlink_metadata(source).map_err(|e| io(source, e))?;
@@ -1320,6 +1434,85 @@ fn write_entries(
         size,
         content_hash: content.finish().hex().to_string(),
     })
+}
+
+/// Copies a local tar's members under `target` (ADD's auto-extraction); members that climb out are refused.
+fn append_archive<W: std::io::Write>(
+    builder: &mut tar::Builder<W>,
+    content: &mut Hasher,
+    target: &str,
+    source: &Path,
+    owner: (u64, u64),
+) -> Result<()> {
+    let bad = |e: std::io::Error| {
+        Error::InvalidArgument(format!("ADD {}: not a readable tar archive: {e}", source.display()))
+    };
+    let file = fs::File::open(source).map_err(bad)?;
+    let stream = berth_image::layer::decompressed(file).map_err(bad)?;
+    let mut archive = tar::Archive::new(stream);
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let inner = entry.path().map_err(bad)?.into_owned();
+        let mut rel = PathBuf::new();
+        for c in inner.components() {
+            match c {
+                Component::Normal(p) => rel.push(p),
+                Component::ParentDir => {
+                    return Err(Error::InvalidArgument(format!(
+                        "ADD {}: archive member {} leaves the destination",
+                        source.display(),
+                        inner.display()
+                    )))
+                }
+                _ => {}
+            }
+        }
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let name = format!("{}/{}", target.trim_matches('/'), rel.display())
+            .trim_start_matches('/')
+            .to_string();
+        let mut header = entry.header().clone();
+        if owner != (0, 0) {
+            // --chown applies to extracted files too; otherwise they keep the archive's owners.
+            header.set_uid(owner.0);
+            header.set_gid(owner.1);
+        }
+        let link = entry.link_name().map_err(bad)?.map(|l| l.into_owned());
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).map_err(bad)?;
+        content.update(format!("A {name} {:?} {}\n", header.mode().ok(), bytes.len()).as_bytes());
+        content.update(&bytes);
+        let written = match (header.entry_type(), link) {
+            (tar::EntryType::Link, Some(link)) => {
+                // Hard links point at members, which moved under the destination too.
+                let moved = format!("{}/{}", target.trim_matches('/'), link.display());
+                builder.append_link(&mut header, &name, moved.trim_start_matches('/'))
+            }
+            (tar::EntryType::Symlink, Some(link)) => builder.append_link(&mut header, &name, &link),
+            _ => builder.append_data(&mut header, &name, &bytes[..]),
+        };
+        written.map_err(|e| Error::Io {
+            path: source.to_path_buf(),
+            source: e,
+        })?;
+    }
+    Ok(())
+}
+
+/// The bytes at an ADD URL.
+fn download(url: &str) -> Result<Vec<u8>> {
+    let response = ureq::get(url)
+        .timeout(std::time::Duration::from_secs(600))
+        .call()
+        .map_err(|e| Error::InvalidArgument(format!("ADD {url}: {e}")))?;
+    let mut bytes = Vec::new();
+    response
+        .into_reader()
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::InvalidArgument(format!("ADD {url}: {e}")))?;
+    Ok(bytes)
 }
 
 /// An image's files, mounted read-only for `COPY --from`; unmounted on drop.
