@@ -12,6 +12,7 @@ packages=(
   bind9-dnsutils    # dig and nslookup: real DNS clients for the per-network DNS server's tests
   curl python3      # the demo and the networking tests fetch pages through published ports
   docker-registry apache2-utils # registry tests: the CNCF distribution registry as a peer, htpasswd for its basic auth
+  debootstrap       # a Debian base image for the build test that runs apt-get through the build network
 )
 missing=()
 for p in "${packages[@]}"; do

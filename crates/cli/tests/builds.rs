@@ -454,3 +454,75 @@ fn add_extracts_local_archives_and_downloads_urls() {
     let err = berth.fails(&["build", dir.to_str().expect("path")]);
     assert!(err.contains("--checksum"), "{err}");
 }
+
+/// The Debian mirror's address, resolved on the host (containers get it through --add-host and send no DNS
+/// queries of their own).
+fn mirror_address() -> Option<String> {
+    let out = std::process::Command::new("getent")
+        .args(["ahostsv4", "deb.debian.org"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .map(str::to_owned)
+}
+
+#[test]
+fn apt_get_in_a_build_on_a_debootstrapped_debian() {
+    if !need("debootstrap") {
+        return;
+    }
+    let Some(mirror) = mirror_address() else {
+        eprintln!("skipping: deb.debian.org does not resolve on this host");
+        return;
+    };
+    let berth = Berth::new();
+    // A Debian base image: debootstrap on the host (it talks to the mirror itself), imported.
+    let rootfs = berth.path("debian");
+    let boot = std::process::Command::new("debootstrap")
+        .args([
+            "--variant=minbase",
+            "bookworm",
+            rootfs.to_str().expect("path"),
+            "http://deb.debian.org/debian",
+        ])
+        .output()
+        .expect("debootstrap");
+    if !boot.status.success() {
+        eprintln!(
+            "skipping: debootstrap could not reach the mirror: {}",
+            String::from_utf8_lossy(&boot.stderr)
+        );
+        return;
+    }
+    let tarball = berth.path("debian.tar");
+    tar_dir(&rootfs, &tarball);
+    berth.ok(&[
+        "import",
+        "--change",
+        "CMD [\"bash\"]",
+        tarball.to_str().expect("path"),
+        "debian:test",
+    ]);
+    let dir = context(
+        &berth,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM debian:test\n\
+             RUN apt-get update && apt-get install -y --no-install-recommends hello && rm -rf /var/lib/apt/lists/*\n\
+             CMD [\"hello\"]\n",
+        )],
+    );
+    let out = berth.ok(&[
+        "build",
+        "--add-host",
+        &format!("deb.debian.org:{mirror}"),
+        "-t",
+        "hello:apt",
+        dir.to_str().expect("path"),
+    ]);
+    assert!(out.contains("Setting up hello"), "{out}");
+    assert_eq!(berth.ok(&["run", "--rm", "hello:apt"]), "Hello, world!\n");
+}

@@ -40,6 +40,8 @@ pub struct BuildOptions {
     pub network: Option<String>,
     /// `-q`: RUN output is not shown.
     pub quiet: bool,
+    /// `--add-host NAME:IP` for RUN steps.
+    pub add_hosts: Vec<String>,
 }
 
 /// Where the builder's lines go (Docker's classic output).
@@ -764,6 +766,7 @@ impl Engine {
                 user: run_config.user.clone(),
                 host: HostConfig {
                     network_mode: network,
+                    extra_hosts: options.add_hosts.clone(),
                     log_type: "none".into(),
                     ..HostConfig::default()
                 },

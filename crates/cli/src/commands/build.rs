@@ -43,6 +43,9 @@ pub struct BuildArgs {
     /// Write the image ID to the file
     #[arg(long)]
     iidfile: Option<PathBuf>,
+    /// Add a custom host-to-IP mapping ("host:ip")
+    #[arg(long)]
+    add_host: Vec<String>,
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     platform: Option<String>,
@@ -97,6 +100,11 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
         };
     }
     let labels = super::key_values(&args.label, "label")?;
+    for h in &args.add_host {
+        if !h.contains(':') {
+            bail!("invalid argument {h:?} for \"--add-host\" flag: bad format for add-host: {h:?}");
+        }
+    }
     let mut stdin_text = None;
     let empty_context;
     let context = if args.context == "-" {
@@ -135,6 +143,7 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
             labels,
             network: args.network.clone(),
             quiet: args.quiet,
+            add_hosts: args.add_host.clone(),
         },
         &Lines { quiet: args.quiet },
     )?;
