@@ -97,6 +97,9 @@ enum Command {
     /// A user-defined network's DNS server (started by berth itself)
     #[command(hide = true, name = "network-dns")]
     NetworkDns { network_id: String },
+    /// A container's health checker (started by berth itself)
+    #[command(hide = true, name = "container-health")]
+    ContainerHealth { id: String },
     /// List images
     Images(Lazy<image::LsArgs>),
     /// Manage images
@@ -262,6 +265,9 @@ fn main() -> ExitCode {
         Command::ContainerMonitor(args) => container::monitor(&options, args.0),
         Command::NetworkDns { network_id } => {
             commands::engine(&options).and_then(|engine| Ok(berth_engine::dns::serve(&engine, &network_id)?))
+        }
+        Command::ContainerHealth { id } => {
+            commands::engine(&options).and_then(|engine| Ok(engine.run_health_checks(&id)?))
         }
         Command::Images(args) => image::ls(&options, args.0),
         Command::Image { command } => image::run(&options, command.0),

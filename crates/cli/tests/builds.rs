@@ -526,3 +526,83 @@ fn apt_get_in_a_build_on_a_debootstrapped_debian() {
     assert!(out.contains("Setting up hello"), "{out}");
     assert_eq!(berth.ok(&["run", "--rm", "hello:apt"]), "Hello, world!\n");
 }
+
+/// Waits (up to 20 s) until the container's health status is `want`.
+fn wait_health(berth: &Berth, name: &str, want: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = berth.ok(&["inspect", "-f", "{{.State.Health.Status}}", name]);
+        if status.trim() == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health stayed {status:?}, wanted {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn healthcheck_makes_a_container_healthy_then_unhealthy() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nHEALTHCHECK --interval=1s --timeout=5s --retries=1 CMD test -f /tmp/ok && echo fine\n",
+        )],
+    );
+    build(&berth, &dir, "checked:1");
+    berth.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "checked:1",
+        "sh",
+        "-c",
+        "touch /tmp/ok; exec sleep 60",
+    ]);
+    wait_health(&berth, "svc", "healthy");
+    assert!(berth.ok(&["ps"]).contains("(healthy)"));
+    let log = berth.ok(&[
+        "inspect",
+        "-f",
+        "{{(index .State.Health.Log 0).ExitCode}} {{(index .State.Health.Log 0).Output}}",
+        "svc",
+    ]);
+    assert_eq!(log.trim(), "0 fine");
+    berth.ok(&["exec", "svc", "rm", "/tmp/ok"]);
+    wait_health(&berth, "svc", "unhealthy");
+    assert!(berth.ok(&["ps"]).contains("(unhealthy)"));
+    // --no-healthcheck turns the image's check off; --health-cmd sets one on an image without.
+    berth.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "off",
+        "--no-healthcheck",
+        "checked:1",
+        "sleep",
+        "60",
+    ]);
+    let off = berth.ok(&["inspect", "-f", "{{json .State.Health}}", "off"]);
+    assert_eq!(off.trim(), "null");
+    berth.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flagged",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    wait_health(&berth, "flagged", "healthy");
+    berth.ok(&["rm", "-f", "svc", "off", "flagged"]);
+}

@@ -134,6 +134,7 @@ impl Engine {
         std::mem::forget(child);
         let line = line.trim();
         if let Some(pids) = line.strip_prefix("started ") {
+            self.start_health_checker(container.id());
             let (pid, monitor) = pids.split_once(' ').unwrap_or((pids, "0"));
             return Ok(Started {
                 pid: pid.parse().unwrap_or(0),

@@ -4,6 +4,7 @@
 
 mod cp;
 mod data;
+pub mod health;
 mod inspect;
 mod lifecycle;
 pub mod logs;
@@ -43,6 +44,8 @@ pub struct ContainerConfig {
     pub domainname: String,
     /// `--mac-address`, normalised; empty for the MAC derived from the address.
     pub mac_address: String,
+    /// Docker's `Healthcheck` object: the image's, with the `--health-*` flags laid over it.
+    pub healthcheck: Option<serde_json::Value>,
     pub tty: bool,
     pub open_stdin: bool,
     pub labels: BTreeMap<String, String>,
@@ -285,6 +288,17 @@ impl Engine {
             }
         }
         config.exposed_ports = image_config.exposed_ports.clone().unwrap_or_default();
+        // --health-* flags change only what they name; the rest comes from the image.
+        config.healthcheck = match (image_config.healthcheck.clone(), config.healthcheck.take()) {
+            (Some(mut image), Some(serde_json::Value::Object(flags))) => {
+                for (k, v) in flags {
+                    image[k] = v;
+                }
+                Some(image)
+            }
+            (image, None) => image,
+            (_, flags) => flags,
+        };
         config.volumes = image_config.volumes.clone().unwrap_or_default();
         let mut mounts = self.resolve_mounts(&options, &config)?;
         if config.host.network_mode.is_empty() || config.host.network_mode == "default" {

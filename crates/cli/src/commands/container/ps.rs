@@ -41,8 +41,20 @@ pub(super) fn size_text(engine: &Engine, c: &Container) -> String {
     )
 }
 
-/// docker ps STATUS: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created".
-pub fn status_text(c: &Container) -> String {
+/// docker ps STATUS: "Up 3 seconds", "Up 1 minute (healthy)", "Exited (0) 2 minutes ago", "Created".
+pub fn status_text(engine: &berth_engine::Engine, c: &Container) -> String {
+    let status = plain_status(c);
+    if c.row.state != "running" {
+        return status;
+    }
+    match engine.container_health(c.id()).map(|h| h.status) {
+        Some(s) if s == "starting" => format!("{status} (health: starting)"),
+        Some(s) if !s.is_empty() => format!("{status} ({s})"),
+        _ => status,
+    }
+}
+
+fn plain_status(c: &Container) -> String {
     let now = chrono::Utc::now();
     let ago = |t: &str| {
         parse_time(t)
@@ -119,7 +131,7 @@ pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
                 "Command": format!("\"{command}\""),
                 "CreatedAt": go_time(Some(&c.row.created)),
                 "RunningFor": crate::format::since(Some(&c.row.created)),
-                "Status": status_text(c),
+                "Status": status_text(&engine, c),
                 "State": c.row.state,
                 "Ports": ports_text(&engine.container_ports(c.id())),
                 "Names": c.row.name,

@@ -44,6 +44,24 @@ pub struct RunArgs {
     /// Container host name
     #[arg(short = 'h', long)]
     hostname: Option<String>,
+    /// Command to run to check health
+    #[arg(long)]
+    health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 30s)
+    #[arg(long)]
+    health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 30s)
+    #[arg(long)]
+    health_timeout: Option<String>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h)
+    #[arg(long)]
+    health_start_period: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long)]
+    health_retries: Option<u32>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long)]
+    no_healthcheck: bool,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
     #[arg(long)]
     mac_address: Option<String>,
@@ -286,6 +304,7 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
             group_add: args.group_add.clone(),
             hostname: args.hostname.clone().unwrap_or_default(),
             mac_address: args.mac_address.clone().unwrap_or_default(),
+            healthcheck: health_flags(args)?,
             tty: args.tty,
             open_stdin: args.interactive,
             labels,
@@ -483,4 +502,34 @@ pub(super) fn finish_attached(started: Started, tty: bool, interactive: bool, si
             Err(Exit(ENGINE_ERROR).into())
         }
     }
+}
+
+/// The `--health-*` flags as Docker's `Healthcheck` object (only what they name), or `NONE`.
+fn health_flags(args: &RunArgs) -> anyhow::Result<Option<serde_json::Value>> {
+    if args.no_healthcheck {
+        return Ok(Some(serde_json::json!({"Test": ["NONE"]})));
+    }
+    let mut check = serde_json::Map::new();
+    if let Some(cmd) = &args.health_cmd {
+        check.insert("Test".into(), serde_json::json!(["CMD-SHELL", cmd]));
+    }
+    for (key, value) in [
+        ("Interval", &args.health_interval),
+        ("Timeout", &args.health_timeout),
+        ("StartPeriod", &args.health_start_period),
+    ] {
+        if let Some(text) = value {
+            let d = berth_build::parse_go_duration(text).map_err(|_| {
+                anyhow::anyhow!(
+                    "invalid duration {text:?} for --health-{}: use e.g. 30s or 1m",
+                    key.to_lowercase()
+                )
+            })?;
+            check.insert(key.into(), serde_json::json!(d.as_nanos() as u64));
+        }
+    }
+    if let Some(r) = args.health_retries {
+        check.insert("Retries".into(), serde_json::json!(r));
+    }
+    Ok((!check.is_empty()).then_some(serde_json::Value::Object(check)))
 }

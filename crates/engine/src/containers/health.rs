@@ -1,0 +1,266 @@
+//! HEALTHCHECK: a small process per container with a health check (`berth container-health ID`, started
+//! with the container) runs the check in the container every interval, as `exec` does, and keeps the state
+//! Docker shows (`starting`, `healthy`, `unhealthy`, the failing streak and the last five results) in
+//! `health.json` beside the container's runtime state. It ends when the container is gone or stopped for
+//! good.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use berth_runtime::launch;
+use berth_store::FileLock;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ExecOptions;
+use crate::{time, Engine, Error, Result};
+
+/// How many results inspect keeps, as Docker.
+const KEPT_RESULTS: usize = 5;
+/// Output kept per result, as Docker.
+const KEPT_OUTPUT: usize = 4096;
+
+/// A container's health check, from the image's `Healthcheck` or the `--health-*` flags.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    /// The command: `CMD args...` runs args, `CMD-SHELL cmd` runs `/bin/sh -c cmd`.
+    pub args: Vec<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub start_period: Duration,
+    pub retries: u32,
+}
+
+impl Check {
+    /// Docker's `Healthcheck` object (durations in nanoseconds, 0 = default); None for no check or `NONE`.
+    pub fn from_config(value: &Value) -> Option<Check> {
+        let test: Vec<String> = value["Test"]
+            .as_array()?
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let args = match test.split_first() {
+            Some((kind, rest)) if kind == "CMD" && !rest.is_empty() => rest.to_vec(),
+            Some((kind, rest)) if kind == "CMD-SHELL" && !rest.is_empty() => {
+                vec!["/bin/sh".into(), "-c".into(), rest.join(" ")]
+            }
+            _ => return None,
+        };
+        let duration = |key: &str, default: Duration| match value[key].as_u64() {
+            Some(ns) if ns > 0 => Duration::from_nanos(ns),
+            _ => default,
+        };
+        Some(Check {
+            args,
+            interval: duration("Interval", Duration::from_secs(30)),
+            timeout: duration("Timeout", Duration::from_secs(30)),
+            start_period: duration("StartPeriod", Duration::ZERO),
+            retries: value["Retries"].as_u64().filter(|r| *r > 0).unwrap_or(3) as u32,
+        })
+    }
+}
+
+/// What inspect shows as `State.Health`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    pub status: String,
+    pub failing_streak: u32,
+    pub log: Vec<CheckResult>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CheckResult {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i64,
+    pub output: String,
+}
+
+fn health_path(engine: &Engine, id: &str) -> PathBuf {
+    engine.container_run_dir(id).join("health.json")
+}
+
+impl Engine {
+    /// The container's health, if it has a check and it has started.
+    pub fn container_health(&self, id: &str) -> Option<Health> {
+        let bytes = std::fs::read(health_path(self, id)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Starts the health checker of a container that has a check (from a process about to exit, so the
+    /// checker is adopted by init rather than left as a zombie of a long-lived process).
+    pub(crate) fn start_health_checker(&self, id: &str) {
+        let Ok(c) = self.container(id) else { return };
+        if c.config.healthcheck.as_ref().and_then(Check::from_config).is_none() {
+            return;
+        }
+        let Ok(exe) = std::env::current_exe() else { return };
+        let mut command = std::process::Command::new(exe);
+        command
+            .arg("--root")
+            .arg(self.root())
+            .arg("--runroot")
+            .arg(self.runroot())
+            .arg("container-health")
+            .arg(id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        // SAFETY: setsid is async-signal-safe; the child gets its own session, away from the terminal.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                let _ = rustix::process::setsid();
+                Ok(())
+            });
+        }
+        match command.spawn() {
+            Ok(child) => std::mem::forget(child),
+            Err(e) => tracing::warn!(id, error = %e, "starting the health checker"),
+        }
+    }
+
+    /// `berth container-health ID`: checks until the container is gone or stopped.
+    pub fn run_health_checks(&self, id: &str) -> Result<()> {
+        let c = self.container(id)?;
+        let Some(check) = c.config.healthcheck.as_ref().and_then(Check::from_config) else {
+            return Ok(());
+        };
+        let dir = self.container_run_dir(id);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        // One checker per container.
+        let Some(_lock) = FileLock::try_exclusive(&dir.join("health.lock"))? else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let mut health = Health {
+            status: "starting".into(),
+            ..Health::default()
+        };
+        self.save_health(id, &health);
+        loop {
+            std::thread::sleep(check.interval);
+            let c = match self.container(id) {
+                Ok(c) => c,
+                Err(_) => return Ok(()),
+            };
+            match c.row.state.as_str() {
+                "running" => {}
+                "paused" | "restarting" => continue,
+                _ => return Ok(()),
+            }
+            let result = self.check_once(id, &check);
+            let ok = result.exit_code == 0;
+            health.log.push(result);
+            if health.log.len() > KEPT_RESULTS {
+                health.log.remove(0);
+            }
+            if ok {
+                health.status = "healthy".into();
+                health.failing_streak = 0;
+            } else if started.elapsed() >= check.start_period || health.status != "starting" {
+                // Failures in the start period do not count, as in Docker.
+                health.failing_streak += 1;
+                if health.failing_streak >= check.retries {
+                    health.status = "unhealthy".into();
+                }
+            }
+            self.save_health(id, &health);
+        }
+    }
+
+    fn save_health(&self, id: &str, health: &Health) {
+        let path = health_path(self, id);
+        if let Ok(bytes) = serde_json::to_vec(health) {
+            if let Err(e) = berth_store::write_file_atomic(&path, &bytes) {
+                tracing::warn!(id, error = %e, "saving the health state");
+            }
+        }
+    }
+
+    /// Runs the check once in the container, with its timeout; exit code -1 when it could not run.
+    fn check_once(&self, id: &str, check: &Check) -> CheckResult {
+        let start = time::now();
+        let finish = |code: i64, output: String| CheckResult {
+            start: start.clone(),
+            end: time::now(),
+            exit_code: code,
+            output,
+        };
+        let (read, write) = match rustix::pipe::pipe() {
+            Ok(p) => p,
+            Err(e) => return finish(-1, format!("pipe: {e}")),
+        };
+        let stderr = match rustix::io::dup(&write) {
+            Ok(fd) => fd,
+            Err(e) => return finish(-1, format!("dup: {e}")),
+        };
+        let pid = match self.exec_in_container(
+            id,
+            &ExecOptions {
+                args: check.args.clone(),
+                ..ExecOptions::default()
+            },
+            launch::Stdio::Pipes {
+                stdin: None,
+                stdout: write,
+                stderr,
+            },
+        ) {
+            Ok(pid) => pid,
+            Err(e) => return finish(-1, e.to_string()),
+        };
+        let exit = match launch::wait_exit_within(pid, check.timeout) {
+            Ok(Some(exit)) => exit.status() as i64,
+            Ok(None) => {
+                if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                }
+                let _ = launch::wait_exit(pid);
+                return finish(
+                    -1,
+                    format!("Health check exceeded timeout ({}s)", check.timeout.as_secs()),
+                );
+            }
+            Err(e) => return finish(-1, e.to_string()),
+        };
+        let mut output = Vec::new();
+        let _ = std::fs::File::from(read)
+            .take(KEPT_OUTPUT as u64)
+            .read_to_end(&mut output);
+        finish(exit, String::from_utf8_lossy(&output).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_read_dockers_config() {
+        let c = Check::from_config(&serde_json::json!({
+            "Test": ["CMD-SHELL", "test -f /ok"],
+            "Interval": 1_000_000_000u64,
+            "Retries": 2
+        }))
+        .unwrap();
+        assert_eq!(c.args, ["/bin/sh", "-c", "test -f /ok"]);
+        assert_eq!(
+            (c.interval, c.timeout, c.retries),
+            (Duration::from_secs(1), Duration::from_secs(30), 2)
+        );
+        assert!(Check::from_config(&serde_json::json!({"Test": ["NONE"]})).is_none());
+        assert_eq!(
+            Check::from_config(&serde_json::json!({"Test": ["CMD", "true"]}))
+                .unwrap()
+                .args,
+            ["true"]
+        );
+    }
+}
