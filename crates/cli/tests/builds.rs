@@ -606,3 +606,53 @@ fn healthcheck_makes_a_container_healthy_then_unhealthy() {
     wait_health(&berth, "flagged", "healthy");
     berth.ok(&["rm", "-f", "svc", "off", "flagged"]);
 }
+
+#[test]
+fn here_documents_and_a_context_tar_on_stdin() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\n\
+             ARG WHO=world\n\
+             RUN <<EOF\n\
+             echo \"hello $WHO\" > /greeting\n\
+             echo second line >> /greeting\n\
+             EOF\n\
+             COPY <<-CONF /etc/app.conf\n\
+             \tname=$WHO\n\
+             CONF\n\
+             COPY <<'RAW' /raw.txt\n\
+             kept $WHO\n\
+             RAW\n",
+        )],
+    );
+    build(&berth, &dir, "heredoc:1");
+    assert_eq!(
+        berth.ok(&[
+            "run",
+            "--rm",
+            "heredoc:1",
+            "cat",
+            "/greeting",
+            "/etc/app.conf",
+            "/raw.txt"
+        ]),
+        "hello world\nsecond line\nname=world\nkept $WHO\n"
+    );
+    // The same context as a tar on stdin (`build -`), with -f naming the Dockerfile inside it.
+    std::fs::rename(dir.join("Dockerfile"), dir.join("Build.file")).expect("rename");
+    let tarball = berth.path("ctx.tar");
+    tar_dir(&dir, &tarball);
+    let out = berth.run_stdin(
+        &["build", "-f", "Build.file", "-t", "heredoc:2", "-"],
+        &std::fs::read(&tarball).expect("tar"),
+    );
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        berth.ok(&["run", "--rm", "heredoc:2", "cat", "/raw.txt"]),
+        "kept $WHO\n"
+    );
+}

@@ -536,6 +536,9 @@ impl Engine {
                 })
             }
             InstructionKind::Run(run) => self.run_step(stage, run, options, out),
+            InstructionKind::Copy(copy) if copy.parents => Err(Error::InvalidArgument(
+                "COPY --parents is not supported by berth build yet".into(),
+            )),
             InstructionKind::Copy(copy) => {
                 let from_image = match &copy.from {
                     None => None,
@@ -860,6 +863,12 @@ impl Engine {
     ) -> Result<()> {
         let checksum = add.clone().flatten();
         let add = add.is_some();
+        // --link changes only how BuildKit reuses the layer, not what is in it; these two change the content.
+        if !files.excludes.is_empty() {
+            return Err(Error::InvalidArgument(
+                "COPY/ADD --exclude is not supported by berth build yet".into(),
+            ));
+        }
         let expand = |word: &str| berth_build::expand(word, escape, &|n| stage.lookup(n)).map_err(build_error);
         let workdir = stage
             .config

@@ -108,12 +108,23 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
     let mut stdin_text = None;
     let empty_context;
     let context = if args.context == "-" {
-        let mut text = String::new();
+        // stdin is either a context as a tar (plain, gzip or zstd) or a Dockerfile alone, as in Docker.
+        let mut input = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading the Dockerfile from stdin")?;
-        stdin_text = Some(text);
-        empty_context = tempfile::tempdir().context("making an empty context")?;
+            .read_to_end(&mut input)
+            .context("reading the build context from stdin")?;
+        empty_context = tempfile::tempdir().context("making a directory for the context")?;
+        let is_tar = input.len() > 262 && &input[257..262] == b"ustar";
+        let compressed = input.starts_with(&[0x1f, 0x8b]) || input.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+        if is_tar || compressed {
+            let stream =
+                berth_image::layer::decompressed(std::io::Cursor::new(input)).context("reading the context archive")?;
+            tar::Archive::new(stream)
+                .unpack(empty_context.path())
+                .context("unpacking the context archive from stdin")?;
+        } else {
+            stdin_text = Some(String::from_utf8(input).context("the Dockerfile on stdin is not UTF-8")?);
+        }
         empty_context.path().to_path_buf()
     } else {
         PathBuf::from(&args.context)
@@ -126,6 +137,8 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
                 .context("reading the Dockerfile from stdin")?;
             (None, Some(text))
         }
+        // With a context from stdin, -f names a file inside it.
+        Some(f) if args.context == "-" && stdin_text.is_none() => (Some(context.join(f)), None),
         Some(f) => (Some(PathBuf::from(f)), stdin_text),
         None => (None, stdin_text),
     };

@@ -302,6 +302,7 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
         } else {
             "  - all dangling images\n"
         });
+        warning.push_str("  - all build cache\n");
         if !super::confirm(&warning)? {
             return Ok(());
         }
@@ -347,8 +348,10 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
         }
         println!();
     }
-    // Blobs that interrupted pulls left behind.
+    // Blobs that interrupted pulls left behind, and the build cache.
     reclaimed += engine.prune_downloads()?;
+    let (_, cache_bytes) = engine.prune_build_cache()?;
+    reclaimed += cache_bytes;
     println!("Total reclaimed space: {}", human_size(reclaimed, 4));
     Ok(())
 }
