@@ -102,6 +102,19 @@ impl Stage {
     }
 }
 
+/// What every step of one build shares.
+struct Job<'a> {
+    df: &'a Dockerfile,
+    /// The image each finished stage made.
+    built: HashMap<usize, meta::Image>,
+    /// ARGs before the first FROM, with their values.
+    meta_args: BTreeMap<String, String>,
+    options: &'a BuildOptions,
+    context: PathBuf,
+    ignore: Ignore,
+    out: &'a dyn BuildOutput,
+}
+
 impl Engine {
     /// `build`: returns the image ID; tags it as asked.
     pub fn build(&self, options: &BuildOptions, out: &dyn BuildOutput) -> Result<Digest> {
@@ -162,15 +175,22 @@ impl Engine {
         let order = graph.needed(target);
         let total: usize = order.iter().map(|&i| 1 + df.stages[i].instructions.len()).sum();
 
-        let mut built: HashMap<usize, meta::Image> = HashMap::new();
+        let mut job = Job {
+            df: &df,
+            built: HashMap::new(),
+            meta_args,
+            options,
+            context,
+            ignore,
+            out,
+        };
         let mut step = 0;
         for &index in &order {
-            let image = self.build_stage(
-                &df, index, &built, &meta_args, options, &context, &ignore, &mut step, total, out,
-            )?;
-            built.insert(index, image);
+            let image = self.build_stage(&job, index, &mut step, total)?;
+            job.built.insert(index, image);
         }
-        let image = built
+        let image = job
+            .built
             .remove(&target)
             .ok_or_else(|| Error::InvalidArgument("the target stage was not built".into()))?;
         let id = image.id.clone();
@@ -205,20 +225,8 @@ impl Engine {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn build_stage(
-        &self,
-        df: &Dockerfile,
-        index: usize,
-        built: &HashMap<usize, meta::Image>,
-        meta_args: &BTreeMap<String, String>,
-        options: &BuildOptions,
-        context: &Path,
-        ignore: &Ignore,
-        step: &mut usize,
-        total: usize,
-        out: &dyn BuildOutput,
-    ) -> Result<meta::Image> {
+    fn build_stage(&self, job: &Job<'_>, index: usize, step: &mut usize, total: usize) -> Result<meta::Image> {
+        let (df, built, meta_args, options, out) = (job.df, &job.built, &job.meta_args, job.options, job.out);
         let spec = &df.stages[index];
         let escape = df.directives.escape;
         *step += 1;
@@ -248,34 +256,14 @@ impl Engine {
                 let parsed =
                     berth_build::parse_named("ONBUILD", &format!("FROM scratch\n{trigger}\n")).map_err(build_error)?;
                 for instruction in parsed.stages.iter().flat_map(|s| &s.instructions) {
-                    self.build_step(
-                        df,
-                        &instruction.kind,
-                        &mut stage,
-                        built,
-                        meta_args,
-                        options,
-                        context,
-                        ignore,
-                        out,
-                    )?;
+                    self.build_step(job, &instruction.kind, &mut stage)?;
                 }
             }
         }
         for instruction in &spec.instructions {
             *step += 1;
             out.line(&format!("Step {step}/{total} : {}", instruction.original));
-            self.build_step(
-                df,
-                &instruction.kind,
-                &mut stage,
-                built,
-                meta_args,
-                options,
-                context,
-                ignore,
-                out,
-            )?;
+            self.build_step(job, &instruction.kind, &mut stage)?;
         }
         match stage.image {
             Some(image) => Ok(image),
@@ -344,19 +332,8 @@ impl Engine {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn build_step(
-        &self,
-        df: &Dockerfile,
-        kind: &InstructionKind,
-        stage: &mut Stage,
-        built: &HashMap<usize, meta::Image>,
-        meta_args: &BTreeMap<String, String>,
-        options: &BuildOptions,
-        context: &Path,
-        ignore: &Ignore,
-        out: &dyn BuildOutput,
-    ) -> Result<()> {
+    fn build_step(&self, job: &Job<'_>, kind: &InstructionKind, stage: &mut Stage) -> Result<()> {
+        let (df, built, meta_args, options, out) = (job.df, &job.built, &job.meta_args, job.options, job.out);
         let escape = df.directives.escape;
         let expand = |stage: &Stage, word: &str| -> Result<String> {
             berth_build::expand(word, escape, &|n| stage.lookup(n)).map_err(build_error)
@@ -544,17 +521,7 @@ impl Engine {
                     None => None,
                     Some(from) => Some(self.copy_source_image(df, &expand(stage, from)?, built)?),
                 };
-                self.copy_step(
-                    stage,
-                    &copy.files,
-                    from_image.as_ref(),
-                    None,
-                    context,
-                    ignore,
-                    options,
-                    out,
-                    escape,
-                )
+                self.copy_step(job, stage, &copy.files, from_image.as_ref(), None)
             }
             InstructionKind::Add(add) => {
                 let sources = &add.files.sources;
@@ -567,17 +534,7 @@ impl Engine {
                     Some(c) => Some(expand(stage, c)?),
                     None => None,
                 };
-                self.copy_step(
-                    stage,
-                    &add.files,
-                    None,
-                    Some(checksum),
-                    context,
-                    ignore,
-                    options,
-                    out,
-                    escape,
-                )
+                self.copy_step(job, stage, &add.files, None, Some(checksum))
             }
         }
     }
@@ -847,20 +804,17 @@ impl Engine {
         meta::get_image(&self.store().db(), &id)?.ok_or_else(|| Error::NoSuchImage(from.to_string()))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// COPY, or ADD when `add` is Some (with its --checksum).
     fn copy_step(
         &self,
+        job: &Job<'_>,
         stage: &mut Stage,
         files: &berth_build::Files,
         from: Option<&meta::Image>,
-        // ADD (with its --checksum) when Some.
         add: Option<Option<String>>,
-        context: &Path,
-        ignore: &Ignore,
-        options: &BuildOptions,
-        out: &dyn BuildOutput,
-        escape: char,
     ) -> Result<()> {
+        let (context, ignore, options, out) = (job.context.as_path(), &job.ignore, job.options, job.out);
+        let escape = job.df.directives.escape;
         let checksum = add.clone().flatten();
         let add = add.is_some();
         // --link changes only how BuildKit reuses the layer, not what is in it; these two change the content.
