@@ -656,3 +656,50 @@ fn here_documents_and_a_context_tar_on_stdin() {
         "kept $WHO\n"
     );
 }
+
+#[test]
+fn run_mounts_bind_cache_and_tmpfs() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[
+            ("data/x.txt", "from the context\n"),
+            (
+                "Dockerfile",
+                "FROM busybox\n\
+                 RUN --mount=type=bind,source=data,target=/mnt/data cat /mnt/data/x.txt > /from-bind\n\
+                 RUN --mount=type=bind,source=data,target=/mnt/rw,rw sh -c 'echo scribble > /mnt/rw/x.txt'\n\
+                 RUN --mount=type=cache,target=/cache sh -c 'echo run >> /cache/log; wc -l < /cache/log > /count'\n\
+                 RUN --mount=type=tmpfs,target=/scratch sh -c 'touch /scratch/tmp; ls /scratch > /listed'\n",
+            ),
+        ],
+    );
+    build(&berth, &dir, "mounts:1");
+    let run = |cmd: &str| berth.ok(&["run", "--rm", "mounts:1", "sh", "-c", cmd]);
+    assert_eq!(run("cat /from-bind"), "from the context\n");
+    assert_eq!(run("cat /listed"), "tmp\n");
+    // Mounted things are not in the image, and a writable bind never writes back to the context.
+    // (Their mount points stay as empty directories, as with BuildKit.)
+    assert_eq!(run("busybox find /mnt /cache /scratch -type f | wc -l").trim(), "0");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("data/x.txt")).expect("read"),
+        "from the context\n"
+    );
+    // The cache directory outlives the build.
+    assert_eq!(run("cat /count").trim(), "1");
+    berth.ok(&["build", "--no-cache", "-t", "mounts:2", dir.to_str().expect("path")]);
+    assert_eq!(berth.ok(&["run", "--rm", "mounts:2", "cat", "/count"]).trim(), "2");
+    // Secrets are refused clearly rather than ignored.
+    let secret = context(
+        &berth,
+        "secret",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=secret,id=token cat /run/secrets/token\n",
+        )],
+    );
+    assert!(berth
+        .fails(&["build", secret.to_str().expect("path")])
+        .contains("secret"));
+}

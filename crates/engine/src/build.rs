@@ -512,7 +512,7 @@ impl Engine {
                     Ok(())
                 })
             }
-            InstructionKind::Run(run) => self.run_step(stage, run, options, out),
+            InstructionKind::Run(run) => self.run_step(job, stage, run),
             InstructionKind::Copy(copy) if copy.parents => Err(Error::InvalidArgument(
                 "COPY --parents is not supported by berth build yet".into(),
             )),
@@ -669,13 +669,8 @@ impl Engine {
         self.advance(stage, &key, id, out)
     }
 
-    fn run_step(
-        &self,
-        stage: &mut Stage,
-        run: &berth_build::Run,
-        options: &BuildOptions,
-        out: &dyn BuildOutput,
-    ) -> Result<()> {
+    fn run_step(&self, job: &Job<'_>, stage: &mut Stage, run: &berth_build::Run) -> Result<()> {
+        let (options, out) = (job.options, job.out);
         let args = match (&run.command, run.heredocs.first()) {
             // `RUN <<EOF`: the here-document is the script.
             (CommandLine::Shell(line), Some(doc))
@@ -695,7 +690,13 @@ impl Engine {
             let list: Vec<String> = build_args.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("|{} {} {}", list.len(), list.join(" "), args.join(" "))
         };
-        let key = self.cache_key(stage, &format!("RUN {args:?}"), &build_args, "");
+        // RUN --mount: what each mount brings (and what of it keys the cache).
+        let mut views = Vec::new();
+        let mut mounts = RunMounts::default();
+        for (n, m) in run.mounts.iter().enumerate() {
+            self.plan_mount(job, stage, n, m, &mut views, &mut mounts)?;
+        }
+        let key = self.cache_key(stage, &format!("RUN {args:?}"), &build_args, &mounts.key);
         if self.reuse_cached(stage, &key, options, out)? {
             return Ok(());
         }
@@ -728,10 +729,12 @@ impl Engine {
                     network_mode: network,
                     extra_hosts: options.add_hosts.clone(),
                     log_type: "none".into(),
+                    tmpfs: mounts.tmpfs.clone(),
                     ..HostConfig::default()
                 },
                 ..ContainerConfig::default()
             },
+            volumes: mounts.binds.clone(),
             ..CreateOptions::default()
         })?;
         let cid = container.id().to_string();
@@ -771,8 +774,120 @@ impl Engine {
             tracing::warn!(container = %cid, error = %e, "removing a build container");
         }
         out.line(&format!("Removing intermediate container {}", &cid[..12]));
+        drop(views);
+        for dir in &mounts.scratch {
+            let _ = fs::remove_dir_all(dir);
+        }
         let id = result?;
         self.advance(stage, &key, id, out)
+    }
+
+    /// Turns one `RUN --mount` into what the step's container gets: a bind (read-only from the context or
+    /// another stage, or a private copy when writable), a tmpfs, or a cache directory kept across builds.
+    fn plan_mount(
+        &self,
+        job: &Job<'_>,
+        stage: &Stage,
+        n: usize,
+        mount: &berth_build::Mount,
+        views: &mut Vec<ImageView>,
+        out: &mut RunMounts,
+    ) -> Result<()> {
+        use berth_build::MountType;
+        let expand =
+            |w: &str| berth_build::expand(w, job.df.directives.escape, &|v| stage.lookup(v)).map_err(build_error);
+        let target = match &mount.target {
+            Some(t) => clean_path(&expand(t)?),
+            None => return Err(Error::InvalidArgument("RUN --mount needs a target".into())),
+        };
+        match mount.kind {
+            MountType::Tmpfs => {
+                let size = mount.size.map(|s| format!(":size={s}")).unwrap_or_default();
+                out.tmpfs.push(format!("{target}{size}"));
+                out.key.push_str(&format!("tmpfs {target}{size}\n"));
+            }
+            MountType::Cache => {
+                let id = match &mount.id {
+                    Some(id) => expand(id)?,
+                    None => target.clone(),
+                };
+                let dir = self
+                    .root()
+                    .join("build-cache-mounts")
+                    .join(Digest::of(id.as_bytes()).hex());
+                if !dir.exists() {
+                    fs::create_dir_all(&dir).map_err(|e| Error::Io {
+                        path: dir.clone(),
+                        source: e,
+                    })?;
+                    let mode = mount.mode.unwrap_or(0o755);
+                    let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(mode));
+                    let _ = std::os::unix::fs::chown(&dir, Some(mount.uid.unwrap_or(0)), Some(mount.gid.unwrap_or(0)));
+                }
+                out.binds.push(format!("{}:{target}", dir.display()));
+                // A cache's content is not part of the step's identity, as in BuildKit.
+                out.key.push_str(&format!("cache {id} {target}\n"));
+            }
+            MountType::Bind => {
+                let root = match &mount.from {
+                    Some(from) => {
+                        let image = self.copy_source_image(job.df, &expand(from)?, &job.built)?;
+                        let view = ImageView::mount(self, &image)?;
+                        let path = view.path.clone();
+                        out.key.push_str(&format!("from {}\n", image.id));
+                        views.push(view);
+                        path
+                    }
+                    None => job.context.clone(),
+                };
+                let source = expand(mount.source.as_deref().unwrap_or("."))?;
+                let matched = resolve_sources(&root, &source, None)?;
+                let Some((_, full)) = matched.into_iter().next() else {
+                    return Err(Error::InvalidArgument(format!("RUN --mount source {source} not found")));
+                };
+                out.key
+                    .push_str(&format!("bind {source} {target} {}\n", tree_stamp(&full)));
+                let host = if mount.readonly {
+                    full
+                } else {
+                    // Writes to a writable bind stay in the step, as in BuildKit: the container gets a copy.
+                    let copy = self.runroot().join("build").join(format!(
+                        "mount-{}-{n}-{}",
+                        std::process::id(),
+                        rand_suffix()
+                    ));
+                    fs::create_dir_all(copy.parent().unwrap_or(&copy)).map_err(|e| Error::Io {
+                        path: copy.clone(),
+                        source: e,
+                    })?;
+                    let status = std::process::Command::new("cp")
+                        .arg("-a")
+                        .arg(&full)
+                        .arg(&copy)
+                        .status()
+                        .map_err(|e| Error::Io {
+                            path: copy.clone(),
+                            source: e,
+                        })?;
+                    if !status.success() {
+                        return Err(Error::InvalidArgument(format!(
+                            "copying {} for a writable RUN --mount failed",
+                            full.display()
+                        )));
+                    }
+                    out.scratch.push(copy.clone());
+                    copy
+                };
+                let ro = if mount.readonly { ":ro" } else { "" };
+                out.binds.push(format!("{}:{target}{ro}", host.display()));
+            }
+            MountType::Secret | MountType::Ssh => {
+                return Err(Error::InvalidArgument(
+                    "RUN --mount=type=secret and type=ssh are not supported by berth build yet".into(),
+                ))
+            }
+        }
+        Ok(())
     }
 
     /// The image a `COPY --from` names: a stage (by name or index) or an image.
@@ -996,7 +1111,11 @@ impl Engine {
             }
         }
         let collected = self.store().collect_garbage()?;
-        Ok((steps.max(freed), collected.bytes))
+        // RUN --mount=type=cache directories go too, as with Docker's builder prune.
+        let mounts = self.root().join("build-cache-mounts");
+        let mount_bytes = crate::volumes::dir_size(&mounts);
+        let _ = fs::remove_dir_all(&mounts);
+        Ok((steps.max(freed), collected.bytes + mount_bytes))
     }
 }
 
@@ -1170,6 +1289,47 @@ fn wildcard(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     go(&p, &n)
+}
+
+/// What a RUN step's `--mount`s give its container.
+#[derive(Default)]
+struct RunMounts {
+    /// `-v` style binds.
+    binds: Vec<String>,
+    /// `--tmpfs` style mounts.
+    tmpfs: Vec<String>,
+    /// Private copies for writable binds, removed after the step.
+    scratch: Vec<PathBuf>,
+    /// What of the mounts goes into the step's cache key.
+    key: String,
+}
+
+/// A cheap fingerprint of a file tree (names, sizes, modification times): a bind-mounted source that
+/// changed makes the step run again.
+fn tree_stamp(path: &Path) -> String {
+    let mut h = Hasher::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(meta) = fs::symlink_metadata(&p) else { continue };
+        h.update(
+            format!(
+                "{} {} {} {}\n",
+                p.display(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec()
+            )
+            .as_bytes(),
+        );
+        if meta.is_dir() {
+            if let Ok(entries) = fs::read_dir(&p) {
+                let mut children: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+                children.sort();
+                stack.extend(children.into_iter().rev());
+            }
+        }
+    }
+    h.finish().hex().to_string()
 }
 
 /// One thing a COPY or ADD writes.
