@@ -703,3 +703,25 @@ fn run_mounts_bind_cache_and_tmpfs() {
         .fails(&["build", secret.to_str().expect("path")])
         .contains("secret"));
 }
+
+#[test]
+fn independent_stages_build_side_by_side() {
+    let Some(berth) = with_busybox() else { return };
+    // Each of the two stages waits for a sign from the other (through a shared cache mount): built one
+    // after the other, the first would give up and fail the build.
+    let wait_for = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,id=sync,target=/sync sh -c 'touch /sync/{me}; i=0; \
+             while [ ! -f /sync/{other} ]; do i=$((i+1)); [ $i -gt 200 ] && exit 1; sleep 0.1; done; echo {me} > /{me}'\n"
+        )
+    };
+    let dockerfile = format!(
+        "FROM busybox AS a\n{}FROM busybox AS b\n{}FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+        wait_for("a", "b"),
+        wait_for("b", "a")
+    );
+    let dir = context(&berth, "ctx", &[("Dockerfile", &dockerfile)]);
+    let out = build(&berth, &dir, "parallel:1");
+    assert!(out.contains("Step 5/7 : FROM busybox"), "{out}");
+    assert_eq!(berth.ok(&["run", "--rm", "parallel:1", "cat", "/a", "/b"]), "a\nb\n");
+}

@@ -45,7 +45,7 @@ pub struct BuildOptions {
 }
 
 /// Where the builder's lines go (Docker's classic output).
-pub trait BuildOutput {
+pub trait BuildOutput: Sync {
     fn line(&self, text: &str);
 }
 
@@ -184,10 +184,51 @@ impl Engine {
             ignore,
             out,
         };
-        let mut step = 0;
+        // Step numbers follow the file; stages whose dependencies are built run side by side.
+        let mut first_step = HashMap::new();
+        let mut next = 0;
         for &index in &order {
-            let image = self.build_stage(&job, index, &mut step, total)?;
-            job.built.insert(index, image);
+            first_step.insert(index, next);
+            next += 1 + df.stages[index].instructions.len();
+        }
+        let mut waiting = order.clone();
+        while !waiting.is_empty() {
+            let (ready, later): (Vec<usize>, Vec<usize>) = waiting
+                .iter()
+                .partition(|&&i| graph.deps(i).iter().all(|d| job.built.contains_key(d)));
+            if ready.is_empty() {
+                return Err(Error::InvalidArgument(
+                    "the build stages depend on each other in a cycle".into(),
+                ));
+            }
+            let results: Vec<(usize, Result<meta::Image>)> = if ready.len() == 1 {
+                let mut step = first_step[&ready[0]];
+                vec![(ready[0], self.build_stage(&job, ready[0], &mut step, total))]
+            } else {
+                let job = &job;
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = ready
+                        .iter()
+                        .map(|&i| {
+                            let mut step = first_step[&i];
+                            (i, scope.spawn(move || self.build_stage(job, i, &mut step, total)))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|(i, h)| {
+                            let result = h
+                                .join()
+                                .unwrap_or_else(|_| Err(Error::InvalidArgument("a build stage panicked".into())));
+                            (i, result)
+                        })
+                        .collect()
+                })
+            };
+            for (index, result) in results {
+                job.built.insert(index, result?);
+            }
+            waiting = later;
         }
         let image = job
             .built
