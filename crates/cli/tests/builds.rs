@@ -725,3 +725,39 @@ fn independent_stages_build_side_by_side() {
     assert!(out.contains("Step 5/7 : FROM busybox"), "{out}");
     assert_eq!(berth.ok(&["run", "--rm", "parallel:1", "cat", "/a", "/b"]), "a\nb\n");
 }
+
+#[test]
+fn chown_by_name_uses_the_images_passwd() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[
+            ("file.txt", "owned\n"),
+            (
+                "Dockerfile",
+                "FROM busybox\n\
+                 RUN echo 'app:x:1234:1234::/home/app:/bin/sh' >> /etc/passwd && echo 'berthgrp:x:50:' >> /etc/group\n\
+                 COPY --chown=app file.txt /one\n\
+                 COPY --chown=app:berthgrp file.txt /two\n\
+                 COPY --chown=7:8 --chmod=600 file.txt /three\n",
+            ),
+        ],
+    );
+    build(&berth, &dir, "owned:1");
+    assert_eq!(
+        berth.ok(&["run", "--rm", "owned:1", "busybox", "stat", "-c", "%u:%g %a", "/one", "/two", "/three"]),
+        "1234:1234 644\n1234:50 644\n7:8 600\n"
+    );
+    let bad = context(
+        &berth,
+        "bad",
+        &[
+            ("f", "x"),
+            ("Dockerfile", "FROM busybox\nCOPY --chown=nobody-here f /f\n"),
+        ],
+    );
+    assert!(berth
+        .fails(&["build", bad.to_str().expect("path")])
+        .contains("nobody-here"));
+}

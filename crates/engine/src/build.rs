@@ -931,6 +931,24 @@ impl Engine {
         Ok(())
     }
 
+    /// `--chown=NAME[:GROUP]` resolved in the stage's files; a user alone means its uid for the group too,
+    /// as in Docker.
+    fn owner_by_name(&self, stage: &Stage, spec: &str) -> Result<(u64, u64)> {
+        let Some(image) = &stage.image else {
+            return Err(Error::InvalidArgument(format!(
+                "--chown={spec}: a stage from scratch has no /etc/passwd to look names up in: use numeric ids"
+            )));
+        };
+        let view = ImageView::mount(self, image)?;
+        let user = berth_runtime::user::resolve(&view.path, spec, &[])
+            .map_err(|e| Error::InvalidArgument(format!("--chown={spec}: {e}")))?;
+        Ok(if spec.contains(':') {
+            (user.uid as u64, user.gid as u64)
+        } else {
+            (user.uid as u64, user.uid as u64)
+        })
+    }
+
     /// The image a `COPY --from` names: a stage (by name or index) or an image.
     fn copy_source_image(
         &self,
@@ -996,7 +1014,14 @@ impl Engine {
         let dest = clean_path(&dest);
         let owner = match &files.chown {
             None => (0, 0),
-            Some(spec) => parse_owner(&expand(spec)?)?,
+            Some(spec) => {
+                let spec = expand(spec)?;
+                match parse_owner(&spec) {
+                    Ok(ids) => ids,
+                    // Names come from the stage's own /etc/passwd and /etc/group.
+                    Err(_) => self.owner_by_name(stage, &spec)?,
+                }
+            }
         };
         let mode = files
             .chmod
@@ -1208,16 +1233,14 @@ fn clean_path(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// `--chown=UID[:GID]` (numbers, or `root`).
+/// `--chown=UID[:GID]` in numbers (or `root`); names are looked up by [`Engine::owner_by_name`].
 fn parse_owner(spec: &str) -> Result<(u64, u64)> {
     let id = |s: &str| -> Result<u64> {
         match s {
             "root" => Ok(0),
-            n => n.parse().map_err(|_| {
-                Error::InvalidArgument(format!(
-                    "--chown={spec}: only numeric ids (or root) are supported by berth build yet"
-                ))
-            }),
+            n => n
+                .parse()
+                .map_err(|_| Error::InvalidArgument(format!("--chown={spec}: {n} is not a number"))),
         }
     };
     match spec.split_once(':') {
