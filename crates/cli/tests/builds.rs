@@ -761,3 +761,27 @@ fn chown_by_name_uses_the_images_passwd() {
         .fails(&["build", bad.to_str().expect("path")])
         .contains("nobody-here"));
 }
+
+#[test]
+fn copy_exclude_leaves_matching_files_out() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[
+            ("src/main.txt", "main\n"),
+            ("src/debug.log", "log\n"),
+            ("src/cache/blob", "cached\n"),
+            ("src/keep/ok.txt", "ok\n"),
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY --exclude=*.log --exclude=cache src /dst/\n",
+            ),
+        ],
+    );
+    build(&berth, &dir, "excluded:1");
+    let listing = berth.ok(&["run", "--rm", "excluded:1", "busybox", "find", "/dst", "-type", "f"]);
+    let mut files: Vec<&str> = listing.lines().collect();
+    files.sort();
+    assert_eq!(files, ["/dst/keep/ok.txt", "/dst/main.txt"]);
+}

@@ -991,12 +991,7 @@ impl Engine {
         let escape = job.df.directives.escape;
         let checksum = add.clone().flatten();
         let add = add.is_some();
-        // --link changes only how BuildKit reuses the layer, not what is in it; these two change the content.
-        if !files.excludes.is_empty() {
-            return Err(Error::InvalidArgument(
-                "COPY/ADD --exclude is not supported by berth build yet".into(),
-            ));
-        }
+        // (--link changes only how BuildKit reuses the layer, not what is in it.)
         let expand = |word: &str| berth_build::expand(word, escape, &|n| stage.lookup(n)).map_err(build_error);
         let workdir = stage
             .config
@@ -1113,6 +1108,21 @@ impl Engine {
                     }
                 }
             }
+        }
+        if !files.excludes.is_empty() {
+            // --exclude: .dockerignore patterns, matched against the paths as they land under the destination.
+            let patterns = files.excludes.iter().map(|p| expand(p)).collect::<Result<Vec<_>>>()?;
+            let exclude = Ignore::parse(&patterns.join("\n")).map_err(build_error)?;
+            let base = dest.trim_end_matches('/').to_string();
+            entries.retain(|e| {
+                let (target, is_dir) = match e {
+                    Entry::File { target, .. } => (target, false),
+                    Entry::Dir { target, .. } => (target, true),
+                    _ => return true,
+                };
+                let rel = target.strip_prefix(&base).unwrap_or(target).trim_start_matches('/');
+                rel.is_empty() || !exclude.is_excluded(rel, is_dir)
+            });
         }
         let written = write_entries(&tar_path, &dest, &entries, owner, mode)?;
         drop(view);
