@@ -785,3 +785,55 @@ fn copy_exclude_leaves_matching_files_out() {
     files.sort();
     assert_eq!(files, ["/dst/keep/ok.txt", "/dst/main.txt"]);
 }
+
+#[test]
+fn a_context_from_a_url() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[
+            ("hello.txt", "over http\n"),
+            ("Dockerfile", "FROM busybox\nCOPY hello.txt /\n"),
+        ],
+    );
+    let tarball = berth.path("ctx.tar");
+    tar_dir(&dir, &tarball);
+    let archive = std::fs::read(&tarball).expect("tar");
+    let dockerfile = b"FROM busybox\nLABEL from=url\n".to_vec();
+    // A web server on loopback: /ctx.tar is a whole context, /Dockerfile a Dockerfile alone.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut head = [0u8; 2048];
+            let n = std::io::Read::read(&mut conn, &mut head).unwrap_or(0);
+            let body = if String::from_utf8_lossy(&head[..n]).starts_with("GET /ctx.tar") {
+                &archive
+            } else {
+                &dockerfile
+            };
+            let _ = std::io::Write::write_all(
+                &mut conn,
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            let _ = std::io::Write::write_all(&mut conn, body);
+        }
+    });
+    berth.ok(&["build", "-t", "fromurl:1", &format!("{base}/ctx.tar")]);
+    assert_eq!(
+        berth.ok(&["run", "--rm", "fromurl:1", "cat", "/hello.txt"]),
+        "over http\n"
+    );
+    berth.ok(&["build", "-t", "fromurl:2", &format!("{base}/Dockerfile")]);
+    assert_eq!(
+        berth
+            .ok(&["image", "inspect", "-f", "{{.Config.Labels.from}}", "fromurl:2"])
+            .trim(),
+        "url"
+    );
+}

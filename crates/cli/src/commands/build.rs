@@ -85,9 +85,14 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
             );
         }
     }
-    if args.context.starts_with("http://") || args.context.starts_with("https://") || args.context.starts_with("git@") {
-        bail!("building from a URL is not supported yet: clone or download the context and give its path");
+    let is_git = args.context.starts_with("git@")
+        || args.context.starts_with("git://")
+        || args.context.contains(".git#")
+        || args.context.ends_with(".git");
+    if is_git {
+        bail!("building from a git repository is not supported yet: clone it and give the path");
     }
+    let is_url = args.context.starts_with("http://") || args.context.starts_with("https://");
     let mut build_args = BTreeMap::new();
     for a in &args.build_arg {
         match a.split_once('=') {
@@ -107,12 +112,23 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
     }
     let mut stdin_text = None;
     let empty_context;
-    let context = if args.context == "-" {
-        // stdin is either a context as a tar (plain, gzip or zstd) or a Dockerfile alone, as in Docker.
+    let from_stream = args.context == "-" || is_url;
+    let context = if from_stream {
+        // stdin (or the URL) holds either a context as a tar (plain, gzip or zstd) or a Dockerfile alone, as in
+        // Docker.
         let mut input = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut input)
-            .context("reading the build context from stdin")?;
+        if is_url {
+            ureq::get(&args.context)
+                .call()
+                .with_context(|| format!("downloading the build context from {}", args.context))?
+                .into_reader()
+                .read_to_end(&mut input)
+                .with_context(|| format!("downloading the build context from {}", args.context))?;
+        } else {
+            std::io::stdin()
+                .read_to_end(&mut input)
+                .context("reading the build context from stdin")?;
+        }
         empty_context = tempfile::tempdir().context("making a directory for the context")?;
         let is_tar = input.len() > 262 && &input[257..262] == b"ustar";
         let compressed = input.starts_with(&[0x1f, 0x8b]) || input.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
@@ -123,7 +139,7 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
                 .unpack(empty_context.path())
                 .context("unpacking the context archive from stdin")?;
         } else {
-            stdin_text = Some(String::from_utf8(input).context("the Dockerfile on stdin is not UTF-8")?);
+            stdin_text = Some(String::from_utf8(input).context("the Dockerfile given is not UTF-8")?);
         }
         empty_context.path().to_path_buf()
     } else {
@@ -138,7 +154,7 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
             (None, Some(text))
         }
         // With a context from stdin, -f names a file inside it.
-        Some(f) if args.context == "-" && stdin_text.is_none() => (Some(context.join(f)), None),
+        Some(f) if from_stream && stdin_text.is_none() => (Some(context.join(f)), None),
         Some(f) => (Some(PathBuf::from(f)), stdin_text),
         None => (None, stdin_text),
     };
