@@ -837,3 +837,22 @@ fn a_context_from_a_url() {
         "url"
     );
 }
+
+#[test]
+fn copy_parents_keeps_source_paths() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[
+            ("x/a.txt", "a\n"),
+            ("y/z/b.txt", "b\n"),
+            ("Dockerfile", "FROM busybox\nCOPY --parents x/a.txt y/z/b.txt /dst/\n"),
+        ],
+    );
+    build(&berth, &dir, "parents:1");
+    assert_eq!(
+        berth.ok(&["run", "--rm", "parents:1", "cat", "/dst/x/a.txt", "/dst/y/z/b.txt"]),
+        "a\nb\n"
+    );
+}

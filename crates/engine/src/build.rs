@@ -554,15 +554,12 @@ impl Engine {
                 })
             }
             InstructionKind::Run(run) => self.run_step(job, stage, run),
-            InstructionKind::Copy(copy) if copy.parents => Err(Error::InvalidArgument(
-                "COPY --parents is not supported by berth build yet".into(),
-            )),
             InstructionKind::Copy(copy) => {
                 let from_image = match &copy.from {
                     None => None,
                     Some(from) => Some(self.copy_source_image(df, &expand(stage, from)?, built)?),
                 };
-                self.copy_step(job, stage, &copy.files, from_image.as_ref(), None)
+                self.copy_step(job, stage, &copy.files, from_image.as_ref(), None, copy.parents)
             }
             InstructionKind::Add(add) => {
                 let sources = &add.files.sources;
@@ -575,7 +572,7 @@ impl Engine {
                     Some(c) => Some(expand(stage, c)?),
                     None => None,
                 };
-                self.copy_step(job, stage, &add.files, None, Some(checksum))
+                self.copy_step(job, stage, &add.files, None, Some(checksum), false)
             }
         }
     }
@@ -986,6 +983,8 @@ impl Engine {
         files: &berth_build::Files,
         from: Option<&meta::Image>,
         add: Option<Option<String>>,
+        // --parents: sources keep their paths under the destination.
+        parents: bool,
     ) -> Result<()> {
         let (context, ignore, options, out) = (job.context.as_path(), &job.ignore, job.options, job.out);
         let escape = job.df.directives.escape;
@@ -1087,7 +1086,12 @@ impl Engine {
                         })?;
                         if meta.is_dir() {
                             // A directory's contents go into the destination.
-                            collect_dir(&full, &rel, &dest, &root, filter, &mut entries)?;
+                            let under = if parents {
+                                format!("{}/{rel}", dest.trim_end_matches('/'))
+                            } else {
+                                dest.clone()
+                            };
+                            collect_dir(&full, &rel, &under, &root, filter, &mut entries)?;
                         } else if add && meta.is_file() && is_archive(&full) {
                             // ADD of a local archive: its contents land in the destination directory.
                             entries.push(Entry::Archive {
@@ -1098,7 +1102,9 @@ impl Engine {
                             let name = Path::new(&rel)
                                 .file_name()
                                 .map_or(rel.clone(), |n| n.to_string_lossy().into_owned());
-                            let target = if several || dest_word.ends_with('/') {
+                            let target = if parents {
+                                format!("{}/{rel}", dest.trim_end_matches('/'))
+                            } else if several || dest_word.ends_with('/') {
                                 format!("{}/{name}", dest.trim_end_matches('/'))
                             } else {
                                 dest.clone()
