@@ -690,18 +690,50 @@ fn run_mounts_bind_cache_and_tmpfs() {
     assert_eq!(run("cat /count").trim(), "1");
     berth.ok(&["build", "--no-cache", "-t", "mounts:2", dir.to_str().expect("path")]);
     assert_eq!(berth.ok(&["run", "--rm", "mounts:2", "cat", "/count"]).trim(), "2");
-    // Secrets are refused clearly rather than ignored.
-    let secret = context(
+    // A secret is readable in its step, and in no layer of the image.
+    let secret_file = berth.path("token.txt");
+    std::fs::write(&secret_file, "s3cr3t").expect("secret");
+    let with_secret = context(
         &berth,
         "secret",
         &[(
             "Dockerfile",
-            "FROM busybox\nRUN --mount=type=secret,id=token cat /run/secrets/token\n",
+            "FROM busybox\n\
+             RUN --mount=type=secret,id=token wc -c < /run/secrets/token > /token-length\n\
+             RUN --mount=type=secret,id=token,env=TOKEN sh -c 'echo ${#TOKEN} > /env-length'\n\
+             RUN --mount=type=secret,id=absent sh -c 'test ! -s /run/secrets/absent'\n",
+        )],
+    );
+    let secret_arg = format!("id=token,src={}", secret_file.display());
+    berth.ok(&[
+        "build",
+        "--secret",
+        &secret_arg,
+        "-t",
+        "secret:1",
+        with_secret.to_str().expect("path"),
+    ]);
+    assert_eq!(
+        berth.ok(&["run", "--rm", "secret:1", "cat", "/token-length", "/env-length"]),
+        "6\n6\n"
+    );
+    let saved = berth.cmd(&["save", "secret:1"]).output().expect("save");
+    assert!(
+        !String::from_utf8_lossy(&saved.stdout).contains("s3cr3t"),
+        "the secret leaked into the image"
+    );
+    // A required secret that was not given stops the build with a clear message.
+    let needs = context(
+        &berth,
+        "needs",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=secret,id=key,required cat /run/secrets/key\n",
         )],
     );
     assert!(berth
-        .fails(&["build", secret.to_str().expect("path")])
-        .contains("secret"));
+        .fails(&["build", needs.to_str().expect("path")])
+        .contains("secret key is required"));
 }
 
 #[test]

@@ -42,6 +42,8 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// `--add-host NAME:IP` for RUN steps.
     pub add_hosts: Vec<String>,
+    /// `--secret id=...`: what `RUN --mount=type=secret` can see, by id (never stored in an image).
+    pub secrets: BTreeMap<String, Vec<u8>>,
 }
 
 /// Where the builder's lines go (Docker's classic output).
@@ -749,6 +751,7 @@ impl Engine {
                 env.push(format!("{k}={v}"));
             }
         }
+        env.extend(mounts.env.iter().cloned());
         let run_config = stage.config.config.clone().unwrap_or_default();
         let network = match run.network {
             Some(berth_build::NetworkMode::None) => "none".to_string(),
@@ -836,6 +839,8 @@ impl Engine {
             |w: &str| berth_build::expand(w, job.df.directives.escape, &|v| stage.lookup(v)).map_err(build_error);
         let target = match &mount.target {
             Some(t) => clean_path(&expand(t)?),
+            // A secret given as a variable needs no file.
+            None if mount.kind == MountType::Secret => String::new(),
             None => return Err(Error::InvalidArgument("RUN --mount needs a target".into())),
         };
         match mount.kind {
@@ -919,9 +924,54 @@ impl Engine {
                 let ro = if mount.readonly { ":ro" } else { "" };
                 out.binds.push(format!("{}:{target}{ro}", host.display()));
             }
-            MountType::Secret | MountType::Ssh => {
+            MountType::Secret => {
+                let id = match &mount.id {
+                    Some(id) => expand(id)?,
+                    None => target.rsplit('/').next().unwrap_or_default().to_string(),
+                };
+                let target = if target.is_empty() {
+                    format!("/run/secrets/{id}")
+                } else {
+                    target
+                };
+                let Some(secret) = job.options.secrets.get(&id) else {
+                    if mount.required {
+                        return Err(Error::InvalidArgument(format!(
+                            "secret {id} is required: give it with --secret id={id},src=FILE"
+                        )));
+                    }
+                    return Ok(());
+                };
+                // Secrets never key the cache and never reach a layer (a file is bind-mounted read-only).
+                out.key.push_str(&format!("secret {id} {target}\n"));
+                match &mount.env {
+                    Some(var) => out.env.push(format!("{var}={}", String::from_utf8_lossy(secret))),
+                    None => {
+                        let dir = self.runroot().join("build").join(format!(
+                            "secret-{}-{n}-{}",
+                            std::process::id(),
+                            rand_suffix()
+                        ));
+                        fs::create_dir_all(&dir).map_err(|e| Error::Io {
+                            path: dir.clone(),
+                            source: e,
+                        })?;
+                        let file = dir.join("secret");
+                        fs::write(&file, secret).map_err(|e| Error::Io {
+                            path: file.clone(),
+                            source: e,
+                        })?;
+                        let _ = fs::set_permissions(&file, fs::Permissions::from_mode(mount.mode.unwrap_or(0o400)));
+                        let _ =
+                            std::os::unix::fs::chown(&file, Some(mount.uid.unwrap_or(0)), Some(mount.gid.unwrap_or(0)));
+                        out.binds.push(format!("{}:{target}:ro", file.display()));
+                        out.scratch.push(dir);
+                    }
+                }
+            }
+            MountType::Ssh => {
                 return Err(Error::InvalidArgument(
-                    "RUN --mount=type=secret and type=ssh are not supported by berth build yet".into(),
+                    "RUN --mount=type=ssh is not supported by berth build yet".into(),
                 ))
             }
         }
@@ -1382,6 +1432,8 @@ struct RunMounts {
     scratch: Vec<PathBuf>,
     /// What of the mounts goes into the step's cache key.
     key: String,
+    /// Environment for the step (secrets given as variables).
+    env: Vec<String>,
 }
 
 /// A cheap fingerprint of a file tree (names, sizes, modification times): a bind-mounted source that

@@ -46,6 +46,9 @@ pub struct BuildArgs {
     /// Add a custom host-to-IP mapping ("host:ip")
     #[arg(long)]
     add_host: Vec<String>,
+    /// Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=x,env=VAR")
+    #[arg(long)]
+    secret: Vec<String>,
     /// Set platform if server is multi-platform capable
     #[arg(long)]
     platform: Option<String>,
@@ -173,6 +176,7 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
             network: args.network.clone(),
             quiet: args.quiet,
             add_hosts: args.add_host.clone(),
+            secrets: read_secrets(&args.secret)?,
         },
         &Lines { quiet: args.quiet },
     )?;
@@ -183,6 +187,39 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
         std::fs::write(path, id.to_string()).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// `--secret id=ID[,src=FILE|,env=VAR]` (with neither: the variable named ID), read now.
+fn read_secrets(specs: &[String]) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let mut secrets = BTreeMap::new();
+    for spec in specs {
+        let mut id = None;
+        let mut src = None;
+        let mut env = None;
+        for field in spec.split(',') {
+            match field.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(v.to_string()),
+                Some(("env", v)) => env = Some(v.to_string()),
+                Some(("type", "file" | "env")) => {}
+                _ => bail!("invalid --secret {spec:?}: use id=NAME,src=FILE or id=NAME,env=VAR"),
+            }
+        }
+        let Some(id) = id else {
+            bail!("invalid --secret {spec:?}: it needs an id");
+        };
+        let value = match (src, env) {
+            (Some(path), _) => std::fs::read(&path).with_context(|| format!("reading secret {id} from {path}"))?,
+            (None, var) => {
+                let var = var.unwrap_or_else(|| id.clone());
+                std::env::var(&var)
+                    .with_context(|| format!("secret {id}: the variable {var} is not set"))?
+                    .into_bytes()
+            }
+        };
+        secrets.insert(id, value);
+    }
+    Ok(secrets)
 }
 
 #[derive(Subcommand)]
