@@ -13,6 +13,7 @@ packages=(
   curl python3      # the demo and the networking tests fetch pages through published ports
   docker-registry apache2-utils # registry tests: the CNCF distribution registry as a peer, htpasswd for its basic auth
   debootstrap       # a Debian base image for the build test that runs apt-get through the build network
+  git               # build contexts from git repositories (and git daemon for their test)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -888,3 +888,71 @@ fn copy_parents_keeps_source_paths() {
         "a\nb\n"
     );
 }
+
+#[test]
+fn a_context_from_a_git_repository() {
+    let Some(berth) = with_busybox() else { return };
+    if !need("git") {
+        return;
+    }
+    // A repository served by `git daemon` on loopback, with the context in a subdirectory of a branch.
+    let repos = berth.path("repos");
+    let repo = repos.join("project");
+    std::fs::create_dir_all(repo.join("app")).expect("dirs");
+    std::fs::write(repo.join("app/Dockerfile"), "FROM busybox\nCOPY note.txt /\n").expect("write");
+    std::fs::write(repo.join("app/note.txt"), "from git\n").expect("write");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=berth",
+                "-c",
+                "user.email=berth@test",
+                "-C",
+                repo.to_str().expect("path"),
+            ])
+            .args(args)
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q", "-b", "release"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "context"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let mut daemon = std::process::Command::new("git")
+        .args([
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+            &format!("--port={port}"),
+            &format!("--base-path={}", repos.display()),
+            repos.to_str().expect("path"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("git daemon");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "git daemon did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let url = format!("git://127.0.0.1:{port}/project#release:app");
+    let out = berth.run(&["build", "-t", "fromgit:1", &url]);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        berth.ok(&["run", "--rm", "fromgit:1", "cat", "/note.txt"]),
+        "from git\n"
+    );
+}

@@ -92,10 +92,7 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
         || args.context.starts_with("git://")
         || args.context.contains(".git#")
         || args.context.ends_with(".git");
-    if is_git {
-        bail!("building from a git repository is not supported yet: clone it and give the path");
-    }
-    let is_url = args.context.starts_with("http://") || args.context.starts_with("https://");
+    let is_url = !is_git && (args.context.starts_with("http://") || args.context.starts_with("https://"));
     let mut build_args = BTreeMap::new();
     for a in &args.build_arg {
         match a.split_once('=') {
@@ -115,6 +112,8 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
     }
     let mut stdin_text = None;
     let empty_context;
+    // Keeps a cloned git context until the build is done.
+    let _cloned;
     let from_stream = args.context == "-" || is_url;
     let context = if from_stream {
         // stdin (or the URL) holds either a context as a tar (plain, gzip or zstd) or a Dockerfile alone, as in
@@ -145,6 +144,10 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
             stdin_text = Some(String::from_utf8(input).context("the Dockerfile given is not UTF-8")?);
         }
         empty_context.path().to_path_buf()
+    } else if is_git {
+        let (dir, context) = clone_context(&args.context)?;
+        _cloned = dir;
+        context
     } else {
         PathBuf::from(&args.context)
     };
@@ -187,6 +190,35 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
         std::fs::write(path, id.to_string()).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// A git context, `URL[#REF][:SUBDIR]` as Docker takes it: a shallow clone of REF (default branch when
+/// none) in a temporary directory; returns it (removed on drop) and the context directory in it.
+fn clone_context(spec: &str) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+    let (url, fragment) = spec.split_once('#').unwrap_or((spec, ""));
+    let (reference, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
+    let dir = tempfile::tempdir().context("making a directory for the git context")?;
+    let checkout = dir.path().join("repo");
+    let mut git = std::process::Command::new("git");
+    git.args(["clone", "--quiet", "--depth", "1", "--recurse-submodules"]);
+    if !reference.is_empty() {
+        git.args(["--branch", reference]);
+    }
+    git.arg(url).arg(&checkout);
+    let out = git
+        .output()
+        .context("running git (install it to build from a git repository)")?;
+    if !out.status.success() {
+        bail!(
+            "unable to prepare context: git clone of {url} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let context = checkout.join(subdir.trim_start_matches('/'));
+    if !context.starts_with(&checkout) || subdir.split('/').any(|p| p == "..") || !context.is_dir() {
+        bail!("unable to prepare context: {subdir:?} is not a directory of {url}");
+    }
+    Ok((dir, context))
 }
 
 /// `--secret id=ID[,src=FILE|,env=VAR]` (with neither: the variable named ID), read now.
