@@ -956,3 +956,31 @@ fn a_context_from_a_git_repository() {
         "from git\n"
     );
 }
+
+#[test]
+fn platform_args_and_from_platform() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM --platform=$BUILDPLATFORM busybox\nARG TARGETARCH\nARG TARGETPLATFORM\nRUN echo $TARGETARCH $TARGETPLATFORM > /arch\n",
+        )],
+    );
+    build(&berth, &dir, "plat:1");
+    let host = berth.ok(&["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"]);
+    let arch = host.trim().rsplit('/').next().unwrap_or_default().to_string();
+    assert_eq!(
+        berth.ok(&["run", "--rm", "plat:1", "cat", "/arch"]),
+        format!("{arch} {}\n", host.trim())
+    );
+    let other = context(
+        &berth,
+        "other",
+        &[("Dockerfile", "FROM --platform=linux/s390x busybox\n")],
+    );
+    assert!(berth
+        .fails(&["build", other.to_str().expect("path")])
+        .contains("linux/s390x"));
+}

@@ -155,7 +155,15 @@ impl Engine {
         };
 
         // ARGs before the first FROM: usable in FROM lines, and (re-declared) in stages.
+        // The automatic platform args (this machine builds for itself), then the ARGs before FROM.
+        let host = berth_image::spec::host_platform();
+        let platform = format!("{}/{}", host.os, host.architecture);
         let mut meta_args: BTreeMap<String, String> = BTreeMap::new();
+        for prefix in ["BUILD", "TARGET"] {
+            meta_args.insert(format!("{prefix}PLATFORM"), platform.clone());
+            meta_args.insert(format!("{prefix}OS"), host.os.clone());
+            meta_args.insert(format!("{prefix}ARCH"), host.architecture.clone());
+        }
         for arg in &df.args_before_from {
             let lookup = |n: &str| meta_args.get(n).cloned();
             let value = match options.build_args.get(&arg.name) {
@@ -276,6 +284,15 @@ impl Engine {
         out.line(&format!("Step {step}/{total} : {}", spec.original));
         let lookup = |n: &str| meta_args.get(n).cloned();
         let base = berth_build::expand(&spec.base, escape, &lookup).map_err(build_error)?;
+        if let Some(platform) = &spec.platform {
+            let platform = berth_build::expand(platform, escape, &lookup).map_err(build_error)?;
+            let wanted = &meta_args["TARGETPLATFORM"];
+            if !platform.is_empty() && platform.trim_end_matches("/v1") != wanted {
+                return Err(Error::InvalidArgument(format!(
+                    "FROM --platform={platform}: berth builds for {wanted} only (no emulation)"
+                )));
+            }
+        }
         let mut stage = self.stage_from(df, &base, built, options)?;
         match &stage.image {
             Some(image) => out.line(&format!(" ---> {}", short(&image.id))),
