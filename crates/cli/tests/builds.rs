@@ -390,24 +390,8 @@ fn add_extracts_local_archives_and_downloads_urls() {
         .expect("tar");
     assert!(status.success());
     // A web server on loopback for ADD's URL form.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
-    let url = format!("http://{}/files/remote.txt", listener.local_addr().expect("addr"));
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().flatten() {
-            let mut head = [0u8; 2048];
-            let _ = std::io::Read::read(&mut conn, &mut head);
-            let body = b"downloaded\n";
-            let _ = std::io::Write::write_all(
-                &mut conn,
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                )
-                .as_bytes(),
-            );
-            let _ = std::io::Write::write_all(&mut conn, body);
-        }
-    });
+    let (base, _) = serve_http(vec![("/", b"downloaded\n".to_vec())]);
+    let url = format!("{base}/files/remote.txt");
     let sum = format!(
         "sha256:{}",
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"downloaded\n"))
@@ -834,28 +818,7 @@ fn a_context_from_a_url() {
     let archive = std::fs::read(&tarball).expect("tar");
     let dockerfile = b"FROM busybox\nLABEL from=url\n".to_vec();
     // A web server on loopback: /ctx.tar is a whole context, /Dockerfile a Dockerfile alone.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().flatten() {
-            let mut head = [0u8; 2048];
-            let n = std::io::Read::read(&mut conn, &mut head).unwrap_or(0);
-            let body = if String::from_utf8_lossy(&head[..n]).starts_with("GET /ctx.tar") {
-                &archive
-            } else {
-                &dockerfile
-            };
-            let _ = std::io::Write::write_all(
-                &mut conn,
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                )
-                .as_bytes(),
-            );
-            let _ = std::io::Write::write_all(&mut conn, body);
-        }
-    });
+    let (base, _) = serve_http(vec![("/ctx.tar", archive), ("/Dockerfile", dockerfile)]);
     berth.ok(&["build", "-t", "fromurl:1", &format!("{base}/ctx.tar")]);
     assert_eq!(
         berth.ok(&["run", "--rm", "fromurl:1", "cat", "/hello.txt"]),

@@ -815,25 +815,8 @@ fn a_foreign_layer_comes_from_its_url() {
     let layer_digest = manifest["layers"][0]["digest"].as_str().expect("digest").to_string();
     let layer = blob(&client, "plain/busybox", &layer_digest, &berth.path("layer.tgz"));
     // A tiny web server for the layer, as a vendor's download site would be.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
-    let url = format!("http://{}/layer.tgz", listener.local_addr().expect("addr"));
-    let served = Arc::new(Mutex::new(0usize));
-    let count = served.clone();
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().flatten() {
-            let mut head = [0u8; 4096];
-            let _ = conn.read(&mut head);
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                layer.len()
-            );
-            let _ = conn.write_all(&layer);
-            if let Ok(mut c) = count.lock() {
-                *c += 1;
-            }
-        }
-    });
+    let (base, served) = serve_http(vec![("/layer.tgz", layer)]);
+    let url = format!("{base}/layer.tgz");
     // The same image in a repository that lacks the layer blob, which the manifest says lives at the URL.
     manifest["layers"][0]["mediaType"] = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip".into();
     manifest["layers"][0]["urls"] = serde_json::json!([url]);
@@ -857,7 +840,7 @@ fn a_foreign_layer_comes_from_its_url() {
     berth.ok(&["rmi", &plain, "busybox"]);
     let name = format!("{}/foreign/busybox:1", registry.host());
     berth.ok(&["pull", &name]);
-    assert_eq!(*served.lock().expect("count"), 1, "the layer came from its URL");
+    assert_eq!(served.load(Ordering::Relaxed), 1, "the layer came from its URL");
     assert_eq!(image_id(&berth, &name), id);
     assert_eq!(berth.ok(&["run", "--rm", &name, "echo", "foreign"]), "foreign\n");
     // Pushing it elsewhere leaves the foreign layer where it is, as Docker does.

@@ -277,3 +277,43 @@ pub fn with_busybox() -> Option<Berth> {
 pub fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
+
+/// A web server on loopback that answers every GET with the body of the first route whose path prefix
+/// matches (the last route otherwise). Returns its base URL and how many answers it sent.
+pub fn serve_http(routes: Vec<(&'static str, Vec<u8>)>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut head = [0u8; 4096];
+            let n = conn.read(&mut head).unwrap_or(0);
+            let path = String::from_utf8_lossy(&head[..n])
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .to_string();
+            let Some((_, body)) = routes
+                .iter()
+                .find(|(prefix, _)| path.starts_with(prefix))
+                .or(routes.last())
+            else {
+                continue;
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            if conn
+                .write_all(head.as_bytes())
+                .and_then(|_| conn.write_all(body))
+                .is_ok()
+            {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    (base, served)
+}
