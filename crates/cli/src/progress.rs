@@ -26,6 +26,8 @@ pub struct Printer {
 struct Block {
     order: Vec<String>,
     shown: HashMap<String, (String, Instant)>,
+    /// When each layer's transfer began (for its speed).
+    started: HashMap<String, Instant>,
 }
 
 impl Printer {
@@ -88,8 +90,15 @@ impl Progress for Printer {
         if self.quiet {
             return;
         }
-        let (text, has_bar) = describe(&state);
+        let (mut text, has_bar) = describe(&state);
         let mut block = self.block.lock().unwrap_or_else(|p| p.into_inner());
+        if let LayerState::Downloading { done, .. } | LayerState::Pushing { done, .. } = state {
+            let began = *block.started.entry(id.to_string()).or_insert_with(Instant::now);
+            let secs = began.elapsed().as_secs_f64();
+            if secs > 0.2 {
+                text.push_str(&format!("  {}/s", human_size((done as f64 / secs) as u64, 3)));
+            }
+        }
         let mut out = self.out();
         if !self.terminal {
             // Plain output: each state once, no bars.
