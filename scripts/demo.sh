@@ -51,18 +51,28 @@ step "$berth" run --rm -v demo-data:/data busybox:demo sh -c 'echo "written by o
 step "$berth" run --rm -v demo-data:/data busybox:demo cat /data/note
 step "$berth" volume ls
 step "$berth" volume rm demo-data
-# Networking: a web server on a user network, reached from the host through a published port and from
-# another container by name.
-mkdir -p "$work/www"
-echo "hello from a berth container" > "$work/www/index.html"
+# A web server image built from a Dockerfile, run on a user network, reached from the host through a
+# published port and from another container by name.
+mkdir -p "$work/site"
+echo "hello from a berth container" > "$work/site/index.html"
+cat > "$work/site/Dockerfile" <<'DOCKERFILE'
+FROM busybox:demo
+COPY index.html /www/
+EXPOSE 80
+HEALTHCHECK --interval=1s CMD wget -q -O /dev/null http://127.0.0.1/
+CMD ["httpd", "-f", "-p", "80", "-h", "/www"]
+DOCKERFILE
+step "$berth" build -t demo/web:1 "$work/site"
+step "$berth" build -t demo/web:1 "$work/site"   # again: every step is a cache hit
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 step "$berth" network create demo-net
-step "$berth" run -d --name web --network demo-net -p "127.0.0.1:$port:80" -v "$work/www:/www:ro" busybox:demo \
-  httpd -f -p 80 -h /www
+step "$berth" run -d --name web --network demo-net -p "127.0.0.1:$port:80" demo/web:1
 step "$berth" port web
 step curl -s --retry 5 --retry-connrefused --retry-delay 0 "http://127.0.0.1:$port/"
 step "$berth" run --rm --network demo-net busybox:demo wget -q -O - http://web/
 step "$berth" network ls
+sleep 2
+step "$berth" ps --format 'table {{.Names}}\t{{.Status}}\t{{.Ports}}'
 step "$berth" rm -f web
 step "$berth" network rm demo-net
 step "$berth" system df
