@@ -200,8 +200,17 @@ fn the_cache_reuses_steps_until_a_copied_file_changes() {
     // --no-cache runs everything again.
     let fresh = berth.ok(&["build", "--no-cache", "-t", "cached:3", dir.to_str().expect("path")]);
     assert!(!fresh.contains("Using cache"), "{fresh}");
-    // `builder prune` forgets the cache.
+    // `system df` counts the steps only the cache keeps; `builder prune` forgets them.
+    let cache_row = |berth: &Berth| {
+        berth
+            .ok(&["system", "df", "--format", "{{.Type}}={{.TotalCount}}"])
+            .lines()
+            .find_map(|l| l.strip_prefix("Build Cache=").map(str::to_owned))
+            .expect("build cache row")
+    };
+    assert_ne!(cache_row(&berth), "0");
     berth.ok(&["builder", "prune", "-f"]);
+    assert_eq!(cache_row(&berth), "0");
     let after = build(&berth, &dir, "cached:4");
     assert!(!after.contains("Using cache"), "{after}");
 }

@@ -1245,6 +1245,29 @@ impl Engine {
         Ok(meta::cache_only_images(&self.store().db())?.into_iter().collect())
     }
 
+    /// `system df`'s build cache: how many step images only the cache keeps, and the bytes of their layers
+    /// that no other image uses plus the RUN cache mounts.
+    pub fn build_cache_usage(&self) -> Result<(usize, u64)> {
+        let cache_only = self.build_cache_images()?;
+        let conn = self.store().db();
+        let images = meta::list_images(&conn)?;
+        let kept: std::collections::HashSet<&Digest> = images
+            .iter()
+            .filter(|i| !cache_only.contains(&i.id))
+            .flat_map(|i| &i.layers)
+            .collect();
+        let exclusive: std::collections::HashSet<&Digest> = images
+            .iter()
+            .filter(|i| cache_only.contains(&i.id))
+            .flat_map(|i| &i.layers)
+            .filter(|l| !kept.contains(l))
+            .collect();
+        let sizes: HashMap<Digest, u64> = meta::layer_sizes(&conn)?.into_iter().collect();
+        let bytes: u64 = exclusive.iter().filter_map(|l| sizes.get(*l)).sum();
+        let mounts = crate::volumes::dir_size(&self.root().join("build-cache-mounts"));
+        Ok((cache_only.len(), bytes + mounts))
+    }
+
     /// `builder prune`: forgets the build cache and removes the images only it kept; returns bytes freed.
     pub fn prune_build_cache(&self) -> Result<(usize, u64)> {
         let ids = meta::cache_only_images(&self.store().db())?;

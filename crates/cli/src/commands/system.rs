@@ -65,6 +65,7 @@ pub fn df(options: &Options, args: DfArgs) -> anyhow::Result<()> {
     let images = engine.image_usage()?;
     let containers = engine.container_usage()?;
     let volumes = engine.volume_usage()?;
+    let cache = engine.build_cache_usage()?;
     let row = |kind: &str, total: usize, active: usize, size: u64, reclaim: String| {
         json!({
             "Type": kind,
@@ -96,7 +97,7 @@ pub fn df(options: &Options, args: DfArgs) -> anyhow::Result<()> {
             volumes.2,
             reclaimable(volumes.3, volumes.2),
         ),
-        row("Build Cache", 0, 0, 0, "0B".into()),
+        row("Build Cache", cache.0, 0, cache.1, human_size(cache.1, 4)),
     ];
     if args.verbose {
         eprintln!("note: -v detail lists come with containers and volumes; showing the summary");

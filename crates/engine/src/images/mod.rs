@@ -382,9 +382,18 @@ impl Engine {
 
     /// Image usage for `system df`.
     pub fn image_usage(&self) -> Result<ImageUsage> {
-        let images = self.images()?;
+        // Images only the build cache keeps are counted as build cache (`system df`), not here.
+        let cache_only = self.build_cache_images()?;
+        let (_, cache_bytes) = self.build_cache_usage()?;
+        let images: Vec<Image> = self
+            .images()?
+            .into_iter()
+            .filter(|i| !cache_only.contains(i.id()))
+            .collect();
         let conn = self.store.db();
-        let size = meta::layer_sizes(&conn)?.iter().map(|(_, s)| s).sum();
+        let all: u64 = meta::layer_sizes(&conn)?.iter().map(|(_, s)| s).sum();
+        let mounts = crate::volumes::dir_size(&self.root().join("build-cache-mounts"));
+        let size = all.saturating_sub(cache_bytes.saturating_sub(mounts));
         let mut active = 0;
         let mut reclaimable = 0;
         for image in &images {
