@@ -209,6 +209,9 @@ fn the_cache_reuses_steps_until_a_copied_file_changes() {
             .expect("build cache row")
     };
     assert_ne!(cache_row(&berth), "0");
+    // `image prune` leaves the build cache alone.
+    berth.ok(&["image", "prune", "-f"]);
+    assert_ne!(cache_row(&berth), "0");
     berth.ok(&["builder", "prune", "-f"]);
     assert_eq!(cache_row(&berth), "0");
     let after = build(&berth, &dir, "cached:4");

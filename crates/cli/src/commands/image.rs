@@ -434,7 +434,12 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
     }
     let engine = engine(options)?;
     let until = until.map(|u| parse_until(&u)).transpose()?;
+    // The build cache's images are `builder prune`'s to remove, as BuildKit's cache is.
+    let cache_only = engine.build_cache_images()?;
     let (removed, reclaimed) = engine.prune_images(args.all, |image| {
+        if cache_only.contains(image.id()) {
+            return true;
+        }
         let labels_ok = labels.iter().all(|l| {
             let all = image.labels();
             match l.split_once('=') {
