@@ -65,10 +65,6 @@ const PREDEFINED_ARGS: &[&str] = &[
     "all_proxy",
 ];
 
-fn short(id: &Digest) -> &str {
-    &id.hex()[..12]
-}
-
 fn step_failed(message: String) -> Error {
     Error::InvalidArgument(message)
 }
@@ -267,7 +263,7 @@ impl Engine {
     }
 
     fn tag_result(&self, id: &Digest, options: &BuildOptions, out: &dyn BuildOutput) -> Result<()> {
-        out.line(&format!("Successfully built {}", short(id)));
+        out.line(&format!("Successfully built {}", id.short()));
         for tag in &options.tags {
             self.tag(&id.to_string(), tag)?;
             let shown = berth_reference::Reference::parse_docker(tag).map_or(tag.clone(), |r| r.familiar_string());
@@ -295,7 +291,7 @@ impl Engine {
         }
         let mut stage = self.stage_from(df, &base, built, options)?;
         match &stage.image {
-            Some(image) => out.line(&format!(" ---> {}", short(&image.id))),
+            Some(image) => out.line(&format!(" ---> {}", image.id.short())),
             None => out.line(" ---> "),
         }
         // The base image's ONBUILD triggers run first, in this build's context; the child does not
@@ -671,7 +667,7 @@ impl Engine {
             return Ok(false);
         }
         out.line(" ---> Using cache");
-        out.line(&format!(" ---> {}", short(&id)));
+        out.line(&format!(" ---> {}", id.short()));
         stage.config = self.image(&id.to_string())?.config;
         stage.image = Some(image);
         Ok(true)
@@ -684,7 +680,7 @@ impl Engine {
             meta::cache_step(tx, key, &id, &now)?;
             Ok::<_, Error>(())
         })?;
-        out.line(&format!(" ---> {}", short(&id)));
+        out.line(&format!(" ---> {}", id.short()));
         stage.config = self.image(&id.to_string())?.config;
         stage.image = meta::get_image(&self.store().db(), &id)?;
         Ok(())
@@ -1542,8 +1538,7 @@ fn is_archive(path: &Path) -> bool {
         return false;
     };
     let head = &head[..n];
-    head.starts_with(&[0x1f, 0x8b])
-        || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+    berth_image::layer::sniff_compression(head) != berth_image::layer::Compression::None
         || (n >= 262 && &head[257..262] == b"ustar")
 }
 

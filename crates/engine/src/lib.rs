@@ -8,6 +8,7 @@ pub mod dns;
 mod error;
 pub mod images;
 pub mod networks;
+mod parallel;
 pub mod registry;
 mod time;
 pub mod volumes;

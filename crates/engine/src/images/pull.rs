@@ -6,9 +6,8 @@
 //! so a pull that is killed part-way leaves finished and partial blobs for the next pull to reuse or
 //! resume. The commit moves them into the store; nothing enters the store unless its digest checked out.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use berth_image::layer::chain_ids;
 use berth_image::spec::{media, Descriptor, ImageConfig, Manifest, Platform};
@@ -45,9 +44,10 @@ pub struct Pulled {
     pub downloaded: bool,
 }
 
-/// The short ID Docker shows for a blob.
-fn short(digest: &Digest) -> String {
-    digest.hex()[..12].to_string()
+/// The short ID Docker shows for a blob named by a descriptor ("sha256:" and all but 12 hex digits dropped).
+pub(crate) fn short_id(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &hex[..12.min(hex.len())]
 }
 
 fn bad_manifest(what: &str, e: impl std::fmt::Display) -> Error {
@@ -231,70 +231,41 @@ impl Engine {
             let have = meta::get_layer(&self.store().db(), &chains[i])?.is_some()
                 && self.store().layer_path(&chains[i]).exists();
             if have {
-                progress.layer(&short(&digest), LayerState::AlreadyExists);
+                progress.layer(digest.short(), LayerState::AlreadyExists);
             } else {
-                progress.layer(&short(&digest), LayerState::Waiting);
+                progress.layer(digest.short(), LayerState::Waiting);
                 todo.push(i);
             }
         }
-        let next = AtomicUsize::new(0);
-        let failure: Mutex<Option<Error>> = Mutex::new(None);
-        let fetched: Mutex<Vec<(usize, TempBlob, meta::Layer)>> = Mutex::new(Vec::new());
-        std::thread::scope(|scope| {
-            for _ in 0..PARALLEL_DOWNLOADS.min(todo.len()) {
-                scope.spawn(|| loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&i) = todo.get(k) else { break };
-                    let layer = &layers[i];
-                    let id = layer.digest.strip_prefix("sha256:").unwrap_or(&layer.digest);
-                    let id = &id[..12.min(id.len())];
-                    let total = layer.size.max(0) as u64;
-                    let result = fetch(client, repo, layer, &downloads, &mut |done| {
-                        progress.layer(id, LayerState::Downloading { done, total })
-                    })
-                    .and_then(|blob| {
-                        progress.layer(id, LayerState::Verifying);
-                        progress.layer(id, LayerState::DownloadComplete);
-                        progress.layer(id, LayerState::Extracting);
-                        let source = LayerSource {
-                            blob: blob.clone(),
-                            media_type: layer_media_type(layer),
-                            diff_id: diff_ids[i].clone(),
-                        };
-                        let parent = (i > 0).then(|| chains[i - 1].clone());
-                        let row = unpack_one(ingest, &source, &chains[i], parent)?;
-                        progress.layer(id, LayerState::PullComplete);
-                        Ok((blob, row))
-                    });
-                    match result {
-                        Ok((blob, row)) => fetched.lock().unwrap_or_else(|p| p.into_inner()).push((i, blob, row)),
-                        Err(e) => {
-                            failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-                            // The pull fails anyway: hand out no more work.
-                            next.store(todo.len(), Ordering::Relaxed);
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-        if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(e);
-        }
-        let mut fetched = fetched.into_inner().unwrap_or_else(|p| p.into_inner());
-        fetched.sort_by_key(|(i, _, _)| *i);
+        let downloaded = crate::parallel::map(&todo, PARALLEL_DOWNLOADS, |&i| {
+            let layer = &layers[i];
+            let id = short_id(&layer.digest);
+            let total = layer.size.max(0) as u64;
+            let blob = fetch(client, repo, layer, &downloads, &mut |done| {
+                progress.layer(id, LayerState::Downloading { done, total })
+            })?;
+            progress.layer(id, LayerState::Verifying);
+            progress.layer(id, LayerState::DownloadComplete);
+            progress.layer(id, LayerState::Extracting);
+            let source = LayerSource {
+                blob: blob.clone(),
+                media_type: layer_media_type(layer),
+                diff_id: diff_ids[i].clone(),
+            };
+            let parent = (i > 0).then(|| chains[i - 1].clone());
+            let row = unpack_one(ingest, &source, &chains[i], parent)?;
+            progress.layer(id, LayerState::PullComplete);
+            Ok((blob, row))
+        })?;
+        let mut fetched: HashMap<usize, TempBlob> = HashMap::new();
         let mut rows = Vec::new();
-        let mut blobs = fetched.into_iter().peekable();
+        for (&i, (blob, row)) in todo.iter().zip(downloaded) {
+            fetched.insert(i, blob);
+            rows.push(row);
+        }
         let mut sources = Vec::new();
         for (i, layer) in layers.iter().enumerate() {
-            let blob = match blobs.peek() {
-                Some((j, _, _)) if *j == i => blobs.next().map(|(_, b, row)| {
-                    rows.push(row);
-                    b
-                }),
-                _ => None,
-            };
-            let blob = match blob {
+            let blob = match fetched.remove(&i) {
                 Some(b) => b,
                 // Already in the store: the commit only checks it is still there.
                 None => existing_blob(self, layer)?,

@@ -6,14 +6,12 @@
 //! one when a layer is zstd-compressed (schema2 has no zstd). Its plain tar layers are gzipped first, as
 //! Docker does, once: the layer keeps the gzip blob for later pushes.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
 use berth_image::spec::{media, Descriptor, Manifest};
 use berth_reference::Reference;
 use berth_registry::{BlobSource, Client, PushOutcome};
 use berth_store::{meta, Digest};
 
+use super::pull::short_id;
 use crate::registry::{LayerState, Progress};
 use crate::{Engine, Error, Result};
 
@@ -119,26 +117,11 @@ impl Engine {
             .filter(|l| !berth_registry::is_foreign_layer(l))
             .collect();
         for layer in &to_send {
-            progress.layer(short(&layer.digest), LayerState::Preparing);
+            progress.layer(short_id(&layer.digest), LayerState::Preparing);
         }
-        let next = AtomicUsize::new(0);
-        let failure: Mutex<Option<Error>> = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..PARALLEL_UPLOADS.min(to_send.len()) {
-                scope.spawn(|| loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(layer) = to_send.get(k) else { break };
-                    if let Err(e) = self.send_blob(client, repo, layer, &mount_from, progress) {
-                        failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-                        next.store(to_send.len(), Ordering::Relaxed);
-                        break;
-                    }
-                });
-            }
-        });
-        if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(e);
-        }
+        crate::parallel::map(&to_send, PARALLEL_UPLOADS, |layer| {
+            self.send_blob(client, repo, layer, &mount_from, progress)
+        })?;
         let config_digest: Digest = manifest.config.digest.parse()?;
         let config_path = self.store().blob_path(&config_digest);
         client.push_blob(
@@ -170,7 +153,7 @@ impl Engine {
         mount_from: &[String],
         progress: &dyn Progress,
     ) -> Result<()> {
-        let id = short(&layer.digest);
+        let id = short_id(&layer.digest);
         let digest: Digest = layer.digest.parse()?;
         let size = layer.size.max(0) as u64;
         if client.blob_exists(repo, &digest)? {
@@ -244,29 +227,11 @@ impl Engine {
                 }
             }
         }
-        let workers = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .min(plain.len());
-        let next = AtomicUsize::new(0);
-        let failure: Mutex<Option<Error>> = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(layer) = plain.get(k) else { break };
-                    progress.layer(short(&layer.blob_digest.to_string()), LayerState::Preparing);
-                    if let Err(e) = self.gzip_layer(layer) {
-                        failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-                        next.store(plain.len(), Ordering::Relaxed);
-                        break;
-                    }
-                });
-            }
-        });
-        match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        crate::parallel::map(&plain, crate::parallel::cores(), |layer| {
+            progress.layer(layer.blob_digest.short(), LayerState::Preparing);
+            self.gzip_layer(layer)
+        })?;
+        Ok(())
     }
 
     fn gzip_layer(&self, layer: &meta::Layer) -> Result<()> {
@@ -337,10 +302,4 @@ fn descriptor(media_type: String, digest: &Digest, size: i64) -> Descriptor {
         annotations: None,
         platform: None,
     }
-}
-
-/// The short ID Docker shows for a blob ("sha256:" and all but 12 hex digits dropped).
-fn short(digest: &str) -> &str {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    &hex[..12.min(hex.len())]
 }

@@ -2,8 +2,6 @@
 //! (and later pull and build). Missing layers unpack in parallel.
 
 use std::fs::{self, File};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use berth_image::layer::{apply_layer, chain_ids, sniff_compression, Compression};
 use berth_store::{meta, Digest, Ingest, Store, TempBlob};
@@ -70,31 +68,11 @@ pub(crate) fn prepare(store: &Store, ingest: &Ingest<'_>, sources: &[LayerSource
             }
         }
     }
-    let next = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::new());
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(todo.len())
-        .max(1);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some((i, chain)) = todo.get(k) else { break };
-                let parent = if *i == 0 { None } else { Some(chains[i - 1].clone()) };
-                let result = unpack_one(ingest, &sources[*i], chain, parent);
-                let failed = result.is_err();
-                results.lock().unwrap_or_else(|p| p.into_inner()).push(result);
-                if failed {
-                    // Stop handing out work: the whole operation fails anyway.
-                    next.store(todo.len(), Ordering::Relaxed);
-                    break;
-                }
-            });
-        }
-    });
-    for result in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        let layer = result?;
+    let unpacked = crate::parallel::map(&todo, crate::parallel::cores(), |(i, chain)| {
+        let parent = if *i == 0 { None } else { Some(chains[i - 1].clone()) };
+        unpack_one(ingest, &sources[*i], chain, parent)
+    })?;
+    for layer in unpacked {
         prepared.size += layer.size;
         prepared.new_layers.push(layer);
     }
