@@ -92,11 +92,11 @@ impl Engine {
 
     /// Starts the health checker of a container that has a check (from a process about to exit, so the
     /// checker is adopted by init rather than left as a zombie of a long-lived process).
-    pub(crate) fn start_health_checker(&self, id: &str) {
-        let Ok(c) = self.container(id) else { return };
+    pub(crate) fn start_health_checker(&self, c: &super::Container) {
         if c.config.healthcheck.as_ref().and_then(Check::from_config).is_none() {
             return;
         }
+        let id = c.id();
         let Ok(exe) = std::env::current_exe() else { return };
         let mut command = std::process::Command::new(exe);
         command

@@ -134,7 +134,8 @@ impl Engine {
         std::mem::forget(child);
         let line = line.trim();
         if let Some(pids) = line.strip_prefix("started ") {
-            self.start_health_checker(container.id());
+            // The container as loaded above: its config says whether it has a check (no second read).
+            self.start_health_checker(&container);
             let (pid, monitor) = pids.split_once(' ').unwrap_or((pids, "0"));
             return Ok(Started {
                 pid: pid.parse().unwrap_or(0),
