@@ -1248,8 +1248,7 @@ fn transient_transport(t: &ureq::Transport) -> bool {
     match t.kind() {
         ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Io => {
             let text = format!("{t} {:?}", std::error::Error::source(t));
-            // Nothing listening is an answer, not a hiccup: retrying only delays the error.
-            !crate::error::is_tls_trust_failure(&text) && !text.contains("Connection refused")
+            !crate::error::is_tls_trust_failure(&text) && !crate::error::is_definite_failure(&text)
         }
         _ => false,
     }

@@ -201,6 +201,11 @@ fn transport_hint(registry: &str, reason: &str) -> String {
     }
 }
 
+/// Nothing listening, or no such host: answers, not hiccups, so retrying them only delays the error.
+pub(crate) fn is_definite_failure(text: &str) -> bool {
+    text.contains("Connection refused") || text.contains("Dns Failed")
+}
+
 /// A TLS failure that retrying cannot fix.
 pub(crate) fn is_tls_trust_failure(reason: &str) -> bool {
     let r = reason.to_ascii_lowercase();
@@ -243,10 +248,7 @@ impl Error {
     /// True for failures that may go away on their own (network, overload).
     pub fn is_transient(&self) -> bool {
         match self {
-            // Nothing listening and no such host are answers, not hiccups: retrying them only delays the error.
-            Error::Transport { reason, .. } => {
-                !(reason.contains("Connection refused") || reason.contains("Dns Failed"))
-            }
+            Error::Transport { reason, .. } => !is_definite_failure(reason),
             Error::Stalled { .. } => true,
             Error::Status { status, .. } => *status == 429 || *status >= 500,
             _ => false,
