@@ -12,9 +12,11 @@
 //!   `build` returns the pid once the process has exec'd (or the reason it could not).
 //! - **kill** is our own kill(2) of the init pid from state.json: `Container::kill` records the container as
 //!   Stopped after any signal (the next load sees it running again, but a paused container loses its Paused
-//!   state). **pause/resume** are `Container::pause`/`resume` (the freezer). **delete** is
-//!   `Container::delete(force = true)`: SIGKILL to every pid of the cgroup, rmdir of each cgroup dir (retried for
-//!   about 100 ms; we retry a few times more), then the state dir.
+//!   state). **pause/resume** are `Container::pause`/`resume` (the freezer). **delete** of a
+//!   container whose processes are gone is our own rmdir of its cgroup in each hierarchy (the path from
+//!   youki_config.json) and of the state dir ([`crate::cgroupfs`]); otherwise `Container::delete(force = true)`:
+//!   SIGKILL to every pid of the cgroup, rmdir of each cgroup dir (retried for about 100 ms; we retry a few times
+//!   more), then the state dir.
 //! - **Root path**: `with_root_path` canonicalises; `<root>/<id>/` holds state.json, config.json (youki's copy),
 //!   notify.sock, and the console-socket symlink. Without it libcontainer uses /run/youki.
 //! - **systemd off**: `with_systemd` defaults to *true*; without the crate's `systemd` feature a cgroup v2 host with
@@ -240,6 +242,9 @@ impl Launcher {
         if dir.symlink_metadata().is_err() {
             return Ok(());
         }
+        if self.delete_exited(&dir) {
+            return Ok(());
+        }
         let mut container = match Container::load(dir.clone()) {
             Ok(container) => container,
             Err(err) => {
@@ -263,6 +268,34 @@ impl Launcher {
                 Err(err) => return Err(lc_error("delete", id, err)),
             }
         }
+    }
+
+    /// The quick way to delete a container whose processes are all gone (the usual case: the monitor reaped
+    /// the init): rmdir of its cgroup in each hierarchy, then the state dir. Returns false, having removed at
+    /// most some empty cgroups, when the full delete is needed: processes left in the cgroup, poststop hooks
+    /// to run, or state that does not say where the cgroup is.
+    fn delete_exited(&self, dir: &Path) -> bool {
+        #[derive(serde::Deserialize)]
+        struct YoukiConfig {
+            hooks: Option<serde_json::Value>,
+            cgroup_path: PathBuf,
+        }
+        let Ok(text) = fs::read(dir.join("youki_config.json")) else {
+            return false;
+        };
+        let Ok(config) = serde_json::from_slice::<YoukiConfig>(&text) else {
+            return false;
+        };
+        if config.hooks.is_some_and(|h| !h.is_null()) {
+            return false;
+        }
+        let removed = crate::cgroupfs::mount_points()
+            .and_then(|mounts| crate::cgroupfs::remove_empty(&mounts, &config.cgroup_path));
+        if let Err(err) = removed {
+            tracing::debug!(dir = %dir.display(), error = %err, "cgroup not removable directly; full delete");
+            return false;
+        }
+        remove_dir_all(dir).is_ok()
     }
 
     /// Runs an extra process in a running container (docker exec); returns its pid, a child of the calling

@@ -1,6 +1,8 @@
 //! Containers at the OCI runtime level: the runtime spec berth generates from
 //! an image config and `run` flags, and running it.
 
+#[cfg(feature = "libcontainer")]
+pub mod cgroupfs;
 pub mod error;
 pub mod external;
 #[cfg(feature = "libcontainer")]
