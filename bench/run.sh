@@ -19,13 +19,19 @@ out=${OUT:-docs/BENCH-RUN.md}
 runs=${RUNS:-30}
 many=${MANY:-200}
 work=$(mktemp -d /tmp/berth-bench-run.XXXXXX)
-export BERTH_ROOT=$work/berth BERTH_RUNROOT=$work/berth-run
+# Data roots on disk, run roots on a tmpfs: each engine's default layout
+# (/var/lib/... and /run/...). On this host's ext4, mounted with `discard`,
+# every file removed under a disk run root would wait for a discard.
+run=$work/run
+mkdir -p "$run" && mount -t tmpfs tmpfs "$run"
+export BERTH_ROOT=$work/berth BERTH_RUNROOT=$run/berth
 cleanup() {
   set +e
   $berth ps -aq --no-trunc 2>/dev/null | xargs -r $berth rm -f >/dev/null 2>&1
   [[ -f $work/docker.pid ]] && kill "$(cat "$work/docker.pid")" 2>/dev/null && sleep 2
-  podman --root "$work/podman" --runroot "$work/podman-run" system reset -f >/dev/null 2>&1
+  podman --root "$work/podman" --runroot "$run/podman" system reset -f >/dev/null 2>&1
   umount -R "$work/docker" "$work/podman" 2>/dev/null
+  umount -R "$run" 2>/dev/null
   # runc and crun leave the parent of the bundle's cgroup behind.
   for d in /sys/fs/cgroup/*/berth-bench; do find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done
   rm -rf "$work"
@@ -72,7 +78,7 @@ events_logger = "file"
 runtime = "runc"
 CONF
 export CONTAINERS_CONF=$work/containers.conf
-podman="podman --root $work/podman --runroot $work/podman-run --storage-driver overlay"
+podman="podman --root $work/podman --runroot $run/podman --storage-driver overlay"
 $podman load -q -i "$work/image.tar" >/dev/null
 
 # crun refuses a hybrid cgroup layout (cgroup2 mounted with a controller on
@@ -81,18 +87,18 @@ $podman load -q -i "$work/image.tar" >/dev/null
 crun_bench() {
   unshare -m --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; \
     hyperfine -N --warmup 3 --runs $runs --export-markdown $work/crun.md \
-    -n 'crun run' 'crun --root $work/crun run -b $work/bundle c1'"
+    -n 'crun run' 'crun --root $run/crun run -b $work/bundle c1'"
 }
 crun_bench
 
 hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/run.md" \
   -n "berth run --rm --network none" "$berth run --rm --network none bench/busybox:1 true" \
-  -n "runc run" "runc --root $work/runc run -b $work/bundle r1" \
+  -n "runc run" "runc --root $run/runc run -b $work/bundle r1" \
   -n "podman run --rm --network none" "$podman run --rm --network none bench/busybox:1 true"
 
 # dockerd only now, so an idle daemon does not disturb the others.
 # Docker with private state, no networking of its own.
-dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
+dockerd --data-root "$work/docker" --exec-root "$run/docker" --pidfile "$work/docker.pid" \
   --host "unix://$work/docker.sock" --iptables=false --ip6tables=false --bridge=none \
   >"$work/dockerd.log" 2>&1 &
 export DOCKER_HOST=unix://$work/docker.sock
@@ -124,6 +130,7 @@ hyperfine -N --warmup 2 --runs 10 --export-markdown "$work/ps.md" -n "berth ps (
   echo "runc and crun run the OCI bundle berth generates for that container (Docker's capabilities, seccomp"
   echo "profile, masked paths), so they do the same isolation work; berth's time also covers creating the"
   echo "container record, the overlay mount, the monitor, the log and removing everything again (--rm)."
+  echo "Every engine keeps its data root on the disk (ext4, \`$(findmnt -no OPTIONS -T "$work" 2>/dev/null || echo '?')\`) and its run root on a tmpfs."
   echo
   cat "$work/run.md"
   tail -n 1 "$work/crun.md"
