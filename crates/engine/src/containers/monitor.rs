@@ -58,25 +58,33 @@ pub(crate) fn cgroups_path(id: &str) -> String {
     format!("/berth/{id}")
 }
 
-/// Start time of a process in clock ticks since boot, from /proc/PID/stat.
-pub fn process_start(pid: i64) -> Option<i64> {
+/// A process's state letter and start time (clock ticks since boot), from one read of /proc/PID/stat: `ps`
+/// asks this of every container's monitor.
+fn process_stat(pid: i64) -> Option<(String, i64)> {
     if pid <= 0 {
         return None;
     }
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    let mut buf = [0u8; 1024];
+    let n = fs::File::open(format!("/proc/{pid}/stat"))
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut buf))
+        .ok()?;
+    let stat = std::str::from_utf8(&buf[..n]).ok()?;
+    // After "pid (comm) ": state is field 3, starttime field 22.
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split_whitespace();
+    let state = fields.next()?.to_string();
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Start time of a process in clock ticks since boot, from /proc/PID/stat.
+pub fn process_start(pid: i64) -> Option<i64> {
+    process_stat(pid).map(|(_, start)| start)
 }
 
 /// Whether the monitor recorded as (pid, start time) is still that process
 /// (a zombie nobody reaped yet counts as dead).
 pub fn is_alive(pid: i64, start: i64) -> bool {
-    if pid <= 0 || process_start(pid) != Some(start) {
-        return false;
-    }
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
-    !matches!(state, Some("Z" | "X") | None)
+    matches!(process_stat(pid), Some((state, s)) if s == start && state != "Z" && state != "X")
 }
 
 /// Signal names and numbers as docker accepts them: KILL, SIGKILL, 9.
@@ -1183,5 +1191,33 @@ fn bind_source_of<'a>(rootfs: &'a Path, binds: &'a [spec::BindMount], path: &str
     match best {
         Some((len, source)) => (source, parts[len..].join("/")),
         None => (rootfs, parts.join("/")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_is_pid_and_start_time() {
+        let me = std::process::id() as i64;
+        let start = process_start(me).expect("our own start time");
+        assert!(is_alive(me, start));
+        // The same pid with another start time is a reused pid: not the monitor we recorded.
+        assert!(!is_alive(me, start + 1));
+        assert!(!is_alive(0, start));
+        assert_eq!(process_start(-1), None);
+        // A reaped child is gone; an unreaped one is a zombie, which counts as dead too.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let pid = child.id() as i64;
+        let child_start = process_start(pid).expect("the child's start time");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while is_alive(pid, child_start) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!is_alive(pid, child_start), "an exited, unreaped child is a zombie");
+        assert_eq!(process_start(pid), Some(child_start), "still there until reaped");
+        child.wait().expect("reap");
+        assert_eq!(process_start(pid), None);
     }
 }
