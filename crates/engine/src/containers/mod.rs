@@ -587,17 +587,28 @@ impl Engine {
         if !marked {
             return Ok(());
         }
+        let remove_dir = |dir: PathBuf| -> Option<String> {
+            match fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Some(format!("{}: {e}", dir.display())),
+                _ => None,
+            }
+        };
+        // The container's files on disk go as soon as its root is unmounted, while the runtime removes its
+        // cgroups; never through a root that is still mounted. The run dir (the bundle) goes after the runtime.
         let mut errors = Vec::new();
-        if let Err(e) = monitor::cleanup_runtime(self, id) {
+        if let Err(e) = monitor::cleanup_runtime_then(self, id, |unmounted| {
+            if unmounted {
+                remove_dir(self.container_dir(id)).into_iter().collect()
+            } else {
+                vec![format!(
+                    "{} is still mounted: left in place",
+                    self.container_dir(id).display()
+                )]
+            }
+        }) {
             errors.push(e.to_string());
         }
-        for dir in [self.container_dir(id), self.container_run_dir(id)] {
-            if let Err(e) = fs::remove_dir_all(&dir) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    errors.push(format!("{}: {e}", dir.display()));
-                }
-            }
-        }
+        errors.extend(remove_dir(self.container_run_dir(id)));
         if !errors.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "removing container {id}: {}",

@@ -151,10 +151,22 @@ pub(crate) fn signal_pid(pid: i32, signal: i32) -> Result<()> {
 /// Removes the runtime's state, cgroups and the root mount of a container
 /// that is not running. Tolerant: what is already gone is fine.
 pub(crate) fn cleanup_runtime(engine: &Engine, id: &str) -> Result<()> {
-    // The runtime's part (cgroups, ~1 ms on cgroup v1) runs beside the mounts and the network.
+    cleanup_runtime_then(engine, id, |_| Vec::new())
+}
+
+/// [`cleanup_runtime`], running `after_unmount` once the mounts are gone (or failed to go: its argument says
+/// whether they all went) while the runtime's part may still be under way; its errors join the others.
+pub(crate) fn cleanup_runtime_then(
+    engine: &Engine,
+    id: &str,
+    after_unmount: impl FnOnce(bool) -> Vec<String>,
+) -> Result<()> {
+    // The runtime's part (cgroups) runs beside the mounts and the network.
     std::thread::scope(|scope| {
         let runtime = scope.spawn(|| runtime_of(engine, id).delete(id).map_err(|e| e.to_string()));
         let mut errors = cleanup_mounts(engine, id);
+        let unmounted = errors.is_empty();
+        errors.extend(after_unmount(unmounted));
         match runtime.join() {
             Ok(Err(e)) => errors.insert(0, e),
             Err(_) => errors.insert(0, "removing the runtime state panicked".into()),
