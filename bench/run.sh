@@ -86,12 +86,12 @@ $podman load -q -i "$work/image.tar" >/dev/null
 # cgroup2 mount is gone, which changes nothing else about the run.
 crun_bench() {
   unshare -m --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; \
-    hyperfine -N --warmup 3 --runs $runs --export-markdown $work/crun.md \
+    hyperfine -N --warmup 3 --runs $runs --export-markdown $work/crun.md --export-json $work/crun.json \
     -n 'crun run' 'crun --root $run/crun run -b $work/bundle c1'"
 }
 crun_bench
 
-hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/run.md" \
+hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/run.md" --export-json "$work/run.json" \
   -n "berth run --rm --network none" "$berth run --rm --network none bench/busybox:1 true" \
   -n "runc run" "runc --root $run/runc run -b $work/bundle r1" \
   -n "podman run --rm --network none" "$podman run --rm --network none bench/busybox:1 true"
@@ -104,7 +104,7 @@ dockerd --data-root "$work/docker" --exec-root "$run/docker" --pidfile "$work/do
 export DOCKER_HOST=unix://$work/docker.sock
 for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
 docker load -q -i "$work/image.tar" >/dev/null
-hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/docker.md" \
+hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/docker.md" --export-json "$work/docker.json" \
   -n "docker run --rm --network none" "docker run --rm --network none bench/busybox:1 true"
 
 # The idle monitor: RSS of the process that holds a detached container.
@@ -135,6 +135,23 @@ hyperfine -N --warmup 2 --runs 10 --export-markdown "$work/ps.md" -n "berth ps (
   cat "$work/run.md"
   tail -n 1 "$work/crun.md"
   tail -n 1 "$work/docker.md"
+  echo
+  # The targets, on medians (robust to this VM's occasional slow run).
+  python3 - "$work/run.json" "$work/crun.json" "$work/docker.json" <<'PY'
+import json, sys
+median = {}
+for path in sys.argv[1:]:
+    for r in json.load(open(path))["results"]:
+        median[r["command"].split()[0]] = r["median"] * 1000
+b = median["berth"]
+print("| median | ms | compared with berth |")
+print("| --- | ---: | ---: |")
+print(f"| berth | {b:.1f} | 1 |")
+print(f"| crun | {median['crun']:.1f} | berth takes {b / median['crun']:.2f}x crun's time (target: under 2x) |")
+print(f"| runc | {median['runc']:.1f} | berth {median['runc'] / b:.1f}x faster |")
+for name in ("podman", "docker"):
+    print(f"| {name} | {median[name]:.1f} | berth {median[name] / b:.1f}x faster (target: 10x) |")
+PY
   echo
   echo "crun ran in a private mount namespace without the cgroup2 mount (it refuses this machine's hybrid layout otherwise)."
   echo "cgroup2 mount: \`$(grep -m1 ' cgroup2 ' /proc/mounts || echo none)\` (favordynmods makes every runtime's cgroup.procs"
