@@ -4,36 +4,21 @@
 # run: a rebuild where nothing changed (all cache hits), and a rebuild after one copied file changed.
 # Run as root. Writes a markdown report to docs/BENCH-BUILD.md (or $OUT).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-need=()
-for tool in hyperfine dockerd busybox; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if ((${#need[@]})); then
-  apt-get update -q
-  apt-get install -y -q hyperfine docker.io busybox-static
-fi
-cargo build --release --locked
-berth=$PWD/target/release/berth
+source "$(dirname "$0")/lib.sh"
+bench_need hyperfine:hyperfine dockerd:docker.io busybox:busybox-static
 out=${OUT:-docs/BENCH-BUILD.md}
 runs=${RUNS:-10}
 work=$(mktemp -d /tmp/berth-bench-build.XXXXXX)
 export BERTH_ROOT=$work/berth BERTH_RUNROOT=$work/berth-run
 cleanup() {
   set +e
-  [[ -f $work/docker.pid ]] && kill "$(cat "$work/docker.pid")" 2>/dev/null && sleep 2
-  umount -R "$work/docker" 2>/dev/null
+  bench_stop_dockerd "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 # The base image, in both engines.
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
-cp /bin/busybox "$work/rootfs/bin/"
-for a in sh true cat echo mkdir; do ln -s busybox "$work/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
-tar --numeric-owner -C "$work/rootfs" -cf "$work/rootfs.tar" .
-$berth import "$work/rootfs.tar" bench/base:1 >/dev/null
-$berth save -o "$work/base.tar" bench/base:1
+bench_busybox_image "$work" bench/base:1 sh true cat echo mkdir
 
 # The context: 2000 small files and a Dockerfile.
 ctx=$work/ctx
@@ -48,12 +33,9 @@ RUN cat /app/src/f1.txt > /app/first
 CMD ["cat", "/app/first"]
 EOF
 
-dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
-  --host "unix://$work/docker.sock" --iptables=false --ip6tables=false --bridge=none \
-  >"$work/dockerd.log" 2>&1 &
-export DOCKER_HOST=unix://$work/docker.sock DOCKER_BUILDKIT=0
-for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
-docker load -q -i "$work/base.tar" >/dev/null
+bench_dockerd "$work" "$work/docker-exec"
+export DOCKER_BUILDKIT=0
+docker load -q -i "$work/image.tar" >/dev/null
 
 # Warm both caches, then time rebuilds with nothing changed.
 $berth build -q --network none -t bench/app:1 "$ctx" >/dev/null

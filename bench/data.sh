@@ -3,16 +3,8 @@
 # tree, berth against docker (Debian's docker.io), side by side in one run.
 # Run as root. Writes a markdown report to docs/BENCH-DATA.md (or $OUT).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-need=()
-for tool in hyperfine dockerd busybox; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if ((${#need[@]})); then
-  apt-get update -q
-  apt-get install -y -q hyperfine docker.io busybox-static
-fi
-cargo build --release --locked
-berth=$PWD/target/release/berth
+source "$(dirname "$0")/lib.sh"
+bench_need hyperfine:hyperfine dockerd:docker.io busybox:busybox-static
 out=${OUT:-docs/BENCH-DATA.md}
 runs=${RUNS:-5}
 work=$(mktemp -d /tmp/berth-bench-data.XXXXXX)
@@ -20,25 +12,14 @@ export BERTH_ROOT=$work/berth BERTH_RUNROOT=$work/berth-run
 cleanup() {
   set +e
   $berth ps -aq --no-trunc 2>/dev/null | xargs -r $berth rm -f >/dev/null 2>&1
-  [[ -f $work/docker.pid ]] && kill "$(cat "$work/docker.pid")" 2>/dev/null && sleep 2
-  umount -R "$work/docker" 2>/dev/null
+  bench_stop_dockerd "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 # A busybox image, in both engines.
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
-cp /bin/busybox "$work/rootfs/bin/"
-for a in sh true sleep; do ln -s busybox "$work/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
-tar --numeric-owner -C "$work/rootfs" -cf "$work/rootfs.tar" .
-$berth import "$work/rootfs.tar" bench/busybox:1 >/dev/null
-$berth save -o "$work/image.tar" bench/busybox:1
-dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
-  --host "unix://$work/docker.sock" --iptables=false --ip6tables=false --bridge=none \
-  >"$work/dockerd.log" 2>&1 &
-export DOCKER_HOST=unix://$work/docker.sock
-for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+bench_busybox_image "$work" bench/busybox:1 sh true sleep
+bench_dockerd "$work" "$work/docker-exec"
 docker load -q -i "$work/image.tar" >/dev/null
 
 # The tree: 20 files of 4 MB and 2000 of 8 kB (about 100 MB).

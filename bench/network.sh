@@ -10,16 +10,9 @@
 # containers on the host. Their loopback, bridge and NAT paths are the same
 # kernel code as the host's.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-need=()
-for tool in hyperfine podman dockerd busybox iperf3 iptables; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if ((${#need[@]})); then
-  apt-get update -q
-  apt-get install -y -q hyperfine podman docker.io busybox-static iperf3 iptables containernetworking-plugins
-fi
-cargo build --release --locked
-berth=$PWD/target/release/berth
+source "$(dirname "$0")/lib.sh"
+bench_need hyperfine:hyperfine podman:podman dockerd:docker.io busybox:busybox-static iperf3:iperf3 \
+  iptables:iptables -- containernetworking-plugins
 out=${OUT:-docs/BENCH-NETWORK.md}
 runs=${RUNS:-30}
 secs=${SECS:-5}
@@ -32,9 +25,9 @@ cleanup() {
   set +e
   $berth ps -aq --no-trunc 2>/dev/null | xargs -r $berth rm -f >/dev/null 2>&1
   $berth system network-reset >/dev/null 2>&1
-  [[ -f $work/docker.pid ]] && kill "$(cat "$work/docker.pid")" 2>/dev/null && sleep 2
+  bench_stop_dockerd "$work"
   peer podman --root "$work/podman" --runroot "$work/podman-run" system reset -f >/dev/null 2>&1
-  umount -R "$work/docker" "$work/podman" 2>/dev/null
+  umount -R "$work/podman" 2>/dev/null
   ip netns del "$ns" 2>/dev/null
   rm -rf "$work"
 }

@@ -5,16 +5,9 @@
 # Each pull starts from an empty store (every engine's image removed before each run).
 # Run as root. Writes a markdown report to docs/BENCH-PULL.md (or $OUT).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-need=()
-for tool in hyperfine podman dockerd skopeo docker-registry busybox; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if ((${#need[@]})); then
-  apt-get update -q
-  apt-get install -y -q hyperfine podman docker.io skopeo docker-registry busybox-static
-fi
-cargo build --release --locked
-berth=$PWD/target/release/berth
+source "$(dirname "$0")/lib.sh"
+bench_need hyperfine:hyperfine podman:podman dockerd:docker.io skopeo:skopeo docker-registry:docker-registry \
+  busybox:busybox-static
 out=${OUT:-docs/BENCH-PULL.md}
 runs=${RUNS:-5}
 work=$(mktemp -d /tmp/berth-bench-pull.XXXXXX)
@@ -25,9 +18,9 @@ cleanup() {
   set +e
   [[ -n ${registry_pid:-} ]] && kill "$registry_pid" 2>/dev/null
   [[ -n ${registry2_pid:-} ]] && kill "$registry2_pid" 2>/dev/null
-  [[ -f $work/docker.pid ]] && kill "$(cat "$work/docker.pid")" 2>/dev/null && sleep 2
+  bench_stop_dockerd "$work"
   podman --root "$work/podman" --runroot "$work/podman-run" system reset -f >/dev/null 2>&1
-  umount -R "$work/docker" "$work/podman" 2>/dev/null
+  umount -R "$work/podman" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -81,11 +74,7 @@ hyperfine -N --warmup 1 --runs "$runs" --export-markdown "$work/podman.md" \
   --prepare "rm -rf $work/oci" \
   -n "skopeo copy to oci: (no unpacking)" "skopeo copy -q --src-tls-verify=false docker://$reg/bench/image:1 oci:$work/oci:1"
 
-dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
-  --host "unix://$work/docker.sock" --iptables=false --ip6tables=false --bridge=none \
-  >"$work/dockerd.log" 2>&1 &
-export DOCKER_HOST=unix://$work/docker.sock
-for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+bench_dockerd "$work" "$work/docker-exec"
 hyperfine -N --warmup 1 --runs "$runs" --export-markdown "$work/docker.md" \
   --prepare "sh -c 'docker rmi -f $reg/bench/image:1 >/dev/null 2>&1; docker image prune -af >/dev/null 2>&1; true'" \
   -n "docker pull" "docker pull -q $reg/bench/image:1"

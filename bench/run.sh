@@ -5,16 +5,8 @@
 # Also: the idle monitor's RSS and `berth ps` with 200 running containers.
 # Run as root. Writes a markdown report to docs/BENCH-RUN.md (or $OUT).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-need=()
-for tool in hyperfine runc crun podman dockerd busybox; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if ((${#need[@]})); then
-  apt-get update -q
-  apt-get install -y -q hyperfine runc crun podman docker.io busybox-static
-fi
-cargo build --release --locked
-berth=$PWD/target/release/berth
+source "$(dirname "$0")/lib.sh"
+bench_need hyperfine:hyperfine runc:runc crun:crun podman:podman dockerd:docker.io busybox:busybox-static
 out=${OUT:-docs/BENCH-RUN.md}
 runs=${RUNS:-30}
 many=${MANY:-200}
@@ -28,9 +20,9 @@ export BERTH_ROOT=$work/berth BERTH_RUNROOT=$run/berth
 cleanup() {
   set +e
   $berth ps -aq --no-trunc 2>/dev/null | xargs -r $berth rm -f >/dev/null 2>&1
-  [[ -f $work/docker.pid ]] && kill "$(cat "$work/docker.pid")" 2>/dev/null && sleep 2
+  bench_stop_dockerd "$work"
   podman --root "$work/podman" --runroot "$run/podman" system reset -f >/dev/null 2>&1
-  umount -R "$work/docker" "$work/podman" 2>/dev/null
+  umount -R "$work/podman" 2>/dev/null
   umount -R "$run" 2>/dev/null
   # runc and crun leave the parent of the bundle's cgroup behind.
   for d in /sys/fs/cgroup/*/berth-bench; do find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done
@@ -98,11 +90,7 @@ hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/run.md" --export
 
 # dockerd only now, so an idle daemon does not disturb the others.
 # Docker with private state, no networking of its own.
-dockerd --data-root "$work/docker" --exec-root "$run/docker" --pidfile "$work/docker.pid" \
-  --host "unix://$work/docker.sock" --iptables=false --ip6tables=false --bridge=none \
-  >"$work/dockerd.log" 2>&1 &
-export DOCKER_HOST=unix://$work/docker.sock
-for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+bench_dockerd "$work" "$run/docker"
 docker load -q -i "$work/image.tar" >/dev/null
 hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/docker.md" --export-json "$work/docker.json" \
   -n "docker run --rm --network none" "docker run --rm --network none bench/busybox:1 true"

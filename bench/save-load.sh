@@ -3,23 +3,14 @@
 # docker (Debian's docker.io) and skopeo, side by side in one run. Run as root.
 # Writes a markdown table to docs/BENCHMARKS.md (or $OUT).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-need=()
-for tool in hyperfine skopeo dockerd; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if ((${#need[@]})); then
-  apt-get update -q
-  apt-get install -y -q hyperfine skopeo docker.io
-fi
-cargo build --release --locked
-berth=$PWD/target/release/berth
+source "$(dirname "$0")/lib.sh"
+bench_need hyperfine:hyperfine skopeo:skopeo dockerd:docker.io
 out=${OUT:-docs/BENCHMARKS.md}
 runs=${RUNS:-5}
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 cleanup() {
   umount "$work/cs/overlay" 2>/dev/null || true
-  [[ -f $work/docker.pid ]] && kill "$(cat "$work/docker.pid")" 2>/dev/null && sleep 2
-  umount -R "$work/docker" 2>/dev/null || true
+  bench_stop_dockerd "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -61,11 +52,7 @@ size=$(du -m "$work/image.tar" | cut -f1)
 echo "image archive: ${size} MB"
 
 # A private dockerd, with no networking of its own.
-dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
-  --host "unix://$work/docker.sock" --iptables=false --ip6tables=false --bridge=none \
-  >"$work/dockerd.log" 2>&1 &
-export DOCKER_HOST=unix://$work/docker.sock
-for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+bench_dockerd "$work" "$work/docker-exec"
 docker version --format 'dockerd {{.Server.Version}}'
 
 hyperfine --warmup 1 --runs "$runs" --export-markdown "$work/load.md" \

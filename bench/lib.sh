@@ -1,0 +1,55 @@
+# Set-up shared by the bench scripts; each sources it after `set -euo pipefail`.
+# Run as root on Debian.
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+# bench_need TOOL:PACKAGE... [-- EXTRA_PACKAGE...]: installs every package
+# (and the extras) when any tool is missing, then builds berth; sets $berth.
+bench_need() {
+  local missing=0 packages=() spec
+  while (($#)) && [[ $1 != -- ]]; do
+    spec=$1; shift
+    command -v "${spec%%:*}" >/dev/null || missing=1
+    packages+=("${spec#*:}")
+  done
+  [[ ${1:-} == -- ]] && shift
+  packages+=("$@")
+  if ((missing)); then
+    apt-get update -q
+    apt-get install -y -q "${packages[@]}"
+  fi
+  cargo build --release --locked
+  berth=$PWD/target/release/berth
+}
+
+# bench_busybox_image DIR NAME APPLET...: a root filesystem of the host's
+# static busybox with those applets (plus an /etc/passwd) in DIR/rootfs,
+# imported into berth as NAME and saved as DIR/image.tar for the other engines.
+bench_busybox_image() {
+  local dir=$1 name=$2 applet
+  shift 2
+  mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp"
+  cp /bin/busybox "$dir/rootfs/bin/"
+  for applet in "$@"; do ln -s busybox "$dir/rootfs/bin/$applet"; done
+  echo 'root:x:0:0:root:/root:/bin/sh' > "$dir/rootfs/etc/passwd"
+  tar --numeric-owner -C "$dir/rootfs" -cf "$dir/rootfs.tar" .
+  $berth import "$dir/rootfs.tar" "$name" >/dev/null
+  $berth save -o "$dir/image.tar" "$name"
+}
+
+# bench_dockerd WORK EXEC_ROOT: a private dockerd (state in WORK/docker, no
+# networking of its own); exports DOCKER_HOST and waits for it to answer.
+bench_dockerd() {
+  dockerd --data-root "$1/docker" --exec-root "$2" --pidfile "$1/docker.pid" \
+    --host "unix://$1/docker.sock" --iptables=false --ip6tables=false --bridge=none \
+    >"$1/dockerd.log" 2>&1 &
+  export DOCKER_HOST=unix://$1/docker.sock
+  for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+}
+
+# bench_stop_dockerd WORK: stops it and unmounts what it left.
+bench_stop_dockerd() {
+  if [[ -f $1/docker.pid ]] && kill "$(cat "$1/docker.pid")" 2>/dev/null; then sleep 2; fi
+  umount -R "$1/docker" 2>/dev/null || true
+}
