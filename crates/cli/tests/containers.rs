@@ -1183,3 +1183,40 @@ fn runs_on_a_cgroup2_only_view() {
     // On cgroup v2 the container gets a cgroup namespace of its own.
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().last(), Some("0::/"));
 }
+
+#[test]
+fn an_idle_container_costs_a_shim_under_2_mb() {
+    let Some(berth) = with_busybox() else { return };
+    let id = berth.ok(&["run", "-d", "busybox", "sh", "-c", "echo up; sleep 100"]);
+    let id = id.trim();
+    let pid = berth.ok(&["inspect", "--format", "{{.State.Pid}}", id]);
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).expect("container stat");
+    let monitor = stat[stat.rfind(')').expect("comm") + 2..]
+        .split_whitespace()
+        .nth(1)
+        .expect("ppid")
+        .to_string();
+    // The monitor hands the container over to berth-shim (same pid) after its first 100 ms.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{monitor}/comm"))
+        .unwrap_or_default()
+        .trim()
+        != "berth-shim"
+    {
+        assert!(std::time::Instant::now() < deadline, "no hand-over to berth-shim");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let status = std::fs::read_to_string(format!("/proc/{monitor}/status")).expect("shim status");
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS");
+    assert!(rss_kb < 2048, "idle shim holds {rss_kb} kB");
+    // Having let go of its start-up pages, the shim still relays, logs and reaps.
+    assert_eq!(berth.ok(&["logs", id]), "up\n");
+    berth.ok(&["stop", "-t", "1", id]);
+    assert_eq!(berth.ok(&["wait", id]).trim(), "137");
+    berth.ok(&["rm", id]);
+}
