@@ -139,7 +139,8 @@ fn mount_layers(lowers: &[&Path], upper: Option<(&Path, &Path, bool)>, target: &
 }
 
 enum NewApi {
-    /// The kernel lacks fsopen or overlayfs's `lowerdir+`: use mount(2).
+    /// The kernel lacks fsopen or overlayfs's `lowerdir+` (or refused the options for a reason mount(2) will
+    /// report): use mount(2).
     Unsupported,
     Failed(Error),
 }
@@ -171,7 +172,24 @@ fn mount_new_api(lowers: &[&Path], upper: Option<(&Path, &Path, bool)>, target: 
             rmount::fsconfig_set_flag(&fs, "volatile").map_err(|e| fail("setting volatile".into(), e))?;
         }
     }
-    rmount::fsconfig_create(&fs).map_err(|e| fail("creating the overlay".into(), e))?;
+    match rmount::fsconfig_create(&fs) {
+        Ok(()) => {}
+        Err(Errno::INVAL) => {
+            // Before Linux 6.5 overlayfs takes options through the legacy adapter, which accepts any key,
+            // parses them only here and logs nothing to the context: `lowerdir+` is refused at this point.
+            let log = kernel_log(&fs);
+            if log.is_empty() {
+                return Err(NewApi::Unsupported);
+            }
+            return Err(NewApi::Failed(logged_mount_error(
+                target,
+                "creating the overlay",
+                &log,
+                Errno::INVAL,
+            )));
+        }
+        Err(e) => return Err(fail("creating the overlay".into(), e)),
+    }
     let attrs = if upper.is_none() {
         MountAttrFlags::MOUNT_ATTR_RDONLY
     } else {
@@ -266,13 +284,14 @@ fn option_path(p: &Path, force_fd: bool, held: &mut Vec<OwnedFd>) -> Result<Stri
 }
 
 fn mount_error(target: &Path, what: &str, fs: Option<&OwnedFd>, e: Errno) -> Error {
+    logged_mount_error(target, what, &fs.map(kernel_log).unwrap_or_default(), e)
+}
+
+fn logged_mount_error(target: &Path, what: &str, log: &str, e: Errno) -> Error {
     let mut detail = format!(" ({what})");
-    if let Some(fs) = fs {
-        let log = kernel_log(fs);
-        if !log.is_empty() {
-            detail.push_str(": kernel says: ");
-            detail.push_str(&log);
-        }
+    if !log.is_empty() {
+        detail.push_str(": kernel says: ");
+        detail.push_str(log);
     }
     detail.push_str("; check that the layer, upper and work directories exist, upper and work are on one filesystem, and the work directory is empty");
     Error::Mount {
