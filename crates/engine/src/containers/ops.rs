@@ -192,14 +192,31 @@ impl Engine {
             pids: num(format!("/sys/fs/cgroup/pids{cg}/pids.current")),
             ..Stats::default()
         };
-        if let Ok(v2) = fs::read_to_string(format!("/sys/fs/cgroup{cg}/memory.current")) {
-            stats.memory_usage = v2.trim().parse().unwrap_or(0);
+        // cgroup v2: one directory for every controller ("max" reads as no limit).
+        let v2 = |file: &str| fs::read_to_string(format!("/sys/fs/cgroup{cg}/{file}")).ok();
+        if let Some(current) = v2("memory.current") {
+            stats.memory_usage = current.trim().parse().unwrap_or(0);
+            stats.memory_limit = v2("memory.max").and_then(|m| m.trim().parse().ok()).unwrap_or(0);
+            stats.pids = v2("pids.current").and_then(|p| p.trim().parse().ok()).unwrap_or(0);
+            stats.cpu_usage_ns = v2("cpu.stat")
+                .and_then(|t| {
+                    t.lines()
+                        .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse::<u64>().ok())
+                })
+                .map_or(0, |us| us * 1000);
         }
         // Docker shows usage without the page cache.
-        if let Ok(text) = fs::read_to_string(format!("/sys/fs/cgroup/memory{cg}/memory.stat")) {
+        let (stat, inactive) = match v2("memory.stat") {
+            Some(text) => (Some(text), "inactive_file "),
+            None => (
+                fs::read_to_string(format!("/sys/fs/cgroup/memory{cg}/memory.stat")).ok(),
+                "total_inactive_file ",
+            ),
+        };
+        if let Some(text) = stat {
             let cache = text
                 .lines()
-                .find_map(|l| l.strip_prefix("total_inactive_file "))
+                .find_map(|l| l.strip_prefix(inactive))
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .unwrap_or(0);
             stats.memory_usage = stats.memory_usage.saturating_sub(cache);
@@ -214,6 +231,16 @@ impl Engine {
             .map_or(0, |kb| kb * 1024);
         if stats.memory_limit == 0 || stats.memory_limit > host_mem {
             stats.memory_limit = host_mem;
+        }
+        // v2 io.stat: "MAJ:MIN rbytes=N wbytes=N ..." per device.
+        for line in v2("io.stat").iter().flat_map(|t| t.lines()) {
+            for field in line.split_whitespace() {
+                match field.split_once('=') {
+                    Some(("rbytes", n)) => stats.block_read += n.parse::<u64>().unwrap_or(0),
+                    Some(("wbytes", n)) => stats.block_write += n.parse::<u64>().unwrap_or(0),
+                    _ => {}
+                }
+            }
         }
         if let Ok(text) = fs::read_to_string(format!("/sys/fs/cgroup/blkio{cg}/blkio.throttle.io_service_bytes")) {
             for line in text.lines() {
