@@ -25,22 +25,6 @@ if ((${#missing[@]})); then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# The VM's kernel for the cgroup v2 test: Debian's own, unpacked (not installed).
-kernel=/var/cache/berth-test/kernel
-if [[ ! -f $kernel/vmlinuz || ! -f $kernel/overlay.ko ]]; then
-  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
-  if [[ -z $pkg ]]; then
-    apt-get update -q
-    pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
-  fi
-  tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get download -q "$pkg" 2>&1 | grep -v "unsandboxed" || true)
-  dpkg-deb -x "$tmp"/linux-image-*.deb "$tmp/k"
-  mkdir -p "$kernel"
-  cp "$tmp"/k/boot/vmlinuz-* "$kernel/vmlinuz"
-  find "$tmp/k/lib/modules" -name overlay.ko -exec cp {} "$kernel/overlay.ko" \;
-  rm -rf "$tmp"
-fi
 if ! command -v cargo >/dev/null; then
   echo "berth needs a Rust toolchain (cargo 1.80 or newer): install it with rustup, then run this again" >&2
   exit 1

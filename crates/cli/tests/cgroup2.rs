@@ -18,7 +18,7 @@ fn limits_pause_and_cleanup_on_a_cgroup_v2_host() {
     let kernel = kernel_dir();
     assert!(
         kernel.join("vmlinuz").exists() && kernel.join("overlay.ko").exists(),
-        "no VM kernel in {}: run scripts/deps.sh (it unpacks Debian's linux-image package there)",
+        "no VM kernel in {}: run scripts/vm-kernel.sh (it unpacks Debian's linux-image package there)",
         kernel.display()
     );
     let bin = Path::new(env!("CARGO_BIN_EXE_berth")).parent().expect("binary dir");

@@ -2,7 +2,7 @@
 # Boots a throw-away VM (qemu, software emulation, no network) whose only
 # filesystem is an initramfs holding berth, busybox and the checks, on the
 # kernel in KERNEL_DIR (vmlinuz and overlay.ko, from Debian's linux-image
-# package: scripts/deps.sh fetches them); prints the VM's console.
+# package: scripts/vm-kernel.sh unpacks them); prints the VM's console.
 # Usage: boot.sh WORK_DIR KERNEL_DIR BIN_DIR
 set -euo pipefail
 work=$1 kernel=$2 bin=$3
