@@ -14,7 +14,6 @@ packages=(
   docker-registry apache2-utils # registry tests: the CNCF distribution registry as a peer, htpasswd for its basic auth
   debootstrap       # a Debian base image for the build test that runs apt-get through the build network
   git               # build contexts from git repositories (and git daemon for their test)
-  qemu-system-x86 binutils # the cgroup v2 test boots a VM (this host binds its controllers to v1); objcopy
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# Unpacks Debian's kernel (linux-image-amd64's current package, not installed)
-# into /var/cache/berth-test/kernel for the cgroup v2 test's VM
-# (crates/cli/tests/cgroup2.rs). Needs root; scripts/test.sh runs it.
+# What the cgroup v2 test's VM needs (crates/cli/tests/cgroup2.rs): qemu,
+# objcopy, and Debian's kernel (linux-image-amd64's current package, unpacked
+# into /var/cache/berth-test/kernel, not installed). Needs root; scripts/test.sh
+# runs it after deps.sh.
 set -euo pipefail
+missing=()
+for p in qemu-system-x86 binutils; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
 kernel=/var/cache/berth-test/kernel
 if [[ ! -f $kernel/vmlinuz || ! -f $kernel/overlay.ko ]]; then
   pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
