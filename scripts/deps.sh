@@ -15,15 +15,7 @@ packages=(
   debootstrap       # a Debian base image for the build test that runs apt-get through the build network
   git               # build contexts from git repositories (and git daemon for their test)
 )
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+"$(dirname "$0")/install-packages.sh" "${packages[@]}"
 if ! command -v cargo >/dev/null; then
   echo "berth needs a Rust toolchain (cargo 1.80 or newer): install it with rustup, then run this again" >&2
   exit 1

@@ -4,15 +4,7 @@
 # into /var/cache/berth-test/kernel, not installed). Needs root; scripts/test.sh
 # runs it after deps.sh.
 set -euo pipefail
-missing=()
-for p in qemu-system-x86 binutils; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+"$(dirname "$0")/install-packages.sh" qemu-system-x86 binutils
 kernel=/var/cache/berth-test/kernel
 if [[ ! -f $kernel/vmlinuz || ! -f $kernel/overlay.ko ]]; then
   pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
