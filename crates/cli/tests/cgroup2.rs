@@ -29,7 +29,7 @@ fn limits_pause_and_cleanup_on_a_cgroup_v2_host() {
         .arg(&kernel)
         .arg(bin)
         .output()
-        .expect("run tests/vm/boot.sh (needs qemu-system-x86_64: scripts/deps.sh)");
+        .expect("run tests/vm/boot.sh (needs qemu-system-x86_64: scripts/vm-kernel.sh)");
     let console = String::from_utf8_lossy(&out.stdout).replace('\r', "");
     let results: HashMap<String, String> = console
         .lines()

@@ -286,7 +286,8 @@ impl Launcher {
         let Ok(config) = serde_json::from_slice::<YoukiConfig>(&text) else {
             return false;
         };
-        if config.hooks.is_some_and(|h| !h.is_null()) {
+        // serde reads a null as None.
+        if config.hooks.is_some() {
             return false;
         }
         let removed = crate::cgroupfs::mount_points()

@@ -60,7 +60,7 @@ pub(crate) fn cgroups_path(id: &str) -> String {
 
 /// A process's state letter and start time (clock ticks since boot), from one read of /proc/PID/stat: `ps`
 /// asks this of every container's monitor.
-fn process_stat(pid: i64) -> Option<(String, i64)> {
+fn process_stat(pid: i64) -> Option<(char, i64)> {
     if pid <= 0 {
         return None;
     }
@@ -71,7 +71,7 @@ fn process_stat(pid: i64) -> Option<(String, i64)> {
     let stat = std::str::from_utf8(&buf[..n]).ok()?;
     // After "pid (comm) ": state is field 3, starttime field 22.
     let mut fields = stat.get(stat.rfind(')')? + 2..)?.split_whitespace();
-    let state = fields.next()?.to_string();
+    let state = fields.next()?.chars().next()?;
     let start = fields.nth(18)?.parse().ok()?;
     Some((state, start))
 }
@@ -84,7 +84,7 @@ pub fn process_start(pid: i64) -> Option<i64> {
 /// Whether the monitor recorded as (pid, start time) is still that process
 /// (a zombie nobody reaped yet counts as dead).
 pub fn is_alive(pid: i64, start: i64) -> bool {
-    matches!(process_stat(pid), Some((state, s)) if s == start && state != "Z" && state != "X")
+    matches!(process_stat(pid), Some((state, s)) if s == start && !matches!(state, 'Z' | 'X'))
 }
 
 /// Signal names and numbers as docker accepts them: KILL, SIGKILL, 9.

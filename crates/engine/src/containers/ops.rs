@@ -196,8 +196,8 @@ impl Engine {
         let v2 = |file: &str| fs::read_to_string(format!("/sys/fs/cgroup{cg}/{file}")).ok();
         if let Some(current) = v2("memory.current") {
             stats.memory_usage = current.trim().parse().unwrap_or(0);
-            stats.memory_limit = v2("memory.max").and_then(|m| m.trim().parse().ok()).unwrap_or(0);
-            stats.pids = v2("pids.current").and_then(|p| p.trim().parse().ok()).unwrap_or(0);
+            stats.memory_limit = num(format!("/sys/fs/cgroup{cg}/memory.max"));
+            stats.pids = num(format!("/sys/fs/cgroup{cg}/pids.current"));
             stats.cpu_usage_ns = v2("cpu.stat")
                 .and_then(|t| {
                     t.lines()
