@@ -253,6 +253,50 @@ fn restart_on_failure_restarts_exactly_twice() {
     berth.ok(&["rm", id]);
 }
 
+/// Quickly failing containers restart inside their forked monitors while other commands open the store: each
+/// monitor must hold its own database locks (a monitor that inherited the CLI's open database died of SIGBUS
+/// when the next command reset the shared memory it had mapped).
+#[test]
+fn quick_restarts_survive_concurrent_commands() {
+    let Some(berth) = with_busybox() else { return };
+    let ids: Vec<String> = (0..10)
+        .map(|_| {
+            let id = berth.ok(&[
+                "run",
+                "-d",
+                "--restart",
+                "on-failure:4",
+                "busybox",
+                "sh",
+                "-c",
+                "exit 1",
+            ]);
+            id.trim().to_string()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for id in &ids {
+        loop {
+            let state = berth.ok(&[
+                "inspect",
+                "--format",
+                "{{.State.Status}} {{.RestartCount}}|{{.State.Error}}",
+                id,
+            ]);
+            let (state, error) = state.trim().split_once('|').unwrap_or((&state, ""));
+            assert_eq!(error, "", "{id} ({state})");
+            if state == "exited 4" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{id} still {state}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    for id in &ids {
+        berth.ok(&["rm", id]);
+    }
+}
+
 #[test]
 fn limits_and_confinement() {
     let Some(berth) = with_busybox() else { return };

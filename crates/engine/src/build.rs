@@ -326,7 +326,7 @@ impl Engine {
             // A stage that is only `FROM scratch`: an image with nothing in it.
             None => {
                 let id = self.write_image(None, None, &stage.config, None)?;
-                meta::get_image(&self.store().db(), &id)?.ok_or_else(|| Error::NoSuchImage(id.to_string()))
+                meta::get_image(&*self.store().db()?, &id)?.ok_or_else(|| Error::NoSuchImage(id.to_string()))
             }
         }
     }
@@ -377,7 +377,7 @@ impl Engine {
                         self.resolve_image_id(base)?
                     }
                 };
-                meta::get_image(&self.store().db(), &id)?.ok_or_else(|| Error::NoSuchImage(base.to_string()))?
+                meta::get_image(&*self.store().db()?, &id)?.ok_or_else(|| Error::NoSuchImage(base.to_string()))?
             }
         };
         let config = self.image(&image.id.to_string())?.config;
@@ -657,10 +657,10 @@ impl Engine {
         if options.no_cache {
             return Ok(false);
         }
-        let Some(id) = meta::cached_step(&self.store().db(), key)? else {
+        let Some(id) = meta::cached_step(&*self.store().db()?, key)? else {
             return Ok(false);
         };
-        let Some(image) = meta::get_image(&self.store().db(), &id)? else {
+        let Some(image) = meta::get_image(&*self.store().db()?, &id)? else {
             return Ok(false);
         };
         if !image.layers.iter().all(|l| self.store().layer_path(l).exists()) {
@@ -682,7 +682,7 @@ impl Engine {
         })?;
         out.line(&format!(" ---> {}", id.short()));
         stage.config = self.image(&id.to_string())?.config;
-        stage.image = meta::get_image(&self.store().db(), &id)?;
+        stage.image = meta::get_image(&*self.store().db()?, &id)?;
         Ok(())
     }
 
@@ -1035,7 +1035,7 @@ impl Engine {
                 self.resolve_image_id(from)?
             }
         };
-        meta::get_image(&self.store().db(), &id)?.ok_or_else(|| Error::NoSuchImage(from.to_string()))
+        meta::get_image(&*self.store().db()?, &id)?.ok_or_else(|| Error::NoSuchImage(from.to_string()))
     }
 
     /// COPY, or ADD when `add` is Some (with its --checksum).
@@ -1238,14 +1238,14 @@ impl Engine {
 
     /// Images only the build cache keeps (no tag, no repo digest).
     pub fn build_cache_images(&self) -> Result<std::collections::HashSet<Digest>> {
-        Ok(meta::cache_only_images(&self.store().db())?.into_iter().collect())
+        Ok(meta::cache_only_images(&*self.store().db()?)?.into_iter().collect())
     }
 
     /// `system df`'s build cache: how many step images only the cache keeps, and the bytes of their layers
     /// that no other image uses plus the RUN cache mounts.
     pub fn build_cache_usage(&self) -> Result<(usize, u64)> {
         let cache_only = self.build_cache_images()?;
-        let conn = self.store().db();
+        let conn = self.store().db()?;
         let images = meta::list_images(&conn)?;
         let kept: std::collections::HashSet<&Digest> = images
             .iter()
@@ -1266,7 +1266,7 @@ impl Engine {
 
     /// `builder prune`: forgets the build cache and removes the images only it kept; returns bytes freed.
     pub fn prune_build_cache(&self) -> Result<(usize, u64)> {
-        let ids = meta::cache_only_images(&self.store().db())?;
+        let ids = meta::cache_only_images(&*self.store().db()?)?;
         let steps = self
             .store()
             .write(|tx| meta::clear_build_cache(tx).map_err(Error::from))?;

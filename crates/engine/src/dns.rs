@@ -126,7 +126,7 @@ impl NetworkNames {
         })?;
         let mut names: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
         let mut reverse = HashMap::new();
-        let endpoints = rows::endpoints_of_network(&engine.store().db(), &self.network_id)?;
+        let endpoints = rows::endpoints_of_network(&*engine.store().db()?, &self.network_id)?;
         for e in endpoints {
             let Ok(ip) = e.ip.parse::<Ipv4Addr>() else { continue };
             let Ok(c) = engine.container(&e.container_id) else {
@@ -165,7 +165,7 @@ pub fn serve(engine: &Engine, network_id: &str) -> Result<()> {
         return Ok(());
     };
     let network =
-        rows::get(&engine.store().db(), network_id)?.ok_or_else(|| Error::NoSuchNetwork(network_id.into()))?;
+        rows::get(&*engine.store().db()?, network_id)?.ok_or_else(|| Error::NoSuchNetwork(network_id.into()))?;
     let gateway: Ipv4Addr = network
         .gateway
         .parse()
@@ -189,7 +189,9 @@ pub fn serve(engine: &Engine, network_id: &str) -> Result<()> {
         }) else {
             return false;
         };
-        let db = engine.store().db();
+        let Ok(db) = engine.store().db() else {
+            return false;
+        };
         match rows::get(&db, &id) {
             Ok(None) => true,
             Ok(Some(_)) => rows::endpoints_of_network(&db, &id).is_ok_and(|e| e.is_empty()),

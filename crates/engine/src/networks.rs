@@ -186,7 +186,7 @@ impl Engine {
         if name == DEFAULT_NETWORK {
             self.default_network()?;
         }
-        let db = self.store().db();
+        let db = self.store().db()?;
         let row = match rows::get_by_name(&db, name)? {
             Some(row) => row,
             None => {
@@ -213,7 +213,7 @@ impl Engine {
     /// Every network, the default one included (made on first use).
     pub fn networks(&self) -> Result<Vec<Network>> {
         self.default_network()?;
-        let db = self.store().db();
+        let db = self.store().db()?;
         rows::list(&db)?
             .into_iter()
             .map(|row| {
@@ -225,7 +225,7 @@ impl Engine {
 
     /// The `bridge` network's row, created (with its bridge and rules) the first time it is needed.
     fn default_network(&self) -> Result<NetworkRow> {
-        if let Some(row) = rows::get_by_name(&self.store().db(), DEFAULT_NETWORK)? {
+        if let Some(row) = rows::get_by_name(&*self.store().db()?, DEFAULT_NETWORK)? {
             return Ok(row);
         }
         let options = NetworkOptions {
@@ -236,9 +236,8 @@ impl Engine {
         match self.create_network_row(&options, self.default_bridge_name()) {
             Ok(row) => Ok(row),
             // Another process made it meanwhile.
-            Err(Error::Conflict(_)) => {
-                rows::get_by_name(&self.store().db(), DEFAULT_NETWORK)?.ok_or_else(|| no_such_network(DEFAULT_NETWORK))
-            }
+            Err(Error::Conflict(_)) => rows::get_by_name(&*self.store().db()?, DEFAULT_NETWORK)?
+                .ok_or_else(|| no_such_network(DEFAULT_NETWORK)),
             Err(e) => Err(e),
         }
     }
@@ -272,7 +271,7 @@ impl Engine {
     }
 
     fn create_network_row(&self, options: &NetworkOptions, bridge: String) -> Result<NetworkRow> {
-        if rows::get_by_name(&self.store().db(), &options.name)?.is_some() {
+        if rows::get_by_name(&*self.store().db()?, &options.name)?.is_some() {
             return Err(Error::Conflict(format!(
                 "network with name {} already exists",
                 options.name
@@ -280,7 +279,7 @@ impl Engine {
         }
         let _lock = self.host_lock()?;
         // Again under the lock: two processes making the default network at once share its bridge name.
-        if rows::get_by_name(&self.store().db(), &options.name)?.is_some() {
+        if rows::get_by_name(&*self.store().db()?, &options.name)?.is_some() {
             return Err(Error::Conflict(format!(
                 "network with name {} already exists",
                 options.name
@@ -292,7 +291,7 @@ impl Engine {
             .filter(|(_, prefix, _)| *prefix > 0)
             .map(|(ip, prefix, _)| (ip, prefix))
             .collect();
-        let ours: Vec<(Ipv4Addr, u8)> = rows::list(&self.store().db())?
+        let ours: Vec<(Ipv4Addr, u8)> = rows::list(&*self.store().db()?)?
             .iter()
             .filter_map(|n| rows::parse_cidr(&n.subnet))
             .collect();
@@ -465,7 +464,7 @@ impl Engine {
     /// and rules. Networks still in use stay.
     pub fn reset_networks(&self) -> Result<Vec<String>> {
         let mut removed = self.prune_networks()?;
-        let Some(row) = rows::get_by_name(&self.store().db(), DEFAULT_NETWORK)? else {
+        let Some(row) = rows::get_by_name(&*self.store().db()?, DEFAULT_NETWORK)? else {
             return Ok(removed);
         };
         let _lock = self.host_lock()?;
@@ -487,9 +486,9 @@ impl Engine {
     pub fn prune_networks(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         // Straight from the rows: pruning must not create the default network.
-        let all = rows::list(&self.store().db())?;
+        let all = rows::list(&*self.store().db()?)?;
         for row in all {
-            let unused = rows::endpoints_of_network(&self.store().db(), &row.id)?.is_empty();
+            let unused = rows::endpoints_of_network(&*self.store().db()?, &row.id)?.is_empty();
             if row.name != DEFAULT_NETWORK && unused {
                 if let Ok(name) = self.remove_network(&row.id) {
                     removed.push(name);
@@ -558,10 +557,10 @@ impl Engine {
 
     fn attach_inner(&self, c: &crate::containers::Container, path: &Path) -> Result<Attached> {
         let id = c.id();
-        let endpoints = rows::endpoints_of_container(&self.store().db(), id)?;
+        let endpoints = rows::endpoints_of_container(&*self.store().db()?, id)?;
         let mut first_ip = None;
         for (n, endpoint) in endpoints.iter().enumerate() {
-            let Some(network) = rows::get(&self.store().db(), &endpoint.network_id)? else {
+            let Some(network) = rows::get(&*self.store().db()?, &endpoint.network_id)? else {
                 continue;
             };
             if !link::link_exists(&network.bridge).map_err(net_error)? {
@@ -784,7 +783,7 @@ impl Engine {
             Err(Error::NoSuchContainer(_)) if force => return Ok(()),
             Err(e) => return Err(e),
         };
-        let endpoint = rows::endpoints_of_container(&self.store().db(), c.id())?
+        let endpoint = rows::endpoints_of_container(&*self.store().db()?, c.id())?
             .into_iter()
             .find(|e| e.network_id == net.id)
             .ok_or_else(|| {
@@ -829,7 +828,7 @@ impl Engine {
 
     /// The container's endpoints with their networks, for inspect and /etc/hosts.
     pub fn container_endpoints(&self, id: &str) -> Result<Vec<(NetworkRow, EndpointRow)>> {
-        let db = self.store().db();
+        let db = self.store().db()?;
         let mut out = Vec::new();
         for e in rows::endpoints_of_container(&db, id)? {
             if let Some(n) = rows::get(&db, &e.network_id)? {

@@ -124,18 +124,18 @@ impl Engine {
     }
 
     pub fn volume(&self, name: &str) -> Result<Volume> {
-        let row = volumes::get(&self.store().db(), name)?.ok_or_else(|| Error::NoSuchVolume(name.to_string()))?;
+        let row = volumes::get(&*self.store().db()?, name)?.ok_or_else(|| Error::NoSuchVolume(name.to_string()))?;
         Ok(to_volume(self, row))
     }
 
     pub fn volumes(&self) -> Result<Vec<Volume>> {
-        let rows = volumes::list(&self.store().db())?;
+        let rows = volumes::list(&*self.store().db()?)?;
         Ok(rows.into_iter().map(|r| to_volume(self, r)).collect())
     }
 
     /// IDs of the containers that mount a volume.
     pub fn volume_users(&self, name: &str) -> Result<Vec<String>> {
-        let all = rows::list(&self.store().db())?;
+        let all = rows::list(&*self.store().db()?)?;
         Ok(all
             .into_iter()
             .filter(|r| {

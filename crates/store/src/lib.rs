@@ -16,4 +16,4 @@ pub mod volumes;
 
 pub use lock::FileLock;
 pub use rusqlite;
-pub use store::{write_file_atomic, Collected, Ingest, Store, TempBlob};
+pub use store::{write_file_atomic, Collected, Db, Ingest, Store, TempBlob};

@@ -39,7 +39,25 @@ impl Kind {
 /// An open data root.
 pub struct Store {
     root: PathBuf,
-    conn: Mutex<Connection>,
+    /// None after `close_db` until the next `db`.
+    conn: Mutex<Option<Connection>>,
+}
+
+/// The metadata connection, held: see `Store::db`.
+pub struct Db<'a>(MutexGuard<'a, Option<Connection>>);
+
+impl std::ops::Deref for Db<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Store::db only hands out a Db after putting a connection in.
+        self.0.as_ref().expect("Store::db opened the connection")
+    }
+}
+
+impl std::ops::DerefMut for Db<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.0.as_mut().expect("Store::db opened the connection")
+    }
 }
 
 impl Store {
@@ -56,7 +74,7 @@ impl Store {
         let conn = db::open(&root.join("berth.db"))?;
         let store = Store {
             root: root.to_path_buf(),
-            conn: Mutex::new(conn),
+            conn: Mutex::new(Some(conn)),
         };
         store.clear_stale_ingest();
         Ok(store)
@@ -66,17 +84,31 @@ impl Store {
         &self.root
     }
 
-    /// The metadata connection. Hold it briefly: it is shared by threads.
-    pub fn db(&self) -> MutexGuard<'_, Connection> {
+    /// The metadata connection, opened again if `close_db` closed it. Hold it briefly: it is shared by threads.
+    pub fn db(&self) -> Result<Db<'_>, Error> {
         // A panic while holding the guard cannot leave SQLite half-written
         // (transactions roll back on drop), so a poisoned lock is still usable.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if conn.is_none() {
+            *conn = Some(db::open(&self.root.join("berth.db"))?);
+        }
+        Ok(Db(conn))
+    }
+
+    /// Closes the metadata connection; the next `db` opens it again. Call it before a fork whose child uses
+    /// the database: SQLite's file locks belong to the process, but its record of which locks are held is
+    /// process-wide memory that the child inherits, so the child of a process with the database open believes
+    /// it holds locks it does not, and another process may then truncate the shared-memory file it has mapped.
+    pub fn close_db(&self) {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        // Cheap: the connection never checkpoints on close (see db::open).
+        *conn = None;
     }
 
     /// Runs `f` in an IMMEDIATE transaction (write lock taken up front, so
     /// concurrent writers queue instead of failing to upgrade).
     pub fn write<T, E: From<Error>>(&self, f: impl FnOnce(&Transaction) -> Result<T, E>) -> Result<T, E> {
-        let mut conn = self.db();
+        let mut conn = self.db()?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(Error::from)?;
@@ -260,7 +292,7 @@ impl Store {
     /// pending path that no row references is removed. Caller holds the lock.
     fn recover(&self) -> Result<(), Error> {
         let pending: Vec<(String, String)> = {
-            let conn = self.db();
+            let conn = self.db()?;
             let mut stmt = conn.prepare("SELECT kind, digest FROM pending")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<Result<_, _>>()?
@@ -272,7 +304,7 @@ impl Store {
             let Ok(parsed) = digest.parse::<Digest>() else {
                 continue;
             };
-            let conn = self.db();
+            let conn = self.db()?;
             let (table, column, path) = match kind.as_str() {
                 "layer" => ("layers", "chain_id", self.layer_path(&parsed)),
                 _ => ("blobs", "digest", self.blob_path(&parsed)),
@@ -324,7 +356,7 @@ impl Store {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let key = format!("sha256:{name}");
-                let conn = self.db();
+                let conn = self.db()?;
                 let referenced: bool = conn.query_row(
                     &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {column} = ?1)"),
                     [&key],

@@ -160,7 +160,83 @@ fn parallel_writers_share_one_root() {
         h.join().unwrap();
     }
     let store = Store::open(root.path()).unwrap();
-    let images = meta::list_images(&store.db()).unwrap();
+    let images = meta::list_images(&store.db().unwrap()).unwrap();
     assert_eq!(images.len(), 3);
     assert_eq!(images.iter().map(|i| i.tags.len()).sum::<usize>(), 8);
+}
+
+/// Counts the rows of the test's own table, writing one first.
+fn add_row(store: &Store) -> Result<i64, berth_store::Error> {
+    store.write(|tx| {
+        tx.execute("CREATE TABLE IF NOT EXISTS forked (n INTEGER)", [])?;
+        tx.execute("INSERT INTO forked VALUES (1)", [])?;
+        Ok::<_, berth_store::Error>(tx.query_row("SELECT COUNT(*) FROM forked", [], |r| r.get(0))?)
+    })
+}
+
+/// A child forked after `close_db` holds its own SQLite locks, so another process opening the database leaves
+/// the child's view alone. With the connection open across the fork, the child believed it held the parent's
+/// locks; once the parent let go, the next process to open the database truncated the shared-memory file the
+/// child had mapped, and the child died of SIGBUS on its next query (as container monitors did).
+#[test]
+fn a_child_forked_after_close_db_holds_its_own_locks() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let root = tempfile::tempdir().unwrap();
+    let store = Store::open(root.path()).unwrap();
+    assert_eq!(add_row(&store).unwrap(), 1);
+    store.close_db();
+    let (mut parent_end, mut child_end) = UnixStream::pair().unwrap();
+    // SAFETY: the child only uses the store and the socket, then leaves through _exit. Under nextest this test
+    // is alone in its process; libtest's other threads hold no SQLite or allocator locks across the fork.
+    #[allow(unsafe_code)]
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let mut go = [0u8];
+        let ok = add_row(&store).is_ok()
+            && child_end.write_all(b"r").is_ok()
+            && child_end.read_exact(&mut go).is_ok()
+            && add_row(&store).is_ok();
+        // SAFETY: ends the child without running the parent's destructors or the test harness.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::_exit(if ok { 0 } else { 1 })
+        };
+    }
+    let mut ready = [0u8];
+    parent_end.read_exact(&mut ready).unwrap();
+    // The parent as the next berth command: it lets go of whatever it had, then opens the database afresh.
+    store.close_db();
+    // The child, idle between queries, must still hold a lock on the shared memory: that lock is what tells
+    // the next opener not to reset it.
+    let shm = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(root.path().join("berth.db-shm"))
+        .unwrap();
+    // SAFETY: flock is plain data; all zeroes is a valid value.
+    #[allow(unsafe_code)]
+    let mut probe: libc::flock = unsafe { std::mem::zeroed() };
+    probe.l_type = libc::F_WRLCK as _;
+    probe.l_whence = libc::SEEK_SET as _;
+    // SAFETY: F_GETLK on an fd we own, with a valid flock to fill in.
+    #[allow(unsafe_code)]
+    let got = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&shm), libc::F_GETLK, &mut probe) };
+    assert_eq!(got, 0, "F_GETLK failed");
+    assert_eq!(probe.l_pid, pid, "the forked child holds no lock on the shared memory");
+    drop(shm);
+    assert_eq!(add_row(&store).unwrap(), 3);
+    parent_end.write_all(b"g").unwrap();
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    #[allow(unsafe_code)]
+    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(waited, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the forked child failed: wait status {status:#x} (signal {})",
+        libc::WTERMSIG(status)
+    );
+    assert_eq!(add_row(&store).unwrap(), 5);
 }

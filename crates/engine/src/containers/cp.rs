@@ -70,7 +70,7 @@ impl Engine {
             source: e,
         })?;
         let id: berth_store::Digest = c.row.image_id.parse()?;
-        let record = berth_store::meta::get_image(&self.store().db(), &id)?
+        let record = berth_store::meta::get_image(&*self.store().db()?, &id)?
             .ok_or_else(|| Error::NoSuchImage(c.config.image.clone()))?;
         let lowers: Vec<PathBuf> = record.layers.iter().rev().map(|l| self.store().layer_diff(l)).collect();
         let mounted = if writable {

@@ -31,7 +31,7 @@ impl Engine {
     fn lowers(&self, c: &Container) -> Result<Vec<PathBuf>> {
         let id: Digest = c.row.image_id.parse()?;
         let record =
-            meta::get_image(&self.store().db(), &id)?.ok_or_else(|| Error::NoSuchImage(c.config.image.clone()))?;
+            meta::get_image(&*self.store().db()?, &id)?.ok_or_else(|| Error::NoSuchImage(c.config.image.clone()))?;
         Ok(record.layers.iter().rev().map(|l| self.store().layer_diff(l)).collect())
     }
 

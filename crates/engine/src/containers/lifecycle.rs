@@ -166,6 +166,9 @@ impl Engine {
         read: std::os::fd::RawFd,
     ) -> Result<Option<std::process::Child>> {
         if single_threaded() {
+            // Neither process may carry an open database across the fork (see Store::close_db): each opens it
+            // again when it next needs it.
+            self.store().close_db();
             // SAFETY: this process has a single thread, so the child may run
             // any Rust code (allocator, locks) after fork; it never returns
             // into our caller: it ends with _exit.
@@ -218,7 +221,7 @@ impl Engine {
         child.map(Some)
     }
 
-    /// The forked monitor's body: its own stdio and engine, then the monitor.
+    /// The forked monitor's body: its own stdio, then the monitor.
     fn forked_monitor(
         &self,
         id: &str,
@@ -247,13 +250,9 @@ impl Engine {
                 }
             }
         }
-        let engine = match crate::Engine::open(self.options.clone()) {
-            Ok(e) => e,
-            Err(_) => return 125,
-        };
         let status_fd = write.into_raw_fd();
         monitor::run(
-            &engine,
+            self,
             id,
             status_fd,
             mode == StartMode::Attached,
@@ -322,7 +321,7 @@ impl Engine {
     pub fn wait_stopped(&self, id: &str, timeout: Option<Duration>) -> Result<i64> {
         let start = Instant::now();
         loop {
-            let row = rows::get(&self.store().db(), id)?.ok_or_else(|| Error::NoSuchContainer(id.to_string()))?;
+            let row = rows::get(&*self.store().db()?, id)?.ok_or_else(|| Error::NoSuchContainer(id.to_string()))?;
             let container = self.reconcile(self.load_container_row(row)?)?;
             if !container.is_running() {
                 return Ok(container.row.exit_code);

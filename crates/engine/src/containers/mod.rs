@@ -180,7 +180,7 @@ impl Engine {
     pub fn container(&self, name_or_id: &str) -> Result<Container> {
         let name = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
         let row = {
-            let conn = self.store().db();
+            let conn = self.store().db()?;
             if let Some(row) = rows::by_name(&conn, name)? {
                 row
             } else if !name.is_empty() && name.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -204,7 +204,7 @@ impl Engine {
 
     /// Every container, newest first, reconciled.
     pub fn containers(&self) -> Result<Vec<Container>> {
-        let rows = rows::list(&self.store().db())?;
+        let rows = rows::list(&*self.store().db()?)?;
         rows.into_iter()
             .map(|r| self.load_container(r).and_then(|c| self.reconcile(c)))
             .collect()
@@ -637,7 +637,7 @@ impl Engine {
 
     /// How many containers use an image (rmi refuses to delete those).
     pub fn containers_using(&self, image_id: &str) -> Result<i64> {
-        Ok(rows::count_by_image(&self.store().db(), image_id)?)
+        Ok(rows::count_by_image(&*self.store().db()?, image_id)?)
     }
 }
 

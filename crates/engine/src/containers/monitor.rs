@@ -30,9 +30,11 @@ use berth_relay::{copy_window_size, Relay};
 /// The OCI runtime a container was created with (`--runtime`); the
 /// built-in one when the container or its record is gone.
 pub(crate) fn runtime_of(engine: &Engine, id: &str) -> Runtime {
-    let name = rows::get(&engine.store().db(), id)
+    let name = engine
+        .store()
+        .db()
         .ok()
-        .flatten()
+        .and_then(|db| rows::get(&db, id).ok().flatten())
         .and_then(|row| serde_json::from_str::<super::ContainerConfig>(&row.config).ok())
         .map(|c| c.host.runtime)
         .unwrap_or_default();
@@ -728,7 +730,7 @@ impl Monitor<'_> {
             return Ok(merged);
         }
         let image_id: berth_store::Digest = self.container.row.image_id.parse()?;
-        let record = meta::get_image(&self.engine.store().db(), &image_id)?
+        let record = meta::get_image(&*self.engine.store().db()?, &image_id)?
             .ok_or_else(|| Error::NoSuchImage(self.container.config.image.clone()))?;
         let lowers: Vec<PathBuf> = record
             .layers

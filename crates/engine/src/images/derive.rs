@@ -35,7 +35,7 @@ impl Engine {
         let id = ingest.write_blob_bytes(&bytes, media::OCI_CONFIG)?;
         let mut sources = Vec::new();
         if let Some(parent) = parent {
-            let conn = self.store().db();
+            let conn = self.store().db()?;
             for chain in &parent.layers {
                 let l = meta::get_layer(&conn, chain)?
                     .ok_or_else(|| Error::InvalidArgument(format!("image {} lacks its layer {chain}", parent.id)))?;

@@ -100,12 +100,12 @@ impl Engine {
     /// full ID (`sha256:…`) or unique ID prefix, as Docker does.
     pub fn image(&self, name: &str) -> Result<Image> {
         let id = self.resolve_image_id(name)?;
-        let record = meta::get_image(&self.store.db(), &id)?.ok_or_else(|| Error::NoSuchImage(name.to_string()))?;
+        let record = meta::get_image(&*self.store.db()?, &id)?.ok_or_else(|| Error::NoSuchImage(name.to_string()))?;
         self.load_image(record)
     }
 
     pub fn resolve_image_id(&self, name: &str) -> Result<Digest> {
-        let conn = self.store.db();
+        let conn = self.store.db()?;
         if let Some(hex) = name.strip_prefix("sha256:") {
             return by_prefix(&conn, hex, name);
         }
@@ -130,7 +130,7 @@ impl Engine {
 
     /// Every image, newest first.
     pub fn images(&self) -> Result<Vec<Image>> {
-        let records = meta::list_images(&self.store.db())?;
+        let records = meta::list_images(&*self.store.db()?)?;
         records.into_iter().map(|r| self.load_image(r)).collect()
     }
 
@@ -269,7 +269,7 @@ impl Engine {
     /// `image inspect`: Docker's ImageInspect JSON.
     pub fn inspect_image(&self, name: &str) -> Result<Value> {
         let image = self.image(name)?;
-        let conn = self.store.db();
+        let conn = self.store.db()?;
         let mut layers = Vec::new();
         for chain in &image.record.layers {
             if let Some(layer) = meta::get_layer(&conn, chain)? {
@@ -325,7 +325,7 @@ impl Engine {
     }
 
     fn last_tag_time(&self, id: &Digest) -> Result<Option<String>> {
-        let conn = self.store.db();
+        let conn = self.store.db()?;
         let t: Option<String> = conn
             .query_row(
                 "SELECT MAX(added_at) FROM tags WHERE image_id = ?1",
@@ -339,7 +339,7 @@ impl Engine {
     /// `history`: the config's history, newest first, with layer sizes.
     pub fn history(&self, name: &str) -> Result<Vec<HistoryRow>> {
         let image = self.image(name)?;
-        let conn = self.store.db();
+        let conn = self.store.db()?;
         let mut sizes = Vec::new();
         for chain in &image.record.layers {
             sizes.push(meta::get_layer(&conn, chain)?.map(|l| l.size).unwrap_or(0));
@@ -390,7 +390,7 @@ impl Engine {
             .into_iter()
             .filter(|i| !cache_only.contains(i.id()))
             .collect();
-        let conn = self.store.db();
+        let conn = self.store.db()?;
         let all: u64 = meta::layer_sizes(&conn)?.iter().map(|(_, s)| s).sum();
         let mounts = crate::volumes::dir_size(&self.root().join("build-cache-mounts"));
         let size = all.saturating_sub(cache_bytes.saturating_sub(mounts));

@@ -148,11 +148,11 @@ impl Engine {
         }
         let chains = chain_ids(&diff_ids);
         let complete = |chain: &Digest| -> Result<bool> {
-            Ok(meta::get_layer(&self.store().db(), chain)?.is_some() && self.store().layer_path(chain).exists())
+            Ok(meta::get_layer(&*self.store().db()?, chain)?.is_some() && self.store().layer_path(chain).exists())
         };
 
         // Already here: only the names are recorded again.
-        let present = meta::get_image(&self.store().db(), &config_digest)?.is_some();
+        let present = meta::get_image(&*self.store().db()?, &config_digest)?.is_some();
         let all_layers = chains
             .iter()
             .map(complete)
@@ -228,7 +228,7 @@ impl Engine {
         let mut todo = Vec::new();
         for (i, layer) in layers.iter().enumerate() {
             let digest: Digest = layer.digest.parse().map_err(|e| bad_manifest("image manifest", e))?;
-            let have = meta::get_layer(&self.store().db(), &chains[i])?.is_some()
+            let have = meta::get_layer(&*self.store().db()?, &chains[i])?.is_some()
                 && self.store().layer_path(&chains[i]).exists();
             if have {
                 progress.layer(digest.short(), LayerState::AlreadyExists);

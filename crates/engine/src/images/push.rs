@@ -45,7 +45,7 @@ impl Engine {
                 ));
             }
             let prefix = format!("{}:", given.name());
-            let mut tags: Vec<Reference> = meta::list_images(&self.store().db())?
+            let mut tags: Vec<Reference> = meta::list_images(&*self.store().db()?)?
                 .into_iter()
                 .flat_map(|i| i.tags)
                 .filter(|t| t.starts_with(&prefix))
@@ -82,13 +82,13 @@ impl Engine {
     fn push_one(&self, client: &Client, reference: &Reference, progress: &dyn Progress) -> Result<Pushed> {
         let repo = reference.path();
         let tag = reference.tag().unwrap_or("latest").to_string();
-        let id = meta::resolve_tag(&self.store().db(), &reference.to_string())?.ok_or_else(|| {
+        let id = meta::resolve_tag(&*self.store().db()?, &reference.to_string())?.ok_or_else(|| {
             Error::NoSuchImage(format!(
                 "An image does not exist locally with the tag: {}",
                 reference.familiar_name()
             ))
         })?;
-        let image = meta::get_image(&self.store().db(), &id)?.ok_or_else(|| Error::NoSuchImage(id.to_string()))?;
+        let image = meta::get_image(&*self.store().db()?, &id)?.ok_or_else(|| Error::NoSuchImage(id.to_string()))?;
         let mut layers = self.layer_blobs(&image)?;
         // Reach the registry (and pass its auth) before any work that changes the store.
         client.blob_exists(repo, &image.id)?;
@@ -189,7 +189,7 @@ impl Engine {
     fn layer_blobs(&self, image: &meta::Image) -> Result<Vec<Blob>> {
         let mut layers = Vec::new();
         for chain in &image.layers {
-            let layer = meta::get_layer(&self.store().db(), chain)?
+            let layer = meta::get_layer(&*self.store().db()?, chain)?
                 .ok_or_else(|| Error::InvalidArgument(format!("image {} lacks its layer {chain}", image.id)))?;
             layers.push(Blob {
                 digest: layer.blob_digest,
@@ -221,7 +221,7 @@ impl Engine {
     fn compress_plain_layers(&self, image: &meta::Image, progress: &dyn Progress) -> Result<()> {
         let mut plain = Vec::new();
         for chain in &image.layers {
-            if let Some(layer) = meta::get_layer(&self.store().db(), chain)? {
+            if let Some(layer) = meta::get_layer(&*self.store().db()?, chain)? {
                 if matches!(layer.blob_media_type.as_str(), media::OCI_LAYER | media::DOCKER_LAYER) {
                     plain.push(layer);
                 }

@@ -147,7 +147,7 @@ impl Engine {
             let mut layer_descriptors = Vec::new();
             let mut layer_paths = Vec::new();
             for chain in &image.record.layers {
-                let layer = meta::get_layer(&self.store.db(), chain)?
+                let layer = meta::get_layer(&*self.store.db()?, chain)?
                     .ok_or_else(|| Error::InvalidArchive(format!("layer {chain} is missing from the store")))?;
                 if written.insert(layer.diff_id.clone()) {
                     self.write_layer(&mut tar, &layer).map_err(|e| match e {

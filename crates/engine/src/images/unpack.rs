@@ -53,7 +53,7 @@ pub(crate) fn prepare(store: &Store, ingest: &Ingest<'_>, sources: &[LayerSource
     };
     let mut todo = Vec::new();
     {
-        let conn = store.db();
+        let conn = store.db()?;
         for (i, chain) in chains.iter().enumerate() {
             if ingest.has_staged_layer(chain) {
                 continue;
