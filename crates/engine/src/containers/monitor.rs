@@ -1103,12 +1103,15 @@ pub(crate) fn log_path(engine: &Engine, id: &str) -> PathBuf {
     engine.container_dir(id).join(format!("{id}-json.log"))
 }
 
+/// Whether a file system is mounted on `path`: it is on another device than the directory around it (an
+/// overlay always is). Unlike a search of mountinfo, this needs no unescaping of paths with spaces and does
+/// not grow with the number of mounts.
 fn is_mountpoint(path: &Path) -> bool {
-    let Ok(mounts) = fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let target = path.to_string_lossy();
-    mounts.lines().any(|l| l.split(' ').nth(4) == Some(&*target))
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(path), path.parent().map(fs::metadata)) {
+        (Ok(inner), Some(Ok(outer))) => inner.dev() != outer.dev(),
+        _ => false,
+    }
 }
 
 /// Whether the kernel OOM-killed something in the container's cgroup.
@@ -1211,6 +1214,22 @@ fn bind_source_of<'a>(rootfs: &'a Path, binds: &'a [spec::BindMount], path: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_points_are_seen_whatever_their_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("merged with\ttab and space");
+        fs::create_dir(&target).expect("mkdir");
+        assert!(!is_mountpoint(&target));
+        assert!(!is_mountpoint(&dir.path().join("missing")));
+        if rustix::mount::mount("tmpfs", &target, "tmpfs", rustix::mount::MountFlags::empty(), None).is_err() {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return;
+        }
+        let mounted = is_mountpoint(&target);
+        let _ = rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH);
+        assert!(mounted);
+    }
 
     #[test]
     fn liveness_is_pid_and_start_time() {
