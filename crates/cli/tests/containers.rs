@@ -297,6 +297,46 @@ fn quick_restarts_survive_concurrent_commands() {
     }
 }
 
+/// `stop`, `kill` and `rm -f` reach a container between two runs of its restart loop (no process to signal):
+/// each succeeds, and no restart brings the container back.
+#[test]
+fn a_restarting_container_can_be_stopped_killed_and_removed() {
+    let Some(berth) = with_busybox() else { return };
+    let restarting = || {
+        let id = berth.ok(&["run", "-d", "--restart", "always", "busybox", "sh", "-c", "exit 1"]);
+        let id = id.trim().to_string();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while berth.ok(&["inspect", "--format", "{{.State.Status}}", &id]).trim() != "restarting" {
+            assert!(Instant::now() < deadline, "{id} never restarted");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        id
+    };
+    let stays_stopped = |id: &str| {
+        assert_eq!(berth.ok(&["wait", id]).trim(), "1");
+        let before = berth.ok(&["inspect", "--format", "{{.State.Status}} {{.RestartCount}}", id]);
+        std::thread::sleep(Duration::from_millis(1000));
+        let after = berth.ok(&["inspect", "--format", "{{.State.Status}} {{.RestartCount}}", id]);
+        assert_eq!(before, after, "{id} came back");
+        assert!(after.starts_with("exited "), "{id}: {after}");
+    };
+    let id = restarting();
+    berth.ok(&["stop", "-t", "5", &id]);
+    stays_stopped(&id);
+    berth.ok(&["rm", &id]);
+    assert_gone(&berth, &id);
+
+    let id = restarting();
+    berth.ok(&["kill", &id]);
+    stays_stopped(&id);
+    berth.ok(&["rm", &id]);
+    assert_gone(&berth, &id);
+
+    let id = restarting();
+    berth.ok(&["rm", "-f", &id]);
+    assert_gone(&berth, &id);
+}
+
 #[test]
 fn limits_and_confinement() {
     let Some(berth) = with_busybox() else { return };

@@ -262,7 +262,7 @@ impl Engine {
 
     /// `kill -s SIGNAL`: signals the container's init process.
     pub fn kill_container(&self, name: &str, signal: &str) -> Result<()> {
-        let container = self.container(name)?;
+        let mut container = self.container(name)?;
         if !container.is_running() {
             return Err(Error::Conflict(format!(
                 "cannot kill container: {}: container {} is not running",
@@ -271,13 +271,18 @@ impl Engine {
             )));
         }
         let signo = monitor::parse_signal(signal)?;
+        if signo == 9 || container.row.state == "restarting" {
+            // Like docker: a container killed by the user is not restarted, and one between two runs has no
+            // process to signal: the mark ends its restart loop.
+            self.mark_stopping(container.id())?;
+            container = self.container(container.id())?;
+        }
         if container.row.state == "paused" && matches!(signo, 9 | 15) {
             // A frozen process cannot die: thaw it first, as Docker does.
             self.unpause_container(container.id())?;
         }
-        if signo == 9 {
-            // Like docker: a container killed by the user is not restarted.
-            monitor::write_stop_marker(self, container.id())?;
+        if container.row.state == "restarting" {
+            return Ok(());
         }
         monitor::signal_pid(container.row.pid as i32, signo)
     }
@@ -289,6 +294,7 @@ impl Engine {
             return Ok(());
         }
         self.mark_stopping(container.id())?;
+        let container = self.container(container.id())?;
         if container.row.state == "paused" {
             self.unpause_container(container.id())?;
         }
@@ -312,7 +318,9 @@ impl Engine {
     }
 
     /// Records that the user stopped the container, so no restart policy
-    /// brings it back (Docker's "manually stopped").
+    /// brings it back (Docker's "manually stopped"). Read the container again after it: a restart under way
+    /// either sees the mark before it starts a process, or has recorded that process already (the monitor
+    /// checks the mark again once it has, and kills the process if it finds it).
     fn mark_stopping(&self, id: &str) -> Result<()> {
         monitor::write_stop_marker(self, id)
     }

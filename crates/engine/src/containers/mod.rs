@@ -561,9 +561,13 @@ impl Engine {
                     container.row.name, container.row.state
                 )));
             }
-            // Marked first, so no restart policy brings it back while it goes.
-            monitor::write_stop_marker(self, container.id())?;
-            self.kill_container(container.id(), "KILL")?;
+            // kill marks it first, so no restart policy brings it back while it goes. It may have stopped
+            // by itself in the meantime.
+            if let Err(e) = self.kill_container(container.id(), "KILL") {
+                if self.container(container.id())?.is_running() {
+                    return Err(e);
+                }
+            }
             self.wait_stopped(container.id(), None)?;
         }
         self.discard_container(container.id())?;

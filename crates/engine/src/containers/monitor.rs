@@ -311,7 +311,14 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, attach: bool, resume: Resu
             backoff = Duration::from_millis(100);
         }
         monitor.set_state("restarting");
-        std::thread::sleep(backoff);
+        // The back-off grows to a minute: a stop or kill during it ends the wait, so it never waits that long.
+        let wake = std::time::Instant::now() + backoff;
+        while std::time::Instant::now() < wake && !stop_marker(engine, id).exists() {
+            std::thread::sleep(
+                wake.saturating_duration_since(std::time::Instant::now())
+                    .min(Duration::from_millis(20)),
+            );
+        }
         backoff = (backoff * 2).min(Duration::from_secs(60));
         if stop_marker(engine, id).exists() {
             let _ = cleanup_runtime(engine, id);
@@ -498,6 +505,11 @@ impl Monitor<'_> {
             (pid, vec![(out_r, 0), (err_r, 1)], stdin_w)
         };
         self.mark_running(pid, status, first);
+        if stop_marker(engine, &id).exists() {
+            // A stop or kill came while this run was starting, too late for the check before it and too early
+            // to find this process (see Engine::mark_stopping).
+            let _ = signal_pid(pid, 9);
+        }
         let mut outputs = outputs;
         let mut input = input;
         if let Some(shim) = shim_path() {
