@@ -103,7 +103,7 @@ impl Engine {
     /// Starts a created or exited container by spawning its monitor, and
     /// returns once the container runs (or failed to start, with the reason).
     pub fn start_container(&self, name: &str, mode: StartMode) -> Result<Started> {
-        let container = self.container(name)?;
+        let container = self.settled_container(name)?;
         if container.is_running() {
             return Ok(Started {
                 pid: container.row.pid as i32,
@@ -153,6 +153,27 @@ impl Engine {
         Err(Error::InvalidArgument(format!(
             "unexpected status from the monitor: {line}"
         )))
+    }
+
+    /// The container once the monitor of its last run is gone. That monitor records the exit before it tears
+    /// the run down (network, mounts, runtime state), so a `restart` or a `start` right after a `stop` could
+    /// otherwise start a run that the old monitor then tears down.
+    fn settled_container(&self, name: &str) -> Result<super::Container> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let container = self.container(name)?;
+            let (pid, start) = (container.row.monitor_pid, container.row.monitor_start);
+            if container.is_running() || !monitor::is_alive(pid, start) {
+                return Ok(container);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Conflict(format!(
+                    "container {} is still being torn down by the monitor of its last run (pid {pid}); try again",
+                    container.short_id()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Starts the container's monitor: forked from this process when it has
