@@ -302,7 +302,8 @@ impl Engine {
             // A frozen process cannot die: thaw it first, as Docker does.
             self.unpause_container(container.id())?;
         }
-        if container.row.state == "restarting" {
+        if !container.is_running() || container.row.state == "restarting" {
+            // Stopped since the first read, or still between two runs: the mark is all it takes.
             return Ok(());
         }
         monitor::signal_pid(container.row.pid as i32, signo)
