@@ -246,10 +246,11 @@ pub fn link_exists(name: &str) -> Result<bool> {
     Ok(get_link(&mut nl, name)?.is_some())
 }
 
-/// Names of all interfaces.
+/// Names of all interfaces (a dump: meant for a container's namespace, with its few interfaces).
 pub fn list_link_names() -> Result<Vec<String>> {
     let mut nl = Netlink::open()?;
-    Ok(link_names(&mut nl)?.into_values().collect())
+    let links = nl.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()), "list interfaces")?;
+    Ok(links.into_iter().filter_map(link_name).collect())
 }
 
 /// The MTU of the interface that carries the IPv4 default route, 1500
@@ -301,7 +302,7 @@ pub fn uplink_mtu() -> u32 {
 /// 0.0.0.0/0; a caller checking a subnet for clashes skips it.
 pub fn host_routes_v4() -> Result<Vec<(Ipv4Addr, u8, String)>> {
     let mut nl = Netlink::open()?;
-    let names = link_names(&mut nl)?;
+    let mut names = NamesByIndex(HashMap::new());
     let mut out = Vec::new();
     for r in dump_routes(&mut nl)? {
         let dst = r
@@ -312,7 +313,10 @@ pub fn host_routes_v4() -> Result<Vec<(Ipv4Addr, u8, String)>> {
                 _ => None,
             })
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let ifname = route_oif(&r).and_then(|i| names.get(&i).cloned()).unwrap_or_default();
+        let ifname = match route_oif(&r) {
+            Some(index) => names.name(&mut nl, index)?,
+            None => String::new(),
+        };
         out.push((dst, r.header.destination_prefix_length, ifname));
     }
     Ok(out)
@@ -321,7 +325,7 @@ pub fn host_routes_v4() -> Result<Vec<(Ipv4Addr, u8, String)>> {
 /// The host's IPv4 addresses as (address, prefix length, interface name).
 pub fn host_addresses_v4() -> Result<Vec<(Ipv4Addr, u8, String)>> {
     let mut nl = Netlink::open()?;
-    let names = link_names(&mut nl)?;
+    let mut names = NamesByIndex(HashMap::new());
     let mut msg = AddressMessage::default();
     msg.header.family = AddressFamily::Inet;
     let mut out = Vec::new();
@@ -343,7 +347,7 @@ pub fn host_addresses_v4() -> Result<Vec<(Ipv4Addr, u8, String)>> {
             })
         });
         if let Some(ip) = addr {
-            let name = names.get(&a.header.index).cloned().unwrap_or_default();
+            let name = names.name(&mut nl, a.header.index)?;
             out.push((ip, a.header.prefix_len, name));
         }
     }
@@ -430,19 +434,39 @@ fn link_kind(link: &LinkMessage) -> Option<String> {
     })
 }
 
-fn link_names(nl: &mut Netlink) -> Result<HashMap<u32, String>> {
-    let mut names = HashMap::new();
-    for m in nl.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()), "list interfaces")? {
-        if let RouteNetlinkMessage::NewLink(l) = m {
-            if let Some(name) = l.attributes.iter().find_map(|a| match a {
-                LinkAttribute::IfName(n) => Some(n.clone()),
-                _ => None,
-            }) {
-                names.insert(l.header.index, name);
-            }
-        }
+/// The interface name in a link message.
+fn link_name(message: RouteNetlinkMessage) -> Option<String> {
+    match message {
+        RouteNetlinkMessage::NewLink(l) => l.attributes.into_iter().find_map(|a| match a {
+            LinkAttribute::IfName(n) => Some(n),
+            _ => None,
+        }),
+        _ => None,
     }
-    Ok(names)
+}
+
+/// Interface names by index, looked up one at a time as `name` is asked. Unlike a dump of every interface,
+/// a single lookup is answered at once, so interfaces that come and go meanwhile (containers starting on a
+/// busy host) never interrupt it.
+struct NamesByIndex(HashMap<u32, String>);
+
+impl NamesByIndex {
+    fn name(&mut self, nl: &mut Netlink, index: u32) -> Result<String> {
+        if let Some(name) = self.0.get(&index) {
+            return Ok(name.clone());
+        }
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        let op = format!("look up interface {index}");
+        let name = match nl.request_raw(RouteNetlinkMessage::GetLink(msg), 0, &op)? {
+            Ok(answers) => answers.into_iter().find_map(link_name).unwrap_or_default(),
+            // Gone since the route or address was listed.
+            Err(f) if f.errno == libc::ENODEV => String::new(),
+            Err(f) => return Err(to_error(&op, f)),
+        };
+        self.0.insert(index, name.clone());
+        Ok(name)
+    }
 }
 
 fn set_up_index(nl: &mut Netlink, index: u32, name: &str) -> Result<()> {

@@ -646,3 +646,54 @@ fn publish_costs_one_nft_run() {
     assert_eq!(lab.fw.rules().unwrap().len(), 2);
     lab.finish();
 }
+
+/// Listing routes and addresses with their interfaces' names while other interfaces come and go. A dump of
+/// every interface takes the kernel several batches on a host with many, and a change between two batches
+/// interrupts it: `network create` failed so beside ten parallel tests. The names now come from one lookup
+/// per interface, which nothing interrupts.
+#[test]
+fn routes_and_addresses_are_listed_while_interfaces_come_and_go() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let lab = Lab::new();
+    let ns = lab.netns("churn");
+    netns::run_in(&ns, || {
+        (0..100u8).try_for_each(|i| link::ensure_bridge(&format!("many{i}"), Ipv4Addr::new(10, 124, i, 1), 24, 1500))
+    })
+    .expect("bridges");
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let churn = scope.spawn(|| {
+            netns::run_in(&ns, || {
+                let mut rounds = 0u32;
+                while !done.load(Ordering::Relaxed) {
+                    link::ensure_bridge("churn0", Ipv4Addr::new(10, 123, 0, 1), 24, 1500)?;
+                    link::delete_link("churn0")?;
+                    rounds += 1;
+                }
+                Ok(rounds)
+            })
+        });
+        let listed = netns::run_in(&ns, || {
+            (0..20)
+                .map(|_| Ok((link::host_routes_v4()?, link::host_addresses_v4()?)))
+                .collect::<Result<Vec<_>, Error>>()
+        });
+        done.store(true, Ordering::Relaxed);
+        let rounds = churn.join().expect("churn thread").expect("churn");
+        assert!(rounds > 0);
+        for (routes, addresses) in listed.expect("every listing completes") {
+            for i in 0..100u8 {
+                let name = format!("many{i}");
+                assert!(
+                    routes.contains(&(Ipv4Addr::new(10, 124, i, 0), 24, name.clone())),
+                    "no route via {name}: {routes:?}"
+                );
+                assert!(
+                    addresses.contains(&(Ipv4Addr::new(10, 124, i, 1), 24, name.clone())),
+                    "no address on {name}: {addresses:?}"
+                );
+            }
+        }
+    });
+    lab.finish();
+}
