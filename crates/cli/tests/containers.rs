@@ -361,6 +361,37 @@ fn restart_waits_for_the_last_run_to_be_torn_down() {
     assert_gone(&berth, &id);
 }
 
+/// Two `start`s of one container at once: both succeed and the container runs once (both failed, each on
+/// the network namespace the other was setting up).
+#[test]
+fn concurrent_starts_run_the_container_once() {
+    let Some(berth) = with_busybox() else { return };
+    for _ in 0..3 {
+        let id = berth.ok(&["create", "busybox", "sleep", "1000"]).trim().to_string();
+        let starts: Vec<_> = (0..2)
+            .map(|_| {
+                berth
+                    .cmd(&["start", &id])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn start")
+            })
+            .collect();
+        for start in starts {
+            let out = start.wait_with_output().expect("start");
+            assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert_eq!(
+            berth.ok(&["inspect", "--format", "{{.State.Status}}", &id]).trim(),
+            "running"
+        );
+        let top = berth.ok(&["top", &id]);
+        assert_eq!(top.matches("sleep 1000").count(), 1, "{top}");
+        berth.ok(&["rm", "-f", &id]);
+    }
+}
+
 #[test]
 fn limits_and_confinement() {
     let Some(berth) = with_busybox() else { return };

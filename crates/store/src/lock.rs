@@ -38,6 +38,14 @@ impl FileLock {
     }
 }
 
+/// The lock's file, for a forked child to close its copy: the lock belongs to the open file, so it lasts
+/// while any process keeps a copy open.
+impl std::os::fd::AsFd for FileLock {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self._file.as_fd()
+    }
+}
+
 fn open(path: &Path) -> Result<File, Error> {
     OpenOptions::new()
         .create(true)

@@ -1,7 +1,7 @@
 //! Starting (spawning the monitor), signalling, stopping and waiting.
 
 use std::io::{BufRead, BufReader};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -103,7 +103,11 @@ impl Engine {
     /// Starts a created or exited container by spawning its monitor, and
     /// returns once the container runs (or failed to start, with the reason).
     pub fn start_container(&self, name: &str, mode: StartMode) -> Result<Started> {
-        let container = self.settled_container(name)?;
+        // One start at a time per container: two at once would both set up its network namespace and root,
+        // and both fail. The second finds it running, as with Docker.
+        let id = self.container(name)?.id().to_string();
+        let lock = self.start_lock(&id)?;
+        let container = self.settled_container(&id)?;
         if container.is_running() {
             return Ok(Started {
                 pid: container.row.pid as i32,
@@ -115,7 +119,7 @@ impl Engine {
             context: "creating the monitor's status pipe".into(),
             source: e.into(),
         })?;
-        let child = self.spawn_monitor(&container, mode, write, read.as_raw_fd())?;
+        let child = self.spawn_monitor(&container, mode, write, &[read.as_raw_fd(), lock.as_fd().as_raw_fd()])?;
         let mut status = BufReader::new(std::fs::File::from(read));
         let mut line = String::new();
         let n = status.read_line(&mut line).map_err(|e| Error::Stream {
@@ -155,6 +159,15 @@ impl Engine {
         )))
     }
 
+    fn start_lock(&self, id: &str) -> Result<berth_store::FileLock> {
+        let dir = self.container_run_dir(id);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        Ok(berth_store::FileLock::exclusive(&dir.join("start.lock"))?)
+    }
+
     /// The container once the monitor of its last run is gone. That monitor records the exit before it tears
     /// the run down (network, mounts, runtime state), so a `restart` or a `start` right after a `stop` could
     /// otherwise start a run that the old monitor then tears down.
@@ -184,7 +197,7 @@ impl Engine {
         container: &super::Container,
         mode: StartMode,
         write: std::os::fd::OwnedFd,
-        read: std::os::fd::RawFd,
+        parent_only: &[std::os::fd::RawFd],
     ) -> Result<Option<std::process::Child>> {
         if single_threaded() {
             // Neither process may carry an open database across the fork (see Store::close_db): each opens it
@@ -196,7 +209,7 @@ impl Engine {
             #[allow(unsafe_code)]
             let pid = unsafe { libc::fork() };
             if pid == 0 {
-                let code = self.forked_monitor(container.id(), mode, container.config.open_stdin, write, read);
+                let code = self.forked_monitor(container.id(), mode, container.config.open_stdin, write, parent_only);
                 // SAFETY: ends the child without running the parent's destructors or atexit handlers.
                 #[allow(unsafe_code)]
                 unsafe {
@@ -249,13 +262,16 @@ impl Engine {
         mode: StartMode,
         open_stdin: bool,
         write: std::os::fd::OwnedFd,
-        read: std::os::fd::RawFd,
+        parent_only: &[std::os::fd::RawFd],
     ) -> i32 {
         use std::os::fd::IntoRawFd;
-        // SAFETY: `read` is the parent's end of the status pipe, unused here.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::close(read);
+        for &fd in parent_only {
+            // SAFETY: the parent's fds (its end of the status pipe, its start lock), which nothing in this child
+            // uses; the objects owning them are never dropped here, as the child ends with _exit.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::close(fd);
+            }
         }
         if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
             let targets: &[i32] = match (mode, open_stdin) {
