@@ -392,6 +392,56 @@ fn concurrent_starts_run_the_container_once() {
     }
 }
 
+/// A detached container's monitor writes to its log (run root, containers/ID/monitor.log), whether it was
+/// forked or exec'd. When it dies, the next command records the container as exited, and the error quotes
+/// the log's last line.
+#[test]
+fn a_dead_monitor_is_recorded_with_its_last_words() {
+    let Some(berth) = with_busybox() else { return };
+    let id = berth.ok(&["run", "-d", "busybox", "sleep", "1000"]).trim().to_string();
+    let pid = berth
+        .ok(&["inspect", "--format", "{{.State.Pid}}", &id])
+        .trim()
+        .to_string();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("container stat");
+    let shim: i32 = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
+        .expect("parent pid");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{shim}/comm"))
+        .unwrap_or_default()
+        .trim()
+        != "berth-shim"
+    {
+        assert!(Instant::now() < deadline, "no hand-over to berth-shim");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = berth.dir.path().join("run/containers").join(&id).join("monitor.log");
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{shim}/fd/2")).expect("shim stderr"),
+        log
+    );
+    std::fs::write(&log, "berth-shim: the test's last words\n").expect("write the log");
+    let shim = rustix::process::Pid::from_raw(shim).expect("shim pid");
+    rustix::process::kill_process(shim, rustix::process::Signal::KILL).expect("kill the shim");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = berth.ok(&["inspect", "--format", "{{.State.Status}}|{{.State.Error}}", &id]);
+        if state.starts_with("exited|") {
+            assert!(
+                state.contains("monitor process died (its log ends: berth-shim: the test's last words)"),
+                "{state}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {state}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    berth.ok(&["rm", "-f", &id]);
+    assert_gone(&berth, &id);
+}
+
 #[test]
 fn limits_and_confinement() {
     let Some(berth) = with_busybox() else { return };

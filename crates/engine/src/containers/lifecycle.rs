@@ -235,7 +235,8 @@ impl Engine {
             .arg(write.as_raw_fd().to_string())
             .arg(container.id());
         if mode == StartMode::Detached {
-            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            let stderr = monitor::open_log(self, container.id()).map_or_else(|_| Stdio::null(), Stdio::from);
+            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
         } else {
             command.arg("--attach");
             if !container.config.open_stdin {
@@ -284,6 +285,16 @@ impl Engine {
                 #[allow(unsafe_code)]
                 unsafe {
                     libc::dup2(null.as_raw_fd(), fd);
+                }
+            }
+        }
+        if mode == StartMode::Detached {
+            // What the monitor says (warnings, a panic) goes to its log, as an exec'd monitor's does.
+            if let Ok(log) = monitor::open_log(self, id) {
+                // SAFETY: dup2 onto our own stderr.
+                #[allow(unsafe_code)]
+                unsafe {
+                    libc::dup2(log.as_raw_fd(), 2);
                 }
             }
         }

@@ -217,6 +217,12 @@ impl Engine {
             return Ok(container);
         }
         let id = container.row.id.clone();
+        let error = match monitor::last_words(self, &id) {
+            Some(words) => {
+                format!("the container's monitor process died (its log ends: {words}); its state was recovered")
+            }
+            None => "the container's monitor process died; its state was recovered".to_string(),
+        };
         let updated = self.store().write(|tx| {
             let Some(mut row) = rows::get(tx, &id)? else {
                 return Ok::<_, Error>(None);
@@ -227,7 +233,7 @@ impl Engine {
                 row.state = "exited".into();
                 row.exit_code = if row.exit_code == 0 { 137 } else { row.exit_code };
                 row.finished_at = time::now();
-                row.error = "the container's monitor process died; its state was recovered".into();
+                row.error = error;
                 row.pid = 0;
                 rows::update(tx, &row)?;
             }

@@ -55,6 +55,41 @@ pub(crate) fn write_stop_marker(engine: &Engine, id: &str) -> Result<()> {
     fs::write(stop_marker(engine, id), b"").map_err(|e| Error::Io { path: dir, source: e })
 }
 
+/// The monitor's own log: its warnings and, should it fail, its last words. `berth container-monitor` logs
+/// there too (see the CLI's main).
+pub(crate) fn log_file_path(engine: &Engine, id: &str) -> PathBuf {
+    engine.container_run_dir(id).join("monitor.log")
+}
+
+pub(crate) fn open_log(engine: &Engine, id: &str) -> std::io::Result<File> {
+    fs::create_dir_all(engine.container_run_dir(id))?;
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_file_path(engine, id))
+}
+
+/// The last line of the monitor's log, if it wrote any.
+pub(crate) fn last_words(engine: &Engine, id: &str) -> Option<String> {
+    last_line(&log_file_path(engine, id))
+}
+
+/// The last non-empty line of a file, read from its last 4 kB.
+fn last_line(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
+}
+
 /// The cgroup path the runtime creates for a container.
 pub(crate) fn cgroups_path(id: &str) -> String {
     format!("/berth/{id}")
@@ -1226,6 +1261,22 @@ fn bind_source_of<'a>(rootfs: &'a Path, binds: &'a [spec::BindMount], path: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_line_of_a_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("monitor.log");
+        assert_eq!(last_line(&log), None);
+        fs::write(&log, "").expect("write");
+        assert_eq!(last_line(&log), None);
+        let long = "x".repeat(10_000);
+        fs::write(
+            &log,
+            format!("{long}\nfirst words\nthread 'main' panicked at here:\n  \n\n"),
+        )
+        .expect("write");
+        assert_eq!(last_line(&log).as_deref(), Some("thread 'main' panicked at here:"));
+    }
 
     #[test]
     fn mount_points_are_seen_whatever_their_name() {
