@@ -21,6 +21,8 @@ pub struct ContainerRow {
     /// The monitor's start time in clock ticks since boot (/proc/PID/stat),
     /// so a recycled pid is never mistaken for a live monitor.
     pub monitor_start: i64,
+    /// The kernel's boot id when the monitor ran (/proc/sys/kernel/random/boot_id); empty if unknown.
+    pub monitor_boot: String,
     pub exit_code: i64,
     pub started_at: String,
     pub finished_at: String,
@@ -30,7 +32,7 @@ pub struct ContainerRow {
 }
 
 const COLUMNS: &str = "id, name, image_id, created, config, state, pid, monitor_pid, monitor_start, exit_code, \
-                       started_at, finished_at, error, oom_killed, restart_count";
+                       started_at, finished_at, error, oom_killed, restart_count, monitor_boot";
 
 fn row(r: &Row) -> rusqlite::Result<ContainerRow> {
     Ok(ContainerRow {
@@ -49,13 +51,14 @@ fn row(r: &Row) -> rusqlite::Result<ContainerRow> {
         error: r.get(12)?,
         oom_killed: r.get(13)?,
         restart_count: r.get(14)?,
+        monitor_boot: r.get(15)?,
     })
 }
 
 /// Inserts a new container; a taken name is a constraint error the caller reports.
 pub fn insert(conn: &Connection, c: &ContainerRow) -> Result<(), Error> {
     conn.execute(
-        &format!("INSERT INTO containers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+        &format!("INSERT INTO containers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
         params![
             c.id,
             c.name,
@@ -71,7 +74,8 @@ pub fn insert(conn: &Connection, c: &ContainerRow) -> Result<(), Error> {
             c.finished_at,
             c.error,
             c.oom_killed,
-            c.restart_count
+            c.restart_count,
+            c.monitor_boot
         ],
     )?;
     Ok(())
@@ -81,7 +85,8 @@ pub fn insert(conn: &Connection, c: &ContainerRow) -> Result<(), Error> {
 pub fn update(conn: &Connection, c: &ContainerRow) -> Result<(), Error> {
     conn.execute(
         "UPDATE containers SET name = ?2, config = ?3, state = ?4, pid = ?5, monitor_pid = ?6, monitor_start = ?7,
-         exit_code = ?8, started_at = ?9, finished_at = ?10, error = ?11, oom_killed = ?12, restart_count = ?13
+         exit_code = ?8, started_at = ?9, finished_at = ?10, error = ?11, oom_killed = ?12, restart_count = ?13,
+         monitor_boot = ?14
          WHERE id = ?1",
         params![
             c.id,
@@ -96,7 +101,8 @@ pub fn update(conn: &Connection, c: &ContainerRow) -> Result<(), Error> {
             c.finished_at,
             c.error,
             c.oom_killed,
-            c.restart_count
+            c.restart_count,
+            c.monitor_boot
         ],
     )?;
     Ok(())

@@ -121,6 +121,11 @@ CREATE TABLE build_cache (
 );
 CREATE INDEX build_cache_image ON build_cache(image_id);
 "#,
+    // 6: the boot a container's monitor ran in: a pid and start time from before a reboot can match a new
+    // process. Empty for rows written before this column.
+    r#"
+ALTER TABLE containers ADD COLUMN monitor_boot TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 pub(crate) fn open(path: &Path) -> Result<Connection, Error> {

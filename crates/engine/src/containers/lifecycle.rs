@@ -175,10 +175,10 @@ impl Engine {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let container = self.container(name)?;
-            let (pid, start) = (container.row.monitor_pid, container.row.monitor_start);
-            if container.is_running() || !monitor::is_alive(pid, start) {
+            if container.is_running() || !monitor::monitor_alive(&container.row) {
                 return Ok(container);
             }
+            let pid = container.row.monitor_pid;
             if Instant::now() >= deadline {
                 return Err(Error::Conflict(format!(
                     "container {} is still being torn down by the monitor of its last run (pid {pid}); try again",

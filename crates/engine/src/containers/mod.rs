@@ -213,7 +213,7 @@ impl Engine {
     /// A container whose monitor is gone cannot be running: record it as
     /// exited with an error instead of showing it running forever.
     fn reconcile(&self, mut container: Container) -> Result<Container> {
-        if !container.is_running() || monitor::is_alive(container.row.monitor_pid, container.row.monitor_start) {
+        if !container.is_running() || monitor::monitor_alive(&container.row) {
             return Ok(container);
         }
         let id = container.row.id.clone();
@@ -227,9 +227,7 @@ impl Engine {
             let Some(mut row) = rows::get(tx, &id)? else {
                 return Ok::<_, Error>(None);
             };
-            if matches!(row.state.as_str(), "running" | "paused" | "restarting")
-                && !monitor::is_alive(row.monitor_pid, row.monitor_start)
-            {
+            if matches!(row.state.as_str(), "running" | "paused" | "restarting") && !monitor::monitor_alive(&row) {
                 row.state = "exited".into();
                 row.exit_code = if row.exit_code == 0 { 137 } else { row.exit_code };
                 row.finished_at = time::now();
@@ -420,6 +418,7 @@ impl Engine {
             pid: 0,
             monitor_pid: 0,
             monitor_start: 0,
+            monitor_boot: String::new(),
             exit_code: 0,
             started_at: "0001-01-01T00:00:00Z".into(),
             finished_at: "0001-01-01T00:00:00Z".into(),

@@ -124,6 +124,23 @@ pub fn is_alive(pid: i64, start: i64) -> bool {
     matches!(process_stat(pid), Some((state, s)) if s == start && !matches!(state, 'Z' | 'X'))
 }
 
+/// This boot's id, read once per process; empty if the kernel does not say.
+fn boot_id() -> &'static str {
+    static BOOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// Whether a container's recorded monitor still runs: the same boot (after a reboot, a new process can have
+/// the old pid and start time), then the same pid and start time. Rows from before the boot was recorded
+/// match any boot.
+pub(crate) fn monitor_alive(row: &ContainerRow) -> bool {
+    (row.monitor_boot.is_empty() || row.monitor_boot == boot_id()) && is_alive(row.monitor_pid, row.monitor_start)
+}
+
 /// Signal names and numbers as docker accepts them: KILL, SIGKILL, 9.
 pub fn parse_signal(text: &str) -> Result<i32> {
     let t = text.trim().to_ascii_uppercase();
@@ -716,6 +733,7 @@ impl Monitor<'_> {
             row.pid = pid as i64;
             row.monitor_pid = monitor_pid;
             row.monitor_start = monitor_start;
+            row.monitor_boot = boot_id().to_string();
             row.started_at = time::now();
             row.error = String::new();
             row.oom_killed = false;
@@ -1261,6 +1279,37 @@ fn bind_source_of<'a>(rootfs: &'a Path, binds: &'a [spec::BindMount], path: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_monitor_from_another_boot_is_dead() {
+        let me = std::process::id() as i64;
+        let mut row = ContainerRow {
+            id: "c".into(),
+            name: "n".into(),
+            image_id: String::new(),
+            created: String::new(),
+            config: String::new(),
+            state: "running".into(),
+            pid: 0,
+            monitor_pid: me,
+            monitor_start: process_start(me).expect("our own start time"),
+            monitor_boot: boot_id().to_string(),
+            exit_code: 0,
+            started_at: String::new(),
+            finished_at: String::new(),
+            error: String::new(),
+            oom_killed: false,
+            restart_count: 0,
+        };
+        assert!(!boot_id().is_empty());
+        assert!(monitor_alive(&row));
+        // The same pid and start time in a boot before this one: not this process.
+        row.monitor_boot = "00000000-0000-0000-0000-000000000000".into();
+        assert!(!monitor_alive(&row));
+        // A row written before boots were recorded falls back to pid and start time.
+        row.monitor_boot = String::new();
+        assert!(monitor_alive(&row));
+    }
 
     #[test]
     fn last_line_of_a_log() {
