@@ -214,13 +214,7 @@ fn main() -> ExitCode {
     // The monitor's stderr may be the user's terminal (attached runs): it
     // logs to a file beside the container's runtime state instead.
     if let Command::ContainerMonitor(args) = &cli.command {
-        let dir = cli.runroot.join("containers").join(args.0.id());
-        let _ = std::fs::create_dir_all(&dir);
-        if let Ok(file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("monitor.log"))
-        {
+        if let Ok(file) = berth_engine::containers::monitor::open_log(&cli.runroot, args.0.id()) {
             tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new("warn,libcgroups=error"))
                 .with_ansi(false)

@@ -235,7 +235,7 @@ impl Engine {
             .arg(write.as_raw_fd().to_string())
             .arg(container.id());
         if mode == StartMode::Detached {
-            let stderr = monitor::open_log(self, container.id()).map_or_else(|_| Stdio::null(), Stdio::from);
+            let stderr = monitor::open_log(self.runroot(), container.id()).map_or_else(|_| Stdio::null(), Stdio::from);
             command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
         } else {
             command.arg("--attach");
@@ -290,7 +290,7 @@ impl Engine {
         }
         if mode == StartMode::Detached {
             // What the monitor says (warnings, a panic) goes to its log, as an exec'd monitor's does.
-            if let Ok(log) = monitor::open_log(self, id) {
+            if let Ok(log) = monitor::open_log(self.runroot(), id) {
                 // SAFETY: dup2 onto our own stderr.
                 #[allow(unsafe_code)]
                 unsafe {

@@ -55,23 +55,25 @@ pub(crate) fn write_stop_marker(engine: &Engine, id: &str) -> Result<()> {
     fs::write(stop_marker(engine, id), b"").map_err(|e| Error::Io { path: dir, source: e })
 }
 
-/// The monitor's own log: its warnings and, should it fail, its last words. `berth container-monitor` logs
-/// there too (see the CLI's main).
-pub(crate) fn log_file_path(engine: &Engine, id: &str) -> PathBuf {
-    engine.container_run_dir(id).join("monitor.log")
+/// The monitor's own log, in the container's run dir under `runroot`: its warnings and, should it fail, its
+/// last words. Every detached monitor writes there, forked or exec'd (`berth container-monitor` opens it
+/// for its tracing before it has an engine).
+pub fn log_file_path(runroot: &Path, id: &str) -> PathBuf {
+    runroot.join("containers").join(id).join("monitor.log")
 }
 
-pub(crate) fn open_log(engine: &Engine, id: &str) -> std::io::Result<File> {
-    fs::create_dir_all(engine.container_run_dir(id))?;
-    fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_file_path(engine, id))
+/// Opens the monitor's log for appending, creating the run dir if needed.
+pub fn open_log(runroot: &Path, id: &str) -> std::io::Result<File> {
+    let path = log_file_path(runroot, id);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    fs::OpenOptions::new().create(true).append(true).open(path)
 }
 
 /// The last line of the monitor's log, if it wrote any.
 pub(crate) fn last_words(engine: &Engine, id: &str) -> Option<String> {
-    last_line(&log_file_path(engine, id))
+    last_line(&log_file_path(engine.runroot(), id))
 }
 
 /// The last non-empty line of a file, read from its last 4 kB.
@@ -120,7 +122,7 @@ pub fn process_start(pid: i64) -> Option<i64> {
 
 /// Whether the monitor recorded as (pid, start time) is still that process
 /// (a zombie nobody reaped yet counts as dead).
-pub fn is_alive(pid: i64, start: i64) -> bool {
+fn is_alive(pid: i64, start: i64) -> bool {
     matches!(process_stat(pid), Some((state, s)) if s == start && !matches!(state, 'Z' | 'X'))
 }
 
