@@ -1,0 +1,1 @@
+//! (issue 13) copy_out: tests to come.

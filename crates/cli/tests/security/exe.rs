@@ -1,0 +1,1 @@
+//! (issue 13) exe: tests to come.

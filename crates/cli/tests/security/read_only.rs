@@ -1,0 +1,1 @@
+//! (issue 13) read_only: tests to come.
