@@ -10,6 +10,13 @@ pub enum Error {
     /// A layer tar entry that berth refuses to unpack: an escape attempt or a malformed header.
     #[error("layer entry {entry:?}: {reason}")]
     InvalidEntry { entry: String, reason: String },
+    /// A sparse file (GNU 'S' entry or PAX `GNU.sparse.*` records): unpacked, its holes would become
+    /// zeros written to disk, so a layer of a few kB could fill it.
+    #[error(
+        "layer entry {entry:?} is a GNU sparse file, which berth does not unpack: rebuild the image without \
+         sparse files (no tar --sparse)"
+    )]
+    SparseEntry { entry: String },
     /// The layer stream could not be read or decoded.
     #[error("reading layer stream: {source}; check that the blob is a complete tar, tar+gzip or tar+zstd layer")]
     Read {
@@ -43,7 +50,9 @@ pub enum Error {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidEntry { .. } | Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::InvalidEntry { .. } | Error::SparseEntry { .. } | Error::InvalidArgument(_) => {
+                ErrorKind::InvalidArgument
+            }
             Error::Read { source } => {
                 if is_os_error(source) {
                     ErrorKind::Internal
@@ -97,6 +106,8 @@ mod tests {
     #[test]
     fn kinds() {
         assert_eq!(Error::entry(b"../x", "escapes").kind(), ErrorKind::InvalidArgument);
+        let sparse = Error::SparseEntry { entry: "big".into() };
+        assert_eq!(sparse.kind(), ErrorKind::InvalidArgument);
         let parse = Error::Read {
             source: io::Error::other("archive header checksum mismatch"),
         };

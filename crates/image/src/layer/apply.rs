@@ -3,6 +3,15 @@
 //! Every path is resolved against an in-memory map of what this layer has created:
 //! the destination starts empty, so the map is the whole truth about it, and no
 //! entry is ever created through a symbolic link or outside the destination.
+//!
+//! What a layer writes is bounded by what it holds. A regular file gets exactly the bytes its entry
+//! carries in the stream: the header's size, or the PAX `size` record, which the tar crate honours
+//! over the header and which also decides where the next header starts; the data is read from the
+//! stream, never made up. Hard links are made with `linkat` and copy nothing. Directories, symbolic
+//! links, devices, fifos and whiteouts get no data (whatever their header declares is skipped), and
+//! xattrs come from PAX records, which are in the stream themselves. The one tar feature that makes
+//! bytes out of nothing, sparse files (GNU 'S' entries, whose holes the tar crate hands out as zeros,
+//! and GNU tar's PAX sparse formats), is refused before anything of the entry is written.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -129,6 +138,16 @@ impl Applier {
             return Ok(());
         }
         let raw = entry.path_bytes().into_owned();
+        if kind.is_gnu_sparse() {
+            return Err(Error::SparseEntry {
+                entry: String::from_utf8_lossy(&raw).into_owned(),
+            });
+        }
+        if let Some(name) = pax_sparse_name(entry)? {
+            return Err(Error::SparseEntry {
+                entry: String::from_utf8_lossy(name.as_deref().unwrap_or(&raw)).into_owned(),
+            });
+        }
         let rel = normalize(&raw).map_err(|reason| Error::entry(&raw, reason))?;
         // AUFS metadata at the root (`.wh..wh.plnk/`, `.wh..wh.aufs`, ...) is not content.
         let first = rel.split(|&b| b == b'/').next().unwrap_or_default();
@@ -144,7 +163,7 @@ impl Applier {
         use tar::EntryType as T;
         match kind {
             T::Directory => self.dir(&raw, rel, &meta),
-            T::Regular | T::Continuous | T::GNUSparse => self.file(entry, &raw, rel, &meta),
+            T::Regular | T::Continuous => self.file(entry, &raw, rel, &meta),
             T::Symlink => {
                 let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
                 self.symlink(&raw, rel, &target, &meta)
@@ -625,6 +644,24 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Meta,
         mtime,
         xattrs,
     })
+}
+
+/// Whether the entry's PAX records describe a GNU sparse file (formats 0.0, 0.1 and 1.0 all use
+/// `GNU.sparse.*` keys); inside, the name format 1.0 records (its header names a placeholder path).
+fn pax_sparse_name<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<Option<Vec<u8>>>, Error> {
+    let Some(records) = entry.pax_extensions().map_err(|source| Error::Read { source })? else {
+        return Ok(None);
+    };
+    let mut sparse = None;
+    for record in records.flatten() {
+        let key = record.key_bytes();
+        if key == b"GNU.sparse.name" {
+            sparse = Some(Some(record.value_bytes().to_vec()));
+        } else if key.starts_with(b"GNU.sparse.") && sparse.is_none() {
+            sparse = Some(None);
+        }
+    }
+    Ok(sparse)
 }
 
 /// Parses a PAX time (`1700000000.123456789`, possibly negative); `None` when malformed.

@@ -209,7 +209,13 @@ impl Walk {
             h.set_size(0);
             return b.append_data(&mut h, rel, io::empty()).map_err(io_err);
         }
-        // Devices and fifos: the header carries everything.
+        // Devices and fifos: the header carries everything. `set_metadata_in_mode` leaves device
+        // numbers at 0, which would turn every device into 0:0, an overlayfs whiteout once unpacked.
+        if ft.is_char_device() || ft.is_block_device() {
+            let dev = meta.rdev();
+            h.set_device_major(rustix::fs::major(dev)).map_err(io_err)?;
+            h.set_device_minor(rustix::fs::minor(dev)).map_err(io_err)?;
+        }
         h.set_size(0);
         b.append_data(&mut h, rel, io::empty()).map_err(io_err)
     }
@@ -360,5 +366,79 @@ mod tests {
         let b = fs::metadata(again.join("data/new-link")).unwrap();
         assert_eq!(a.ino(), b.ino(), "hard links stay links");
         assert_eq!(fs::read_link(again.join("link")).unwrap(), PathBuf::from("/etc/keep"));
+    }
+
+    #[test]
+    fn device_numbers_roundtrip() {
+        use rustix::fs::{makedev, mknodat, FileType, Mode, CWD};
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("tree");
+        fs::create_dir(&tree).unwrap();
+        mknodat(
+            CWD,
+            tree.join("null"),
+            FileType::CharacterDevice,
+            Mode::from_raw_mode(0o666),
+            makedev(1, 3),
+        )
+        .unwrap();
+        mknodat(
+            CWD,
+            tree.join("loop"),
+            FileType::BlockDevice,
+            Mode::from_raw_mode(0o660),
+            makedev(7, 300),
+        )
+        .unwrap();
+        // A high major and minor, beyond the old 8-bit ones.
+        mknodat(
+            CWD,
+            tree.join("big"),
+            FileType::CharacterDevice,
+            Mode::from_raw_mode(0o600),
+            makedev(511, 70000),
+        )
+        .unwrap();
+        for source in [Source::Plain, Source::OverlayUpper] {
+            let mut tar = Vec::new();
+            write_tar(&tree, source, &mut tar).unwrap();
+            let mut seen = Vec::new();
+            for entry in tar::Archive::new(&tar[..]).entries().unwrap() {
+                let entry = entry.unwrap();
+                let h = entry.header();
+                seen.push((
+                    entry.path().unwrap().to_string_lossy().into_owned(),
+                    h.entry_type(),
+                    h.device_major().unwrap(),
+                    h.device_minor().unwrap(),
+                ));
+            }
+            use tar::EntryType as T;
+            assert_eq!(
+                seen,
+                vec![
+                    ("big".to_string(), T::Char, Some(511), Some(70000)),
+                    ("loop".to_string(), T::Block, Some(7), Some(300)),
+                    ("null".to_string(), T::Char, Some(1), Some(3)),
+                ],
+                "{source:?}"
+            );
+            let again = tmp.path().join(format!("{source:?}"));
+            fs::create_dir(&again).unwrap();
+            apply_layer(std::io::Cursor::new(tar), &again).unwrap();
+            for (name, want) in [
+                ("null", makedev(1, 3)),
+                ("loop", makedev(7, 300)),
+                ("big", makedev(511, 70000)),
+            ] {
+                let m = fs::symlink_metadata(again.join(name)).unwrap();
+                assert_eq!(m.rdev(), want, "{source:?} {name}");
+                assert!(!is_whiteout(&m), "{source:?} {name} must not turn into a whiteout");
+            }
+            assert!(fs::symlink_metadata(again.join("loop"))
+                .unwrap()
+                .file_type()
+                .is_block_device());
+        }
     }
 }

@@ -628,3 +628,146 @@ fn parses_pax_times() {
     assert_eq!(t("abc"), None);
     assert_eq!(t("1.2x"), None);
 }
+
+/// Everything under `root` (not following links, each inode once): bytes of regular-file content and
+/// bytes allocated on disk.
+fn usage(root: &Path) -> (u64, u64) {
+    fn walk(dir: &Path, seen: &mut std::collections::HashSet<u64>, total: &mut (u64, u64)) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let m = fs::symlink_metadata(&path).unwrap();
+            if m.is_dir() {
+                walk(&path, seen, total);
+            } else if m.is_file() && seen.insert(m.ino()) {
+                *total = (total.0 + m.len(), total.1 + m.blocks() * 512);
+            }
+        }
+    }
+    let mut total = (0, 0);
+    walk(root, &mut std::collections::HashSet::new(), &mut total);
+    total
+}
+
+/// An old GNU sparse entry ('S') of `real` bytes holding `data` at its end.
+fn gnu_sparse(b: &mut tar::Builder<Vec<u8>>, name: &[u8], real: u64, data: &[u8]) {
+    let mut h = raw_header(name, T::GNUSparse, b"", data.len() as u64);
+    let gnu = h.as_gnu_mut().unwrap();
+    gnu.set_real_size(real);
+    gnu.sparse[0].set_offset(real - data.len() as u64);
+    gnu.sparse[0].set_length(data.len() as u64);
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+}
+
+#[test]
+fn refuses_gnu_sparse_entries_before_writing_them() {
+    const REAL: u64 = 64 << 20;
+    let tmp = scratch();
+    // First in the layer: the layer directory stays empty.
+    let first = tar_of(|b| {
+        gnu_sparse(b, b"big", REAL, &[7u8; 512]);
+        file(b, "after", b"x");
+    });
+    assert!(first.len() < 4096, "the tar is small: {}", first.len());
+    let dest = fresh_dest(tmp.path(), "first");
+    let err = apply_bytes(&first, &dest).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    let message = err.to_string();
+    assert!(message.contains("\"big\""), "names the entry: {message}");
+    assert!(message.contains("sparse"), "{message}");
+    assert!(message.contains("rebuild"), "says what to do: {message}");
+    assert_eq!(
+        fs::read_dir(&dest).unwrap().count(),
+        0,
+        "nothing is left in the layer directory"
+    );
+
+    // After other entries: those stay (the caller removes the directory), the sparse one is never made.
+    let later = tar_of(|b| {
+        file(b, "before", b"kept");
+        gnu_sparse(b, b"dir/big", REAL, &[7u8; 512]);
+    });
+    let dest = fresh_dest(tmp.path(), "later");
+    let err = apply_bytes(&later, &dest).unwrap_err();
+    assert!(err.to_string().contains("\"dir/big\""), "{err}");
+    assert!(!dest.join("dir/big").exists());
+    let (len, blocks) = usage(&dest);
+    assert!(
+        len <= later.len() as u64 && blocks < 1 << 20,
+        "wrote {len} bytes, {blocks} on disk"
+    );
+}
+
+#[test]
+fn refuses_pax_sparse_entries() {
+    // GNU tar's PAX formats 0.0, 0.1 and 1.0: a regular entry whose records describe the holes.
+    type Records = Vec<(&'static str, &'static [u8])>;
+    let formats: Vec<(&str, Records)> = vec![
+        (
+            "0.0",
+            vec![
+                ("GNU.sparse.size", b"1073741824"),
+                ("GNU.sparse.numblocks", b"1"),
+                ("GNU.sparse.offset", b"1073741312"),
+                ("GNU.sparse.numbytes", b"512"),
+            ],
+        ),
+        (
+            "0.1",
+            vec![
+                ("GNU.sparse.size", b"1073741824"),
+                ("GNU.sparse.numblocks", b"1"),
+                ("GNU.sparse.map", b"1073741312,512"),
+            ],
+        ),
+        (
+            "1.0",
+            vec![
+                ("GNU.sparse.major", b"1"),
+                ("GNU.sparse.minor", b"0"),
+                ("GNU.sparse.name", b"holes"),
+                ("GNU.sparse.realsize", b"1073741824"),
+            ],
+        ),
+    ];
+    let tmp = scratch();
+    for (version, records) in formats {
+        let bytes = tar_of(|b| {
+            b.append_pax_extensions(records.iter().copied()).unwrap();
+            file(b, "GNUSparseFile.0/holes", &[7u8; 512]);
+        });
+        let dest = fresh_dest(tmp.path(), version);
+        let err = apply_bytes(&bytes, &dest).expect_err(version);
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{version}: {err}");
+        assert!(err.to_string().contains("sparse"), "{version}: {err}");
+        assert!(err.to_string().contains("holes\""), "{version} names the entry: {err}");
+        assert_eq!(fs::read_dir(&dest).unwrap().count(), 0, "{version}: nothing is left");
+    }
+}
+
+#[test]
+fn writes_no_more_than_the_stream_holds() {
+    // A PAX size record overrides the header's (the tar crate honours it), hard links share data
+    // instead of copying it, and a directory's or device's declared data is skipped, not written.
+    let payload = [5u8; 1000];
+    let bytes = tar_of(|b| {
+        b.append_pax_extensions([("size", &b"1000"[..])]).unwrap();
+        let mut h = raw_header(b"f", T::Regular, b"", 0);
+        h.set_cksum();
+        b.append(&h, &payload[..]).unwrap();
+        for i in 0..50 {
+            hardlink(b, &format!("link{i}"), "f");
+        }
+        raw(b, b"d/", T::Directory, b"", &[9u8; 4096]);
+        raw(b, b"fifo", T::Fifo, b"", &[9u8; 4096]);
+        file(b, "g", b"tail");
+    });
+    let tmp = scratch();
+    let dest = fresh_dest(tmp.path(), "diff");
+    let applied = apply_bytes(&bytes, &dest).unwrap();
+    assert_eq!(fs::read(dest.join("f")).unwrap(), payload);
+    assert_eq!(fs::read(dest.join("g")).unwrap(), b"tail");
+    assert_eq!(applied.size, 1004, "only regular-file data counts");
+    let (_, blocks) = usage(&dest);
+    assert!(blocks <= 3 * 4096, "hard links share one copy: {blocks} bytes on disk");
+}
