@@ -317,3 +317,78 @@ pub fn serve_http(routes: Vec<(&'static str, Vec<u8>)>) -> (String, std::sync::A
     });
     (base, served)
 }
+
+/// `berth registry serve` on a free loopback port with its content in `dir`; killed on drop.
+/// Tests put hand-made manifests and blobs there with `berth_registry::Client` and then pull them.
+pub struct ServedRegistry {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl ServedRegistry {
+    pub fn start(berth: &Berth, dir: &Path) -> ServedRegistry {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let addr = format!("127.0.0.1:{port}");
+        let child = berth
+            .cmd(&[
+                "registry",
+                "serve",
+                "--addr",
+                &addr,
+                "--root",
+                dir.to_str().expect("path"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("berth registry serve");
+        let registry = ServedRegistry { port, child };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "berth registry serve did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        registry
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Pushes `blobs` (config and layers, by content) and then `manifest` under `repo:tag`, as any
+    /// client could, without berth having to accept the image first.
+    pub fn put_image(&self, repo: &str, tag: &str, media_type: &str, manifest: &[u8], blobs: &[&[u8]]) {
+        let client = berth_registry::Client::new(&self.host(), berth_registry::ClientOptions::default())
+            .expect("registry client");
+        for blob in blobs {
+            let digest: berth_store::Digest = format!("sha256:{}", hex::encode(Sha256::digest(blob)))
+                .parse()
+                .expect("digest");
+            client
+                .push_blob(
+                    repo,
+                    &digest,
+                    blob.len() as u64,
+                    berth_registry::BlobSource::Bytes(blob),
+                    &mut |_| {},
+                )
+                .expect("push blob");
+        }
+        client
+            .put_manifest(repo, tag, media_type, manifest)
+            .expect("put manifest");
+    }
+}
+
+impl Drop for ServedRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
