@@ -1,8 +1,9 @@
 //! Basic authentication against an htpasswd file of bcrypt entries, as
 //! `htpasswd -B` writes them (the only kind Docker's registry accepts too).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use base64::Engine as _;
@@ -12,30 +13,41 @@ use crate::error::{Error, Result};
 
 pub const REALM: &str = "berth registry";
 
+/// The cost of the dummy hash when the file's first entry has none usable:
+/// what `htpasswd -B` writes by default.
+const DEFAULT_COST: u32 = 5;
+
 pub struct Htpasswd {
-    users: HashMap<String, String>,
+    /// Digests of the user names, with their bcrypt hashes, in file order.
+    /// Names are compared as digests so a comparison takes the same time
+    /// whatever the name's length or how much of it matches.
+    users: Vec<(Digest, String)>,
+    /// A hash of a random password at the cost of the file's entries: an
+    /// unknown user is verified against it, so refusing one takes as long as
+    /// refusing a wrong password and timing does not reveal user names.
+    dummy: String,
     /// Digests of Authorization headers already verified: bcrypt is slow on
     /// purpose, and clients send the same header with every request.
     verified: Mutex<HashSet<Digest>>,
+    /// How many bcrypt verifications ran: lets tests see that every path does one.
+    bcrypt_runs: AtomicUsize,
 }
 
 impl Htpasswd {
     pub fn load(path: &Path) -> Result<Htpasswd> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Htpasswd {
+        let bad = |reason: String| Error::Htpasswd {
             path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        let mut users = HashMap::new();
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let mut users = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let Some((user, hash)) = line.split_once(':') else {
-                return Err(Error::Htpasswd {
-                    path: path.to_path_buf(),
-                    reason: format!("line {} is not user:hash", n + 1),
-                });
+                return Err(bad(format!("line {} is not user:hash", n + 1)));
             };
             if !["$2y$", "$2b$", "$2a$"].iter().any(|p| hash.starts_with(p)) {
                 tracing::warn!(
@@ -44,26 +56,36 @@ impl Htpasswd {
                 );
                 continue;
             }
-            users.insert(user.to_string(), hash.to_string());
+            users.push((Digest::of(user.as_bytes()), hash.to_string()));
         }
-        if users.is_empty() {
-            return Err(Error::Htpasswd {
-                path: path.to_path_buf(),
-                reason: "no bcrypt entries: add users with `htpasswd -B FILE USER`".into(),
-            });
-        }
+        let Some((_, first)) = users.first() else {
+            return Err(bad("no bcrypt entries: add users with `htpasswd -B FILE USER`".into()));
+        };
+        let cost = bcrypt_cost(first).unwrap_or(DEFAULT_COST);
+        let password = format!("{:032x}", rand::random::<u128>());
+        let dummy = bcrypt::hash(password, cost).map_err(|e| bad(format!("cannot make a bcrypt hash: {e}")))?;
         Ok(Htpasswd {
             users,
+            dummy,
             verified: Mutex::new(HashSet::new()),
+            bcrypt_runs: AtomicUsize::new(0),
         })
     }
 
-    /// Checks an Authorization header value. Blocking: bcrypt takes tens of
-    /// milliseconds, so call this off the async workers.
+    /// Whether this exact Authorization header was verified before: cheap,
+    /// so it can run on the async workers and spare bcrypt for new headers.
+    pub fn is_verified(&self, authorization: Option<&[u8]>) -> bool {
+        authorization.is_some_and(|value| {
+            let key = Digest::of(value);
+            self.verified.lock().unwrap_or_else(|p| p.into_inner()).contains(&key)
+        })
+    }
+
+    /// Checks an Authorization header value. Blocking: bcrypt takes
+    /// milliseconds or more, so call this off the async workers.
     pub fn check(&self, authorization: Option<&[u8]>) -> bool {
         let Some(value) = authorization else { return false };
-        let key = Digest::of(value);
-        if self.verified.lock().unwrap_or_else(|p| p.into_inner()).contains(&key) {
+        if self.is_verified(Some(value)) {
             return true;
         }
         let ok = self.verify(value);
@@ -72,7 +94,7 @@ impl Htpasswd {
             if cache.len() > 1024 {
                 cache.clear();
             }
-            cache.insert(key);
+            cache.insert(Digest::of(value));
         }
         ok
     }
@@ -96,9 +118,32 @@ impl Htpasswd {
         let Some((user, password)) = decoded.split_once(':') else {
             return false;
         };
-        let Some(hash) = self.users.get(user) else { return false };
-        bcrypt::verify(password, hash).unwrap_or(false)
+        // Every entry is compared, and an unknown user is verified against
+        // the dummy hash: the same work whether or not the user exists.
+        let wanted = Digest::of(user.as_bytes());
+        let mut found: Option<&str> = None;
+        for (name, hash) in &self.users {
+            if same_bytes(name.hex().as_bytes(), wanted.hex().as_bytes()) {
+                found = Some(hash);
+            }
+        }
+        self.bcrypt_runs.fetch_add(1, Ordering::Relaxed);
+        let matches = bcrypt::verify(password, found.unwrap_or(&self.dummy)).unwrap_or(false);
+        found.is_some() && matches
     }
+}
+
+/// The cost field of a `$2y$NN$...` hash, if it is one bcrypt accepts.
+fn bcrypt_cost(hash: &str) -> Option<u32> {
+    hash.get(4..6)
+        .and_then(|c| c.parse().ok())
+        .filter(|c| (4..=31).contains(c))
+}
+
+/// Compares two strings of equal length without stopping at the first
+/// difference.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -124,6 +169,41 @@ mod tests {
         assert!(!h.check(Some(b"Basic !!!")));
         assert!(!h.check(Some(b"Bearer x")));
         assert!(!h.check(None));
+    }
+
+    /// An unknown user costs a bcrypt verification like a wrong password,
+    /// so the time of a refusal does not tell which user names exist.
+    #[test]
+    fn unknown_users_cost_a_bcrypt_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("htpasswd");
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        std::fs::write(&path, format!("alice:{hash}\n")).unwrap();
+        let h = Htpasswd::load(&path).unwrap();
+        let runs = || h.bcrypt_runs.load(Ordering::Relaxed);
+        assert!(!h.check(Some(&header("alice", "wrong"))));
+        assert_eq!(runs(), 1);
+        assert!(!h.check(Some(&header("mallory", "wrong"))));
+        assert_eq!(runs(), 2, "an unknown user was refused without a bcrypt verification");
+        assert!(!h.check(Some(&header("", ""))));
+        assert_eq!(runs(), 3);
+    }
+
+    #[test]
+    fn dummy_hash_has_the_cost_of_the_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("htpasswd");
+        let hash = bcrypt::hash("s3cret", 6).unwrap();
+        std::fs::write(&path, format!("alice:{hash}\nalice2:{hash}\n")).unwrap();
+        let h = Htpasswd::load(&path).unwrap();
+        assert_eq!(bcrypt_cost(&h.dummy), Some(6));
+        assert!(h.check(Some(&header("alice2", "s3cret"))));
+        assert!(!h.check(Some(&header("alice3", "s3cret"))));
+        assert_eq!(bcrypt_cost("$2y$xx$abc"), None);
+        assert_eq!(bcrypt_cost("$2y$99$abc"), None);
+        assert!(same_bytes(b"abc", b"abc"));
+        assert!(!same_bytes(b"abc", b"abd"));
+        assert!(!same_bytes(b"abc", b"ab"));
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub enum Error {
     Unauthorized { realm: String },
     #[error("no route for {0}")]
     NotFound(String),
+    /// More upload sessions are open than the server allows (429).
+    #[error("too many uploads in progress (at most {limit}): finish or cancel some, or try again later")]
+    TooManyUploads { limit: usize },
 
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
@@ -63,6 +66,8 @@ pub enum Error {
     Htpasswd { path: PathBuf, reason: String },
     #[error("cannot load TLS certificate or key: {0}")]
     Tls(String),
+    #[error("invalid registry configuration: {0}")]
+    Config(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),
     #[error("server failed: {0}")]
@@ -90,7 +95,9 @@ impl Error {
             | Error::PaginationInvalid(_)
             | Error::Unsupported(_)
             | Error::Htpasswd { .. }
-            | Error::Tls(_) => ErrorKind::InvalidArgument,
+            | Error::Tls(_)
+            | Error::Config(_) => ErrorKind::InvalidArgument,
+            Error::TooManyUploads { .. } => ErrorKind::Unavailable,
             Error::ChunkOutOfOrder { .. } => ErrorKind::Conflict,
             Error::Unauthorized { .. } => ErrorKind::Unauthorized,
             Error::Bind { .. } => ErrorKind::Unavailable,
@@ -117,6 +124,7 @@ impl Error {
             Error::Unsupported(_) => "UNSUPPORTED",
             Error::Unauthorized { .. } => "UNAUTHORIZED",
             Error::NotFound(_) => "NOT_FOUND",
+            Error::TooManyUploads { .. } => "TOOMANYREQUESTS",
             _ => "UNKNOWN",
         }
     }
@@ -132,6 +140,7 @@ impl Error {
             Error::ManifestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Error::Unsupported(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Error::TooManyUploads { .. } => StatusCode::TOO_MANY_REQUESTS,
             e if e.kind() == ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -13,6 +13,7 @@ mod error;
 mod handlers;
 mod manifest;
 mod names;
+mod purge;
 mod storage;
 mod tls;
 
@@ -45,7 +46,20 @@ pub struct Config {
     pub htpasswd: Option<PathBuf>,
     /// Serve HTTPS with this certificate chain and private key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// An upload session untouched this long is abandoned and removed.
+    pub upload_max_age: Duration,
+    /// How often abandoned upload sessions are looked for while serving.
+    pub upload_purge_interval: Duration,
+    /// At most this many upload sessions may be open at once; a client
+    /// starting one more gets 429 TOOMANYREQUESTS.
+    pub max_upload_sessions: usize,
 }
+
+/// Docker's registry keeps abandoned uploads for a week and looks once a
+/// day; a day and an hour bound the disk an abandoning client can fill.
+pub const DEFAULT_UPLOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_UPLOAD_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+pub const DEFAULT_MAX_UPLOAD_SESSIONS: usize = 1000;
 
 impl Config {
     /// Plain HTTP on 127.0.0.1:5000, no authentication.
@@ -55,6 +69,9 @@ impl Config {
             root: root.into(),
             htpasswd: None,
             tls: None,
+            upload_max_age: DEFAULT_UPLOAD_MAX_AGE,
+            upload_purge_interval: DEFAULT_UPLOAD_PURGE_INTERVAL,
+            max_upload_sessions: DEFAULT_MAX_UPLOAD_SESSIONS,
         }
     }
 }
@@ -71,13 +88,19 @@ pub struct Server {
     local_addr: SocketAddr,
     state: Arc<AppState>,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    upload_max_age: Duration,
+    upload_purge_interval: Duration,
 }
 
 /// Opens the root, loads the htpasswd file and TLS certificate, and binds
 /// the listening socket, so every configuration error shows before serving.
 pub fn bind(config: Config) -> Result<Server> {
+    if config.upload_purge_interval.is_zero() {
+        return Err(Error::Config(
+            "the upload purge interval is zero: give it a positive duration".into(),
+        ));
+    }
     let storage = Storage::open(&config.root)?;
-    storage.clear_stale_uploads();
     let auth = config.htpasswd.as_deref().map(auth::Htpasswd::load).transpose()?;
     let tls = match &config.tls {
         Some((cert, key)) => Some(tls::load(cert, key)?),
@@ -90,11 +113,16 @@ pub fn bind(config: Config) -> Result<Server> {
     let listener = std::net::TcpListener::bind(config.addr).map_err(bind_err)?;
     listener.set_nonblocking(true).map_err(bind_err)?;
     let local_addr = listener.local_addr().map_err(bind_err)?;
+    let state = Arc::new(AppState::new(storage, auth, config.max_upload_sessions));
+    // Sessions abandoned while the server was down go first.
+    state.purge_abandoned_uploads(config.upload_max_age);
     Ok(Server {
         listener,
         local_addr,
-        state: Arc::new(AppState::new(storage, auth)),
+        state,
         tls,
+        upload_max_age: config.upload_max_age,
+        upload_purge_interval: config.upload_purge_interval,
     })
 }
 
@@ -148,6 +176,11 @@ impl Server {
 
     async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
         let listener = tokio::net::TcpListener::from_std(self.listener).map_err(Error::Serve)?;
+        let purger = tokio::spawn(purge::purge_loop(
+            self.state.clone(),
+            self.upload_purge_interval,
+            self.upload_max_age,
+        ));
         let app = handlers::router(self.state);
         let (stopping_tx, mut stopping) = watch::channel(false);
         let graceful = async move {
@@ -177,6 +210,7 @@ impl Server {
                 }
             }
         };
+        purger.abort();
         served.map_err(Error::Serve)
     }
 }

@@ -273,9 +273,44 @@ impl Storage {
         clear_older_than(&self.root.join("tmp"), Duration::from_secs(24 * 3600));
     }
 
-    /// Removes upload sessions untouched for a week, as Docker's registry does.
-    pub fn clear_stale_uploads(&self) {
-        clear_older_than(&self.uploads_dir(), Duration::from_secs(7 * 24 * 3600));
+    /// Names of the entries under uploads/: session ids, and whatever else
+    /// a crash or a hand left there.
+    pub fn upload_entries(&self) -> Vec<String> {
+        list_names(&self.uploads_dir()).unwrap_or_default()
+    }
+
+    /// How many upload sessions are open.
+    pub fn upload_count(&self) -> Result<usize> {
+        let dir = self.uploads_dir();
+        Ok(fs::read_dir(&dir).at(&dir)?.count())
+    }
+
+    /// Whether an entry under uploads/ saw no activity for longer than
+    /// `age`. A session's activity is its data file's mtime, which every
+    /// chunk moves; an entry without one is judged by its own mtime.
+    pub fn upload_idle(&self, name: &str, age: Duration) -> bool {
+        let entry = self.uploads_dir().join(name);
+        let modified = fs::metadata(entry.join("data"))
+            .or_else(|_| fs::symlink_metadata(&entry))
+            .and_then(|m| m.modified());
+        match modified {
+            Ok(t) => SystemTime::now().duration_since(t).is_ok_and(|idle| idle > age),
+            Err(_) => false,
+        }
+    }
+
+    /// Removes an entry under uploads/ and everything in it.
+    pub fn remove_upload(&self, name: &str) -> Result<()> {
+        let path = self.uploads_dir().join(name);
+        let removed = match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
+            Ok(_) => fs::remove_file(&path),
+            Err(e) => Err(e),
+        };
+        match removed {
+            Err(e) if !is_missing(&e) => Err(e).at(path),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -298,6 +298,21 @@ pub struct ServeArgs {
     /// TLS private key (PEM)
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// Remove upload sessions idle this long (e.g. 24h, 90m)
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    upload_purge_age: std::time::Duration,
+    /// How often to look for idle upload sessions
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    upload_purge_interval: std::time::Duration,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    match berth_build::parse_go_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "invalid duration {text:?}: use a positive duration such as 30m or 24h"
+        )),
+    }
 }
 
 /// `registry serve`: the registry's content lives in `--root DIR` when given on the command line, else in
@@ -311,12 +326,13 @@ pub fn run(options: &Options, root_given: bool, command: RegistryCommand) -> any
     };
     let tls = args.tls_cert.zip(args.tls_key);
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let server = berth_registry_server::bind(berth_registry_server::Config {
-        addr: args.addr,
-        root: root.clone(),
-        htpasswd: args.htpasswd,
-        tls,
-    })?;
+    let mut config = berth_registry_server::Config::new(root.clone());
+    config.addr = args.addr;
+    config.htpasswd = args.htpasswd;
+    config.tls = tls;
+    config.upload_max_age = args.upload_purge_age;
+    config.upload_purge_interval = args.upload_purge_interval;
+    let server = berth_registry_server::bind(config)?;
     eprintln!(
         "berth registry: serving {scheme}://{} from {}",
         server.local_addr(),
