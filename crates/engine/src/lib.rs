@@ -3,6 +3,7 @@
 //! It owns the data root and orchestrates the lower crates; it formats nothing.
 
 pub mod build;
+pub mod config;
 pub mod containers;
 pub mod dns;
 mod error;

@@ -1,7 +1,6 @@
 //! Talking to registries: a client for a registry with the user's credentials and berth's settings,
 //! `login`, `logout`, `search`, and the progress a pull or push reports.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_registry::{Client, ClientOptions, Credentials, DockerConfig, StaticCredentials};
@@ -47,25 +46,10 @@ impl Progress for Quiet {
 /// One answer of `search`.
 pub use berth_registry::SearchResult;
 
-/// berth's own settings for registries: `insecure-registries` in `/etc/berth/config.json` (or the file
-/// `$BERTH_CONFIG` names), as in Docker's daemon.json.
+/// berth's own settings for registries: `insecure-registries` in berth's config file (see
+/// [`crate::config`]), as in Docker's daemon.json.
 fn insecure_registries() -> Vec<String> {
-    let path = std::env::var_os("BERTH_CONFIG")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/etc/berth/config.json"));
-    let Ok(bytes) = std::fs::read(&path) else {
-        return Vec::new();
-    };
-    match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(v) => v["insecure-registries"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default(),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "ignoring a malformed berth config");
-            Vec::new()
-        }
-    }
+    crate::config::load().insecure_registries
 }
 
 /// A registry as `login`/`logout` name it: `https://index.docker.io/v1/`, `localhost:5000`,
