@@ -1,11 +1,12 @@
-//! Reading Docker's json-file logs; berth_relay::log writes them.
+//! Reading Docker's json-file logs; berth_relay::log writes them. A log is read as a stream
+//! ([`Reader`]), so reading one costs the same memory whatever its size.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
-use std::path::Path;
+mod reader;
+mod tail;
 
 use berth_relay::log::rotated;
 pub use berth_relay::log::Writer;
+pub use reader::Reader;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -72,24 +73,6 @@ pub fn log_attrs(config: &super::ContainerConfig) -> Vec<(String, String)> {
     attrs.into_iter().collect()
 }
 
-/// Every entry of a container's log, oldest first (rotated files included).
-pub fn read_all(path: &Path, max_files: u32) -> io::Result<Vec<Entry>> {
-    let mut entries = Vec::new();
-    for n in (0..max_files.max(1)).rev() {
-        let file = match File::open(rotated(path, n)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for line in BufReader::new(file).lines() {
-            if let Ok(entry) = serde_json::from_str::<Entry>(&line?) {
-                entries.push(entry);
-            }
-        }
-    }
-    Ok(entries)
-}
-
 /// Parses docker's `max-size` values: 10k, 5m, 1g (binary units) or bytes.
 pub fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim().to_ascii_lowercase();
@@ -128,7 +111,10 @@ mod tests {
         w.write(0, b"hello\nwor").unwrap();
         w.write(1, b"oops\n").unwrap();
         w.write(0, b"ld\n").unwrap();
-        let entries = read_all(&path, 3).unwrap();
+        let entries: Vec<Entry> = Reader::open(&path, 3, None, false)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         let logs: Vec<_> = entries.iter().map(|e| (e.stream.as_str(), e.log.as_str())).collect();
         assert_eq!(
             logs,
@@ -136,5 +122,99 @@ mod tests {
         );
         assert_eq!(parse_size("10k"), Some(10240));
         assert_eq!(parse_size("abc"), None);
+    }
+
+    /// Every entry's text the reader gives now.
+    fn texts(reader: &mut Reader) -> Vec<String> {
+        std::iter::from_fn(|| reader.next_entry().unwrap())
+            .map(|e| e.log.trim_end().to_string())
+            .collect()
+    }
+
+    fn lines(w: &mut Writer, range: std::ops::Range<u32>) {
+        for i in range {
+            w.write(0, format!("line-{i:03}\n").as_bytes()).unwrap();
+        }
+    }
+
+    #[test]
+    fn tail_spans_rotated_files_and_then_streams_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = Writer::open(&path, Some(400), 4).unwrap();
+        lines(&mut w, 0..20);
+        assert!(rotated(&path, 2).exists(), "the writer rotated twice");
+        let want: Vec<String> = (13..20).map(|i| format!("line-{i:03}")).collect();
+        assert_eq!(texts(&mut Reader::open(&path, 4, Some(7), false).unwrap()), want);
+        let all = texts(&mut Reader::open(&path, 4, Some(1000), false).unwrap());
+        assert_eq!(all.last().map(String::as_str), Some("line-019"));
+        assert_eq!(all, texts(&mut Reader::open(&path, 4, None, false).unwrap()));
+        assert!(texts(&mut Reader::open(&path, 4, Some(0), false).unwrap()).is_empty());
+        let missing = dir.path().join("none-json.log");
+        assert!(texts(&mut Reader::open(&missing, 4, Some(3), false).unwrap()).is_empty());
+    }
+
+    #[test]
+    fn follow_reads_on_across_rotations_without_losing_or_repeating_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        // Following a log that does not exist yet.
+        let mut reader = Reader::open(&path, 3, Some(2), true).unwrap();
+        assert!(texts(&mut reader).is_empty());
+        let mut w = Writer::open(&path, Some(300), 3).unwrap();
+        lines(&mut w, 0..2);
+        assert_eq!(texts(&mut reader), ["line-000", "line-001"]);
+        let mut seen = Vec::new();
+        // A few entries at a time (within one file, across one rotation), then many (the file we
+        // read is rotated out of existence before we come back).
+        for (from, to) in [(2, 4), (4, 9), (9, 11), (11, 40), (40, 41)] {
+            lines(&mut w, from..to);
+            seen.extend(texts(&mut reader));
+        }
+        let newest = texts(&mut Reader::open(&path, 3, None, false).unwrap());
+        assert_eq!(seen[seen.len() - newest.len()..], newest[..]);
+        let want: Vec<String> = (2..11).map(|i| format!("line-{i:03}")).collect();
+        assert_eq!(seen[..9], want[..]);
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "in order, none twice: {seen:?}");
+    }
+
+    #[test]
+    fn follow_starts_over_when_a_single_file_log_is_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        // Two entries (~80 bytes each) fit, a third truncates the file.
+        let mut w = Writer::open(&path, Some(170), 1).unwrap();
+        lines(&mut w, 0..2);
+        let mut reader = Reader::open(&path, 1, None, true).unwrap();
+        assert_eq!(texts(&mut reader), ["line-000", "line-001"]);
+        lines(&mut w, 2..3);
+        assert_eq!(texts(&mut reader), ["line-002"]);
+    }
+
+    #[test]
+    fn partial_lines_wait_when_following_and_overlong_lines_are_skipped() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(br#"{"log":"a\n","stream":"stdout","time":"t"}"#)
+            .unwrap();
+        file.write_all(b"\nnot json\n{\"log\":\"").unwrap();
+        let mut reader = Reader::open(&path, 1, None, true).unwrap();
+        assert_eq!(texts(&mut reader), ["a"]);
+        file.write_all(&vec![b'x'; reader::MAX_LINE]).unwrap();
+        file.write_all(b"\",\"stream\":\"stdout\",\"time\":\"t\"}\n").unwrap();
+        file.write_all(b"{\"log\":\"b\\n\",\"stream\":\"stderr\",\"time\":\"t\"}")
+            .unwrap();
+        assert!(texts(&mut reader).is_empty(), "b waits for its newline");
+        file.write_all(b"\n").unwrap();
+        assert_eq!(texts(&mut reader), ["b"]);
+        // Not following, an unterminated last line is read as it is.
+        file.write_all(br#"{"log":"c\n","stream":"stdout","time":"t"}"#)
+            .unwrap();
+        assert_eq!(
+            texts(&mut Reader::open(&path, 1, None, false).unwrap()),
+            ["a", "b", "c"]
+        );
     }
 }

@@ -369,8 +369,19 @@ impl Engine {
         if !config.detach_keys.is_empty() {
             berth_relay::parse_detach_keys(&config.detach_keys).map_err(Error::InvalidArgument)?;
         }
+        // berth's config file gives the defaults, as Docker's daemon.json does: its driver when the
+        // container names none, and its options, key by key, when the container uses that driver.
+        // They are recorded here, so `inspect` shows them and a later change of the file leaves this
+        // container as it was.
+        let defaults = crate::config::load();
+        let default_driver = defaults.log_driver.unwrap_or_else(|| "json-file".into());
         if config.host.log_type.is_empty() {
-            config.host.log_type = "json-file".into();
+            config.host.log_type = default_driver.clone();
+        }
+        if config.host.log_type == default_driver {
+            for (key, value) in defaults.log_opts {
+                config.host.log_opts.entry(key).or_insert(value);
+            }
         }
         if !matches!(config.host.log_type.as_str(), "json-file" | "none") {
             return Err(Error::InvalidArgument(format!(
@@ -630,8 +641,9 @@ impl Engine {
         })
     }
 
-    /// Every entry of a container's json-file log, oldest first.
-    pub fn container_logs(&self, name: &str) -> Result<Vec<logs::Entry>> {
+    /// A container's json-file log, entry by entry as it is parsed, oldest first: all of it, or its
+    /// last `tail` lines; `follow` keeps reading what the container writes next.
+    pub fn container_logs(&self, name: &str, tail: Option<usize>, follow: bool) -> Result<logs::Reader> {
         let c = self.container(name)?;
         let max_files = c
             .config
@@ -640,8 +652,7 @@ impl Engine {
             .get("max-file")
             .and_then(|s| s.parse().ok())
             .unwrap_or(1);
-        let path = monitor::log_path(self, c.id());
-        logs::read_all(&path, max_files).map_err(|e| Error::Io { path, source: e })
+        logs::Reader::open(&monitor::log_path(self, c.id()), max_files, tail, follow)
     }
 
     /// How many containers use an image (rmi refuses to delete those).

@@ -61,15 +61,17 @@ pub fn logs(options: &Options, args: LogsArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("invalid --tail value {:?}", args.tail))?,
         )
     };
-    let mut printed = 0usize;
-    let mut first = true;
-    let stdout = io::stdout();
-    let stderr = io::stderr();
+    let mut out = Output {
+        stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+        stderr: io::stderr(),
+    };
     // One entry as docker prints it: [time ][details ]line, on the stream it came from.
-    let emit = |e: &berth_engine::containers::logs::Entry| -> io::Result<()> {
-        let t = parse_time(&e.time);
-        if since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)) {
-            return Ok(());
+    let emit = |out: &mut Output, e: &berth_engine::containers::logs::Entry| -> io::Result<()> {
+        if since.is_some() || until.is_some() {
+            let t = parse_time(&e.time);
+            if since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)) {
+                return Ok(());
+            }
         }
         let mut text = String::new();
         if args.timestamps {
@@ -80,45 +82,45 @@ pub fn logs(options: &Options, args: LogsArgs) -> anyhow::Result<()> {
             text.push_str(&e.details());
         }
         text.push_str(&e.log);
-        if e.stream == "stderr" {
-            stderr.lock().write_all(text.as_bytes())
-        } else {
-            stdout.lock().write_all(text.as_bytes())
-        }
+        out.write(e.stream == "stderr", text.as_bytes())
     };
+    // The engine streams the entries as it parses them: memory stays flat whatever the log's size.
+    let mut reader = engine.container_logs(container.id(), tail, args.follow)?;
     loop {
-        let entries = engine.container_logs(container.id())?;
-        let mut fresh: Vec<_> = entries.into_iter().skip(printed).collect();
-        let total = printed + fresh.len();
-        if first {
-            if let Some(n) = tail {
-                let skip = fresh.len().saturating_sub(n);
-                fresh.drain(..skip);
-            }
-            first = false;
+        while let Some(e) = reader.next_entry()? {
+            emit(&mut out, &e)?;
         }
-        for e in &fresh {
-            emit(e)?;
-        }
-        printed = total;
         if !args.follow {
             break;
         }
-        let current = engine.container(container.id())?;
-        if !current.is_running() {
+        out.stdout.flush()?;
+        if !engine.container(container.id())?.is_running() {
             // One last read for what arrived while it stopped.
-            let rest: Vec<_> = engine
-                .container_logs(container.id())?
-                .into_iter()
-                .skip(printed)
-                .collect();
-            for e in &rest {
-                emit(e)?;
+            while let Some(e) = reader.next_entry()? {
+                emit(&mut out, &e)?;
             }
             break;
         }
-        stdout.lock().flush()?;
         std::thread::sleep(Duration::from_millis(100));
     }
+    out.stdout.flush()?;
     Ok(())
+}
+
+/// Where `logs` prints: stdout buffered (a big log is many small entries), stderr not; stdout is
+/// flushed before each stderr entry, so the two streams keep their order on a shared terminal.
+struct Output<'a> {
+    stdout: io::BufWriter<io::StdoutLock<'a>>,
+    stderr: io::Stderr,
+}
+
+impl Output<'_> {
+    fn write(&mut self, to_stderr: bool, bytes: &[u8]) -> io::Result<()> {
+        if to_stderr {
+            self.stdout.flush()?;
+            self.stderr.lock().write_all(bytes)
+        } else {
+            self.stdout.write_all(bytes)
+        }
+    }
 }

@@ -182,9 +182,9 @@ pub struct RunArgs {
     /// Restart policy to apply when a container exits
     #[arg(long, default_value = "no")]
     restart: String,
-    /// Logging driver for the container
-    #[arg(long, default_value = "json-file")]
-    log_driver: String,
+    /// Logging driver for the container (default: berth's config file's, or json-file)
+    #[arg(long)]
+    log_driver: Option<String>,
     /// Log driver options
     #[arg(long)]
     log_opt: Vec<String>,
@@ -338,7 +338,7 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
                 tmpfs: args.tmpfs.clone(),
                 extra_hosts: args.add_host.clone(),
                 devices: args.device.clone(),
-                log_type: args.log_driver.clone(),
+                log_type: args.log_driver.clone().unwrap_or_default(),
                 log_opts,
                 restart_policy: args.restart.clone(),
                 init: args.init,
