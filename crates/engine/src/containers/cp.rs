@@ -4,7 +4,9 @@
 //! host, for reading or for writing (the CVE-2018-15664 and CVE-2019-14271
 //! class). A running container is reached through /proc/PID/root, so its
 //! volumes are included; a stopped one through an overlay view of its own.
+//! Below SRC, copy-out reads through file descriptors only (cp_walk.rs).
 
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -48,11 +50,6 @@ fn open_in(root: &Root, path: &str, flags: OFlags) -> std::result::Result<OwnedF
         Mode::empty(),
         ResolveFlags::IN_ROOT,
     )
-}
-
-/// A path that reaches an fd's file (its magic link, resolved by the kernel).
-fn fd_path(fd: &OwnedFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}/.", fd.as_raw_fd()))
 }
 
 impl Engine {
@@ -105,46 +102,29 @@ impl Engine {
             }
             other => io_err(src, other),
         })?;
-        let stat = rustix::fs::fstat(&fd).map_err(|e| io_err(src, e))?;
-        let is_dir = rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory;
         let contents_only = src.ends_with("/.");
         let base = Path::new(src.trim_end_matches("/.").trim_end_matches('/'))
             .file_name()
             .map(|n| n.to_os_string())
             .unwrap_or_else(|| ".".into());
-        let mut builder = tar::Builder::new(out);
-        builder.follow_symlinks(false);
-        let source = fd_path(&fd);
-        let result = if is_dir {
-            let name_in_tar = if contents_only {
-                PathBuf::from(".")
-            } else {
-                PathBuf::from(&base)
-            };
-            builder.append_dir_all(&name_in_tar, &source)
-        } else if rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Symlink {
-            // A symlink copied as itself: its target is only text.
-            let target = rustix::fs::readlinkat(&fd, "", Vec::new()).map_err(|e| io_err(src, e))?;
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Symlink);
-            h.set_size(0);
-            h.set_mode(0o777);
-            builder.append_link(&mut h, &base, Path::new(&*target.to_string_lossy()))
+        // `SRC/.` is a directory's contents: entries without a prefix (SRC
+        // itself is `./`); otherwise everything is under SRC's last name.
+        let name_in_tar = if contents_only {
+            PathBuf::from("./")
         } else {
-            // Reopening the O_PATH fd's magic link gives the same file.
-            let magic = format!("/proc/self/fd/{}", fd.as_raw_fd());
-            let file = rustix::fs::open(&magic, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| io_err(src, e))?;
-            let mut file = File::from(file);
-            builder.append_file(&base, &mut file)
+            PathBuf::from(&base)
         };
+        let mut builder = tar::Builder::new(out);
+        let result = super::cp_walk::append_tree(&mut builder, fd, &name_in_tar);
         result.and_then(|_| builder.finish()).map_err(|e| io_err(src, e))
     }
 
     /// `cp - CONTAINER:DEST` and `cp SRC CONTAINER:DEST`: unpacks a tar into
     /// the directory DEST inside the container; every entry is created
     /// relative to a directory opened inside the root, never through a
-    /// symlink that leaves it. With `archive`, owners are kept.
+    /// symlink that leaves it. A hard link names a regular file inside DEST;
+    /// a file written onto a symlink lands on the link's target, resolved
+    /// inside the root. With `archive`, owners are kept.
     pub fn copy_into_container(&self, name: &str, dest: &str, archive: bool, input: &mut dyn Read) -> Result<()> {
         let c = self.container(name)?;
         let root = self.cp_root(&c, true)?;
@@ -199,45 +179,217 @@ impl Engine {
                     rustix::fs::symlinkat(&*target, &parent_fd, &*file_name).map_err(|e| io_err(&shown, e))?;
                 }
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
-                    let open = |fd: &OwnedFd| {
-                        rustix::fs::openat(
-                            fd,
-                            &*file_name,
-                            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                            mode,
-                        )
-                    };
-                    // Never write through a symlink that is there: replace it.
-                    let file = match open(&parent_fd) {
-                        Err(rustix::io::Errno::LOOP) => {
-                            let _ = rustix::fs::unlinkat(&parent_fd, &*file_name, rustix::fs::AtFlags::empty());
-                            open(&parent_fd)
-                        }
-                        other => other,
-                    }
-                    .map_err(|e| io_err(&shown, e))?;
+                    let in_root = Path::new("/").join(dest.trim_start_matches('/')).join(rel);
+                    let file = create_file(&root, &parent_fd, &file_name, &in_root, mode, &shown)?;
                     let mut file = File::from(file);
                     std::io::copy(&mut entry, &mut file).map_err(|e| io_err(&shown, e))?;
                     let _ = rustix::fs::fchmod(file.as_fd(), mode);
+                    if archive {
+                        let (uid, gid) = owner(&header);
+                        let _ = rustix::fs::fchown(file.as_fd(), uid, gid);
+                    }
+                    continue;
+                }
+                tar::EntryType::Link => {
+                    let target = entry.link_name().map_err(|e| io_err(&shown, e))?.unwrap_or_default();
+                    let source = link_source(&dest_fd, &target, &shown)?;
+                    let st = rustix::fs::fstat(&source).map_err(|e| io_err(&shown, e))?;
+                    let here = rustix::fs::statat(&parent_fd, &*file_name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
+                    if here.is_ok_and(|h| (h.st_dev, h.st_ino) == (st.st_dev, st.st_ino)) {
+                        // Already that file (a link to itself, or copied twice): unlinking would lose it.
+                        continue;
+                    }
+                    let _ = rustix::fs::unlinkat(&parent_fd, &*file_name, rustix::fs::AtFlags::empty());
+                    // The O_PATH fd's magic link names that very file: nothing is resolved by name again.
+                    let magic = format!("/proc/self/fd/{}", source.as_raw_fd());
+                    rustix::fs::linkat(
+                        rustix::fs::CWD,
+                        magic.as_str(),
+                        &parent_fd,
+                        &*file_name,
+                        rustix::fs::AtFlags::SYMLINK_FOLLOW,
+                    )
+                    .map_err(|e| io_err(&shown, e))?;
+                    // Owner and mode belong to the file it names, already set.
+                    continue;
                 }
                 _ => continue,
             }
             if archive {
-                let uid = header
-                    .uid()
-                    .ok()
-                    .and_then(|u| u32::try_from(u).ok())
-                    .map(rustix::fs::Uid::from_raw);
-                let gid = header
-                    .gid()
-                    .ok()
-                    .and_then(|g| u32::try_from(g).ok())
-                    .map(rustix::fs::Gid::from_raw);
+                let (uid, gid) = owner(&header);
                 let _ = rustix::fs::chownat(&parent_fd, &*file_name, uid, gid, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
             }
         }
         Ok(())
     }
+}
+
+/// The owner a tar header names, when it fits.
+fn owner(header: &tar::Header) -> (Option<rustix::fs::Uid>, Option<rustix::fs::Gid>) {
+    let uid = header.uid().ok().and_then(|u| u32::try_from(u).ok());
+    let gid = header.gid().ok().and_then(|g| u32::try_from(g).ok());
+    (uid.map(rustix::fs::Uid::from_raw), gid.map(rustix::fs::Gid::from_raw))
+}
+
+/// The file `name` in `parent` opened for writing from the start: created
+/// when missing, truncated when a regular file, written at its target
+/// (inside the container's root, `in_root` being the entry's path there)
+/// when a symlink, as Docker does. A device, pipe or socket there is
+/// replaced, never opened: its node could reach the host's devices.
+fn create_file(
+    root: &Root,
+    parent: &OwnedFd,
+    name: &OsStr,
+    in_root: &Path,
+    mode: Mode,
+    shown: &str,
+) -> Result<OwnedFd> {
+    // A name the container keeps replacing is tried a few times, then given up.
+    for _ in 0..3 {
+        let existing = match rustix::fs::openat(
+            parent,
+            name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => {
+                let created = rustix::fs::openat(
+                    parent,
+                    name,
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    mode,
+                );
+                match created {
+                    Err(rustix::io::Errno::EXIST) => continue,
+                    other => return other.map_err(|e| io_err(shown, e)),
+                }
+            }
+            Err(e) => return Err(io_err(shown, e)),
+        };
+        let st = rustix::fs::fstat(&existing).map_err(|e| io_err(shown, e))?;
+        match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+            rustix::fs::FileType::RegularFile => return reopen_for_write(&existing, shown),
+            rustix::fs::FileType::Symlink => return create_through_link(root, in_root, mode, shown),
+            rustix::fs::FileType::Directory => {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot overwrite directory {shown} with a file in the container"
+                )))
+            }
+            _ => {
+                rustix::fs::unlinkat(parent, name, rustix::fs::AtFlags::empty()).map_err(|e| io_err(shown, e))?;
+            }
+        }
+    }
+    Err(Error::InvalidArgument(format!(
+        "{shown} kept changing in the container while it was written; pause the container and copy again"
+    )))
+}
+
+/// The regular file an O_PATH fd holds, opened for writing and truncated;
+/// its magic link leads to that very inode, whatever its name means now.
+fn reopen_for_write(fd: &OwnedFd, shown: &str) -> Result<OwnedFd> {
+    let magic = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    rustix::fs::open(
+        magic.as_str(),
+        OFlags::WRONLY | OFlags::TRUNC | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_err(shown, e))
+}
+
+/// Writes at a symlink's target, resolved by the kernel inside the
+/// container's root (an absolute target, or `..` past the top, stays in it).
+fn create_through_link(root: &Root, in_root: &Path, mode: Mode, shown: &str) -> Result<OwnedFd> {
+    let not_a_file = || {
+        Error::InvalidArgument(format!(
+            "refusing to write {shown}: its symlink leads to something other than a file in the container"
+        ))
+    };
+    let rel = in_root.strip_prefix("/").unwrap_or(in_root);
+    match rustix::fs::openat2(
+        &root.fd,
+        rel,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT,
+    ) {
+        Ok(target) => {
+            let st = rustix::fs::fstat(&target).map_err(|e| io_err(shown, e))?;
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+                return Err(not_a_file());
+            }
+            reopen_for_write(&target, shown)
+        }
+        Err(rustix::io::Errno::NOENT) => {
+            // A dangling link: O_CREAT follows it and makes its target. Not
+            // truncated, and never written, until fstat says a new node there
+            // is a regular file (O_NONBLOCK: a pipe swapped in cannot block).
+            let file = rustix::fs::openat2(
+                &root.fd,
+                rel,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+                mode,
+                ResolveFlags::IN_ROOT,
+            )
+            .map_err(|e| io_err(shown, e))?;
+            let st = rustix::fs::fstat(&file).map_err(|e| io_err(shown, e))?;
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+                return Err(not_a_file());
+            }
+            rustix::fs::ftruncate(&file, 0).map_err(|e| io_err(shown, e))?;
+            Ok(file)
+        }
+        Err(e) => Err(io_err(shown, e)),
+    }
+}
+
+/// A hard link's target: a regular file inside the destination (the
+/// archive's own earlier entry or one already there), as an O_PATH fd.
+/// Resolved with DEST as the root, so neither `..` nor a symlink leaves it.
+fn link_source(dest: &OwnedFd, target: &Path, shown: &str) -> Result<OwnedFd> {
+    let refuse =
+        |why: &str| Error::InvalidArgument(format!("refusing hard link {shown} to {}: {why}", target.display()));
+    if target
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(refuse("the target is outside the archive's directory"));
+    }
+    let rel = target.strip_prefix("/").unwrap_or(target);
+    let (Some(dir), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Err(refuse("the target names no file"));
+    };
+    let dir_fd = if dir.as_os_str().is_empty() {
+        rustix::io::dup(dest).map_err(|e| io_err(shown, e))?
+    } else {
+        rustix::fs::openat2(
+            dest,
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT,
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR => refuse("the target is not in the destination"),
+            other => io_err(shown, other),
+        })?
+    };
+    let fd = rustix::fs::openat(
+        &dir_fd,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::NOENT => refuse("the target is not in the destination"),
+        other => io_err(shown, other),
+    })?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| io_err(shown, e))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(refuse("the target is not a regular file"));
+    }
+    Ok(fd)
 }
 
 /// What a path in a container is, for `cp`'s naming rules.

@@ -3,6 +3,7 @@
 //! spawns its monitor (monitor.rs), a `berth` process that outlives the CLI.
 
 mod cp;
+mod cp_walk;
 mod data;
 pub mod health;
 mod inspect;

@@ -116,23 +116,31 @@ pub(super) fn container_side(arg: &str) -> Option<(&str, &str)> {
 /// Renames the top of every entry of a tar (`from` -> `to`), or drops the
 /// top level (`to` empty), writing a new tar.
 pub(super) fn retarget(input: &Path, output: &Path, to: Option<&str>) -> anyhow::Result<()> {
+    // A path with its top renamed, or dropped (None when nothing is left).
+    let rename = |path: &Path| -> Option<PathBuf> {
+        let mut parts = path.components();
+        parts.next();
+        let rest: PathBuf = parts.collect();
+        match to {
+            Some(name) if rest.as_os_str().is_empty() => Some(PathBuf::from(name)),
+            Some(name) => Some(Path::new(name).join(&rest)),
+            None if rest.as_os_str().is_empty() => None,
+            None => Some(rest),
+        }
+    };
     let mut archive = tar::Archive::new(std::fs::File::open(input)?);
     let mut out = tar::Builder::new(std::fs::File::create(output)?);
     for entry in archive.entries()? {
         let mut entry = entry?;
         let path = entry.path()?.into_owned();
-        let mut parts = path.components();
-        parts.next();
-        let rest: PathBuf = parts.collect();
-        let new_path = match to {
-            Some(name) if rest.as_os_str().is_empty() => PathBuf::from(name),
-            Some(name) => Path::new(name).join(&rest),
-            None if rest.as_os_str().is_empty() => continue,
-            None => rest,
-        };
+        let Some(new_path) = rename(&path) else { continue };
         let mut header = entry.header().clone();
         if header.entry_type().is_symlink() || header.entry_type().is_hard_link() {
-            let target = entry.link_name()?.map(|t| t.into_owned()).unwrap_or_default();
+            let mut target = entry.link_name()?.map(|t| t.into_owned()).unwrap_or_default();
+            // A hard link names another entry of the archive, renamed the same way.
+            if header.entry_type().is_hard_link() {
+                target = rename(&target).unwrap_or(target);
+            }
             out.append_link(&mut header, &new_path, &target)?;
         } else {
             out.append_data(&mut header, &new_path, &mut entry)?;
