@@ -999,10 +999,9 @@ fn copy_up(rootfs: &Path, target: &str, volume: &Path) {
     }
 }
 
-/// /etc/hostname, /etc/hosts and /etc/resolv.conf for the container, as
-/// Docker writes them beside the container and binds them in.
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf as Docker writes them: the container's own address and
-/// name in hosts; for a user-defined network, the network's DNS server (on its gateway) in resolv.conf.
+/// name in hosts; for a user-defined network, the network's DNS server (on its gateway) in resolv.conf. They
+/// are written beside the container and bound in.
 fn write_etc_files(
     dir: &Path,
     c: &super::ContainerConfig,
@@ -1051,7 +1050,9 @@ fn write_etc_files(
     .map(|(source, destination)| spec::BindMount {
         source,
         destination: destination.to_string(),
-        read_only: false,
+        // As with Docker, `--read-only` covers them too; `network connect` still rewrites resolv.conf from
+        // the host side.
+        read_only: c.host.read_only,
         options: Vec::new(),
     })
     .collect())
