@@ -58,17 +58,12 @@ fn unescape(field: &str) -> String {
 /// `mounts`. A hierarchy without it is fine; any other failure (EBUSY: processes or child cgroups remain)
 /// is returned at once, leaving the rest for the runtime's full delete.
 pub fn remove_empty(mounts: &[PathBuf], path: &Path) -> io::Result<()> {
-    let relative = path.strip_prefix("/").unwrap_or(path);
-    if relative.as_os_str().is_empty()
-        || relative
-            .components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_)))
-    {
+    let Some(relative) = container_relative(path) else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a container cgroup path",
         ));
-    }
+    };
     for mount in mounts {
         match fs::remove_dir(mount.join(relative)) {
             Ok(()) => {}
@@ -77,6 +72,79 @@ pub fn remove_empty(mounts: &[PathBuf], path: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The calling process, moved for a while into a container's cgroup in the v1 hierarchies that carry no
+/// controller (`name=systemd`): libcontainer's v1 manager places a container only in the controllers it
+/// knows, so its init would stay in the caller's cgroup there, and the bind of that hierarchy into the
+/// container would show the host's cgroup (often the root) instead of the container's own, as runc's
+/// `name=systemd:/<path>` does. The init inherits the cgroup when it is cloned; drop moves the caller back.
+#[derive(Debug, Default)]
+pub struct NamedHierarchies {
+    /// (hierarchy dir, the caller's own cgroup in it).
+    left: Vec<(PathBuf, String)>,
+}
+
+impl NamedHierarchies {
+    /// Joins `cgroups_path` (absolute within each hierarchy, e.g. `/berth/<id>`) in every named v1 hierarchy the
+    /// caller is in, creating it. A hierarchy that cannot be joined is skipped with a warning: the container
+    /// still starts, and its own read-only mount of that hierarchy is all it sees of it.
+    pub fn join(cgroups_path: &Path) -> NamedHierarchies {
+        let mut joined = NamedHierarchies::default();
+        let Ok(own) = fs::read_to_string("/proc/self/cgroup") else {
+            return joined;
+        };
+        let Some(relative) = container_relative(cgroups_path) else {
+            return joined;
+        };
+        for (name, current) in named_hierarchies(&own) {
+            let dir = Path::new("/sys/fs/cgroup").join(name);
+            let target = dir.join(relative);
+            let moved = fs::create_dir_all(&target)
+                .and_then(|()| fs::write(target.join("cgroup.procs"), std::process::id().to_string()));
+            match moved {
+                Ok(()) => joined.left.push((dir, current.to_string())),
+                Err(e) => tracing::warn!(hierarchy = name, error = %e, "cannot place the container in its cgroup"),
+            }
+        }
+        joined
+    }
+}
+
+impl Drop for NamedHierarchies {
+    fn drop(&mut self) {
+        for (dir, own) in &self.left {
+            let back = dir.join(own.trim_start_matches('/')).join("cgroup.procs");
+            if let Err(e) = fs::write(&back, std::process::id().to_string()) {
+                tracing::warn!(path = %back.display(), error = %e, "cannot return to the caller's own cgroup");
+            }
+        }
+    }
+}
+
+/// (hierarchy name without `name=`, the process's cgroup in it) for each named v1 hierarchy in
+/// /proc/PID/cgroup text (`9:name=systemd:/user.slice`), whose mount point is /sys/fs/cgroup/<name>.
+fn named_hierarchies(proc_cgroup: &str) -> Vec<(&str, &str)> {
+    proc_cgroup
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            let name = controllers.strip_prefix("name=")?;
+            let plain = !name.is_empty() && !name.contains(['/', ',']) && name != "." && name != "..";
+            plain.then_some((name, path))
+        })
+        .collect()
+}
+
+/// `path` without its leading slash, when it is a path below a hierarchy's root.
+fn container_relative(path: &Path) -> Option<&Path> {
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    let below = !relative.as_os_str().is_empty()
+        && relative
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    below.then_some(relative)
 }
 
 #[cfg(test)]
@@ -105,6 +173,12 @@ mod tests {
         .map(PathBuf::from)
         .collect();
         assert_eq!(points, want);
+    }
+
+    #[test]
+    fn named_hierarchies_are_the_ones_without_controllers() {
+        let text = "9:name=systemd:/user.slice/x\n8:pids:/\n4:memory:/a\n0::/\n3:name=../evil:/\n";
+        assert_eq!(named_hierarchies(text), [("systemd", "/user.slice/x")]);
     }
 
     #[test]

@@ -37,6 +37,8 @@ const FORMAT: &str = "berth-seccomp-1";
 pub struct Prepared {
     pub bundle: PathBuf,
     pub executor: Option<FilterExecutor>,
+    /// The spec's `linux.cgroupsPath`.
+    pub cgroups_path: Option<PathBuf>,
 }
 
 /// Writes `<bundle>/libcontainer/config.json` for libcontainer when the spec has a seccomp profile this module can
@@ -45,18 +47,15 @@ pub struct Prepared {
 pub fn prepare(bundle: &Path, cache: &Path) -> Result<Prepared, Error> {
     let config = bundle.join("config.json");
     let mut spec = Spec::load(&config).map_err(|e| Error::Runtime(format!("read {}: {e}", config.display())))?;
-    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
+    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let Some(seccomp) = seccomp.filter(loadable) else {
         return Ok(Prepared {
             bundle: bundle.to_path_buf(),
             executor: None,
+            cgroups_path,
         });
     };
-    if !loadable(&seccomp) {
-        return Ok(Prepared {
-            bundle: bundle.to_path_buf(),
-            executor: None,
-        });
-    }
     let program = cached_program(&seccomp, cache)?;
     if let Some(linux) = spec.linux_mut() {
         linux.set_seccomp(None);
@@ -76,6 +75,7 @@ pub fn prepare(bundle: &Path, cache: &Path) -> Result<Prepared, Error> {
     Ok(Prepared {
         bundle: dir,
         executor: Some(FilterExecutor { program, added }),
+        cgroups_path,
     })
 }
 

@@ -162,11 +162,16 @@ impl Launcher {
             builder = builder.with_executor(executor);
         }
         let caller = CallerState::save();
+        let named = prepared
+            .cgroups_path
+            .as_deref()
+            .map(crate::cgroupfs::NamedHierarchies::join);
         let created = builder
             .as_init(&prepared.bundle)
             .with_systemd(false)
             .with_detach(true)
             .build();
+        drop(named);
         caller.restore();
         let mut container = match created {
             Ok(container) => container,
@@ -177,6 +182,11 @@ impl Launcher {
                 if !existed && !matches!(err, Error::ContainerExists(_)) {
                     if let Err(cleanup) = self.delete(id) {
                         tracing::warn!(id, error = %cleanup, "cleaning up after a failed create");
+                    }
+                    // The named hierarchies' cgroup is ours to remove, whatever libcontainer left.
+                    if let Some(path) = &prepared.cgroups_path {
+                        let _ = crate::cgroupfs::mount_points()
+                            .and_then(|mounts| crate::cgroupfs::remove_empty(&mounts, path));
                     }
                 }
                 return Err(err);
@@ -256,10 +266,18 @@ impl Launcher {
         };
         // The cgroup may stay busy for a moment while SIGKILLed processes exit (libcontainer itself retries for
         // about 100 ms); try a few more times before giving up.
+        let cgroup_path = container.spec().ok().map(|config| config.cgroup_path);
         let mut attempt = 0;
         loop {
             match container.delete(true) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    // libcontainer's manager knows only the controllers; the named hierarchies' cgroup is ours.
+                    if let Some(path) = &cgroup_path {
+                        let _ = crate::cgroupfs::mount_points()
+                            .and_then(|mounts| crate::cgroupfs::remove_empty(&mounts, path));
+                    }
+                    return Ok(());
+                }
                 Err(err) if attempt < 4 => {
                     attempt += 1;
                     tracing::debug!(id, attempt, error = %chain(&err), "retrying delete");

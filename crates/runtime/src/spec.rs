@@ -273,6 +273,9 @@ pub(crate) struct Host {
     pub bounding: Option<u64>,
     /// /sys/fs/cgroup is cgroup v2 only (then containers get a cgroup namespace, as with Docker).
     pub cgroup2_only: bool,
+    /// Names of the cgroup v1 hierarchies mounted under /sys/fs/cgroup (`memory`, `cpu,cpuacct`, `systemd`):
+    /// the runtime mounts each into the container.
+    pub cgroup_v1_hierarchies: Vec<String>,
     /// Swap can be limited (v1: memory.memsw files; v2: the memory controller).
     pub swap_limit: bool,
     pub cpus: u32,
@@ -315,6 +318,11 @@ impl Host {
             can_raise_limits: effective & (1 << CAP_SYS_RESOURCE) != 0,
             bounding: cap_field("CapBnd:"),
             cgroup2_only,
+            cgroup_v1_hierarchies: if cgroup2_only {
+                Vec::new()
+            } else {
+                cgroup_v1_hierarchies()
+            },
             swap_limit,
             cpus,
             arch: std::env::consts::ARCH.to_string(),
@@ -322,6 +330,23 @@ impl Host {
             dev_dir: PathBuf::from("/dev"),
         }
     }
+}
+
+/// The directories under /sys/fs/cgroup that hold a cgroup v1 file system (not the comount symlinks, not
+/// cgroup2's `unified`).
+fn cgroup_v1_hierarchies() -> Vec<String> {
+    const CGROUP_SUPER_MAGIC: u64 = 0x0027_e0eb;
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| rustix::fs::statfs(e.path()).is_ok_and(|st| st.f_type as u64 == CGROUP_SUPER_MAGIC))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
 }
 
 /// The OCI runtime spec for `run`, as dockerd would write it (see the module docs for the differences).
@@ -400,7 +425,7 @@ pub(crate) fn build_with(run: &RunSpec, host: &Host) -> Result<Spec, Error> {
         linux.set_readonly_paths(None);
     } else {
         linux.set_masked_paths(Some(MASKED_PATHS.iter().map(|p| p.to_string()).collect()));
-        linux.set_readonly_paths(Some(READONLY_PATHS.iter().map(|p| p.to_string()).collect()));
+        linux.set_readonly_paths(Some(readonly_paths(run, host)?));
     }
 
     let mut spec = Spec::default();
@@ -433,6 +458,26 @@ const MASKED_PATHS: [&str; 12] = [
 ];
 /// Docker's read-only paths.
 const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// Docker's read-only paths, then the cgroup mounts. The spec asks for /sys/fs/cgroup read-only, but
+/// libcontainer mounts the v1 tmpfs and binds every hierarchy read-write (a container could raise its own
+/// limits and write the host's hierarchy roots); a read-only path is bound over itself and remounted
+/// read-only after every mount is made, in the container's mount namespace, before the workload runs. The
+/// tmpfs comes first, so each hierarchy is remounted on the copy that stays visible. Left alone when the user
+/// mounts something of their own at /sys or /sys/fs/cgroup.
+fn readonly_paths(run: &RunSpec, host: &Host) -> Result<Vec<String>, Error> {
+    let mut paths: Vec<String> = READONLY_PATHS.iter().map(|p| p.to_string()).collect();
+    let user_mounts =
+        (run.binds.iter().map(|b| b.destination.as_str())).chain(run.tmpfs.iter().map(|(d, _)| d.as_str()));
+    for dest in user_mounts {
+        if matches!(clean_destination(dest)?.as_str(), "/sys" | "/sys/fs/cgroup") {
+            return Ok(paths);
+        }
+    }
+    paths.push("/sys/fs/cgroup".to_string());
+    paths.extend(host.cgroup_v1_hierarchies.iter().map(|h| format!("/sys/fs/cgroup/{h}")));
+    Ok(paths)
+}
 
 fn check_process(run: &RunSpec) -> Result<(), Error> {
     if !run.rootfs.is_absolute() {
@@ -1339,6 +1384,7 @@ mod tests {
             can_raise_limits: false,
             bounding: Some((1u64 << 41) - 1),
             cgroup2_only: false,
+            cgroup_v1_hierarchies: vec!["cpu,cpuacct".into(), "memory".into(), "systemd".into()],
             swap_limit: true,
             cpus: 2,
             arch: "x86_64".to_string(),
@@ -1524,7 +1570,17 @@ mod tests {
             .contains(&"/proc/kcore".to_string()));
         assert_eq!(
             linux.readonly_paths().as_deref().unwrap(),
-            ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+            [
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
+                "/sys/fs/cgroup",
+                "/sys/fs/cgroup/cpu,cpuacct",
+                "/sys/fs/cgroup/memory",
+                "/sys/fs/cgroup/systemd",
+            ]
         );
         let sysctl = linux.sysctl().as_ref().unwrap();
         assert_eq!(
@@ -1752,6 +1808,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("CAP_SYS_RESOURCE"));
+    }
+
+    #[test]
+    fn cgroup_mounts_are_read_only_unless_the_user_mounts_there() {
+        let root = busybox_root();
+        let mut run = busybox_run(root.path());
+        let readonly = |run: &RunSpec| {
+            let spec = build_with(run, &fake_host()).unwrap();
+            spec.linux().as_ref().unwrap().readonly_paths().clone().unwrap()
+        };
+        assert!(readonly(&run).contains(&"/sys/fs/cgroup/systemd".to_string()));
+        run.tmpfs = vec![("/sys/fs/cgroup/".into(), String::new())];
+        let paths = readonly(&run);
+        assert!(!paths.iter().any(|p| p.starts_with("/sys")), "{paths:?}");
     }
 
     #[test]
