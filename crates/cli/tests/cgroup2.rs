@@ -64,6 +64,7 @@ fn limits_pause_and_cleanup_on_a_cgroup_v2_host() {
     let limited: u32 = get("forked with limit").parse().expect("a count");
     assert!(limited < 20, "the pids limit let {limited} children fork");
     assert_eq!(get("forked without"), "100");
+    assert_eq!(get("cgroup writes"), "0", "a container wrote its own cgroup");
     assert_eq!(get("containers left"), "0");
     assert_eq!(get("cgroups left"), "0");
 }

@@ -25,5 +25,7 @@ echo "cgroup after rm: $(ls $cg | grep -c $id)"
 # --pids-limit contains a fork bomb: fewer than 20 of 100 children start (all 100 without the limit).
 echo "forked with limit: $($b run --rm --network none --pids-limit 20 busybox sh -c 'for i in $(seq 1 100); do (echo forked; exec sleep 5) & done; wait' 2>/dev/null | grep -c forked)"
 echo "forked without: $($b run --rm --network none busybox sh -c 'for i in $(seq 1 100); do (echo forked; exec sleep 1) & done; wait' 2>/dev/null | grep -c forked)"
+# A container cannot lift its own limits: its cgroup mount is read-only (each write that lands counts).
+echo "cgroup writes: $($b run --rm --network none --pids-limit 20 busybox sh -c 'n=0; echo max > /sys/fs/cgroup/pids.max 2>/dev/null && n=$((n+1)); mkdir /sys/fs/cgroup/escape 2>/dev/null && n=$((n+1)); echo 1 > /sys/fs/cgroup/cgroup.procs 2>/dev/null && n=$((n+1)); echo $n')"
 echo "containers left: $($b ps -aq | wc -l)"
 echo "cgroups left: $(find $cg -mindepth 1 -type d | wc -l)"
