@@ -165,6 +165,28 @@ enum Command {
 }
 
 /// Where the global `--root` came from, looked up in the subcommand's matches too (it is global).
+impl Command {
+    /// Whether this command may start or exec into a container: then this process, whose clones become
+    /// the container's processes, must run from a binary they cannot write (`seal_executable`).
+    fn starts_container_processes(&self) -> bool {
+        use container::ContainerCommand as C;
+        match self {
+            Command::Run(_)
+            | Command::Start(_)
+            | Command::Restart(_)
+            | Command::Exec(_)
+            | Command::Build(_)
+            | Command::ContainerMonitor(_)
+            | Command::ContainerHealth { .. } => true,
+            Command::Container { command } => {
+                matches!(command.0, C::Run(_) | C::Start(_) | C::Restart(_) | C::Exec(_))
+            }
+            Command::System { command } => matches!(command.0, system::SystemCommand::Boot),
+            _ => false,
+        }
+    }
+}
+
 fn root_source(matches: &clap::ArgMatches) -> Option<clap::parser::ValueSource> {
     let mut m = matches;
     let mut source = m.value_source("root");
@@ -208,6 +230,12 @@ fn main() -> ExitCode {
             };
         }
     };
+    if cli.command.starts_container_processes() {
+        if let Err(e) = berth_engine::seal_executable() {
+            eprintln!("berth: {e}");
+            return ExitCode::from(125);
+        }
+    }
     // libcgroups warns about every v1 controller this kernel lacks: keep that quiet.
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{},libcgroups=error,libcontainer=off", cli.log_level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libcgroups=error,libcontainer=off"));

@@ -39,7 +39,7 @@ pub(crate) fn ensure_server(engine: &Engine, network_id: &str) -> Result<()> {
     if FileLock::try_exclusive(&dir.join("lock"))?.is_none() {
         return Ok(());
     }
-    let exe = std::env::current_exe().map_err(|e| Error::Io {
+    let exe = crate::berth_executable().map_err(|e| Error::Io {
         path: "/proc/self/exe".into(),
         source: e,
     })?;

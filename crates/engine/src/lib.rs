@@ -21,6 +21,19 @@ pub use error::{Error, Result};
 
 use berth_store::Store;
 
+/// Makes this process run from a copy of its binary that container processes cannot write, by
+/// executing itself again when it does not (see `berth_runtime::sealed`). A process that will start
+/// or exec into containers calls it first thing, before it has threads or state.
+pub fn seal_executable() -> Result<()> {
+    Ok(berth_runtime::sealed::ensure_sealed()?)
+}
+
+/// The berth binary to execute for a helper process (a monitor, the DNS server, a health checker),
+/// and beside which the shim is installed: the installed path even when this process runs sealed.
+pub(crate) fn berth_executable() -> std::io::Result<PathBuf> {
+    berth_runtime::sealed::original_exe()
+}
+
 /// Where the engine keeps its state.
 #[derive(Clone, Debug)]
 pub struct Options {

@@ -24,6 +24,10 @@ pub enum Error {
     /// The runtime already has a container with this id.
     #[error("container {0} already exists in the runtime: delete it first")]
     ContainerExists(String),
+    /// This process runs from a berth binary that could be written through /proc/PID/exe, so it must
+    /// not start container processes (see `sealed`).
+    #[error("the berth binary this process runs cannot be sealed against writes from containers: {0}")]
+    Unsealed(String),
     /// The container's state does not allow the operation (exec into a stopped container, pause a paused one).
     #[error("cannot {action} container {id}: it is {state}")]
     ContainerState { id: String, action: String, state: String },
@@ -35,7 +39,7 @@ impl Error {
             Error::InvalidArgument(_) | Error::UnknownUser(_) | Error::UnknownGroup(_) | Error::Seccomp { .. } => {
                 ErrorKind::InvalidArgument
             }
-            Error::Io { .. } | Error::Runtime(_) => ErrorKind::Internal,
+            Error::Io { .. } | Error::Runtime(_) | Error::Unsealed(_) => ErrorKind::Internal,
             Error::NoSuchContainer(_) => ErrorKind::NotFound,
             Error::ContainerExists(_) | Error::ContainerState { .. } => ErrorKind::Conflict,
         }

@@ -124,6 +124,9 @@ pub enum Stdio {
 #[derive(Debug, Clone)]
 pub struct Launcher {
     state_root: PathBuf,
+    /// Unit tests drive libcontainer from the test binary, which nothing seals.
+    #[cfg(test)]
+    unsealed_caller_ok: bool,
 }
 
 impl Launcher {
@@ -132,6 +135,8 @@ impl Launcher {
     pub fn new(state_root: &Path) -> Launcher {
         Launcher {
             state_root: state_root.to_path_buf(),
+            #[cfg(test)]
+            unsealed_caller_ok: false,
         }
     }
 
@@ -151,6 +156,7 @@ impl Launcher {
     pub fn start(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<i32, Error> {
         check_id(id)?;
         ensure_single_threaded("start", id)?;
+        self.ensure_sealed_caller()?;
         if let Stdio::Pipes { stdout, stderr, .. } = &stdio {
             reject_null_device(stdout, "stdout")?;
             reject_null_device(stderr, "stderr")?;
@@ -324,6 +330,7 @@ impl Launcher {
     pub fn exec(&self, id: &str, process: &oci_spec::runtime::Process, stdio: Stdio) -> Result<i32, Error> {
         check_id(id)?;
         ensure_single_threaded("exec in", id)?;
+        self.ensure_sealed_caller()?;
         let dir = self.state_dir(id);
         if !dir.is_dir() {
             return Err(Error::NoSuchContainer(id.to_owned()));
@@ -645,6 +652,23 @@ fn check_id(id: &str) -> Result<(), Error> {
         Err(Error::InvalidArgument(format!(
             "invalid container id {id:?}: use letters, digits, '_', '+', '-' and '.'"
         )))
+    }
+}
+
+impl Launcher {
+    /// The container's processes begin as clones of this one: they must not run a binary they could write
+    /// (see [`crate::sealed`]; the process calls `sealed::ensure_sealed` first thing).
+    fn ensure_sealed_caller(&self) -> Result<(), Error> {
+        #[cfg(test)]
+        if self.unsealed_caller_ok {
+            return Ok(());
+        }
+        if crate::sealed::is_sealed() {
+            return Ok(());
+        }
+        Err(Error::Unsealed(
+            "this process did not re-execute itself sealed before starting a container".into(),
+        ))
     }
 }
 
@@ -975,7 +999,8 @@ mod tests {
         for applet in APPLETS {
             symlink("busybox", rootfs.join("bin").join(applet)).expect("applet symlink");
         }
-        let launcher = Launcher::new(&tmp.path().join("state"));
+        let mut launcher = Launcher::new(&tmp.path().join("state"));
+        launcher.unsealed_caller_ok = true;
         let prefix = format!("{name}-{}", unique_suffix()).replace('_', "-");
         Some(Fixture {
             tmp,

@@ -9,6 +9,7 @@ pub mod external;
 pub mod filter;
 #[cfg(feature = "libcontainer")]
 pub mod launch;
+pub mod sealed;
 pub mod seccomp;
 pub mod spec;
 pub mod user;

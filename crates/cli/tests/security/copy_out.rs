@@ -37,23 +37,13 @@ impl Drop for HostMarker {
 /// A static program that swaps two paths for ever (renameat2 RENAME_EXCHANGE),
 /// which busybox cannot do.
 fn build_swapper(dir: &Path) -> PathBuf {
-    let source = dir.join("swap.c");
-    std::fs::write(
-        &source,
+    crate::static_program(
+        dir,
+        "swap",
         "#define _GNU_SOURCE\n#include <fcntl.h>\n#include <sys/syscall.h>\n#include <unistd.h>\n\
          int main(int argc, char **argv) {\n  if (argc != 3) return 2;\n  for (;;)\n    \
          syscall(SYS_renameat2, AT_FDCWD, argv[1], AT_FDCWD, argv[2], 2 /* RENAME_EXCHANGE */);\n}\n",
     )
-    .expect("write swap.c");
-    let binary = dir.join("swap");
-    let status = Command::new("gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&binary)
-        .arg(&source)
-        .status()
-        .expect("run gcc");
-    assert!(status.success(), "gcc -static failed (libc6-dev's libc.a missing?)");
-    binary
 }
 
 /// Runs `berth cp CTR:SRC -` into a file and returns (succeeded, archive

@@ -12,3 +12,18 @@ mod exe;
 mod layers;
 mod logs;
 mod read_only;
+
+/// Compiles C `source` into a static program `dir/name` (busybox images have no libc to link against).
+fn static_program(dir: &std::path::Path, name: &str, source: &str) -> std::path::PathBuf {
+    let file = dir.join(format!("{name}.c"));
+    std::fs::write(&file, source).expect("write the C source");
+    let binary = dir.join(name);
+    let status = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&binary)
+        .arg(&file)
+        .status()
+        .expect("run gcc");
+    assert!(status.success(), "gcc -static failed (libc6-dev's libc.a missing?)");
+    binary
+}

@@ -97,7 +97,7 @@ impl Engine {
             return;
         }
         let id = c.id();
-        let Ok(exe) = std::env::current_exe() else { return };
+        let Ok(exe) = crate::berth_executable() else { return };
         let mut command = std::process::Command::new(exe);
         command
             .arg("--root")

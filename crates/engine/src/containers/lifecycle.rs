@@ -220,7 +220,7 @@ impl Engine {
                 return Ok(None);
             }
         }
-        let exe = std::env::current_exe().map_err(|e| Error::Stream {
+        let exe = crate::berth_executable().map_err(|e| Error::Stream {
             context: "finding the berth binary".into(),
             source: e,
         })?;

@@ -389,7 +389,7 @@ const HANDOVER_GRACE: Duration = Duration::from_millis(100);
 
 /// The shim binary beside berth, if it is there.
 fn shim_path() -> Option<PathBuf> {
-    let path = std::env::current_exe().ok()?.with_file_name("berth-shim");
+    let path = crate::berth_executable().ok()?.with_file_name("berth-shim");
     path.is_file().then_some(path)
 }
 
@@ -679,7 +679,7 @@ impl Monitor<'_> {
         if let Err(e) = fds {
             return e;
         }
-        let exe = match std::env::current_exe() {
+        let exe = match crate::berth_executable() {
             Ok(e) => e,
             Err(e) => return e,
         };
