@@ -22,10 +22,13 @@ use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
 
 use crate::Error;
 
-/// Set for the sealed process: `<pid>:<path of the binary it was sealed from>`. The pid tells the
-/// re-executed process from a child that merely inherited the variable; the path is what children
-/// spawned by name (the shim, a monitor) run.
+/// The path of the binary a sealed process was sealed from: what children spawned by name (the
+/// shim, a monitor) run. Inherited by every descendant.
 const ORIGIN_VAR: &str = "BERTH_SEALED_FROM";
+/// The pid of a process executing itself sealed, seen by the same process after the exec: if it
+/// is still not sealed, it stops instead of trying again for ever. The sealed process removes it,
+/// since its pid lives on through later execs (the monitor's hand-over to the shim and back).
+const SEALING_VAR: &str = "BERTH_SEALING_PID";
 
 /// Whether this process runs from a binary that cannot be written through `/proc/self/exe`: a
 /// write-sealed memfd, or a file on a read-only mount.
@@ -45,10 +48,16 @@ fn cannot_be_written(file: &File) -> bool {
 /// same arguments and environment, and returns only the error that kept it from doing so. Call it
 /// first thing in `main`, before any thread or state exists.
 pub fn ensure_sealed() -> Result<(), Error> {
+    let me = std::process::id();
+    let sealing = std::env::var_os(SEALING_VAR).is_some_and(|pid| pid.to_str() == Some(&me.to_string()));
     if is_sealed() {
+        if sealing {
+            // Single-threaded: this runs first thing in main.
+            std::env::remove_var(SEALING_VAR);
+        }
         return Ok(());
     }
-    if origin().is_some_and(|(pid, _)| pid == std::process::id()) {
+    if sealing {
         return Err(Error::Unsealed(
             "it was executed again from a read-only view of itself, yet is still writable".into(),
         ));
@@ -57,8 +66,12 @@ pub fn ensure_sealed() -> Result<(), Error> {
     let exe = std::env::current_exe().map_err(failed)?;
     let running = File::open("/proc/self/exe").map_err(failed)?;
     let argv: Vec<CString> = std::env::args_os().map(c_string).collect();
-    let mut envp: Vec<CString> = std::env::vars_os()
-        .filter(|(key, _)| key != ORIGIN_VAR)
+    let envp: Vec<CString> = std::env::vars_os()
+        .filter(|(key, _)| key != ORIGIN_VAR && key != SEALING_VAR)
+        .chain([
+            (ORIGIN_VAR.into(), exe.clone().into_os_string()),
+            (SEALING_VAR.into(), me.to_string().into()),
+        ])
         .map(|(key, value)| {
             let mut entry = key;
             entry.push("=");
@@ -66,9 +79,6 @@ pub fn ensure_sealed() -> Result<(), Error> {
             c_string(entry)
         })
         .collect();
-    let mut origin = OsString::from(format!("{ORIGIN_VAR}={}:", std::process::id()));
-    origin.push(&exe);
-    envp.push(c_string(origin));
     let view = match overlay_view(&exe, &running) {
         Ok(view) => view,
         Err(e) => {
@@ -82,17 +92,10 @@ pub fn ensure_sealed() -> Result<(), Error> {
 /// The path of the binary this process was sealed from, or of the one it runs: what to execute to
 /// start another berth process, or to find the files installed beside it.
 pub fn original_exe() -> io::Result<PathBuf> {
-    match origin() {
-        Some((_, path)) if is_sealed() => Ok(path),
+    match std::env::var_os(ORIGIN_VAR) {
+        Some(path) if is_sealed() => Ok(PathBuf::from(path)),
         _ => std::env::current_exe(),
     }
-}
-
-fn origin() -> Option<(u32, PathBuf)> {
-    let value = std::env::var_os(ORIGIN_VAR)?.into_vec();
-    let colon = value.iter().position(|b| *b == b':')?;
-    let pid = std::str::from_utf8(&value[..colon]).ok()?.parse().ok()?;
-    Some((pid, PathBuf::from(OsString::from_vec(value[colon + 1..].to_vec()))))
 }
 
 /// The binary, opened (O_PATH) through a detached overlayfs mount of its directory with no upper
@@ -230,15 +233,5 @@ mod tests {
             rustix::fs::fstat(&running).expect("stat"),
         );
         assert_eq!((a.st_ino, a.st_size), (b.st_ino, b.st_size));
-    }
-
-    #[test]
-    fn origin_names_the_pid_and_the_path() {
-        // SAFETY: set_var races only with other threads reading the environment; no other test in this
-        // binary reads this variable.
-        std::env::set_var(ORIGIN_VAR, "42:/usr/local/bin/ber:th");
-        assert_eq!(origin(), Some((42, PathBuf::from("/usr/local/bin/ber:th"))));
-        std::env::remove_var(ORIGIN_VAR);
-        assert_eq!(origin(), None);
     }
 }

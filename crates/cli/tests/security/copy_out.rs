@@ -163,8 +163,10 @@ fn cp_out_of_a_container_swapping_a_directory_for_a_host_link_never_reads_the_ho
 #[test]
 fn cp_into_a_container_keeps_hard_links_inside_the_destination() {
     let Some(berth) = with_busybox() else { return };
-    let id = berth.ok(&["run", "-d", "busybox", "sh", "-c", "mkdir /hl && exec sleep 1000"]);
+    let id = berth.ok(&["run", "-d", "busybox", "sleep", "1000"]);
     let id = id.trim();
+    // Made by exec, not by the container's command, which may not have run yet when cp does.
+    berth.ok(&["exec", id, "mkdir", "/hl"]);
     // A directory, a file, and a second name for the file in the directory.
     let mut stream = tar::Builder::new(Vec::new());
     let mut dir = tar::Header::new_gnu();
