@@ -81,6 +81,19 @@ fn sha256(path: &Path) -> String {
 
 #[test]
 fn a_container_with_sys_ptrace_cannot_overwrite_the_berth_binary() {
+    attack_exec("bin", "Read-only file system");
+}
+
+/// Where overlayfs cannot name the binary's directory (a ':' in it), berth runs from a sealed memfd
+/// copy: the attacker may open it for writing, but every write fails.
+#[test]
+fn the_sealed_copy_in_memory_holds_too() {
+    attack_exec("bin:copy", "Operation not permitted");
+}
+
+/// Runs 20 `berth exec`s with a copy of berth installed in `dir` (under the test's directory) into a
+/// container running the attacker; `refusal` is the error every attempt to write the copy must meet.
+fn attack_exec(dir: &str, refusal: &str) {
     if !need("gcc") {
         return;
     }
@@ -88,7 +101,7 @@ fn a_container_with_sys_ptrace_cannot_overwrite_the_berth_binary() {
     let attacker = crate::static_program(berth.dir.path(), "attacker", ATTACKER);
 
     // The copy the attack aims at, with the shim beside it as installed.
-    let bin = berth.path("bin");
+    let bin = berth.path(dir);
     fs::create_dir_all(&bin).expect("mkdir bin");
     let built = Path::new(env!("CARGO_BIN_EXE_berth"));
     let copy = bin.join("berth");
@@ -122,7 +135,7 @@ fn a_container_with_sys_ptrace_cannot_overwrite_the_berth_binary() {
     // Each exec runs the copy; its processes inside the container are what the attacker catches. Once
     // the attacker holds the copy open for writing, executing it fails (ETXTBSY) or runs its bytes.
     let mut failures = Vec::new();
-    for run in 0..40 {
+    for run in 0..20 {
         match copy_cmd(&["exec", id, "true"]) {
             Ok(out) if out.status.success() => {}
             Ok(out) => failures.push(format!("exec {run}: {}", String::from_utf8_lossy(&out.stderr))),
@@ -148,12 +161,17 @@ fn a_container_with_sys_ptrace_cannot_overwrite_the_berth_binary() {
     assert_eq!(number("wrote "), 0, "the container wrote to the berth binary: {report}");
     assert!(failures.is_empty(), "{failures:?}");
     assert_eq!(sha256(&copy), before, "the berth binary changed: {report}");
+    // Each held binary refused: the overlay view with EROFS, a sealed memfd's writes with EPERM.
+    let held: Vec<&str> = report.lines().filter(|l| l.starts_with("held ")).collect();
     assert!(
-        report
-            .lines()
-            .filter(|l| l.starts_with("held "))
-            .all(|l| l.contains("Read-only file system")),
-        "every reopening for writing fails on the read-only view: {report}"
+        held.iter()
+            .all(|l| l.ends_with("Read-only file system") || l.ends_with("Operation not permitted")),
+        "{report}"
+    );
+    // The copy's own processes met `refusal` (the last exec, by the test's berth, meets EROFS).
+    assert!(
+        held.iter().any(|l| l.ends_with(refusal)),
+        "expected {refusal:?}: {report}"
     );
     // The copy still works.
     let out = copy_cmd(&["version", "--format", "{{.Client.Version}}"]).expect("run the copy");
