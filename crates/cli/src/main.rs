@@ -165,28 +165,6 @@ enum Command {
 }
 
 /// Where the global `--root` came from, looked up in the subcommand's matches too (it is global).
-impl Command {
-    /// Whether this command may start or exec into a container: then this process, whose clones become
-    /// the container's processes, must run from a binary they cannot write (`seal_executable`).
-    fn starts_container_processes(&self) -> bool {
-        use container::ContainerCommand as C;
-        match self {
-            Command::Run(_)
-            | Command::Start(_)
-            | Command::Restart(_)
-            | Command::Exec(_)
-            | Command::Build(_)
-            | Command::ContainerMonitor(_)
-            | Command::ContainerHealth { .. } => true,
-            Command::Container { command } => {
-                matches!(command.0, C::Run(_) | C::Start(_) | C::Restart(_) | C::Exec(_))
-            }
-            Command::System { command } => matches!(command.0, system::SystemCommand::Boot),
-            _ => false,
-        }
-    }
-}
-
 fn root_source(matches: &clap::ArgMatches) -> Option<clap::parser::ValueSource> {
     let mut m = matches;
     let mut source = m.value_source("root");
@@ -211,7 +189,52 @@ impl std::fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
+/// The command words of a berth command line (`container run` gives ["container", "run"]), skipping
+/// the global options and their values: enough to tell, before clap builds anything, whether the
+/// process must run sealed.
+fn command_words(args: &[std::ffi::OsString]) -> Vec<&str> {
+    let mut words = Vec::new();
+    let mut args = args.iter().skip(1).map(|a| a.to_str().unwrap_or(""));
+    while let Some(arg) = args.next() {
+        match arg {
+            "--root" | "--runroot" | "-l" | "--log-level" => {
+                args.next();
+            }
+            _ if arg.starts_with('-') => {}
+            _ => {
+                words.push(arg);
+                if words.len() == 2 || !matches!(arg, "container" | "system") {
+                    break;
+                }
+            }
+        }
+    }
+    words
+}
+
+/// Whether the command may start or exec into a container: then this process, whose clones become
+/// the container's processes, must run from a binary they cannot write (`seal_executable`). The
+/// runtime refuses to start a container from an unsealed process, should this list miss one.
+fn starts_container_processes(words: &[&str]) -> bool {
+    matches!(
+        words,
+        [
+            "run" | "start" | "restart" | "exec" | "build" | "container-monitor" | "container-health",
+            ..
+        ] | ["container", "run" | "start" | "restart" | "exec"]
+            | ["system", "boot"]
+    )
+}
+
 fn main() -> ExitCode {
+    // Sealing executes this binary again: before parsing, so that arguments are parsed once.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if starts_container_processes(&command_words(&args)) {
+        if let Err(e) = berth_engine::seal_executable() {
+            eprintln!("berth: {e}");
+            return ExitCode::from(125);
+        }
+    }
     let parsed = Cli::command()
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
@@ -230,12 +253,6 @@ fn main() -> ExitCode {
             };
         }
     };
-    if cli.command.starts_container_processes() {
-        if let Err(e) = berth_engine::seal_executable() {
-            eprintln!("berth: {e}");
-            return ExitCode::from(125);
-        }
-    }
     // libcgroups warns about every v1 controller this kernel lacks: keep that quiet.
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{},libcgroups=error,libcontainer=off", cli.log_level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libcgroups=error,libcontainer=off"));
@@ -335,5 +352,24 @@ mod tests {
     #[test]
     fn command_line_definitions_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn command_words_skip_global_options() {
+        let words = |line: &str| {
+            let args: Vec<std::ffi::OsString> = line.split(' ').map(Into::into).collect();
+            command_words(&args).iter().map(|w| w.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(words("berth --root /r -l debug run -d busybox"), ["run"]);
+        assert_eq!(
+            words("berth --runroot=/x container exec -it c sh"),
+            ["container", "exec"]
+        );
+        assert_eq!(words("berth system boot"), ["system", "boot"]);
+        assert_eq!(words("berth ps -a"), ["ps"]);
+        assert!(words("berth --version").is_empty());
+        assert!(starts_container_processes(&["container", "exec"]));
+        assert!(!starts_container_processes(&["container", "ls"]));
+        assert!(!starts_container_processes(&["system", "df"]));
     }
 }
