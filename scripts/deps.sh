@@ -14,6 +14,7 @@ packages=(
   docker-registry apache2-utils # registry tests: the CNCF distribution registry as a peer, htpasswd for its basic auth
   debootstrap       # a Debian base image for the build test that runs apt-get through the build network
   git               # build contexts from git repositories (and git daemon for their test)
+  gcc libc6-dev     # the security tests' static attacker programs (libc.a), and the Rust toolchain's linker
 )
 "$(dirname "$0")/install-packages.sh" "${packages[@]}"
 if ! command -v cargo >/dev/null; then
