@@ -1,12 +1,13 @@
 //! Volumes (the local driver): directories under `$BERTH_ROOT/volumes/<name>/_data`,
 //! named or anonymous, and how a container's `-v`/`--mount` specs resolve.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::PathBuf;
 
 use berth_store::containers as rows;
 use berth_store::volumes::{self, VolumeRow};
+use berth_store::FileLock;
 use serde::{Deserialize, Serialize};
 
 use crate::{time, Engine, Error, Result};
@@ -83,6 +84,70 @@ impl Engine {
         options: BTreeMap<String, String>,
         anonymous: bool,
     ) -> Result<Volume> {
+        let _lock = self.lock_volumes()?;
+        self.create_volume_locked(name, labels, options, anonymous)
+    }
+
+    /// Takes the volumes lock, which every volume create and rm (and container create with volumes)
+    /// holds from its first check to its last change, and sweeps what a killed one left: a directory
+    /// under volumes/ is a volume only while its row exists, so one without a row is garbage.
+    pub(crate) fn lock_volumes(&self) -> Result<FileLock> {
+        let lock = FileLock::exclusive(&self.root().join("volumes.lock"))?;
+        self.sweep_volumes()?;
+        Ok(lock)
+    }
+
+    /// Under the volumes lock: moves volume directories without a row to the trash and empties it.
+    fn sweep_volumes(&self) -> Result<()> {
+        let dir = self.root().join("volumes");
+        let Ok(entries) = fs::read_dir(&dir) else { return Ok(()) };
+        let names: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n != TRASH)
+            .collect();
+        if !names.is_empty() {
+            let rows: HashSet<String> = volumes::list(&*self.store().db()?)?
+                .into_iter()
+                .map(|r| r.name)
+                .collect();
+            for name in names.iter().filter(|n| !rows.contains(*n)) {
+                tracing::warn!(volume = %name, "removing a volume directory without a record (left by a killed command)");
+                self.trash_volume_dir(name)?;
+            }
+        }
+        let trash = dir.join(TRASH);
+        if let Ok(entries) = fs::read_dir(&trash) {
+            for entry in entries.flatten() {
+                remove_tree(&entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Renames volumes/<name> into the trash (a new name each time); the caller removes it there.
+    fn trash_volume_dir(&self, name: &str) -> Result<Option<PathBuf>> {
+        let dir = self.root().join("volumes").join(name);
+        let trash = self.root().join("volumes").join(TRASH);
+        fs::create_dir_all(&trash).map_err(|e| Error::Io {
+            path: trash.clone(),
+            source: e,
+        })?;
+        let to = trash.join(format!("{name}.{:016x}", rand::random::<u64>()));
+        match fs::rename(&dir, &to) {
+            Ok(()) => Ok(Some(to)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Io { path: dir, source: e }),
+        }
+    }
+
+    /// `create_volume` for a caller that holds the volumes lock.
+    pub(crate) fn create_volume_locked(
+        &self,
+        name: Option<&str>,
+        labels: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
+        anonymous: bool,
+    ) -> Result<Volume> {
         let name = match name {
             Some(n) => {
                 valid_volume_name(n)?;
@@ -104,6 +169,11 @@ impl Engine {
                 )));
             }
         }
+        if let Ok(existing) = self.volume(&name) {
+            return Ok(existing);
+        }
+        // The sweep under the lock removed any directory without a row: this one starts empty. A kill
+        // before the row commits leaves a directory without a row, which the next sweep removes.
         let data = self.volume_data(&name);
         fs::create_dir_all(&data).map_err(|e| Error::Io {
             path: data.clone(),
@@ -149,11 +219,24 @@ impl Engine {
 
     /// `volume rm`: refuses a volume a container uses.
     pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
-        let volume = match self.volume(name) {
-            Ok(v) => v,
-            Err(Error::NoSuchVolume(_)) if force => return Ok(()),
+        let lock = self.lock_volumes()?;
+        let trashed = self.remove_volume_locked(name, force)?;
+        drop(lock);
+        // Outside the lock: a big volume takes a while. What a kill leaves here, the next sweep removes.
+        match trashed {
+            Some(dir) => remove_tree(&dir),
+            None => Ok(()),
+        }
+    }
+
+    /// `remove_volume` for a caller that holds the volumes lock: deletes the row (the commit is the
+    /// moment the volume is gone), then moves its directory to the trash, which it returns.
+    pub(crate) fn remove_volume_locked(&self, name: &str, force: bool) -> Result<Option<PathBuf>> {
+        match self.volume(name) {
+            Ok(_) => {}
+            Err(Error::NoSuchVolume(_)) if force => return Ok(None),
             Err(e) => return Err(e),
-        };
+        }
         let users = self.volume_users(name)?;
         if !users.is_empty() {
             return Err(Error::Conflict(format!(
@@ -165,20 +248,7 @@ impl Engine {
             volumes::delete(tx, name)?;
             Ok::<_, Error>(())
         })?;
-        let dir = volume
-            .mountpoint
-            .parent()
-            .map(PathBuf::from)
-            .unwrap_or(volume.mountpoint);
-        fs::remove_dir_all(&dir)
-            .or_else(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
-            .map_err(|e| Error::Io { path: dir, source: e })
+        self.trash_volume_dir(name)
     }
 
     /// `volume prune`: unused anonymous volumes, or with `all` every unused one.
@@ -212,6 +282,21 @@ impl Engine {
             }
         }
         Ok(usage)
+    }
+}
+
+/// The directory under volumes/ where removed volumes wait to be deleted (volume names start with a
+/// letter or digit, so it is never one).
+const TRASH: &str = ".trash";
+
+/// Removes a directory tree; one already gone is fine.
+fn remove_tree(dir: &std::path::Path) -> Result<()> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -445,24 +445,32 @@ impl Engine {
                 source: e,
             })?;
         }
-        // Named volumes are made on first use; anonymous ones now.
+        // Named volumes are made on first use; anonymous ones now. The volumes lock is held until the
+        // container's row is in, so a `volume rm` cannot take a volume between its check and the insert.
+        let volumes_lock = match mounts.iter().any(|m| m.kind == "volume") {
+            true => Some(self.lock_volumes()?),
+            false => None,
+        };
         let mut made = Vec::new();
         let made_ok = (|| -> Result<()> {
             for m in mounts.iter_mut().filter(|m| m.kind == "volume") {
                 if m.source.is_empty() {
-                    let v = self.create_volume(None, BTreeMap::new(), BTreeMap::new(), true)?;
+                    let v = self.create_volume_locked(None, BTreeMap::new(), BTreeMap::new(), true)?;
                     m.source = v.name.clone();
                     made.push(v.name);
                 } else if self.volume(&m.source).is_err() {
-                    self.create_volume(Some(&m.source), BTreeMap::new(), BTreeMap::new(), false)?;
+                    self.create_volume_locked(Some(&m.source), BTreeMap::new(), BTreeMap::new(), false)?;
                 }
             }
             Ok(())
         })();
-        if let Err(e) = made_ok {
-            for v in &made {
-                let _ = self.remove_volume(v, true);
+        let undo_volumes = |made: &[String]| {
+            for v in made {
+                let _ = self.remove_volume_locked(v, true);
             }
+        };
+        if let Err(e) = made_ok {
+            undo_volumes(&made);
             let _ = fs::remove_dir_all(&dir);
             return Err(e);
         }
@@ -485,12 +493,11 @@ impl Engine {
             Ok(())
         });
         if let Err(e) = inserted {
-            for v in &made {
-                let _ = self.remove_volume(v, true);
-            }
+            undo_volumes(&made);
             let _ = fs::remove_dir_all(&dir);
             return Err(e);
         }
+        drop(volumes_lock);
         self.load_container(row)
     }
 
