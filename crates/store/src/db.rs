@@ -129,6 +129,21 @@ ALTER TABLE containers ADD COLUMN monitor_boot TEXT NOT NULL DEFAULT '';
 ];
 
 pub(crate) fn open(path: &Path) -> Result<Connection, Error> {
+    // While one process turns a new database to WAL, SQLite answers others that open it SQLITE_BUSY at
+    // once, without waiting in the busy handler (10 commands on a fresh root failed 2 times in 30 here).
+    let mut attempt = 0u64;
+    loop {
+        match open_once(path) {
+            Err(Error::Db(e)) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) && attempt < 400 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(attempt.min(25)));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn open_once(path: &Path) -> Result<Connection, Error> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(60))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
