@@ -473,6 +473,21 @@ impl Ingest<'_> {
         Ok(TempBlob { path, digest, size })
     }
 
+    /// A session's own name for `blob`, a verified file that others may move or delete once the caller
+    /// lets go of it (a shared download): a hard link, or a copy across filesystems. Like `write_temp`,
+    /// not staged.
+    pub fn link_temp(&self, blob: &TempBlob) -> Result<TempBlob, Error> {
+        let path = self.temp_name("blob");
+        if fs::hard_link(&blob.path, &path).is_err() {
+            fs::copy(&blob.path, &path).at(&path)?;
+        }
+        Ok(TempBlob {
+            path,
+            digest: blob.digest.clone(),
+            size: blob.size,
+        })
+    }
+
     /// Streams `reader` into a staged blob. With `expected`, a different
     /// digest is an error and nothing is kept.
     pub fn write_blob(

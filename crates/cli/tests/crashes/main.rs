@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod pulls;
 mod volumes;
 
 use std::process::{Child, Command};

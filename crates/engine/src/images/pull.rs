@@ -4,7 +4,10 @@
 //!
 //! Downloads go to `$BERTH_ROOT/downloads/<hex>` (one flocked file per blob), outside any ingest session,
 //! so a pull that is killed part-way leaves finished and partial blobs for the next pull to reuse or
-//! resume. The commit moves them into the store; nothing enters the store unless its digest checked out.
+//! resume. Under the blob's lock, a pull links the verified download into its own ingest session, and
+//! unpacks and commits from that link, so pulls of the same blob side by side never lose a file to each
+//! other's commit; after its commit a pull removes the downloads the store now holds. Nothing enters
+//! the store unless its digest checked out.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -127,7 +130,8 @@ impl Engine {
 
         let downloads = self.root().join("downloads");
         std::fs::create_dir_all(&downloads).at(&downloads)?;
-        let config_blob = fetch(client, repo, &manifest.config, &downloads, &mut |_| {})?;
+        let ingest = self.store().ingest()?;
+        let config_blob = fetch(client, repo, &manifest.config, &downloads, &ingest, &mut |_| {})?;
         let config_bytes = std::fs::read(&config_blob.path).at(&config_blob.path)?;
         let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| bad_manifest("image config", e))?;
         let diff_ids: Vec<Digest> = config
@@ -159,7 +163,6 @@ impl Engine {
             .collect::<Result<Vec<_>>>()?
             .into_iter()
             .all(|c| c);
-        let ingest = self.store().ingest()?;
         let mut sources = Vec::new();
         let mut unpacked = Vec::new();
         if !(present && all_layers) {
@@ -203,6 +206,8 @@ impl Engine {
                 record(tx, prepared.size)
             })?;
         }
+        let fetched = sources.iter().map(|s| &s.blob.digest).chain([&config_digest]);
+        forget_downloads(self, &downloads, fetched);
         Ok(Pulled {
             reference: reference.to_string(),
             id: config_digest,
@@ -241,7 +246,7 @@ impl Engine {
             let layer = &layers[i];
             let id = short_id(&layer.digest);
             let total = layer.size.max(0) as u64;
-            let blob = fetch(client, repo, layer, &downloads, &mut |done| {
+            let blob = fetch(client, repo, layer, &downloads, ingest, &mut |done| {
                 progress.layer(id, LayerState::Downloading { done, total })
             })?;
             progress.layer(id, LayerState::Verifying);
@@ -327,29 +332,55 @@ fn existing_blob(engine: &Engine, layer: &Descriptor) -> Result<TempBlob> {
 }
 
 /// Downloads one blob into `downloads/<hex>` (resuming what is there), under a lock so that two pulls
-/// never write the same file.
+/// never write the same file, and returns the pull's own link to it in `ingest`: once the lock is let
+/// go, another pull's commit may move the download into the store.
 fn fetch(
     client: &Client,
     repo: &str,
     descriptor: &Descriptor,
     downloads: &std::path::Path,
+    ingest: &Ingest<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<TempBlob> {
     let blob = BlobRef::try_from(descriptor)?;
     let path: PathBuf = downloads.join(blob.digest.hex());
     let _lock = FileLock::exclusive(&downloads.join(format!("{}.lock", blob.digest.hex())))?;
+    // Committed by another pull while this one waited for the lock.
+    if let Some(stored) = ingest.blob_path(&blob.digest) {
+        let size = std::fs::metadata(&stored).at(&stored)?.len();
+        let stored = TempBlob {
+            path: stored,
+            digest: blob.digest.clone(),
+            size,
+        };
+        return Ok(ingest.link_temp(&stored)?);
+    }
     let urls = descriptor.urls.as_deref().unwrap_or_default();
-    match client.fetch_blob(repo, &blob, &path, progress) {
-        Ok(fetched) => Ok(TempBlob {
+    let downloaded = match client.fetch_blob(repo, &blob, &path, progress) {
+        Ok(fetched) => TempBlob {
             path,
             digest: fetched.digest,
             size: fetched.size,
-        }),
+        },
         // A foreign (non-distributable) layer the registry does not have: from its URLs, as Docker does.
         Err(e) if e.kind() == crate::ErrorKind::NotFound && !urls.is_empty() => {
-            fetch_foreign(urls, &blob, &path, progress)
+            fetch_foreign(urls, &blob, &path, progress)?
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(ingest.link_temp(&downloaded)?)
+}
+
+/// After a commit: removes the downloads of blobs now in the store (another link to each), skipping any
+/// a running pull holds.
+fn forget_downloads<'a>(engine: &Engine, downloads: &std::path::Path, digests: impl Iterator<Item = &'a Digest>) {
+    for digest in digests {
+        if !engine.store().has_blob(digest) {
+            continue;
+        }
+        if let Ok(Some(_lock)) = FileLock::try_exclusive(&downloads.join(format!("{}.lock", digest.hex()))) {
+            let _ = std::fs::remove_file(downloads.join(digest.hex()));
+        }
     }
 }
 
