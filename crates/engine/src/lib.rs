@@ -13,6 +13,7 @@ mod parallel;
 pub mod registry;
 mod time;
 pub mod volumes;
+mod whole_file;
 
 use std::path::{Path, PathBuf};
 

@@ -651,27 +651,12 @@ pub fn save(options: &Options, args: SaveArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
     match &args.output {
         Some(path) => {
-            // Written beside the target and renamed, so a failed save leaves no partial file.
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let name = path.file_name().context("-o needs a file name")?.to_string_lossy();
-            let temp = dir.join(format!(".{name}.berth-{}", std::process::id()));
-            let file = File::create(&temp)
-                .with_context(|| format!("failed to save image: unable to create {}", temp.display()))?;
-            match engine.save(&args.images, file).and_then(|f| {
-                f.sync_all().map_err(|e| berth_engine::Error::Io {
-                    path: temp.clone(),
-                    source: e,
-                })
-            }) {
-                Ok(()) => std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&temp);
-                    return Err(e.into());
-                }
+            if path.file_name().is_none() {
+                bail!("-o needs a file name");
             }
+            engine
+                .save_to_path(&args.images, path)
+                .with_context(|| format!("failed to save image to {}", path.display()))?;
         }
         None => {
             let stdout = io::stdout();

@@ -6,6 +6,7 @@
 mod common;
 
 mod pulls;
+mod save;
 mod volumes;
 
 use std::process::{Child, Command};

@@ -118,6 +118,14 @@ impl Engine {
         Ok(selected)
     }
 
+    /// `save -o PATH IMAGE…`: the archive appears at `path` complete, or not at all; a save that fails or
+    /// is killed leaves no file behind (an unnamed file until it is complete).
+    pub fn save_to_path(&self, names: &[String], path: &std::path::Path) -> Result<()> {
+        let mut file = crate::whole_file::WholeFile::create(path)?;
+        self.save(names, file.file())?;
+        file.finish()
+    }
+
     /// `save IMAGE…`: writes the archive to `out`, which it returns.
     pub fn save<W: Write>(&self, names: &[String], out: W) -> Result<W> {
         let selected = self.select_for_save(names)?;

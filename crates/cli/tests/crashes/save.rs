@@ -1,0 +1,62 @@
+//! `save -o FILE` killed at random moments: the directory holds the complete archive (from an
+//! earlier save) or nothing, never a partial archive or a temporary file of the archive's size.
+
+use std::fs;
+use std::time::Duration;
+
+use crate::common::Berth;
+use crate::kill_at_random;
+
+#[test]
+fn a_killed_save_leaves_the_old_archive_or_nothing() {
+    let berth = Berth::new();
+    // A 40 MB image, so that a save takes a while.
+    let rootfs = berth.path("rootfs");
+    fs::create_dir_all(&rootfs).expect("mkdir");
+    let mut bytes = vec![0u8; 40 << 20];
+    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
+    }
+    fs::write(rootfs.join("big"), &bytes).expect("write");
+    let tarball = berth.path("rootfs.tar");
+    let status = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    berth.ok(&["import", &tarball.to_string_lossy(), "big:1"]);
+
+    let out_dir = berth.path("out");
+    fs::create_dir_all(&out_dir).expect("mkdir");
+    let archive = out_dir.join("big.tar");
+    let archive_arg = archive.to_string_lossy().into_owned();
+    let mut complete = None;
+    for round in 0..12 {
+        kill_at_random(
+            berth.cmd(&["save", "-o", &archive_arg, "big:1"]),
+            Duration::from_millis(400),
+        );
+        let names: Vec<String> = fs::read_dir(&out_dir)
+            .expect("list")
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        assert!(
+            names.iter().all(|n| n == "big.tar"),
+            "round {round}: {names:?} beside the archive"
+        );
+        if archive.exists() {
+            let size = fs::metadata(&archive).expect("stat").len();
+            // Whatever save made it is the whole archive: the same size every time, and it loads.
+            assert_eq!(*complete.get_or_insert(size), size, "round {round}: a partial archive");
+        }
+    }
+    berth.ok(&["save", "-o", &archive_arg, "big:1"]);
+    berth.ok(&["rmi", "big:1"]);
+    let loaded = berth.ok(&["load", "-i", &archive_arg]);
+    assert!(loaded.contains("big:1"), "{loaded}");
+}
