@@ -16,25 +16,44 @@ pub struct FileLock {
 impl FileLock {
     /// Waits for the exclusive lock on `path`, creating the file if needed.
     pub fn exclusive(path: &Path) -> Result<FileLock, Error> {
-        let file = open(path)?;
-        flock(&file, FlockOperation::LockExclusive).map_err(|e| Error::Io {
-            path: path.into(),
-            source: e.into(),
-        })?;
-        Ok(FileLock { _file: file })
+        loop {
+            let file = open(path)?;
+            flock(&file, FlockOperation::LockExclusive).map_err(|e| Error::Io {
+                path: path.into(),
+                source: e.into(),
+            })?;
+            if still_named(&file, path) {
+                return Ok(FileLock { _file: file });
+            }
+        }
     }
 
     /// Takes the exclusive lock if nobody holds it, else returns None.
     pub fn try_exclusive(path: &Path) -> Result<Option<FileLock>, Error> {
-        let file = open(path)?;
-        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(Some(FileLock { _file: file })),
-            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-            Err(e) => Err(Error::Io {
-                path: path.into(),
-                source: e.into(),
-            }),
+        loop {
+            let file = open(path)?;
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) if still_named(&file, path) => return Ok(Some(FileLock { _file: file })),
+                Ok(()) => continue,
+                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: path.into(),
+                        source: e.into(),
+                    })
+                }
+            }
         }
+    }
+}
+
+/// Whether `path` still names the locked file. Whoever holds a lock may remove its file (prunes do):
+/// a process that was waiting on that file then holds a lock nobody else can see, so it opens the
+/// path again.
+fn still_named(file: &File, path: &Path) -> bool {
+    match (rustix::fs::fstat(file), rustix::fs::stat(path)) {
+        (Ok(held), Ok(named)) => (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino),
+        _ => false,
     }
 }
 
@@ -54,4 +73,27 @@ fn open(path: &Path) -> Result<File, Error> {
         .write(true)
         .open(path)
         .at(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_whose_file_its_holder_removed_is_taken_on_a_new_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.lock");
+        let held = FileLock::exclusive(&path).expect("lock");
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || FileLock::exclusive(&path).expect("lock"))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::fs::remove_file(&path).expect("remove while held");
+        drop(held);
+        let second = waiter.join().expect("waiter");
+        // The waiter holds the file the path names now, so a third taker must wait for it.
+        assert!(still_named(&second._file, &path));
+        assert!(FileLock::try_exclusive(&path).expect("try").is_none());
+    }
 }

@@ -77,6 +77,14 @@ impl Store {
             conn: Mutex::new(Some(conn)),
         };
         store.clear_stale_ingest();
+        // A command killed between a commit and its cleanup (rmi, prune) left garbage marked pending:
+        // the next command clears it, whatever it is (taking the lock runs `recover`).
+        let pending: bool = store
+            .db()?
+            .query_row("SELECT EXISTS (SELECT 1 FROM pending)", [], |r| r.get(0))?;
+        if pending {
+            drop(store.lock()?);
+        }
         Ok(store)
     }
 

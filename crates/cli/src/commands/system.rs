@@ -349,8 +349,7 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
         }
         println!();
     }
-    // Blobs that interrupted pulls left behind, and the build cache.
-    reclaimed += engine.prune_downloads()?;
+    // The build cache (prune_images took what interrupted pulls left).
     let (_, cache_bytes) = engine.prune_build_cache()?;
     reclaimed += cache_bytes;
     println!("Total reclaimed space: {}", human_size(reclaimed, 4));

@@ -80,3 +80,28 @@ fn ten_commands_on_a_fresh_root() {
         }
     }
 }
+
+/// What an interrupted pull leaves in downloads/ shows in `system df` as reclaimable image space,
+/// and `image prune` removes it (it was counted nowhere and only `system prune` removed it).
+#[test]
+fn a_left_download_is_counted_and_pruned() {
+    let berth = Berth::new();
+    berth.ok(&["images"]);
+    let downloads = berth.root().join("downloads");
+    fs::create_dir_all(&downloads).expect("mkdir");
+    let hex = "ab".repeat(32);
+    fs::write(downloads.join(&hex), vec![7u8; 5_000_000]).expect("partial download");
+    fs::write(downloads.join(format!("{hex}.lock")), b"").expect("lock file");
+    let df = berth.ok(&["system", "df"]);
+    let images = df
+        .lines()
+        .find(|l| l.starts_with("Images"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(images.contains("5MB       5MB (100%)"), "{df}");
+    let pruned = berth.ok(&["image", "prune", "-f"]);
+    assert!(pruned.contains("Total reclaimed space: 5MB"), "{pruned}");
+    assert!(!downloads.join(&hex).exists());
+    let df = berth.ok(&["system", "df"]);
+    assert!(df.lines().any(|l| l.starts_with("Images") && l.contains("0B")), "{df}");
+}

@@ -10,25 +10,7 @@ use crate::kill_at_random;
 #[test]
 fn a_killed_save_leaves_the_old_archive_or_nothing() {
     let berth = Berth::new();
-    // A 40 MB image, so that a save takes a while.
-    let rootfs = berth.path("rootfs");
-    fs::create_dir_all(&rootfs).expect("mkdir");
-    let mut bytes = vec![0u8; 40 << 20];
-    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
-    }
-    fs::write(rootfs.join("big"), &bytes).expect("write");
-    let tarball = berth.path("rootfs.tar");
-    let status = std::process::Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg(".")
-        .status()
-        .expect("tar");
-    assert!(status.success());
-    berth.ok(&["import", &tarball.to_string_lossy(), "big:1"]);
+    crate::big_image(&berth, "big:1");
 
     let out_dir = berth.path("out");
     fs::create_dir_all(&out_dir).expect("mkdir");

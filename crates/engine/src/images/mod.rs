@@ -152,7 +152,15 @@ impl Engine {
 
     /// `rmi`: untags, and deletes an image once nothing names it.
     pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<Removed>> {
-        let image = self.image(name)?;
+        let image = match self.image(name) {
+            Ok(image) => image,
+            // Repeating an rmi that was killed after its image went: its layers go now.
+            Err(e @ Error::NoSuchImage(_)) => {
+                let _ = self.store.collect_garbage();
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         let id = image.id().clone();
         let by_name = !is_reference_to_id(name, &id);
         let mut removed = Vec::new();
@@ -263,7 +271,8 @@ impl Engine {
         let collected = self.store.collect_garbage()?;
         removed.extend(deleted_ids.into_iter().map(Removed::Deleted));
         removed.extend(collected.layers.into_iter().map(Removed::Deleted));
-        Ok((removed, collected.bytes))
+        let downloads = self.prune_downloads()?;
+        Ok((removed, collected.bytes + downloads))
     }
 
     /// `image inspect`: Docker's ImageInspect JSON.
@@ -403,11 +412,13 @@ impl Engine {
                 reclaimable += image.record.size;
             }
         }
+        // What interrupted pulls left counts as images' space, all of it reclaimable (`image prune`).
+        let downloads = self.downloads_usage();
         Ok(ImageUsage {
             total: images.len(),
             active,
-            size,
-            reclaimable: reclaimable.min(size),
+            size: size + downloads,
+            reclaimable: reclaimable.min(size) + downloads,
         })
     }
 }

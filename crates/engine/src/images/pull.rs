@@ -286,8 +286,8 @@ impl Engine {
 }
 
 impl Engine {
-    /// Removes what interrupted pulls left in `downloads/` (nothing that a running pull holds); returns the
-    /// bytes freed.
+    /// Removes what interrupted pulls left in `downloads/` (nothing that a running pull holds), lock files
+    /// included (removed while held, which `FileLock` allows for); returns the bytes freed.
     pub fn prune_downloads(&self) -> Result<u64> {
         let dir = self.root().join("downloads");
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -295,22 +295,45 @@ impl Engine {
         };
         let mut freed = 0;
         for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(hex) = name.strip_suffix(".lock") else {
+            let Some(hex) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".lock"))
+                .map(String::from)
+            else {
                 continue;
             };
-            let lock_path = entry.path();
             // A pull downloading this blob holds the lock: leave it be.
-            let Ok(Some(_lock)) = FileLock::try_exclusive(&lock_path) else {
+            let Ok(Some(_lock)) = FileLock::try_exclusive(&entry.path()) else {
                 continue;
             };
-            let blob = dir.join(hex);
+            let blob = dir.join(&hex);
             freed += std::fs::metadata(&blob).map_or(0, |m| m.len());
             let _ = std::fs::remove_file(&blob);
-            let _ = std::fs::remove_file(&lock_path);
+            let _ = std::fs::remove_file(entry.path());
         }
         Ok(freed)
     }
+
+    /// Bytes in `downloads/`: blobs interrupted pulls left, and those running pulls are fetching.
+    pub fn downloads_usage(&self) -> u64 {
+        downloaded_files(&self.root().join("downloads"))
+            .map(|(_, size)| size)
+            .sum()
+    }
+}
+
+/// (name, size) of each download in `dir`, lock files aside.
+fn downloaded_files(dir: &std::path::Path) -> impl Iterator<Item = (String, u64)> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let meta = entry.metadata().ok()?;
+            (!name.ends_with(".lock") && meta.is_file()).then_some((name, meta.len()))
+        })
 }
 
 /// A layer's media type as the store records it (foreign layers are kept as plain gzip layers).
@@ -371,15 +394,17 @@ fn fetch(
     Ok(ingest.link_temp(&downloaded)?)
 }
 
-/// After a commit: removes the downloads of blobs now in the store (another link to each), skipping any
-/// a running pull holds.
+/// After a commit: removes the downloads of blobs now in the store (another link to each) and their lock
+/// files, skipping any a running pull holds.
 fn forget_downloads<'a>(engine: &Engine, downloads: &std::path::Path, digests: impl Iterator<Item = &'a Digest>) {
     for digest in digests {
         if !engine.store().has_blob(digest) {
             continue;
         }
-        if let Ok(Some(_lock)) = FileLock::try_exclusive(&downloads.join(format!("{}.lock", digest.hex()))) {
+        let lock_path = downloads.join(format!("{}.lock", digest.hex()));
+        if let Ok(Some(_lock)) = FileLock::try_exclusive(&lock_path) {
             let _ = std::fs::remove_file(downloads.join(digest.hex()));
+            let _ = std::fs::remove_file(&lock_path);
         }
     }
 }
