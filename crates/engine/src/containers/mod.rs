@@ -200,15 +200,33 @@ impl Engine {
             }
         };
         let container = self.load_container(row)?;
-        self.reconcile(container)
+        self.reconcile_or_remove(container)?
+            .ok_or_else(|| Error::NoSuchContainer(name_or_id.to_string()))
     }
 
     /// Every container, newest first, reconciled.
     pub fn containers(&self) -> Result<Vec<Container>> {
         let rows = rows::list(&*self.store().db()?)?;
-        rows.into_iter()
-            .map(|r| self.load_container(r).and_then(|c| self.reconcile(c)))
-            .collect()
+        let mut containers = Vec::new();
+        for row in rows {
+            containers.extend(self.reconcile_or_remove(self.load_container(row)?)?);
+        }
+        Ok(containers)
+    }
+
+    /// `reconcile`, and then a `--rm` container that has exited with no monitor left (killed with it)
+    /// is removed, as its monitor would have: `None` when it was.
+    fn reconcile_or_remove(&self, container: Container) -> Result<Option<Container>> {
+        let container = self.reconcile(container)?;
+        let orphaned = container.config.host.auto_remove
+            && container.row.state == "exited"
+            && !monitor::monitor_alive(&container.row);
+        if !orphaned {
+            return Ok(Some(container));
+        }
+        self.discard_container(container.id())?;
+        self.remove_anonymous_volumes(&container.config);
+        Ok(None)
     }
 
     /// A container whose monitor is gone cannot be running: record it as

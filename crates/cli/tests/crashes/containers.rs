@@ -1,0 +1,49 @@
+//! A `--rm` container whose monitor is killed is removed by the next command that notices it, as
+//! its monitor would have removed it: no record, no mount, no cgroup, no process left (it stayed in
+//! `ps -a` as exited).
+
+use std::fs;
+use std::path::Path;
+
+use crate::common::with_busybox;
+
+#[test]
+fn a_rm_container_whose_monitor_was_killed_is_removed_when_noticed() {
+    let Some(berth) = with_busybox() else { return };
+    for round in 0..3 {
+        let id = berth.ok(&["run", "-d", "--rm", "--network", "none", "busybox", "sleep", "100"]);
+        let id = id.trim().to_string();
+        let pid: i32 = berth
+            .ok(&["inspect", "--format", "{{.State.Pid}}", &id])
+            .trim()
+            .parse()
+            .expect("pid");
+        // The monitor (or the shim it became) is the container's parent.
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+        let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
+        let monitor: i32 = after_name.split(' ').nth(1).expect("ppid").parse().expect("ppid");
+        assert!(monitor > 1, "round {round}: no monitor");
+        // SAFETY: kill(2) with a pid and a signal number has no memory effects.
+        assert_eq!(unsafe { libc::kill(monitor, libc::SIGKILL) }, 0);
+        while Path::new(&format!("/proc/{monitor}")).exists()
+            && !fs::read_to_string(format!("/proc/{monitor}/stat"))
+                .unwrap_or_default()
+                .contains(") Z")
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let listed = berth.ok(&["ps", "-a", "-q", "--no-trunc"]);
+        assert!(
+            !listed.contains(&id),
+            "round {round}: the --rm container stays: {listed}"
+        );
+        let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        assert!(!mounts.contains(&id), "round {round}: a mount of the container is left");
+        assert!(!Path::new(&format!("/sys/fs/cgroup/pids/berth/{id}")).exists());
+        assert!(!berth.root().join("containers").join(&id).exists());
+        let alive = fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z"))
+            .unwrap_or(false);
+        assert!(!alive, "round {round}: the container's process still runs");
+    }
+}
