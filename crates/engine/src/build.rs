@@ -786,6 +786,8 @@ impl Engine {
                     tmpfs: mounts.tmpfs.clone(),
                     ..HostConfig::default()
                 },
+                // A killed build cannot remove its step's container: whoever notices will.
+                owner: Some(crate::containers::monitor::Owner::this_process()),
                 ..ContainerConfig::default()
             },
             volumes: mounts.binds.clone(),

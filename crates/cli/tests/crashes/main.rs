@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod builds;
 mod containers;
 mod pulls;
 mod rmi;

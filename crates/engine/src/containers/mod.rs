@@ -58,6 +58,9 @@ pub struct ContainerConfig {
     pub volumes: BTreeMap<String, serde_json::Value>,
     /// Bind mounts, volumes and tmpfs mounts, resolved at create time.
     pub mounts: Vec<crate::volumes::MountSpec>,
+    /// The process a container exists for (a build's RUN step): once it is gone, so is the container,
+    /// removed by the next command that notices.
+    pub owner: Option<monitor::Owner>,
     pub host: HostConfig,
 }
 
@@ -214,13 +217,24 @@ impl Engine {
         Ok(containers)
     }
 
-    /// `reconcile`, and then a `--rm` container that has exited with no monitor left (killed with it)
-    /// is removed, as its monitor would have: `None` when it was.
+    /// `reconcile`, and then a container nobody will remove is removed, as its monitor or its owner would
+    /// have: a `--rm` one that exited with no monitor left (killed with it), or one whose owner (a
+    /// killed build) is gone, which is killed first if it still runs. `None` when it was removed.
     fn reconcile_or_remove(&self, container: Container) -> Result<Option<Container>> {
         let container = self.reconcile(container)?;
-        let orphaned = container.config.host.auto_remove
-            && container.row.state == "exited"
-            && !monitor::monitor_alive(&container.row);
+        let owner_gone = container.config.owner.as_ref().is_some_and(|o| !o.alive());
+        if owner_gone && container.is_running() {
+            // Its monitor records the exit; the next command that notices removes it.
+            let _ = monitor::write_stop_marker(self, container.id());
+            let _ = monitor::signal_pid(container.row.pid as i32, 9);
+            return Ok(Some(container));
+        }
+        let no_monitor = !monitor::monitor_alive(&container.row);
+        let orphaned = match container.row.state.as_str() {
+            "exited" => no_monitor && (owner_gone || container.config.host.auto_remove),
+            "created" => owner_gone,
+            _ => false,
+        };
         if !orphaned {
             return Ok(Some(container));
         }

@@ -126,6 +126,29 @@ fn is_alive(pid: i64, start: i64) -> bool {
     matches!(process_stat(pid), Some((state, s)) if s == start && !matches!(state, 'Z' | 'X'))
 }
 
+/// A process by pid, start time and boot, so that a later process with the same pid is not it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Owner {
+    pub pid: i64,
+    pub start: i64,
+    pub boot: String,
+}
+
+impl Owner {
+    pub fn this_process() -> Owner {
+        let pid = i64::from(std::process::id());
+        Owner {
+            pid,
+            start: process_start(pid).unwrap_or(0),
+            boot: boot_id().to_string(),
+        }
+    }
+
+    pub fn alive(&self) -> bool {
+        (self.boot.is_empty() || self.boot == boot_id()) && is_alive(self.pid, self.start)
+    }
+}
+
 /// This boot's id, read once per process; empty if the kernel does not say.
 fn boot_id() -> &'static str {
     static BOOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
