@@ -31,6 +31,14 @@ fn kill_at_random(mut cmd: Command, within: Duration) {
 /// Imports a 40 MB image `name` (one layer of bytes that do not compress away), so that saving or
 /// removing it takes long enough for a kill to land in the middle.
 fn big_image(berth: &common::Berth, name: &str) {
+    let tarball = berth.path("big-rootfs.tar");
+    if !tarball.exists() {
+        big_tarball(berth, &tarball);
+    }
+    berth.ok(&["import", &tarball.to_string_lossy(), name]);
+}
+
+fn big_tarball(berth: &common::Berth, tarball: &std::path::Path) {
     let rootfs = berth.path("big-rootfs");
     std::fs::create_dir_all(&rootfs).expect("mkdir");
     let mut bytes = vec![0u8; 40 << 20];
@@ -38,15 +46,14 @@ fn big_image(berth: &common::Berth, name: &str) {
         chunk.copy_from_slice(&(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
     }
     std::fs::write(rootfs.join("big"), &bytes).expect("write");
-    let tarball = berth.path("big-rootfs.tar");
     let status = Command::new("tar")
         .arg("-C")
         .arg(&rootfs)
         .arg("-cf")
-        .arg(&tarball)
+        .arg(tarball)
         .arg(".")
         .status()
         .expect("tar");
     assert!(status.success());
-    berth.ok(&["import", &tarball.to_string_lossy(), name]);
+    let _ = std::fs::remove_dir_all(&rootfs);
 }

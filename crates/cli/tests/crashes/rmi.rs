@@ -12,7 +12,7 @@ use crate::kill_at_random;
 fn a_killed_rmi_leaves_the_image_whole_or_nothing_of_it() {
     let berth = Berth::new();
     let (mut gone, mut kept) = (0, 0);
-    for round in 0..12 {
+    for round in 0..10 {
         if berth.ok(&["images", "-q"]).trim().is_empty() {
             crate::big_image(&berth, "big:1");
         }
