@@ -47,3 +47,42 @@ fn a_rm_container_whose_monitor_was_killed_is_removed_when_noticed() {
         assert!(!alive, "round {round}: the container's process still runs");
     }
 }
+
+/// `rm -f` of a running container killed at random moments: the container is listed or gone, a
+/// second `rm -f` removes what is left, and no mount, cgroup or process of it survives.
+#[test]
+fn a_killed_rm_f_is_finished_by_the_next_one() {
+    let Some(berth) = with_busybox() else { return };
+    for round in 0..10 {
+        let id = berth.ok(&["run", "-d", "--network", "none", "busybox", "sleep", "100"]);
+        let id = id.trim().to_string();
+        let pid: i32 = berth
+            .ok(&["inspect", "--format", "{{.State.Pid}}", &id])
+            .trim()
+            .parse()
+            .expect("pid");
+        crate::kill_at_random(berth.cmd(&["rm", "-f", &id]), std::time::Duration::from_millis(60));
+        let listed = berth.ok(&["ps", "-a", "-q", "--no-trunc"]);
+        if listed.contains(&id) {
+            berth.ok(&["rm", "-f", &id]);
+        }
+        assert!(
+            !berth.ok(&["ps", "-a", "-q", "--no-trunc"]).contains(&id),
+            "round {round}"
+        );
+        let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        assert!(!mounts.contains(&id), "round {round}: a mount of the container is left");
+        assert!(
+            !Path::new(&format!("/sys/fs/cgroup/pids/berth/{id}")).exists(),
+            "round {round}: cgroup left"
+        );
+        assert!(
+            !berth.root().join("containers").join(&id).exists(),
+            "round {round}: files left"
+        );
+        let alive = fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z"))
+            .unwrap_or(false);
+        assert!(!alive, "round {round}: the container's process still runs");
+    }
+}
