@@ -229,8 +229,12 @@ fn query_images(conn: &Connection, only: Option<&Digest>) -> Result<Vec<Image>, 
     Ok(images)
 }
 
+/// Deletes an image's row and, in the same transaction, asks for the collection of what it leaves
+/// unused: the next process to take the store lock (or open the store) collects, should this one die
+/// before it does.
 pub fn delete_image(conn: &Connection, id: &Digest) -> Result<(), Error> {
     conn.execute("DELETE FROM images WHERE id = ?1", [id.to_string()])?;
+    conn.execute("INSERT OR IGNORE INTO pending (kind, digest) VALUES ('gc', '')", [])?;
     Ok(())
 }
 

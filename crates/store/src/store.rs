@@ -77,12 +77,17 @@ impl Store {
             conn: Mutex::new(Some(conn)),
         };
         store.clear_stale_ingest();
-        // A command killed between a commit and its cleanup (rmi, prune) left garbage marked pending:
-        // the next command clears it, whatever it is (taking the lock runs `recover`).
-        let pending: bool = store
-            .db()?
-            .query_row("SELECT EXISTS (SELECT 1 FROM pending)", [], |r| r.get(0))?;
-        if pending {
+        // A command killed between a commit and its cleanup (rmi, prune) left work in `pending`: an
+        // image deleted without its collection, or paths to remove. The next command finishes it,
+        // whatever it is (taking the lock runs `recover`).
+        let (pending, collection_due): (bool, bool) = store.db()?.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pending), EXISTS (SELECT 1 FROM pending WHERE kind = 'gc')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if collection_due {
+            store.collect_garbage()?;
+        } else if pending {
             drop(store.lock()?);
         }
         Ok(store)
@@ -249,7 +254,7 @@ impl Store {
                 .map_err(Error::from)?;
             }
             let value = record(tx)?;
-            tx.execute("DELETE FROM pending", []).map_err(Error::from)?;
+            tx.execute("DELETE FROM pending WHERE kind != 'gc'", []).map_err(Error::from)?;
             Ok(value)
         });
         if result.is_err() {
@@ -262,33 +267,7 @@ impl Store {
     /// Removes every layer no image uses and every blob nothing references.
     pub fn collect_garbage(&self) -> Result<Collected, Error> {
         let _lock = self.lock()?;
-        let (layers, blobs) = self.write(|tx| {
-            let layers: Vec<(String, i64)> = collect(
-                tx,
-                "SELECT chain_id, size FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)",
-            )?;
-            for (chain, _) in &layers {
-                tx.execute("DELETE FROM layers WHERE chain_id = ?1", [chain])?;
-                tx.execute(
-                    "INSERT OR IGNORE INTO pending (kind, digest) VALUES ('layer', ?1)",
-                    [chain],
-                )?;
-            }
-            let blobs: Vec<(String, i64)> = collect(
-                tx,
-                "SELECT digest, size FROM blobs WHERE digest NOT IN (SELECT id FROM images)
-                   AND digest NOT IN (SELECT blob_digest FROM layers)
-                   AND digest NOT IN (SELECT manifest_digest FROM images WHERE manifest_digest IS NOT NULL)",
-            )?;
-            for (digest, _) in &blobs {
-                tx.execute("DELETE FROM blobs WHERE digest = ?1", [digest])?;
-                tx.execute(
-                    "INSERT OR IGNORE INTO pending (kind, digest) VALUES ('blob', ?1)",
-                    [digest],
-                )?;
-            }
-            Ok::<_, Error>((layers, blobs))
-        })?;
+        let (layers, blobs) = self.write(mark_garbage)?;
         self.recover()?;
         Ok(Collected {
             bytes: layers.iter().chain(&blobs).map(|(_, size)| *size as u64).sum(),
@@ -328,7 +307,7 @@ impl Store {
             }
         }
         self.write(|tx| {
-            tx.execute("DELETE FROM pending", [])?;
+            tx.execute("DELETE FROM pending WHERE kind != 'gc'", [])?;
             Ok::<(), Error>(())
         })
     }
@@ -379,6 +358,40 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// (key, size in bytes) of the rows a collection deleted.
+type Doomed = Vec<(String, i64)>;
+
+/// Deletes the rows of every layer no image uses and every blob nothing references, and records their
+/// paths in `pending` for `recover` to remove; the collection an image deletion asked for is done.
+fn mark_garbage(tx: &Transaction) -> Result<(Doomed, Doomed), Error> {
+    let layers: Vec<(String, i64)> = collect(
+        tx,
+        "SELECT chain_id, size FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)",
+    )?;
+    for (chain, _) in &layers {
+        tx.execute("DELETE FROM layers WHERE chain_id = ?1", [chain])?;
+        tx.execute(
+            "INSERT OR IGNORE INTO pending (kind, digest) VALUES ('layer', ?1)",
+            [chain],
+        )?;
+    }
+    let blobs: Vec<(String, i64)> = collect(
+        tx,
+        "SELECT digest, size FROM blobs WHERE digest NOT IN (SELECT id FROM images)
+           AND digest NOT IN (SELECT blob_digest FROM layers)
+           AND digest NOT IN (SELECT manifest_digest FROM images WHERE manifest_digest IS NOT NULL)",
+    )?;
+    for (digest, _) in &blobs {
+        tx.execute("DELETE FROM blobs WHERE digest = ?1", [digest])?;
+        tx.execute(
+            "INSERT OR IGNORE INTO pending (kind, digest) VALUES ('blob', ?1)",
+            [digest],
+        )?;
+    }
+    tx.execute("DELETE FROM pending WHERE kind = 'gc'", [])?;
+    Ok((layers, blobs))
 }
 
 fn collect(tx: &Transaction, sql: &str) -> Result<Vec<(String, i64)>, rusqlite::Error> {

@@ -152,15 +152,7 @@ impl Engine {
 
     /// `rmi`: untags, and deletes an image once nothing names it.
     pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<Removed>> {
-        let image = match self.image(name) {
-            Ok(image) => image,
-            // Repeating an rmi that was killed after its image went: its layers go now.
-            Err(e @ Error::NoSuchImage(_)) => {
-                let _ = self.store.collect_garbage();
-                return Err(e);
-            }
-            Err(e) => return Err(e),
-        };
+        let image = self.image(name)?;
         let id = image.id().clone();
         let by_name = !is_reference_to_id(name, &id);
         let mut removed = Vec::new();
