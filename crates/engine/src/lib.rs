@@ -9,6 +9,7 @@ pub mod dns;
 mod error;
 pub mod images;
 pub mod networks;
+mod owned;
 mod parallel;
 pub mod registry;
 mod time;

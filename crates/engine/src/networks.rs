@@ -278,6 +278,8 @@ impl Engine {
             )));
         }
         let _lock = self.host_lock()?;
+        // What killed commands left holds subnets: free them before picking one.
+        self.sweep_leaked_networks()?;
         // Again under the lock: two processes making the default network at once share its bridge name.
         if rows::get_by_name(&*self.store().db()?, &options.name)?.is_some() {
             return Err(Error::Conflict(format!(
@@ -389,6 +391,14 @@ impl Engine {
             .map_err(|_| Error::InvalidArgument(format!("network {} has a bad gateway", row.name)))?;
         link::set_sysctl("net/ipv4/ip_forward", "1").map_err(net_error)?;
         link::ensure_bridge(&row.bridge, gateway, prefix, link::uplink_mtu()).map_err(net_error)?;
+        // The owner tag at once: a bridge without a row is then found and removed (`owned.rs`).
+        if let Err(e) = self
+            .network_tag(&row.id)
+            .and_then(|tag| link::set_alias(&row.bridge, &tag).map_err(net_error))
+        {
+            let _ = link::delete_link(&row.bridge);
+            return Err(e);
+        }
         let rules = NetworkRules {
             bridge: row.bridge.clone(),
             subnet: (subnet, prefix),
@@ -403,9 +413,14 @@ impl Engine {
 
     /// Removes a network's rules and bridge; every step is tried, what is gone already is fine.
     fn tear_down_network(&self, row: &NetworkRow) {
+        self.tear_down_bridge(&row.id, &row.bridge);
+    }
+
+    /// `tear_down_network` by network id and bridge name, for a bridge whose row may be gone.
+    pub(crate) fn tear_down_bridge(&self, id: &str, bridge: &str) {
         if let Ok(fw) = self.firewall() {
-            if let Err(e) = fw.remove_network(&row.bridge) {
-                tracing::warn!(network = %row.name, error = %e, "removing firewall rules");
+            if let Err(e) = fw.remove_network(bridge) {
+                tracing::warn!(bridge, error = %e, "removing firewall rules");
             }
             // The table goes with the last network of any root.
             let ours_left = fw
@@ -420,10 +435,10 @@ impl Engine {
                 let _ = fw.remove_all();
             }
         }
-        if let Err(e) = link::delete_link(&row.bridge) {
-            tracing::warn!(network = %row.name, error = %e, "removing the bridge");
+        if let Err(e) = link::delete_link(bridge) {
+            tracing::warn!(bridge, error = %e, "removing the bridge");
         }
-        crate::dns::stop_server(self, &row.id);
+        crate::dns::stop_server(self, id);
     }
 
     /// `network rm`.
@@ -484,6 +499,10 @@ impl Engine {
 
     /// `network prune`: user networks without endpoints.
     pub fn prune_networks(&self) -> Result<Vec<String>> {
+        {
+            let _lock = self.host_lock()?;
+            self.sweep_leaked_networks()?;
+        }
         let mut removed = Vec::new();
         // Straight from the rows: pruning must not create the default network.
         let all = rows::list(&*self.store().db()?)?;

@@ -553,6 +553,35 @@ fn route_oif(r: &RouteMessage) -> Option<u32> {
     })
 }
 
+/// Sets an interface's alias (`ip link set NAME alias TEXT`): berth writes its owner tag there, so that
+/// its bridges can be found when their record is gone.
+pub fn set_alias(name: &str, alias: &str) -> Result<()> {
+    check_ifname("interface name", name)?;
+    let path = Path::new("/sys/class/net").join(name).join("ifalias");
+    std::fs::write(&path, alias).map_err(|source| Error::Sysctl {
+        path,
+        value: alias.into(),
+        source,
+    })
+}
+
+/// (name, alias) of every interface of this namespace whose alias starts with `prefix`.
+pub fn links_with_alias(prefix: &str) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir("/sys/class/net") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let alias = std::fs::read_to_string(entry.path().join("ifalias")).ok()?;
+            let alias = alias.trim_end();
+            alias
+                .starts_with(prefix)
+                .then(|| Some((entry.file_name().into_string().ok()?, alias.to_string())))?
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ mod common;
 
 mod builds;
 mod containers;
+mod networks;
 mod pulls;
 mod rmi;
 mod save;
