@@ -254,7 +254,8 @@ impl Store {
                 .map_err(Error::from)?;
             }
             let value = record(tx)?;
-            tx.execute("DELETE FROM pending WHERE kind != 'gc'", []).map_err(Error::from)?;
+            tx.execute("DELETE FROM pending WHERE kind != 'gc'", [])
+                .map_err(Error::from)?;
             Ok(value)
         });
         if result.is_err() {
