@@ -229,9 +229,9 @@ impl Engine {
             let _ = monitor::signal_pid(container.row.pid as i32, 9);
             return Ok(Some(container));
         }
-        let no_monitor = !monitor::monitor_alive(&container.row);
+        // The monitor is looked up only for the few containers it matters for: `ps` reconciles them all.
         let orphaned = match container.row.state.as_str() {
-            "exited" => no_monitor && (owner_gone || container.config.host.auto_remove),
+            "exited" => (owner_gone || container.config.host.auto_remove) && !monitor::monitor_alive(&container.row),
             "created" => owner_gone,
             _ => false,
         };
