@@ -371,28 +371,28 @@ fn mark_garbage(tx: &Transaction) -> Result<(Doomed, Doomed), Error> {
         tx,
         "SELECT chain_id, size FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)",
     )?;
-    for (chain, _) in &layers {
-        tx.execute("DELETE FROM layers WHERE chain_id = ?1", [chain])?;
-        tx.execute(
-            "INSERT OR IGNORE INTO pending (kind, digest) VALUES ('layer', ?1)",
-            [chain],
-        )?;
-    }
+    doom(tx, "layers", "chain_id", "layer", &layers)?;
     let blobs: Vec<(String, i64)> = collect(
         tx,
         "SELECT digest, size FROM blobs WHERE digest NOT IN (SELECT id FROM images)
            AND digest NOT IN (SELECT blob_digest FROM layers)
            AND digest NOT IN (SELECT manifest_digest FROM images WHERE manifest_digest IS NOT NULL)",
     )?;
-    for (digest, _) in &blobs {
-        tx.execute("DELETE FROM blobs WHERE digest = ?1", [digest])?;
-        tx.execute(
-            "INSERT OR IGNORE INTO pending (kind, digest) VALUES ('blob', ?1)",
-            [digest],
-        )?;
-    }
+    doom(tx, "blobs", "digest", "blob", &blobs)?;
     tx.execute("DELETE FROM pending WHERE kind = 'gc'", [])?;
     Ok((layers, blobs))
+}
+
+/// Deletes the rows keyed `column` in `table` and records their paths as pending of `kind`.
+fn doom(tx: &Transaction, table: &str, column: &str, kind: &str, rows: &Doomed) -> Result<(), Error> {
+    for (key, _) in rows {
+        tx.execute(&format!("DELETE FROM {table} WHERE {column} = ?1"), [key])?;
+        tx.execute(
+            "INSERT OR IGNORE INTO pending (kind, digest) VALUES (?1, ?2)",
+            [kind, key.as_str()],
+        )?;
+    }
+    Ok(())
 }
 
 fn collect(tx: &Transaction, sql: &str) -> Result<Vec<(String, i64)>, rusqlite::Error> {
