@@ -5,19 +5,13 @@
 use std::fs;
 use std::path::Path;
 
-use crate::common::with_busybox;
+use crate::common::{with_busybox, Berth};
 
 #[test]
 fn a_rm_container_whose_monitor_was_killed_is_removed_when_noticed() {
     let Some(berth) = with_busybox() else { return };
     for round in 0..3 {
-        let id = berth.ok(&["run", "-d", "--rm", "--network", "none", "busybox", "sleep", "100"]);
-        let id = id.trim().to_string();
-        let pid: i32 = berth
-            .ok(&["inspect", "--format", "{{.State.Pid}}", &id])
-            .trim()
-            .parse()
-            .expect("pid");
+        let (id, pid) = sleeper(&berth, &["--rm"]);
         // The monitor (or the shim it became) is the container's parent.
         let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
         let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
@@ -37,14 +31,7 @@ fn a_rm_container_whose_monitor_was_killed_is_removed_when_noticed() {
             !listed.contains(&id),
             "round {round}: the --rm container stays: {listed}"
         );
-        let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-        assert!(!mounts.contains(&id), "round {round}: a mount of the container is left");
-        assert!(!Path::new(&format!("/sys/fs/cgroup/pids/berth/{id}")).exists());
-        assert!(!berth.root().join("containers").join(&id).exists());
-        let alive = fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.contains(") Z"))
-            .unwrap_or(false);
-        assert!(!alive, "round {round}: the container's process still runs");
+        assert_nothing_left(&berth, &id, pid, round);
     }
 }
 
@@ -54,13 +41,7 @@ fn a_rm_container_whose_monitor_was_killed_is_removed_when_noticed() {
 fn a_killed_rm_f_is_finished_by_the_next_one() {
     let Some(berth) = with_busybox() else { return };
     for round in 0..10 {
-        let id = berth.ok(&["run", "-d", "--network", "none", "busybox", "sleep", "100"]);
-        let id = id.trim().to_string();
-        let pid: i32 = berth
-            .ok(&["inspect", "--format", "{{.State.Pid}}", &id])
-            .trim()
-            .parse()
-            .expect("pid");
+        let (id, pid) = sleeper(&berth, &[]);
         crate::kill_at_random(berth.cmd(&["rm", "-f", &id]), std::time::Duration::from_millis(60));
         let listed = berth.ok(&["ps", "-a", "-q", "--no-trunc"]);
         if listed.contains(&id) {
@@ -70,19 +51,38 @@ fn a_killed_rm_f_is_finished_by_the_next_one() {
             !berth.ok(&["ps", "-a", "-q", "--no-trunc"]).contains(&id),
             "round {round}"
         );
-        let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-        assert!(!mounts.contains(&id), "round {round}: a mount of the container is left");
-        assert!(
-            !Path::new(&format!("/sys/fs/cgroup/pids/berth/{id}")).exists(),
-            "round {round}: cgroup left"
-        );
-        assert!(
-            !berth.root().join("containers").join(&id).exists(),
-            "round {round}: files left"
-        );
-        let alive = fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.contains(") Z"))
-            .unwrap_or(false);
-        assert!(!alive, "round {round}: the container's process still runs");
+        assert_nothing_left(&berth, &id, pid, round);
     }
+}
+
+/// Starts `busybox sleep 100` detached with `flags`; returns its id and the pid of its process.
+fn sleeper(berth: &Berth, flags: &[&str]) -> (String, i32) {
+    let mut args = vec!["run", "-d", "--network", "none"];
+    args.extend_from_slice(flags);
+    args.extend(["busybox", "sleep", "100"]);
+    let id = berth.ok(&args).trim().to_string();
+    let pid = berth
+        .ok(&["inspect", "--format", "{{.State.Pid}}", &id])
+        .trim()
+        .parse()
+        .expect("pid");
+    (id, pid)
+}
+
+/// No mount, cgroup, file or process of container `id` (process `pid`) is left.
+fn assert_nothing_left(berth: &Berth, id: &str, pid: i32, round: usize) {
+    let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mounts.contains(id), "round {round}: a mount of the container is left");
+    assert!(
+        !Path::new(&format!("/sys/fs/cgroup/pids/berth/{id}")).exists(),
+        "round {round}: cgroup left"
+    );
+    assert!(
+        !berth.root().join("containers").join(id).exists(),
+        "round {round}: files left"
+    );
+    let alive = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z"))
+        .unwrap_or(false);
+    assert!(!alive, "round {round}: the container's process still runs");
 }

@@ -16,6 +16,25 @@ mod volumes;
 use std::process::{Child, Command};
 use std::time::Duration;
 
+/// Runs berth with each of `commands` at once and returns their outputs, in order.
+fn side_by_side(berth: &common::Berth, commands: &[&[&str]]) -> Vec<std::process::Output> {
+    let children: Vec<Child> = commands
+        .iter()
+        .map(|args| {
+            berth
+                .cmd(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn berth")
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| child.wait_with_output().expect("wait for berth"))
+        .collect()
+}
+
 /// Starts `cmd`, kills it (SIGKILL) after a random delay below `within`, and reaps it.
 fn kill_at_random(mut cmd: Command, within: Duration) {
     let mut child: Child = cmd

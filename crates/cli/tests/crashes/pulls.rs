@@ -24,18 +24,8 @@ fn ten_parallel_pulls_of_one_image_all_succeed() {
 
     for round in 0..20 {
         let berth = Berth::new();
-        let pulls: Vec<std::process::Child> = (0..10)
-            .map(|_| {
-                berth
-                    .cmd(&["pull", "-q", &image])
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("spawn pull")
-            })
-            .collect();
-        for pull in pulls {
-            let out = pull.wait_with_output().expect("wait pull");
+        let pull: &[&str] = &["pull", "-q", &image];
+        for out in crate::side_by_side(&berth, &[pull; 10]) {
             assert!(
                 out.status.success(),
                 "round {round}: {}",
@@ -60,18 +50,8 @@ fn ten_parallel_pulls_of_one_image_all_succeed() {
 fn ten_commands_on_a_fresh_root() {
     for round in 0..30 {
         let berth = Berth::new();
-        let commands: Vec<std::process::Child> = (0..10)
-            .map(|_| {
-                berth
-                    .cmd(&["images", "-q"])
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("spawn")
-            })
-            .collect();
-        for command in commands {
-            let out = command.wait_with_output().expect("wait");
+        let images: &[&str] = &["images", "-q"];
+        for out in crate::side_by_side(&berth, &[images; 10]) {
             assert!(
                 out.status.success(),
                 "round {round}: {}",

@@ -92,27 +92,12 @@ fn killed_volume_rm_and_create_never_resurrect_data_or_leak() {
 fn parallel_creates_and_removals_of_one_name() {
     let berth = Berth::new();
     for _ in 0..20 {
-        let children: Vec<(bool, std::process::Child)> = (0..8)
-            .map(|i| {
-                let create = i % 2 == 0;
-                let args: &[&str] = if create {
-                    &["volume", "create", "contested"]
-                } else {
-                    &["volume", "rm", "contested"]
-                };
-                let child = berth
-                    .cmd(args)
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("spawn");
-                (create, child)
-            })
-            .collect();
-        for (create, child) in children {
-            let out = child.wait_with_output().expect("wait");
+        let create: &[&str] = &["volume", "create", "contested"];
+        let rm: &[&str] = &["volume", "rm", "contested"];
+        let outputs = crate::side_by_side(&berth, &[create, rm, create, rm, create, rm, create, rm]);
+        for (i, out) in outputs.iter().enumerate() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            if create {
+            if i % 2 == 0 {
                 assert!(out.status.success(), "create failed: {stderr}");
             } else {
                 assert!(
