@@ -23,32 +23,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/etc"
-cp /bin/busybox "$work/bundle/rootfs/bin/"
-for a in sh true sleep; do ln -s busybox "$work/bundle/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$work/bundle/rootfs/etc/passwd"
-touch "$work/bundle/rootfs/etc/hosts" "$work/bundle/rootfs/etc/hostname" "$work/bundle/rootfs/etc/resolv.conf"
-tar --numeric-owner -C "$work/bundle/rootfs" -cf "$work/rootfs.tar" .
+bench_bundle_rootfs "$work"
 for v in "${!bins[@]}"; do
   as "$v" import "$work/rootfs.tar" bench/busybox:1 >/dev/null
   as "$v" run -d --name sleeper --network none bench/busybox:1 sleep 1000 >/dev/null
 done
 
 # runc and crun run berth's own spec for the container, on a copy of its root filesystem.
-probe=$(as berth run -d --network none bench/busybox:1 sleep 1000)
-cp "$work/berth/containers/$probe/"{hosts,hostname,resolv.conf} "$work/"
-python3 - "$run/berth/containers/$probe/bundle/config.json" "$work" <<'PY'
-import json, sys
-spec, work = json.load(open(sys.argv[1])), sys.argv[2]
-spec["process"]["args"] = ["true"]
-spec["root"]["path"] = f"{work}/bundle/rootfs"
-for m in spec["mounts"]:
-    if m["destination"] in ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf"):
-        m["source"] = f"{work}/{m['destination'].rsplit('/', 1)[1]}"
-spec["linux"]["cgroupsPath"] = "/berth-bench/oci"
-json.dump(spec, open(f"{work}/bundle/config.json", "w"))
-PY
-as berth rm -f "$probe" >/dev/null
+BERTH_ROOT=$work/berth BERTH_RUNROOT=$run/berth bench_bundle_spec "$work"
 
 # crun refuses this machine's hybrid cgroups: it runs where the cgroup2 mount is gone (see run.sh).
 unshare -m --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; \

@@ -53,3 +53,37 @@ bench_stop_dockerd() {
   if [[ -f $1/docker.pid ]] && kill "$(cat "$1/docker.pid")" 2>/dev/null; then sleep 2; fi
   umount -R "$1/docker" 2>/dev/null || true
 }
+
+# bench_bundle_rootfs WORK: one busybox root filesystem for every engine, in
+# WORK/bundle/rootfs, and as WORK/rootfs.tar for `berth import`.
+bench_bundle_rootfs() {
+  local work=$1 a
+  mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/etc"
+  cp /bin/busybox "$work/bundle/rootfs/bin/"
+  for a in sh true sleep; do ln -s busybox "$work/bundle/rootfs/bin/$a"; done
+  echo 'root:x:0:0:root:/root:/bin/sh' > "$work/bundle/rootfs/etc/passwd"
+  touch "$work/bundle/rootfs/etc/hosts" "$work/bundle/rootfs/etc/hostname" "$work/bundle/rootfs/etc/resolv.conf"
+  tar --numeric-owner -C "$work/bundle/rootfs" -cf "$work/rootfs.tar" .
+}
+
+# bench_bundle_spec WORK: the OCI bundle for runc and crun, WORK/bundle/config.json:
+# the very spec $berth generates for bench/busybox:1 (Docker's capabilities,
+# seccomp profile, masked paths and mounts; $BERTH_ROOT and $BERTH_RUNROOT set),
+# running `true` on the plain copy of the root filesystem.
+bench_bundle_spec() {
+  local work=$1 probe
+  probe=$($berth run -d --network none bench/busybox:1 sleep 1000)
+  cp "$BERTH_ROOT/containers/$probe/"{hosts,hostname,resolv.conf} "$work/"
+  python3 - "$BERTH_RUNROOT/containers/$probe/bundle/config.json" "$work" <<'PY'
+import json, sys
+spec, work = json.load(open(sys.argv[1])), sys.argv[2]
+spec["process"]["args"] = ["true"]
+spec["root"]["path"] = f"{work}/bundle/rootfs"
+for m in spec["mounts"]:
+    if m["destination"] in ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf"):
+        m["source"] = f"{work}/{m['destination'].rsplit('/', 1)[1]}"
+spec["linux"]["cgroupsPath"] = "/berth-bench/oci"
+json.dump(spec, open(f"{work}/bundle/config.json", "w"))
+PY
+  $berth rm -f "$probe" >/dev/null
+}

@@ -30,33 +30,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# One busybox root filesystem for everyone.
-mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/etc"
-cp /bin/busybox "$work/bundle/rootfs/bin/"
-for a in sh true sleep; do ln -s busybox "$work/bundle/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$work/bundle/rootfs/etc/passwd"
-touch "$work/bundle/rootfs/etc/hosts" "$work/bundle/rootfs/etc/hostname" "$work/bundle/rootfs/etc/resolv.conf"
-tar --numeric-owner -C "$work/bundle/rootfs" -cf "$work/rootfs.tar" .
+# One busybox root filesystem for everyone, and the bundle runc and crun run.
+bench_bundle_rootfs "$work"
 $berth import "$work/rootfs.tar" bench/busybox:1 >/dev/null
 $berth save -o "$work/image.tar" bench/busybox:1
-
-# The OCI bundle for runc and crun: the very spec berth generates (Docker's
-# capabilities, seccomp profile, masked paths and mounts), running `true` on
-# a plain copy of the same root filesystem.
-probe=$($berth run -d --network none bench/busybox:1 sleep 1000)
-cp "$BERTH_ROOT/containers/$probe/"{hosts,hostname,resolv.conf} "$work/"
-python3 - "$BERTH_RUNROOT/containers/$probe/bundle/config.json" "$work" <<'PY'
-import json, sys
-spec, work = json.load(open(sys.argv[1])), sys.argv[2]
-spec["process"]["args"] = ["true"]
-spec["root"]["path"] = f"{work}/bundle/rootfs"
-for m in spec["mounts"]:
-    if m["destination"] in ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf"):
-        m["source"] = f"{work}/{m['destination'].rsplit('/', 1)[1]}"
-spec["linux"]["cgroupsPath"] = "/berth-bench/oci"
-json.dump(spec, open(f"{work}/bundle/config.json", "w"))
-PY
-$berth rm -f "$probe" >/dev/null
+bench_bundle_spec "$work"
 
 # Podman with private state.
 cat > "$work/containers.conf" <<'CONF'
