@@ -46,7 +46,7 @@ fn mac_text(ip: Ipv4Addr) -> String {
         .join(":")
 }
 
-fn net_error(e: berth_network::Error) -> Error {
+pub(crate) fn net_error(e: berth_network::Error) -> Error {
     match e.kind() {
         berth_store::ErrorKind::InvalidArgument => Error::InvalidArgument(e.to_string()),
         berth_store::ErrorKind::Conflict => Error::Conflict(e.to_string()),
@@ -159,7 +159,7 @@ impl Engine {
         Ok(FileLock::exclusive(Path::new(HOST_LOCK))?)
     }
 
-    fn firewall(&self) -> Result<Firewall> {
+    pub(crate) fn firewall(&self) -> Result<Firewall> {
         Firewall::new(TABLE, HOST_LOCK.replace(".lock", ".nft.lock")).map_err(net_error)
     }
 
@@ -609,6 +609,7 @@ impl Engine {
                 gateway,
                 mac: endpoint_mac(endpoint, ip),
                 mtu: link::uplink_mtu(),
+                alias: Some(self.veth_tag(id)?),
             })
             .map_err(net_error)?;
             first_ip.get_or_insert(ip);
@@ -657,7 +658,8 @@ impl Engine {
                 proto: b.proto.clone(),
             });
         }
-        self.firewall()?.publish_all(id, &forwards).map_err(net_error)?;
+        // Recorded before the rules exist: a start killed in between leaves a record that the teardown
+        // (rm, the next start) follows, never rules that nothing names.
         let file = self.ports_file(id);
         if let Some(dir) = file.parent() {
             let _ = fs::create_dir_all(dir);
@@ -666,6 +668,9 @@ impl Engine {
             path: file.clone(),
             source: e,
         })?;
+        self.firewall()?
+            .publish_all(&self.port_owner(id)?, &forwards)
+            .map_err(net_error)?;
         Ok(attached)
     }
 
@@ -673,8 +678,9 @@ impl Engine {
     pub(crate) fn disconnect_namespace(&self, id: &str) {
         let ports = self.ports_file(id);
         if ports.exists() {
-            if let Ok(fw) = self.firewall() {
-                if let Err(e) = fw.unpublish(id) {
+            let owner = self.port_owner(id);
+            if let (Ok(fw), Ok(owner)) = (self.firewall(), owner) {
+                if let Err(e) = fw.unpublish(&owner) {
                     tracing::warn!(id, error = %e, "removing published ports");
                 }
             }
@@ -789,6 +795,7 @@ impl Engine {
             gateway: None,
             mac: endpoint_mac(endpoint, ip),
             mtu: link::uplink_mtu(),
+            alias: Some(self.veth_tag(c.id())?),
         })
         .map_err(net_error)
     }

@@ -245,6 +245,28 @@ impl Firewall {
         nft::apply(&cmds, &format!("unpublish ports of {owner}"))
     }
 
+    /// Every owner whose name starts with `prefix` and that has a chain or a rule in the table (berth
+    /// prefixes owners with its data root's identity, so the ports a killed command left are found).
+    pub fn owners_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        let Some(items) = nft::list_table(&self.table, "list the firewall table")? else {
+            return Ok(Vec::new());
+        };
+        let from_chains = nft::chains_of(&items)
+            .into_iter()
+            .filter_map(|c| c.strip_prefix("ctr-").map(str::to_string));
+        let from_rules = nft::rules_of(&items).into_iter().filter_map(|r| {
+            let owner = r.comment?.strip_prefix("ctr:")?.split(' ').next()?.to_string();
+            Some(owner)
+        });
+        let mut owners: Vec<String> = from_chains
+            .chain(from_rules)
+            .filter(|o| o.starts_with(prefix))
+            .collect();
+        owners.sort();
+        owners.dedup();
+        Ok(owners)
+    }
+
     /// Deletes the whole table; a missing table is success.
     pub fn remove_all(&self) -> Result<()> {
         let _lock = self.lock()?;

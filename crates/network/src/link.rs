@@ -44,6 +44,8 @@ pub struct VethConfig {
     pub gateway: Option<Ipv4Addr>,
     pub mac: [u8; 6],
     pub mtu: u32,
+    /// The host end's alias (berth's owner tag), set with the hairpin mode in the same request.
+    pub alias: Option<String>,
 }
 
 /// Docker's MAC scheme: 02:42 (locally administered) and the IPv4 address,
@@ -208,6 +210,7 @@ fn finish_veth(nl: &mut Netlink, cfg: &VethConfig) -> Result<()> {
         LinkInfo::PortKind(InfoPortKind::Bridge),
         LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(true)])),
     ])];
+    hairpin.attributes.extend(cfg.alias.clone().map(LinkAttribute::IfAlias));
     nl.request(
         RouteNetlinkMessage::NewLink(hairpin),
         0,

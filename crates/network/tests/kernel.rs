@@ -97,6 +97,9 @@ fn bridge_connects_containers_and_host() {
         a.ip
     );
 
+    // The host end carries the alias it was given (berth's owner tag).
+    let alias = std::fs::read_to_string(format!("/sys/class/net/{}/ifalias", a.veth)).unwrap();
+    assert_eq!(alias.trim_end(), "lab:a");
     // The host end was attached with the requested MTU; uplink_mtu works.
     assert!(link::uplink_mtu() >= 68);
 
@@ -111,6 +114,7 @@ fn bridge_connects_containers_and_host() {
         gateway: None,
         mac: link::mac_for(net.host(9)),
         mtu: 1500,
+        alias: None,
     })
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
@@ -126,6 +130,7 @@ fn bridge_connects_containers_and_host() {
         gateway: None,
         mac: link::mac_for(net.host(9)),
         mtu: 1500,
+        alias: None,
     })
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
@@ -161,6 +166,7 @@ fn attach_failure_inside_namespace_cleans_up() {
         gateway: Some(Ipv4Addr::new(10, 199, 199, 1)),
         mac: link::mac_for(net.host(2)),
         mtu: 1500,
+        alias: None,
     })
     .unwrap_err();
     assert!(matches!(err, Error::Netlink { .. }), "{err}");

@@ -8,6 +8,7 @@ mod common;
 mod builds;
 mod containers;
 mod networks;
+mod ports;
 mod pulls;
 mod rmi;
 mod save;
@@ -46,6 +47,69 @@ fn kill_at_random(mut cmd: Command, within: Duration) {
     std::thread::sleep(Duration::from_micros(micros));
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// How much of berth a kill takes: the CLI process alone, or it and every process it started (the
+/// monitor and the container's processes too, as a power cut or an OOM kill of the group would).
+#[derive(Clone, Copy, Debug)]
+enum Kill {
+    Cli,
+    Tree,
+}
+
+/// Starts `cmd`, and after a random delay below `within` kills it alone or with its whole process
+/// tree (each process is stopped first, so none forks out of reach), and reaps it.
+fn kill_at_random_as(kill: Kill, mut cmd: Command, within: Duration) {
+    if matches!(kill, Kill::Cli) {
+        return kill_at_random(cmd, within);
+    }
+    let mut child: Child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn berth");
+    let micros = rand::random::<u64>() % within.as_micros().max(1) as u64;
+    std::thread::sleep(Duration::from_micros(micros));
+    let root = child.id() as i32;
+    let mut tree = vec![root];
+    // SAFETY: kill(2) with a pid and a signal number has no memory effects.
+    unsafe { libc::kill(root, libc::SIGSTOP) };
+    loop {
+        let children: Vec<i32> = parents()
+            .into_iter()
+            .filter(|(pid, ppid)| tree.contains(ppid) && !tree.contains(pid))
+            .map(|(pid, _)| pid)
+            .collect();
+        if children.is_empty() {
+            break;
+        }
+        for pid in children {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+            tree.push(pid);
+        }
+    }
+    for pid in &tree {
+        // SAFETY: as above.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    let _ = child.wait();
+}
+
+/// (pid, parent pid) of every process.
+fn parents() -> Vec<(i32, i32)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let after_name = &stat[stat.rfind(')')? + 2..];
+            Some((pid, after_name.split(' ').nth(1)?.parse().ok()?))
+        })
+        .collect()
 }
 
 /// Imports a 40 MB image `name` (one layer of bytes that do not compress away), so that saving or

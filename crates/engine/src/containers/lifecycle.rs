@@ -107,7 +107,14 @@ impl Engine {
         // and both fail. The second finds it running, as with Docker.
         let id = self.container(name)?.id().to_string();
         let lock = self.start_lock(&id)?;
-        let container = self.settled_container(&id)?;
+        let container = match self.settled_container(&id) {
+            Err(Error::NoSuchContainer(what)) => {
+                // Removed while this start waited: the run dir the lock made goes too.
+                let _ = std::fs::remove_dir_all(self.container_run_dir(&id));
+                return Err(Error::NoSuchContainer(what));
+            }
+            other => other?,
+        };
         if container.is_running() {
             return Ok(Started {
                 pid: container.row.pid as i32,
@@ -119,7 +126,7 @@ impl Engine {
             context: "creating the monitor's status pipe".into(),
             source: e.into(),
         })?;
-        let child = self.spawn_monitor(&container, mode, write, &[read.as_raw_fd(), lock.as_fd().as_raw_fd()])?;
+        let child = self.spawn_monitor(&container, mode, write, read.as_raw_fd(), &lock)?;
         let mut status = BufReader::new(std::fs::File::from(read));
         let mut line = String::new();
         let n = status.read_line(&mut line).map_err(|e| Error::Stream {
@@ -159,13 +166,31 @@ impl Engine {
         )))
     }
 
-    fn start_lock(&self, id: &str) -> Result<berth_store::FileLock> {
+    /// Waits for container `id`'s start lock: held by a start in progress, and by `rm`.
+    pub(crate) fn start_lock(&self, id: &str) -> Result<berth_store::FileLock> {
         let dir = self.container_run_dir(id);
         std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
             path: dir.clone(),
             source: e,
         })?;
-        Ok(berth_store::FileLock::exclusive(&dir.join("start.lock"))?)
+        match berth_store::FileLock::exclusive(&dir.join("start.lock")) {
+            Ok(lock) => Ok(lock),
+            // `rm` removed the run dir, and the lock file with it, while this process waited.
+            Err(_) if berth_store::containers::get(&*self.store().db()?, id)?.is_none() => {
+                Err(Error::NoSuchContainer(id.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The start lock if no start is in progress.
+    pub(crate) fn try_start_lock(&self, id: &str) -> Result<Option<berth_store::FileLock>> {
+        let dir = self.container_run_dir(id);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        Ok(berth_store::FileLock::try_exclusive(&dir.join("start.lock"))?)
     }
 
     /// The container once the monitor of its last run is gone. That monitor records the exit before it tears
@@ -197,8 +222,11 @@ impl Engine {
         container: &super::Container,
         mode: StartMode,
         write: std::os::fd::OwnedFd,
-        parent_only: &[std::os::fd::RawFd],
+        parent_only: std::os::fd::RawFd,
+        start_lock: &berth_store::FileLock,
     ) -> Result<Option<std::process::Child>> {
+        // The monitor holds the start lock too, until the container runs or fails (see monitor::Status).
+        let lock_fd = start_lock.as_fd().as_raw_fd();
         if single_threaded() {
             // Neither process may carry an open database across the fork (see Store::close_db): each opens it
             // again when it next needs it.
@@ -209,7 +237,14 @@ impl Engine {
             #[allow(unsafe_code)]
             let pid = unsafe { libc::fork() };
             if pid == 0 {
-                let code = self.forked_monitor(container.id(), mode, container.config.open_stdin, write, parent_only);
+                let code = self.forked_monitor(
+                    container.id(),
+                    mode,
+                    container.config.open_stdin,
+                    write,
+                    parent_only,
+                    lock_fd,
+                );
                 // SAFETY: ends the child without running the parent's destructors or atexit handlers.
                 #[allow(unsafe_code)]
                 unsafe {
@@ -233,6 +268,8 @@ impl Engine {
             .arg("container-monitor")
             .arg("--status-fd")
             .arg(write.as_raw_fd().to_string())
+            .arg("--start-lock-fd")
+            .arg(lock_fd.to_string())
             .arg(container.id());
         if mode == StartMode::Detached {
             let stderr = monitor::open_log(self.runroot(), container.id()).map_or_else(|_| Stdio::null(), Stdio::from);
@@ -243,15 +280,19 @@ impl Engine {
                 command.stdin(Stdio::null());
             }
         }
-        // The status pipe's write end must survive exec in the monitor.
-        rustix::io::fcntl_setfd(&write, rustix::io::FdFlags::empty()).map_err(|e| Error::Stream {
-            context: "passing the status pipe".into(),
-            source: e.into(),
-        })?;
+        // The status pipe's write end and the start lock must survive exec in the monitor.
+        for fd in [write.as_fd(), start_lock.as_fd()] {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).map_err(|e| Error::Stream {
+                context: "passing the status pipe and the start lock".into(),
+                source: e.into(),
+            })?;
+        }
         let child = command.spawn().map_err(|e| Error::Stream {
             context: "starting the container's monitor".into(),
             source: e,
         });
+        // Nothing else this process starts (the health checker) may hold the start lock.
+        let _ = rustix::io::fcntl_setfd(start_lock.as_fd(), rustix::io::FdFlags::CLOEXEC);
         drop(write);
         child.map(Some)
     }
@@ -263,16 +304,15 @@ impl Engine {
         mode: StartMode,
         open_stdin: bool,
         write: std::os::fd::OwnedFd,
-        parent_only: &[std::os::fd::RawFd],
+        parent_only: std::os::fd::RawFd,
+        start_lock_fd: std::os::fd::RawFd,
     ) -> i32 {
         use std::os::fd::IntoRawFd;
-        for &fd in parent_only {
-            // SAFETY: the parent's fds (its end of the status pipe, its start lock), which nothing in this child
-            // uses; the objects owning them are never dropped here, as the child ends with _exit.
-            #[allow(unsafe_code)]
-            unsafe {
-                libc::close(fd);
-            }
+        // SAFETY: the parent's end of the status pipe, which nothing in this child uses; the object owning
+        // it is never dropped here, as the child ends with _exit.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::close(parent_only);
         }
         if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
             let targets: &[i32] = match (mode, open_stdin) {
@@ -299,10 +339,13 @@ impl Engine {
             }
         }
         let status_fd = write.into_raw_fd();
+        // The start lock's fd is the parent's FileLock's; this child takes it over (and never drops that
+        // FileLock, as it ends with _exit).
         monitor::run(
             self,
             id,
             status_fd,
+            start_lock_fd,
             mode == StartMode::Attached,
             monitor::Resume::default(),
         )

@@ -238,6 +238,10 @@ impl Engine {
         if !orphaned {
             return Ok(Some(container));
         }
+        // Not while a start is in progress (its monitor may be setting it up for a killed build).
+        let Some(_start) = self.try_start_lock(container.id())? else {
+            return Ok(Some(container));
+        };
         self.discard_container(container.id())?;
         self.remove_anonymous_volumes(&container.config);
         Ok(None)
@@ -609,7 +613,12 @@ impl Engine {
 
     /// `rm`: removes a stopped container (or, with `force`, kills it first).
     pub fn remove_container(&self, name: &str, force: bool, volumes: bool) -> Result<String> {
-        let container = self.container(name)?;
+        let id = self.container(name)?.id().to_string();
+        // A start in progress holds the start lock until the container runs or fails (its monitor does, when
+        // the command that started it was killed): removing the container under it would leave one running
+        // with no record. A start waiting for the lock finds the container gone.
+        let _start = self.start_lock(&id)?;
+        let container = self.container(&id)?;
         if container.is_running() {
             if !force {
                 return Err(Error::Conflict(format!(

@@ -277,7 +277,10 @@ fn cleanup_mounts(engine: &Engine, id: &str) -> Vec<String> {
 }
 
 /// Reports to whoever started the monitor; a reader that went away is fine.
-struct Status(Option<File>);
+/// The status pipe, and the container's start lock until the first status line: a start is in
+/// progress until the container runs or fails, also when the command that started it was killed, and
+/// `rm` waits for it rather than removing a container that then starts without a record.
+struct Status(Option<File>, Option<OwnedFd>);
 
 impl Status {
     fn say(&mut self, line: &str) {
@@ -286,6 +289,7 @@ impl Status {
                 self.0 = None;
             }
         }
+        self.1 = None;
     }
 }
 
@@ -307,14 +311,17 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The monitor's main: runs until the container is gone for good.
+/// The monitor's main: runs until the container is gone for good. `start_lock_fd` is the starter's
+/// start lock (-1: none), held until the container runs or fails to start.
 /// Returns the process exit status.
-pub fn run(engine: &Engine, id: &str, status_fd: i32, attach: bool, resume: Resume) -> i32 {
-    // SAFETY: the fd number was handed to us by our parent (or the shim we
-    // were) for this purpose and nothing else in this process owns it.
+pub fn run(engine: &Engine, id: &str, status_fd: i32, start_lock_fd: i32, attach: bool, resume: Resume) -> i32 {
+    // SAFETY: the fd numbers were handed to us by our parent (or the shim we
+    // were) for these purposes and nothing else in this process owns them.
     #[allow(unsafe_code)]
     let status_file = (status_fd >= 0).then(|| File::from(unsafe { OwnedFd::from_raw_fd(status_fd) }));
-    let mut status = Status(status_file);
+    #[allow(unsafe_code)]
+    let start_lock = (start_lock_fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(start_lock_fd) });
+    let mut status = Status(status_file, start_lock);
     if resume.status.is_none() {
         // Our own session: the terminal's signals for the CLI never reach us.
         let _ = rustix::process::setsid();

@@ -127,6 +127,7 @@ impl Lab {
             gateway: gateway.then(|| subnet.gateway()),
             mac: link::mac_for(ip),
             mtu: 1500,
+            alias: Some(format!("lab:{tag}")),
         })
         .expect("attach veth");
         Ctr { ns, ip, veth }

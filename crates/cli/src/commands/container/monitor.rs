@@ -7,6 +7,9 @@ use super::*;
 pub struct MonitorArgs {
     #[arg(long, default_value_t = -1)]
     status_fd: i32,
+    /// The starter's start lock, held until the container runs or fails to start.
+    #[arg(long, default_value_t = -1)]
+    start_lock_fd: i32,
     #[arg(long)]
     attach: bool,
     /// Set by berth-shim: the exit status of the run it watched.
@@ -35,7 +38,14 @@ pub fn monitor(options: &Options, args: MonitorArgs) -> anyhow::Result<()> {
         backoff_ms: args.backoff_ms,
         started_ms: args.started_ms,
     };
-    let code = berth_engine::containers::monitor::run(&engine, &args.id, args.status_fd, args.attach, resume);
+    let code = berth_engine::containers::monitor::run(
+        &engine,
+        &args.id,
+        args.status_fd,
+        args.start_lock_fd,
+        args.attach,
+        resume,
+    );
     if code != 0 {
         return Err(Exit(code.clamp(0, 255) as u8).into());
     }
