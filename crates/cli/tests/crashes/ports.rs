@@ -15,26 +15,16 @@ fn port_rules(berth: &Berth) -> Vec<String> {
     let Ok(root_id) = fs::read_to_string(berth.root().join("root-id")) else {
         return Vec::new();
     };
-    let out = std::process::Command::new("nft")
-        .args(["-j", "list", "table", "ip", "berth"])
-        .output()
-        .expect("nft");
-    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let owner = format!("ctr:{}.", root_id.trim());
     let chain = format!("ctr-{}.", root_id.trim());
-    listing["nftables"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| {
-                    let rule = i["rule"]["comment"].as_str().filter(|c| c.starts_with(&owner));
-                    let chain = i["chain"]["name"].as_str().filter(|n| n.starts_with(&chain));
-                    rule.or(chain).map(str::to_string)
-                })
-                .collect()
+    table_items()
+        .iter()
+        .filter_map(|i| {
+            let rule = i["rule"]["comment"].as_str().filter(|c| c.starts_with(&owner));
+            let chain = i["chain"]["name"].as_str().filter(|n| n.starts_with(&chain));
+            rule.or(chain).map(str::to_string)
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// Host links whose alias tags them as this root's containers' veths.
@@ -73,24 +63,31 @@ fn free_port() -> u16 {
 
 fn killed_runs_with_ports_leave_nothing(kill: Kill) {
     let Some(berth) = with_busybox() else { return };
-    let port = free_port().to_string();
+    let port = free_port();
     let publish = format!("{port}:80");
     let run = ["run", "-d", "-p", &publish, "busybox", "sleep", "100"];
     for round in 0..10 {
         kill_at_random_as(kill, berth.cmd(&run), Duration::from_millis(150));
-        for id in berth.ok(&["ps", "-a", "-q", "--no-trunc"]).lines() {
+        let ids: Vec<String> = berth
+            .ok(&["ps", "-a", "-q", "--no-trunc"])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        for id in &ids {
             berth.ok(&["rm", "-f", id]);
         }
-        assert_eq!(
-            port_rules(&berth),
-            Vec::<String>::new(),
-            "{kill:?} round {round}: rules left"
-        );
-        assert_eq!(
-            veths_gone(&berth),
-            Vec::<String>::new(),
-            "{kill:?} round {round}: veths left"
-        );
+        let what = format!("{kill:?} round {round}");
+        assert_eq!(forwards_of(port), Vec::<String>::new(), "{what}: DNAT rules left");
+        assert_eq!(port_rules(&berth), Vec::<String>::new(), "{what}: rules left");
+        assert_eq!(veths_gone(&berth), Vec::<String>::new(), "{what}: veths left");
+        for id in &ids {
+            let veth = format!("vb{}", &id[..10]);
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while links().iter().any(|l| l.starts_with(&veth)) {
+                assert!(std::time::Instant::now() < deadline, "{what}: {veth}* left");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
         let ours = berth
             .root()
@@ -99,17 +96,40 @@ fn killed_runs_with_ports_leave_nothing(kill: Kill) {
             .to_string_lossy()
             .into_owned();
         let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&ours)).collect();
-        assert!(left.is_empty(), "{kill:?} round {round}: mounts left: {left:?}");
-        // The port is free again: published and reached, then let go.
+        assert!(left.is_empty(), "{what}: mounts left: {left:?}");
+        // The port is free again: published, then let go.
         let id = berth.ok(&run).trim().to_string();
-        assert_eq!(
-            port_rules(&berth).len(),
-            3,
-            "{kill:?} round {round}: chain, jump and DNAT"
-        );
+        assert_eq!(forwards_of(port).len(), 1, "{what}: the DNAT rule");
+        assert_eq!(port_rules(&berth).len(), 3, "{what}: chain, jump and DNAT, tagged");
         berth.ok(&["rm", "-f", &id]);
     }
-    assert_eq!(port_rules(&berth), Vec::<String>::new());
+    assert_eq!(forwards_of(port), Vec::<String>::new());
+}
+
+/// Comments of the DNAT rules (of any owner) for host port `port`.
+fn forwards_of(port: u16) -> Vec<String> {
+    let mapping = format!(" 0.0.0.0:{port} ");
+    table_items()
+        .iter()
+        .filter_map(|i| i["rule"]["comment"].as_str())
+        .filter(|c| c.contains(&mapping))
+        .map(str::to_string)
+        .collect()
+}
+
+fn table_items() -> Vec<serde_json::Value> {
+    let out = std::process::Command::new("nft")
+        .args(["-j", "list", "table", "ip", "berth"])
+        .output()
+        .expect("nft");
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    listing["nftables"].as_array().cloned().unwrap_or_default()
+}
+
+fn links() -> Vec<String> {
+    fs::read_dir("/sys/class/net")
+        .map(|d| d.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+        .unwrap_or_default()
 }
 
 #[test]
