@@ -42,7 +42,11 @@ fn a_killed_rm_f_is_finished_by_the_next_one() {
     let Some(berth) = with_busybox() else { return };
     for round in 0..10 {
         let (id, pid) = sleeper(&berth, &[]);
-        crate::kill_at_random(berth.cmd(&["rm", "-f", &id]), std::time::Duration::from_millis(60));
+        crate::kill_at_random_as(
+            crate::kill_mode(round),
+            berth.cmd(&["rm", "-f", &id]),
+            std::time::Duration::from_millis(60),
+        );
         let listed = berth.ok(&["ps", "-a", "-q", "--no-trunc"]);
         if listed.contains(&id) {
             berth.ok(&["rm", "-f", &id]);

@@ -57,6 +57,15 @@ enum Kill {
     Tree,
 }
 
+/// The CLI alone in even rounds, the whole tree in odd ones.
+fn kill_mode(round: usize) -> Kill {
+    if round.is_multiple_of(2) {
+        Kill::Cli
+    } else {
+        Kill::Tree
+    }
+}
+
 /// Starts `cmd`, and after a random delay below `within` kills it alone or with its whole process
 /// tree (each process is stopped first, so none forks out of reach), and reaps it.
 fn kill_at_random_as(kill: Kill, mut cmd: Command, within: Duration) {

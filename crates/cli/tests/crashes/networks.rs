@@ -7,7 +7,6 @@ use std::fs;
 use std::time::Duration;
 
 use crate::common::Berth;
-use crate::kill_at_random;
 
 /// Network ids in the owner tags (aliases) of this root's bridges on the host.
 fn tagged_networks(berth: &Berth) -> BTreeSet<String> {
@@ -42,8 +41,16 @@ fn killed_network_create_and_rm_leave_no_bridge_behind() {
     berth.ok(&["network", "create", "first"]);
     for round in 0..15 {
         let name = format!("net{round}");
-        kill_at_random(berth.cmd(&["network", "create", &name]), Duration::from_millis(40));
-        kill_at_random(berth.cmd(&["network", "rm", "first"]), Duration::from_millis(40));
+        crate::kill_at_random_as(
+            crate::kill_mode(round),
+            berth.cmd(&["network", "create", &name]),
+            Duration::from_millis(40),
+        );
+        crate::kill_at_random_as(
+            crate::kill_mode(round),
+            berth.cmd(&["network", "rm", "first"]),
+            Duration::from_millis(40),
+        );
         berth.run(&["network", "create", "first"]);
     }
     berth.ok(&["network", "prune", "-f"]);

@@ -3,8 +3,10 @@
 //! still unpacking or staging it), and commands opening a new root at once all open it.
 
 use std::fs;
+use std::time::Duration;
 
 use crate::common::{with_busybox, Berth, ServedRegistry};
+use crate::kill_at_random_as;
 
 #[test]
 fn ten_parallel_pulls_of_one_image_all_succeed() {
@@ -84,4 +86,42 @@ fn a_left_download_is_counted_and_pruned() {
     assert!(!downloads.join(&hex).exists());
     let df = berth.ok(&["system", "df"]);
     assert!(df.lines().any(|l| l.starts_with("Images") && l.contains("0B")), "{df}");
+}
+
+/// `pull` of a 40 MB image killed at random moments, the CLI alone and (a pull starts no other
+/// process) the same as a tree kill: the image is whole or absent, the next pull succeeds, and what
+/// the killed one downloaded is taken by it or pruned.
+#[test]
+fn a_killed_pull_is_finished_by_the_next_one() {
+    let source = Berth::new();
+    let served = ServedRegistry::start(&source, &source.path("registry"));
+    crate::big_image(&source, "big:1");
+    let image = format!("{}/killed/pull:1", served.host());
+    source.ok(&["tag", "big:1", &image]);
+    source.ok(&["push", "-q", &image]);
+    let berth = Berth::new();
+    for round in 0..10 {
+        let kill = crate::kill_mode(round);
+        kill_at_random_as(kill, berth.cmd(&["pull", "-q", &image]), Duration::from_millis(400));
+        berth.assert_consistent();
+        let listed = berth.ok(&["images", "-q"]);
+        assert!(listed.lines().count() <= 1, "round {round}: {listed}");
+        berth.ok(&["pull", "-q", &image]);
+        berth.assert_consistent();
+        let size = berth.ok(&["image", "inspect", "--format", "{{.Size}}", &image]);
+        assert!(
+            size.trim().parse::<u64>().unwrap_or(0) >= 40 << 20,
+            "round {round}: {size}"
+        );
+        berth.ok(&["rmi", &image]);
+        berth.ok(&["image", "prune", "-a", "-f"]);
+        let left: Vec<String> = fs::read_dir(berth.root().join("downloads"))
+            .map(|e| e.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "round {round}: downloads left: {left:?}");
+        for dir in ["blobs/sha256", "layers", "ingest"] {
+            let entries = fs::read_dir(berth.root().join(dir)).map(|d| d.count()).unwrap_or(0);
+            assert_eq!(entries, 0, "round {round}: {dir} holds something after rmi and prune");
+        }
+    }
 }

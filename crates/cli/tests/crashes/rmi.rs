@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::common::Berth;
-use crate::kill_at_random;
 
 #[test]
 fn a_killed_rmi_leaves_the_image_whole_or_nothing_of_it() {
@@ -33,7 +32,11 @@ fn a_killed_rmi_leaves_the_image_whole_or_nothing_of_it() {
         );
         let layer = upper.parent().expect("layer dir").to_path_buf();
         let config = berth.root().join("blobs/sha256").join(id.trim_start_matches("sha256:"));
-        kill_at_random(berth.cmd(&["rmi", "big:1"]), Duration::from_millis(60));
+        crate::kill_at_random_as(
+            crate::kill_mode(round),
+            berth.cmd(&["rmi", "big:1"]),
+            Duration::from_millis(60),
+        );
         // Any command: opening the store finishes what the rmi left.
         let listed = berth.ok(&["images", "-q"]);
         if listed.trim().is_empty() {

@@ -5,7 +5,6 @@ use std::fs;
 use std::time::Duration;
 
 use crate::common::Berth;
-use crate::kill_at_random;
 
 #[test]
 fn a_killed_save_leaves_the_old_archive_or_nothing() {
@@ -18,7 +17,8 @@ fn a_killed_save_leaves_the_old_archive_or_nothing() {
     let archive_arg = archive.to_string_lossy().into_owned();
     let mut complete = None;
     for round in 0..12 {
-        kill_at_random(
+        crate::kill_at_random_as(
+            crate::kill_mode(round),
             berth.cmd(&["save", "-o", &archive_arg, "big:1"]),
             Duration::from_millis(400),
         );

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::common::{with_busybox, Berth};
-use crate::kill_at_random;
 
 const MARKER: &str = "old-volume-data";
 /// Files in the volume under removal: enough that removing them takes a while.
@@ -57,12 +56,16 @@ fn data_of(berth: &Berth, name: &str) -> std::path::PathBuf {
 fn killed_volume_rm_and_create_never_resurrect_data_or_leak() {
     let berth = Berth::new();
     let (mut removed, mut kept) = (0, 0);
-    for _ in 0..15 {
+    for round in 0..15 {
         berth.ok(&["volume", "create", "kept"]);
         for i in 0..FILES {
             fs::write(data_of(&berth, "kept").join(format!("file{i}")), MARKER).expect("write into the volume");
         }
-        kill_at_random(berth.cmd(&["volume", "rm", "kept"]), Duration::from_millis(80));
+        crate::kill_at_random_as(
+            crate::kill_mode(round),
+            berth.cmd(&["volume", "rm", "kept"]),
+            Duration::from_millis(80),
+        );
         if listed(&berth).contains("kept") {
             kept += 1;
             // Not removed: all of it is still there.
@@ -73,7 +76,11 @@ fn killed_volume_rm_and_create_never_resurrect_data_or_leak() {
         }
         // A create of the same name comes up empty, or is the very volume the rm did not remove.
         let was_kept = listed(&berth).contains("kept");
-        kill_at_random(berth.cmd(&["volume", "create", "kept"]), Duration::from_millis(40));
+        crate::kill_at_random_as(
+            crate::kill_mode(round),
+            berth.cmd(&["volume", "create", "kept"]),
+            Duration::from_millis(40),
+        );
         berth.ok(&["volume", "create", "kept"]);
         let content: Vec<_> = fs::read_dir(data_of(&berth, "kept"))
             .expect("volume dir")

@@ -233,16 +233,18 @@ impl Engine {
         let orphaned = match container.row.state.as_str() {
             "exited" => (owner_gone || container.config.host.auto_remove) && !monitor::monitor_alive(&container.row),
             "created" => owner_gone,
+            // Every removal holds the start lock: a free one means the remover was killed.
+            "removing" => true,
             _ => false,
         };
         if !orphaned {
             return Ok(Some(container));
         }
-        // Not while a start is in progress (its monitor may be setting it up for a killed build).
+        // Not while a start (its monitor may be setting it up for a killed build) or a removal is in progress.
         let Some(_start) = self.try_start_lock(container.id())? else {
             return Ok(Some(container));
         };
-        self.discard_container(container.id())?;
+        self.discard_locked(container.id())?;
         self.remove_anonymous_volumes(&container.config);
         Ok(None)
     }
@@ -613,38 +615,64 @@ impl Engine {
 
     /// `rm`: removes a stopped container (or, with `force`, kills it first).
     pub fn remove_container(&self, name: &str, force: bool, volumes: bool) -> Result<String> {
-        let id = self.container(name)?.id().to_string();
-        // A start in progress holds the start lock until the container runs or fails (its monitor does, when
-        // the command that started it was killed): removing the container under it would leave one running
-        // with no record. A start waiting for the lock finds the container gone.
-        let _start = self.start_lock(&id)?;
-        let container = self.container(&id)?;
-        if container.is_running() {
+        let first = self.container(name)?;
+        let id = first.id().to_string();
+        let mut stopped = false;
+        loop {
+            // A start in progress holds the start lock until the container runs or fails (its monitor does,
+            // when the command that started it was killed): removing the container under it would leave one
+            // running with no record. A start waiting for the lock finds the container gone.
+            let start = self.start_lock(&id)?;
+            let container = match self.container(&id) {
+                // Its `--rm` monitor removed it once it stopped.
+                Err(Error::NoSuchContainer(_)) if stopped => break,
+                other => other?,
+            };
+            if !container.is_running() {
+                self.discard_locked(&id)?;
+                break;
+            }
             if !force {
                 return Err(Error::Conflict(format!(
                     "cannot remove container \"/{}\": container is {}: stop the container before removing or force remove",
                     container.row.name, container.row.state
                 )));
             }
+            // Not held while it stops: the monitor of a `--rm` container takes it to remove the container.
+            drop(start);
             // kill marks it first, so no restart policy brings it back while it goes. It may have stopped
             // by itself in the meantime.
-            if let Err(e) = self.kill_container(container.id(), "KILL") {
-                if self.container(container.id())?.is_running() {
+            if let Err(e) = self.kill_container(&id, "KILL") {
+                if self.container(&id)?.is_running() {
                     return Err(e);
                 }
             }
-            self.wait_stopped(container.id(), None)?;
+            match self.wait_stopped(&id, None) {
+                // Its `--rm` monitor removed it.
+                Err(Error::NoSuchContainer(_)) => break,
+                other => other?,
+            };
+            stopped = true;
         }
-        self.discard_container(container.id())?;
         if volumes {
-            self.remove_anonymous_volumes(&container.config);
+            self.remove_anonymous_volumes(&first.config);
         }
-        Ok(container.row.name)
+        Ok(first.row.name)
     }
 
     /// Tears down everything a stopped container owns; every step is
     /// attempted and a missing piece is not an error.
     pub fn discard_container(&self, id: &str) -> Result<()> {
+        let _start = match self.start_lock(id) {
+            Err(Error::NoSuchContainer(_)) => return Ok(()),
+            lock => lock?,
+        };
+        self.discard_locked(id)
+    }
+
+    /// `discard_container` for a caller holding the container's start lock, as every removal does: a
+    /// container recorded as being removed whose lock is free was left by a killed removal.
+    pub(crate) fn discard_locked(&self, id: &str) -> Result<()> {
         let marked = self.store().write(|tx| {
             let Some(mut row) = rows::get(tx, id)? else {
                 return Ok::<_, Error>(false);
@@ -654,6 +682,8 @@ impl Engine {
             Ok(true)
         })?;
         if !marked {
+            // Only the lock file the caller made, if anything.
+            let _ = fs::remove_dir_all(self.container_run_dir(id));
             return Ok(());
         }
         let remove_dir = |dir: PathBuf| -> Option<String> {

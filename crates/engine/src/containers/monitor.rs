@@ -743,8 +743,14 @@ impl Monitor<'_> {
             // only be done again by the discard.
             return exit_status;
         }
+        self.record_exit(exit_status);
         let id = self.id();
-        let oom = oom_killed(&id);
+        let _ = runtime_of(self.engine, &id).delete(&id);
+        exit_status
+    }
+
+    fn record_exit(&mut self, exit_status: i32) {
+        let oom = oom_killed(&self.id());
         self.update(|row| {
             row.state = "exited".into();
             row.exit_code = exit_status as i64;
@@ -752,8 +758,6 @@ impl Monitor<'_> {
             row.oom_killed = oom;
             row.pid = 0;
         });
-        let _ = runtime_of(self.engine, &id).delete(&id);
-        exit_status
     }
 
     fn mark_running(&mut self, pid: i32, status: &mut Status, first: bool) {
