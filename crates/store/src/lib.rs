@@ -6,6 +6,7 @@ mod error;
 
 pub use digest::{Digest, Hasher, HashingReader, HashingWriter};
 pub use error::{Error, ErrorKind, IoContext};
+pub mod check;
 pub mod containers;
 mod db;
 mod lock;

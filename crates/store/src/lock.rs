@@ -45,6 +45,20 @@ impl FileLock {
             }
         }
     }
+
+    /// Whether a live process holds the lock on `path`, found without creating the file or keeping the
+    /// lock (for a check that must change nothing). A file nobody can open is taken as held.
+    pub fn is_held(path: &Path) -> bool {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => return e.kind() != std::io::ErrorKind::NotFound,
+        };
+        // Taken for an instant and let go when `file` closes.
+        matches!(
+            flock(&file, FlockOperation::NonBlockingLockExclusive),
+            Err(rustix::io::Errno::WOULDBLOCK)
+        )
+    }
 }
 
 /// Whether `path` still names the locked file. Whoever holds a lock may remove its file (prunes do):
@@ -95,5 +109,21 @@ mod tests {
         // The waiter holds the file the path names now, so a third taker must wait for it.
         assert!(still_named(&second._file, &path));
         assert!(FileLock::try_exclusive(&path).expect("try").is_none());
+    }
+
+    #[test]
+    fn is_held_probes_without_creating_or_keeping_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.lock");
+        assert!(!FileLock::is_held(&path));
+        assert!(!path.exists(), "probing made no file");
+        let held = FileLock::exclusive(&path).expect("lock");
+        assert!(FileLock::is_held(&path));
+        drop(held);
+        assert!(!FileLock::is_held(&path));
+        assert!(
+            FileLock::try_exclusive(&path).expect("try").is_some(),
+            "the probe let go"
+        );
     }
 }

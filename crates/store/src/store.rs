@@ -64,18 +64,7 @@ impl Store {
     /// Opens (creating if needed) the data root at `root`, and clears ingest
     /// sessions left by processes that died.
     pub fn open(root: &Path) -> Result<Store, Error> {
-        for dir in ["blobs/sha256", "layers", "ingest"] {
-            let path = root.join(dir);
-            fs::create_dir_all(&path).map_err(|e| Error::Root {
-                path: root.to_path_buf(),
-                reason: format!("cannot create {}: {e}", path.display()),
-            })?;
-        }
-        let conn = db::open(&root.join("berth.db"))?;
-        let store = Store {
-            root: root.to_path_buf(),
-            conn: Mutex::new(Some(conn)),
-        };
+        let store = Store::open_as_is(root)?;
         store.clear_stale_ingest();
         // A command killed between a commit and its cleanup (rmi, prune) left work in `pending`: an
         // image deleted without its collection, or paths to remove. The next command finishes it,
@@ -91,6 +80,23 @@ impl Store {
             drop(store.lock()?);
         }
         Ok(store)
+    }
+
+    /// Opens (creating if needed) the data root at `root` and finishes nothing a killed command left:
+    /// for `system check`, which reports that before anything repairs it.
+    pub fn open_as_is(root: &Path) -> Result<Store, Error> {
+        for dir in ["blobs/sha256", "layers", "ingest"] {
+            let path = root.join(dir);
+            fs::create_dir_all(&path).map_err(|e| Error::Root {
+                path: root.to_path_buf(),
+                reason: format!("cannot create {}: {e}", path.display()),
+            })?;
+        }
+        let conn = db::open(&root.join("berth.db"))?;
+        Ok(Store {
+            root: root.to_path_buf(),
+            conn: Mutex::new(Some(conn)),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -167,9 +173,15 @@ impl Store {
 
     /// Takes the store lock: every change to blobs/ and layers/ happens under it.
     pub fn lock(&self) -> Result<FileLock, Error> {
-        let lock = FileLock::exclusive(&self.root.join("store.lock"))?;
+        let lock = self.lock_as_is()?;
         self.recover()?;
         Ok(lock)
+    }
+
+    /// Takes the store lock without finishing what a killed command left (`lock` does): for
+    /// `system check`, which must see that first and may change nothing.
+    pub fn lock_as_is(&self) -> Result<FileLock, Error> {
+        FileLock::exclusive(&self.root.join("store.lock"))
     }
 
     /// Starts an ingest session: a private directory for staging blobs and
@@ -278,7 +290,7 @@ impl Store {
 
     /// Finishes what a crashed (or failed) commit or collection left: every
     /// pending path that no row references is removed. Caller holds the lock.
-    fn recover(&self) -> Result<(), Error> {
+    pub(crate) fn recover(&self) -> Result<(), Error> {
         let pending: Vec<(String, String)> = {
             let conn = self.db()?;
             let mut stmt = conn.prepare("SELECT kind, digest FROM pending")?;
@@ -315,18 +327,8 @@ impl Store {
 
     /// Removes ingest sessions whose process is gone (their lock is free).
     fn clear_stale_ingest(&self) {
-        let ingest = self.root.join("ingest");
-        let Ok(entries) = fs::read_dir(&ingest) else { return };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".lock")) else {
-                continue;
-            };
-            let lock_path = entry.path();
-            if let Ok(Some(_lock)) = FileLock::try_exclusive(&lock_path) {
-                let _ = remove_path(&ingest.join(id));
-                let _ = fs::remove_file(&lock_path);
-            }
+        for id in self.stale_ingest() {
+            let _ = self.remove_stale_ingest(&id);
         }
     }
 
@@ -335,38 +337,20 @@ impl Store {
     /// hand). Removed under the lock; returns how many.
     pub fn sweep_orphans(&self) -> Result<usize, Error> {
         let _lock = self.lock()?;
-        let mut removed = 0;
-        for (dir, table, column) in [
-            (self.root.join("blobs/sha256"), "blobs", "digest"),
-            (self.root.join("layers"), "layers", "chain_id"),
-        ] {
-            let entries = fs::read_dir(&dir).at(&dir)?;
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let key = format!("sha256:{name}");
-                let conn = self.db()?;
-                let referenced: bool = conn.query_row(
-                    &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {column} = ?1)"),
-                    [&key],
-                    |r| r.get(0),
-                )?;
-                drop(conn);
-                if !referenced {
-                    remove_path(&entry.path())?;
-                    removed += 1;
-                }
-            }
+        let orphans = self.orphans()?;
+        for orphan in &orphans {
+            remove_path(&orphan.path)?;
         }
-        Ok(removed)
+        Ok(orphans.len())
     }
 }
 
 /// (key, size in bytes) of the rows a collection deleted.
-type Doomed = Vec<(String, i64)>;
+pub(crate) type Doomed = Vec<(String, i64)>;
 
 /// Deletes the rows of every layer no image uses and every blob nothing references, and records their
 /// paths in `pending` for `recover` to remove; the collection an image deletion asked for is done.
-fn mark_garbage(tx: &Transaction) -> Result<(Doomed, Doomed), Error> {
+pub(crate) fn mark_garbage(tx: &Transaction) -> Result<(Doomed, Doomed), Error> {
     let layers: Vec<(String, i64)> = collect(
         tx,
         "SELECT chain_id, size FROM layers WHERE chain_id NOT IN (SELECT chain_id FROM image_layers)",
@@ -384,7 +368,7 @@ fn mark_garbage(tx: &Transaction) -> Result<(Doomed, Doomed), Error> {
 }
 
 /// Deletes the rows keyed `column` in `table` and records their paths as pending of `kind`.
-fn doom(tx: &Transaction, table: &str, column: &str, kind: &str, rows: &Doomed) -> Result<(), Error> {
+pub(crate) fn doom(tx: &Transaction, table: &str, column: &str, kind: &str, rows: &Doomed) -> Result<(), Error> {
     for (key, _) in rows {
         tx.execute(&format!("DELETE FROM {table} WHERE {column} = ?1"), [key])?;
         tx.execute(
