@@ -3,6 +3,7 @@
 //! It owns the data root and orchestrates the lower crates; it formats nothing.
 
 pub mod build;
+pub mod check;
 pub mod config;
 pub mod containers;
 pub mod dns;
@@ -51,6 +52,13 @@ pub struct Engine {
 impl Engine {
     pub fn open(options: Options) -> Result<Engine> {
         let store = Store::open(&options.root)?;
+        Ok(Engine { store, options })
+    }
+
+    /// Opens the data root as it is: `open` first finishes what a killed command left (pending removals,
+    /// a due collection, dead ingest sessions), which `system check` must see and report instead.
+    pub fn open_as_is(options: Options) -> Result<Engine> {
+        let store = Store::open_as_is(&options.root)?;
         Ok(Engine { store, options })
     }
 

@@ -92,13 +92,18 @@ impl Engine {
     /// holds from its first check to its last change, and sweeps what a killed one left: a directory
     /// under volumes/ is a volume only while its row exists, so one without a row is garbage.
     pub(crate) fn lock_volumes(&self) -> Result<FileLock> {
-        let lock = FileLock::exclusive(&self.root().join("volumes.lock"))?;
+        let lock = self.lock_volumes_as_is()?;
         self.sweep_volumes()?;
         Ok(lock)
     }
 
+    /// The volumes lock alone, sweeping nothing: for `system check`, which reports what a sweep removes.
+    pub(crate) fn lock_volumes_as_is(&self) -> Result<FileLock> {
+        Ok(FileLock::exclusive(&self.root().join("volumes.lock"))?)
+    }
+
     /// Under the volumes lock: moves volume directories without a row to the trash and empties it.
-    fn sweep_volumes(&self) -> Result<()> {
+    pub(crate) fn sweep_volumes(&self) -> Result<()> {
         let dir = self.root().join("volumes");
         let Ok(entries) = fs::read_dir(&dir) else { return Ok(()) };
         let names: Vec<String> = entries
@@ -287,7 +292,7 @@ impl Engine {
 
 /// The directory under volumes/ where removed volumes wait to be deleted (volume names start with a
 /// letter or digit, so it is never one).
-const TRASH: &str = ".trash";
+pub(crate) const TRASH: &str = ".trash";
 
 /// Removes a directory tree; one already gone is fine.
 fn remove_tree(dir: &std::path::Path) -> Result<()> {
