@@ -1,11 +1,13 @@
-//! `system df`, `system prune`-free basics, `info` and `version`.
+//! `system df`, `prune`, `check`, `boot`, `network-reset`, and `info` and `version`.
 
-use berth_engine::Options;
+use berth_engine::check::{CheckOptions, CheckReport, Repair};
+use berth_engine::{Engine, Options};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::engine;
 use crate::format::{human_size, render_one, Listing};
+use crate::Exit;
 
 #[derive(Subcommand)]
 pub enum SystemCommand {
@@ -17,6 +19,8 @@ pub enum SystemCommand {
     Boot,
     /// Remove unused data: stopped containers, dangling images (and with -a unused ones), with --volumes unused anonymous volumes
     Prune(PruneArgs),
+    /// Check the data root and what it set up on the host for leftovers and damage; --repair fixes what it can
+    Check(CheckArgs),
     /// Take down what this data root set up on the host's network: every network without containers, the
     /// default bridge included, with their firewall rules (for uninstalling, and for tests)
     #[command(name = "network-reset")]
@@ -28,6 +32,7 @@ pub fn run(options: &Options, command: SystemCommand) -> anyhow::Result<()> {
         SystemCommand::Df(a) => df(options, a),
         SystemCommand::Info(a) => info(options, a),
         SystemCommand::Prune(a) => prune(options, a),
+        SystemCommand::Check(a) => check(options, a),
         SystemCommand::NetworkReset => {
             for name in engine(options)?.reset_networks()? {
                 println!("{name}");
@@ -354,4 +359,82 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
     reclaimed += cache_bytes;
     println!("Total reclaimed space: {}", human_size(reclaimed, 4));
     Ok(())
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Fix what can be fixed, and say what was done
+    #[arg(long)]
+    repair: bool,
+    /// Print the report as JSON ("json")
+    #[arg(long)]
+    format: Option<String>,
+}
+
+/// `system check`: exits 0 when nothing is wrong (or `--repair` fixed everything), 1 when something is
+/// left, 125 when the check could not run.
+pub fn check(options: &Options, args: CheckArgs) -> anyhow::Result<()> {
+    let json = match args.format.as_deref() {
+        None => false,
+        Some("json") => true,
+        Some(other) => anyhow::bail!("unsupported --format {other:?}: system check prints plain lines or json"),
+    };
+    // As is: opening the root normally would finish some leftovers before the check could see them.
+    let report =
+        Engine::open_as_is(options.clone()).and_then(|engine| engine.check(&CheckOptions { repair: args.repair }));
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return Err(Exit(125).into());
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", plain_report(&report, &options.root, args.repair));
+    }
+    if report.is_consistent() || (args.repair && report.all_repaired()) {
+        Ok(())
+    } else {
+        Err(Exit(1).into())
+    }
+}
+
+/// One line per finding (and one per repair), then a summary line.
+fn plain_report(report: &CheckReport, root: &std::path::Path, repaired: bool) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for f in &report.findings {
+        let _ = writeln!(out, "{} {}: {}", f.kind.as_str().replace('_', " "), f.object, f.problem);
+        let _ = match &f.repair {
+            Some(Repair::Done(what)) => writeln!(out, "  repaired: {what}"),
+            Some(Repair::Failed(why)) => writeln!(out, "  repair failed: {why}"),
+            Some(Repair::NotPossible(advice)) => writeln!(out, "  not repaired: {advice}"),
+            None => Ok(()),
+        };
+    }
+    let n = report.findings.len();
+    let problems = if n == 1 {
+        "1 problem".to_string()
+    } else {
+        format!("{n} problems")
+    };
+    let _ = if report.is_consistent() {
+        writeln!(out, "data root {} is consistent", root.display())
+    } else if !repaired {
+        writeln!(
+            out,
+            "data root {}: {problems}; `berth system check --repair` repairs what it can",
+            root.display()
+        )
+    } else {
+        let done = report
+            .findings
+            .iter()
+            .filter(|f| matches!(f.repair, Some(Repair::Done(_))))
+            .count();
+        writeln!(out, "data root {}: {problems}, {done} repaired", root.display())
+    };
+    out
 }
