@@ -6,6 +6,7 @@
 mod common;
 
 mod builds;
+mod check;
 mod containers;
 mod networks;
 mod ports;
