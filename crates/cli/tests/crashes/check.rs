@@ -559,3 +559,12 @@ fn format_other_than_json_is_refused() {
     assert_ne!(code(&out), 0);
     assert!(String::from_utf8_lossy(&out.stderr).contains("json"));
 }
+
+#[test]
+fn a_root_that_cannot_be_opened_exits_125() {
+    let berth = Berth::new();
+    fs::write(berth.root(), b"not a directory").expect("write");
+    let out = berth.run(&["system", "check"]);
+    assert_eq!(code(&out), 125);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not usable"));
+}
