@@ -155,7 +155,7 @@ pub struct Attached {
 }
 
 impl Engine {
-    fn host_lock(&self) -> Result<FileLock> {
+    pub(crate) fn host_lock(&self) -> Result<FileLock> {
         Ok(FileLock::exclusive(Path::new(HOST_LOCK))?)
     }
 
@@ -362,23 +362,22 @@ impl Engine {
             options: serde_json::to_string(&options.options).unwrap_or_else(|_| "{}".into()),
             created: time::now(),
         };
-        // The bridge first: its route is what other roots see when they pick subnets.
-        self.bring_up(&row)?;
-        let inserted = self.store().write(|tx| Ok::<_, Error>(rows::insert(tx, &row)?));
-        match inserted {
-            Ok(true) => Ok(row),
-            Ok(false) => {
-                self.tear_down_network(&row);
-                Err(Error::Conflict(format!(
-                    "network with name {} already exists",
-                    options.name
-                )))
-            }
-            Err(e) => {
-                self.tear_down_network(&row);
-                Err(e)
-            }
+        // The record first: a create killed before the bridge is up leaves a network whose bridge comes up
+        // on first use, never a bridge that nothing names. Other roots see the bridge's route only once it
+        // is up, but they pick subnets under the host lock, which this process holds until then.
+        let inserted = self.store().write(|tx| Ok::<_, Error>(rows::insert(tx, &row)?))?;
+        if !inserted {
+            return Err(Error::Conflict(format!(
+                "network with name {} already exists",
+                options.name
+            )));
         }
+        if let Err(e) = self.bring_up(&row) {
+            let _ = self.store().write(|tx| Ok::<_, Error>(rows::delete(tx, &row.id)?));
+            self.tear_down_network(&row);
+            return Err(e);
+        }
+        Ok(row)
     }
 
     /// The bridge and its firewall rules (again after a reboot took them away).
@@ -460,7 +459,17 @@ impl Engine {
                 net.row.name, net.row.id
             )));
         }
+        // The bridge and its rules go before the record: a removal killed in between leaves a network
+        // without its bridge (brought up again on use, removed again by a repeated rm), never a bridge that
+        // nothing names. A container starting meanwhile waits for the host lock to bring the bridge up.
         let _lock = self.host_lock()?;
+        if !rows::endpoints_of_network(&*self.store().db()?, &net.row.id)?.is_empty() {
+            return Err(Error::Conflict(format!(
+                "error while removing network: network {} id {} has active endpoints",
+                net.row.name, net.row.id
+            )));
+        }
+        self.tear_down_network(&net.row);
         self.store().write(|tx| {
             if !rows::endpoints_of_network(tx, &net.row.id)?.is_empty() {
                 return Err(Error::Conflict(format!(
@@ -471,7 +480,6 @@ impl Engine {
             rows::delete(tx, &net.row.id)?;
             Ok(())
         })?;
-        self.tear_down_network(&net.row);
         Ok(net.row.name)
     }
 
@@ -483,6 +491,11 @@ impl Engine {
             return Ok(removed);
         };
         let _lock = self.host_lock()?;
+        if !rows::endpoints_of_network(&*self.store().db()?, &row.id)?.is_empty() {
+            return Ok(removed);
+        }
+        // As in `remove_network`: the bridge before the record.
+        self.tear_down_network(&row);
         let gone = self.store().write(|tx| {
             if !rows::endpoints_of_network(tx, &row.id)?.is_empty() {
                 return Ok::<_, Error>(false);
@@ -491,7 +504,6 @@ impl Engine {
             Ok(true)
         })?;
         if gone {
-            self.tear_down_network(&row);
             removed.push(row.name);
         }
         Ok(removed)

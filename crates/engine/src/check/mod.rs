@@ -137,8 +137,9 @@ impl Engine {
         store::check(self, options, &mut findings)?;
         leftovers::check(self, options, &mut findings)?;
         volumes::check(self, options, &mut findings)?;
-        containers::check(self, options, &mut findings)?;
+        // The host first: its repair unmounts what keeps a container directory without a row in place.
         host::check(self, options, &mut findings)?;
+        containers::check(self, options, &mut findings)?;
         Ok(CheckReport { findings })
     }
 }
