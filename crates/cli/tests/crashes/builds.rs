@@ -115,6 +115,7 @@ fn killed_builds_leave_nothing_and_build_again() {
             .unwrap_or_default();
         let runtime: Vec<&String> = runtime.iter().filter(|n| !n.starts_with('.')).collect();
         assert!(runtime.is_empty(), "{what}: runtime state left: {runtime:?}");
+        crate::assert_checked(&berth, &what);
         berth.ok(&build);
         assert_eq!(
             berth.ok(&["run", "--rm", "again:1", "cat", "/one", "/two"]),

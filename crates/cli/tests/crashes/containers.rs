@@ -56,6 +56,7 @@ fn a_killed_rm_f_is_finished_by_the_next_one() {
             "round {round}"
         );
         assert_nothing_left(&berth, &id, pid, round);
+        crate::assert_checked(&berth, &format!("round {round}"));
     }
 }
 

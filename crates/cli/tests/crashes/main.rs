@@ -7,6 +7,7 @@ mod common;
 
 mod builds;
 mod check;
+mod check_host;
 mod containers;
 mod networks;
 mod ports;
@@ -56,6 +57,18 @@ fn kill_at_random(mut cmd: Command, within: Duration) {
 enum Kill {
     Cli,
     Tree,
+}
+
+/// `system check` finds nothing wrong in `berth`'s root: run after a kill once the next command has
+/// finished or undone what the killed one left.
+fn assert_checked(berth: &common::Berth, what: &str) {
+    let out = berth.run(&["system", "check"]);
+    assert!(
+        out.status.success(),
+        "{what}: system check:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The CLI alone in even rounds, the whole tree in odd ones.

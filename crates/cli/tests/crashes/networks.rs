@@ -52,6 +52,7 @@ fn killed_network_create_and_rm_leave_no_bridge_behind() {
             Duration::from_millis(40),
         );
         berth.run(&["network", "create", "first"]);
+        crate::assert_checked(&berth, &format!("round {round}"));
     }
     berth.ok(&["network", "prune", "-f"]);
     // Listed first: listing makes the default network (and its bridge) on first use.

@@ -97,6 +97,7 @@ fn killed_runs_with_ports_leave_nothing(kill: Kill) {
             .into_owned();
         let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&ours)).collect();
         assert!(left.is_empty(), "{what}: mounts left: {left:?}");
+        crate::assert_checked(&berth, &what);
         // The port is free again: published, then let go.
         let id = berth.ok(&run).trim().to_string();
         assert_eq!(forwards_of(port).len(), 1, "{what}: the DNAT rule");

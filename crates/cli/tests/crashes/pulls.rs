@@ -108,6 +108,7 @@ fn a_killed_pull_is_finished_by_the_next_one() {
         assert!(listed.lines().count() <= 1, "round {round}: {listed}");
         berth.ok(&["pull", "-q", &image]);
         berth.assert_consistent();
+        crate::assert_checked(&berth, &format!("round {round}"));
         let size = berth.ok(&["image", "inspect", "--format", "{{.Size}}", &image]);
         assert!(
             size.trim().parse::<u64>().unwrap_or(0) >= 40 << 20,

@@ -55,6 +55,7 @@ fn a_killed_rmi_leaves_the_image_whole_or_nothing_of_it() {
             assert!(upper.is_dir(), "round {round}: a listed image lost its layer");
             berth.assert_consistent();
         }
+        crate::assert_checked(&berth, &format!("round {round}"));
     }
     eprintln!("kills: image gone {gone} times, kept {kept} times");
 }

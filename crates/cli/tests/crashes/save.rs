@@ -36,6 +36,7 @@ fn a_killed_save_leaves_the_old_archive_or_nothing() {
             // Whatever save made it is the whole archive: the same size every time, and it loads.
             assert_eq!(*complete.get_or_insert(size), size, "round {round}: a partial archive");
         }
+        crate::assert_checked(&berth, &format!("round {round}"));
     }
     berth.ok(&["save", "-o", &archive_arg, "big:1"]);
     berth.ok(&["rmi", "big:1"]);

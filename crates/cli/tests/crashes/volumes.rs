@@ -91,6 +91,7 @@ fn killed_volume_rm_and_create_never_resurrect_data_or_leak() {
         }
         berth.ok(&["volume", "rm", "kept"]);
         assert_volumes_consistent(&berth);
+        crate::assert_checked(&berth, &format!("round {round}"));
     }
     eprintln!("kills: rm committed {removed} times, not {kept} times");
 }
