@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use common::*;
@@ -914,6 +915,8 @@ fn a_context_from_a_git_repository() {
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
+        // `git daemon` runs git-daemon as its child: killing the group takes both.
+        .process_group(0)
         .spawn()
         .expect("git daemon");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -923,7 +926,8 @@ fn a_context_from_a_git_repository() {
     }
     let url = format!("git://127.0.0.1:{port}/project#release:app");
     let out = berth.run(&["build", "-t", "fromgit:1", &url]);
-    let _ = daemon.kill();
+    // SAFETY: kill(2) with a process group id and a signal number has no memory effects.
+    unsafe { libc::kill(-(daemon.id() as i32), libc::SIGKILL) };
     let _ = daemon.wait();
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
