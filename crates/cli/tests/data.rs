@@ -493,14 +493,16 @@ fn volume_driver_options_and_data_across_replacement() {
 }
 
 #[test]
-fn system_prune_removes_stopped_containers_dangling_images_and_anonymous_volumes() {
+fn system_prune_removes_stopped_containers_unused_networks_dangling_images_and_anonymous_volumes() {
     let berth = Berth::new();
     let Some(_) = import_busybox(&berth, "busybox:latest") else {
         return;
     };
     let stopped = berth.ok(&["run", "-d", "-v", "/anon", "busybox", "true"]);
     berth.ok(&["wait", stopped.trim()]);
-    let running = berth.ok(&["run", "-d", "busybox", "sleep", "100"]);
+    berth.ok(&["network", "create", "unused"]);
+    berth.ok(&["network", "create", "used"]);
+    let running = berth.ok(&["run", "-d", "--network", "used", "busybox", "sleep", "100"]);
     let tarball = berth.path("rootfs.tar");
     let dangling = berth.ok(&["import", tarball.to_str().unwrap_or_default()]);
     let out = berth.ok(&["system", "prune", "-f", "--volumes"]);
@@ -509,8 +511,12 @@ fn system_prune_removes_stopped_containers_dangling_images_and_anonymous_volumes
         "{out}"
     );
     assert!(out.contains("Deleted Volumes:"), "{out}");
+    assert!(out.contains("Deleted Networks:\nunused\n"), "{out}");
+    let networks = berth.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(networks.contains("used") && !networks.contains("unused"), "{networks}");
     assert_eq!(berth.ok(&["ps", "-a", "-q", "--no-trunc"]).trim(), running.trim());
     assert_eq!(berth.ok(&["volume", "ls", "-q"]).trim(), "");
     assert_eq!(berth.ok(&["images", "-q"]).lines().count(), 1, "the tagged image stays");
     berth.ok(&["rm", "-f", running.trim()]);
+    berth.ok(&["network", "rm", "used"]);
 }

@@ -299,7 +299,9 @@ pub struct PruneArgs {
 
 pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
     if !args.force {
-        let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n");
+        let mut warning = String::from(
+            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+        );
         if args.volumes {
             warning.push_str("  - all anonymous volumes not used by at least one container\n");
         }
@@ -328,6 +330,15 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
         println!("Deleted Containers:");
         for id in &containers {
             println!("{id}");
+        }
+        println!();
+    }
+    // Networks after containers, as Docker: the stopped containers no longer hold theirs.
+    let networks = engine.prune_networks()?;
+    if !networks.is_empty() {
+        println!("Deleted Networks:");
+        for n in &networks {
+            println!("{n}");
         }
         println!();
     }
