@@ -271,3 +271,34 @@ fn a_stray_mount_under_the_root_is_unmounted() {
     let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     assert!(!mounts.contains(&*stray.to_string_lossy()));
 }
+
+/// A `--rm` container that exited with no monitor left, and a build step's container whose build is
+/// gone (each made here by editing its record as a kill would leave it): nobody would remove them but
+/// the next command that lists containers; the check names them and repair removes them.
+#[test]
+fn containers_left_for_removal_are_found_and_removed() {
+    let Some(berth) = with_busybox() else { return };
+    let rm = berth.ok(&["create", "--rm", "busybox", "true"]).trim().to_string();
+    let step = berth.ok(&["create", "busybox", "true"]).trim().to_string();
+    let edits = [
+        format!("UPDATE containers SET state = 'exited', exit_code = 137 WHERE id = '{rm}'"),
+        format!(
+            "UPDATE containers SET config = json_set(config, '$.owner', json('{{\"pid\":2147483000,\"start\":1,\"boot\":\"\"}}')) WHERE id = '{step}'"
+        ),
+    ];
+    for sql in &edits {
+        if !sqlite(&berth, sql) {
+            eprintln!("skipped: no sqlite3");
+            return;
+        }
+    }
+    let found = found_and_repaired(&berth, &["container"]);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(berth.ok(&["ps", "-a", "-q"]).trim(), "");
+    for id in [&rm, &step] {
+        assert!(
+            !berth.root().join("containers").join(id).exists(),
+            "{id}'s files are left"
+        );
+    }
+}

@@ -76,6 +76,10 @@ fn container(
             dead_monitor(engine, options, row, findings);
             return Ok(());
         }
+        if engine.left_for_removal(row)? {
+            orphaned(engine, options, row, findings);
+            return Ok(());
+        }
     }
     let whose = match &row {
         Some(row) => format!("by container {id}, which is {} and has no monitor", row.state),
@@ -136,6 +140,24 @@ fn dead_monitor(engine: &Engine, options: &CheckOptions, row: &ContainerRow, fin
                 Err(e) => return Err(e),
             };
             Ok(Repair::Done(format!("recorded as {state}, its run torn down")))
+        },
+    );
+}
+
+/// A `--rm` container whose monitor died, or a build's step container whose build is gone: nobody will
+/// remove it but the next command that lists it, which repair stands in for.
+fn orphaned(engine: &Engine, options: &CheckOptions, row: &ContainerRow, findings: &mut Vec<Finding>) {
+    found(
+        findings,
+        options,
+        FindingKind::Container,
+        &row.name,
+        "left for removal: its monitor (--rm) or the build that made it is gone",
+        || {
+            // Looking it up removes it.
+            let _ = engine.container(&row.id);
+            let gone = rows::get(&*engine.store().db()?, &row.id)?.is_none();
+            Ok(super::done_if(gone, "removed", "it is still there"))
         },
     );
 }

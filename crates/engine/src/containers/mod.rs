@@ -229,15 +229,7 @@ impl Engine {
             let _ = monitor::signal_pid(container.row.pid as i32, 9);
             return Ok(Some(container));
         }
-        // The monitor is looked up only for the few containers it matters for: `ps` reconciles them all.
-        let orphaned = match container.row.state.as_str() {
-            "exited" => (owner_gone || container.config.host.auto_remove) && !monitor::monitor_alive(&container.row),
-            "created" => owner_gone,
-            // Every removal holds the start lock: a free one means the remover was killed.
-            "removing" => true,
-            _ => false,
-        };
-        if !orphaned {
+        if !left_for_removal(&container.row, &container.config) {
             return Ok(Some(container));
         }
         // Not while a start (its monitor may be setting it up for a killed build) or a removal is in progress.
@@ -247,6 +239,15 @@ impl Engine {
         self.discard_locked(container.id())?;
         self.remove_anonymous_volumes(&container.config);
         Ok(None)
+    }
+
+    /// Container `id` when its record says nobody will remove it (see [`left_for_removal`]), unless a start or
+    /// a removal of it is at work; for `system check`, which must not remove it by looking.
+    pub(crate) fn left_for_removal(&self, row: &ContainerRow) -> Result<bool> {
+        let config: ContainerConfig = serde_json::from_str(&row.config)
+            .map_err(|e| Error::InvalidArgument(format!("container {} has a damaged config: {e}", row.id)))?;
+        let busy = || berth_store::FileLock::is_held(&self.container_run_dir(&row.id).join("start.lock"));
+        Ok(left_for_removal(row, &config) && !busy())
     }
 
     /// A container whose monitor is gone cannot be running: record it as
@@ -779,4 +780,18 @@ pub(crate) fn image_display(name: &str) -> String {
     Reference::parse(name)
         .map(|r| r.familiar_string())
         .unwrap_or_else(|_| name.to_string())
+}
+
+/// Whether a container that is not running is one nobody will remove but the next command that notices:
+/// a `--rm` one that exited with no monitor left (killed with it), one whose owner (a killed build) is
+/// gone, or one a killed removal left `removing` (the caller holds or tried the start lock, which every
+/// removal holds). The monitor is looked up only for the few containers it matters for: `ps` looks at all.
+fn left_for_removal(row: &ContainerRow, config: &ContainerConfig) -> bool {
+    let owner_gone = || config.owner.as_ref().is_some_and(|o| !o.alive());
+    match row.state.as_str() {
+        "exited" => (config.host.auto_remove || owner_gone()) && !monitor::monitor_alive(row),
+        "created" => owner_gone(),
+        "removing" => true,
+        _ => false,
+    }
 }
