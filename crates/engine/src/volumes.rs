@@ -259,7 +259,9 @@ impl Engine {
     /// `volume prune`: unused anonymous volumes, or with `all` every unused one.
     pub fn prune_volumes(&self, all: bool) -> Result<(Vec<String>, u64)> {
         let mut removed = Vec::new();
-        let mut bytes = 0;
+        // What killed commands left (the trash, directories without a row) goes first, counted.
+        let mut bytes = self.volume_leftovers_size()?;
+        drop(self.lock_volumes()?);
         for v in self.volumes()? {
             if (!all && !v.anonymous) || !self.volume_users(&v.name)?.is_empty() {
                 continue;
@@ -286,7 +288,26 @@ impl Engine {
                 usage.1 += 1;
             }
         }
+        let left = self.volume_leftovers_size()?;
+        usage.2 += left;
+        usage.3 += left;
         Ok(usage)
+    }
+
+    /// Bytes in what killed commands left under volumes/: the trash and directories without a row (the
+    /// next volume command removes them; `volume prune` too).
+    fn volume_leftovers_size(&self) -> Result<u64> {
+        let dir = self.root().join("volumes");
+        let Ok(entries) = fs::read_dir(&dir) else { return Ok(0) };
+        let rows: HashSet<String> = volumes::list(&*self.store().db()?)?
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        Ok(entries
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n == TRASH || !rows.contains(n)))
+            .map(|e| dir_size(&e.path()))
+            .sum())
     }
 }
 

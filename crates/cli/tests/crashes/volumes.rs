@@ -147,3 +147,28 @@ fn volume_rm_racing_run_with_the_volume() {
     assert_volumes_consistent(&berth);
     assert!(!Path::new(&berth.root().join("volumes/shared")).exists());
 }
+
+/// What a killed `volume rm` or `create` left (the trash, a directory without a row) shows in
+/// `system df` as reclaimable volume space, and `volume prune` removes it and counts it.
+#[test]
+fn volume_leftovers_are_counted_and_pruned() {
+    let berth = Berth::new();
+    berth.ok(&["volume", "ls"]);
+    let volumes = berth.root().join("volumes");
+    for dir in [
+        volumes.join(".trash").join("old.1"),
+        volumes.join("norow").join("_data"),
+    ] {
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join("data"), vec![1u8; 3_000_000]).expect("write");
+    }
+    let df = berth.ok(&["system", "df"]);
+    let line = df.lines().find(|l| l.starts_with("Local Volumes")).unwrap_or_default();
+    assert!(line.contains("6MB       6MB (100%)"), "{df}");
+    let pruned = berth.ok(&["volume", "prune", "-f"]);
+    assert!(pruned.contains("Total reclaimed space: 6MB"), "{pruned}");
+    assert!(!volumes.join("norow").exists());
+    let trash = fs::read_dir(volumes.join(".trash")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(trash, 0);
+    crate::assert_checked(&berth, "after prune");
+}
