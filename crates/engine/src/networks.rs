@@ -279,7 +279,7 @@ impl Engine {
         }
         let _lock = self.host_lock()?;
         // What killed commands left holds subnets: free them before picking one.
-        self.sweep_leaked_networks()?;
+        self.sweep_leaked_networks(true)?;
         // Again under the lock: two processes making the default network at once share its bridge name.
         if rows::get_by_name(&*self.store().db()?, &options.name)?.is_some() {
             return Err(Error::Conflict(format!(
@@ -513,7 +513,7 @@ impl Engine {
     pub fn prune_networks(&self) -> Result<Vec<String>> {
         {
             let _lock = self.host_lock()?;
-            self.sweep_leaked_networks()?;
+            self.sweep_leaked_networks(false)?;
         }
         let mut removed = Vec::new();
         // Straight from the rows: pruning must not create the default network.

@@ -91,6 +91,27 @@ impl Engine {
 
     /// This root's bridges, veths and port rules on the host that no record accounts for.
     pub(crate) fn leaked_host_resources(&self) -> Result<Vec<Leak>> {
+        let mut leaks = self.leaked_links()?;
+        let owner_prefix = format!("{}.", self.root_id()?);
+        let owners = self
+            .firewall()?
+            .owners_with_prefix(&owner_prefix)
+            .map_err(crate::networks::net_error)?;
+        let db = self.store().db()?;
+        for owner in owners {
+            let container = &owner[owner_prefix.len()..];
+            if !self.holds_network(&db, container)? {
+                leaks.push(Leak::Ports {
+                    container: container.to_string(),
+                    owner,
+                });
+            }
+        }
+        Ok(leaks)
+    }
+
+    /// This root's bridges and veths that no record accounts for (read from sysfs: no process to run).
+    fn leaked_links(&self) -> Result<Vec<Leak>> {
         let prefix = self.tag_prefix()?;
         let db = self.store().db()?;
         let mut leaks = Vec::new();
@@ -107,20 +128,6 @@ impl Engine {
                     network: tagged.to_string(),
                 }),
                 None => {}
-            }
-        }
-        let owner_prefix = format!("{}.", self.root_id()?);
-        let owners = self
-            .firewall()?
-            .owners_with_prefix(&owner_prefix)
-            .map_err(crate::networks::net_error)?;
-        for owner in owners {
-            let container = &owner[owner_prefix.len()..];
-            if !self.holds_network(&db, container)? {
-                leaks.push(Leak::Ports {
-                    container: container.to_string(),
-                    owner,
-                });
             }
         }
         Ok(leaks)
@@ -148,9 +155,13 @@ impl Engine {
     }
 
     /// Removes every leaked bridge, veth and port rule of this root (a create killed before its row,
-    /// an rm killed after it, a start killed while publishing). Caller holds the host network lock.
-    pub(crate) fn sweep_leaked_networks(&self) -> Result<Vec<Leak>> {
-        let leaks = self.leaked_host_resources()?;
+    /// an rm killed after it, a start killed while publishing); with `links_only`, only bridges and veths
+    /// (what holds subnets; listing the rules costs an `nft` run). Caller holds the host network lock.
+    pub(crate) fn sweep_leaked_networks(&self, links_only: bool) -> Result<Vec<Leak>> {
+        let leaks = match links_only {
+            true => self.leaked_links()?,
+            false => self.leaked_host_resources()?,
+        };
         for leak in &leaks {
             tracing::warn!(leak = %leak.describe(), "removing what a killed command left");
             if let Err(e) = self.remove_leak(leak) {
