@@ -963,3 +963,41 @@ fn platform_args_and_from_platform() {
         .fails(&["build", other.to_str().expect("path")])
         .contains("linux/s390x"));
 }
+
+/// `rmi` of a base image other images were built on, by name, untags it and keeps the image as their
+/// parent, as Docker does (the demo removes its ONBUILD base this way); by ID it is refused.
+#[test]
+fn rmi_of_a_base_image_by_name_untags_it_and_keeps_it_for_its_children() {
+    let Some(berth) = with_busybox() else { return };
+    let base = context(
+        &berth,
+        "base",
+        &[("Dockerfile", "FROM busybox\nRUN echo base > /base\n")],
+    );
+    build(&berth, &base, "base:1");
+    let base_id = berth
+        .ok(&["image", "inspect", "-f", "{{.Id}}", "base:1"])
+        .trim()
+        .to_string();
+    let child = context(
+        &berth,
+        "child",
+        &[("Dockerfile", "FROM base:1\nRUN echo child > /child\n")],
+    );
+    build(&berth, &child, "child:1");
+    let refused = berth.run(&["rmi", &base_id]);
+    assert_eq!(code(&refused), 1);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("image has dependent child images"), "{stderr}");
+    assert_eq!(berth.ok(&["rmi", "base:1"]), "Untagged: base:1\n");
+    assert!(berth.ok(&["images", "-q", "base"]).trim().is_empty());
+    assert_eq!(
+        berth.ok(&["image", "inspect", "-f", "{{.Id}}", &base_id]).trim(),
+        base_id
+    );
+    assert_eq!(
+        berth.ok(&["run", "--rm", "child:1", "cat", "/base", "/child"]),
+        "base\nchild\n"
+    );
+    berth.ok(&["rmi", "child:1"]);
+}

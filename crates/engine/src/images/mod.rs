@@ -158,9 +158,12 @@ impl Engine {
         let mut removed = Vec::new();
         let now_empty = self.store.write(|tx| {
             let current = meta::get_image(tx, &id)?.ok_or_else(|| Error::NoSuchImage(name.to_string()))?;
-            if !meta::children(tx, &id)?.is_empty() {
+            // An image others were built on stays while they do: by ID that is refused; by name the name
+            // goes and the image stays as their parent, as in Docker.
+            let has_children = !meta::children(tx, &id)?.is_empty();
+            if has_children && !by_name {
                 return Err(Error::Conflict(format!(
-                    "conflict: unable to delete {} - image has dependent child images",
+                    "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
                     id.short()
                 )));
             }
@@ -213,7 +216,7 @@ impl Engine {
                 // Forced: the names go, the image stays for its containers (dangling), as in Docker.
                 return Ok(false);
             }
-            if left == 0 {
+            if left == 0 && !has_children {
                 meta::delete_image(tx, &id)?;
                 return Ok(true);
             }
