@@ -115,6 +115,11 @@ fn the_seed_pattern_maintainer_run_expose_entrypoint() {
         "{history}"
     );
     assert!(history.contains("#(nop)  EXPOSE 8080/tcp"), "{history}");
+    // As Docker writes it (Go's %q of the list).
+    assert!(
+        history.contains(r#"#(nop)  ENTRYPOINT ["sh" "/serve.sh"]"#),
+        "{history}"
+    );
 }
 
 #[test]

@@ -532,21 +532,22 @@ impl Engine {
             }
             InstructionKind::Shell(shell) => {
                 let shell = shell.clone();
-                self.config_step(stage, &format!("SHELL {shell:?}"), options, out, |run| {
+                self.config_step(stage, &format!("SHELL {}", go_quoted(&shell)), options, out, |run| {
                     run.shell = Some(shell.clone());
                     Ok(())
                 })
             }
             InstructionKind::Cmd(command) => {
                 let args = self.command_args(stage, command);
-                self.config_step(stage, &format!("CMD {args:?}"), options, out, |run| {
+                self.config_step(stage, &format!("CMD {}", go_quoted(&args)), options, out, |run| {
                     run.cmd = Some(args.clone());
                     Ok(())
                 })
             }
             InstructionKind::Entrypoint(command) => {
                 let args = command.as_ref().map(|c| self.command_args(stage, c));
-                self.config_step(stage, &format!("ENTRYPOINT {args:?}"), options, out, |run| {
+                let text = format!("ENTRYPOINT {}", go_quoted(args.as_deref().unwrap_or_default()));
+                self.config_step(stage, &text, options, out, |run| {
                     run.entrypoint = args.clone();
                     // Docker: a new ENTRYPOINT drops the CMD inherited from the base.
                     run.cmd = None;
@@ -1859,6 +1860,12 @@ fn rand_suffix() -> String {
     format!("{:08x}", rand::random::<u32>())
 }
 
+/// A command line as Docker's history shows it (Go's `%q` of a string list): `["ruby" "web.rb"]`.
+fn go_quoted(args: &[String]) -> String {
+    let quoted: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    format!("[{}]", quoted.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1877,6 +1884,17 @@ mod tests {
         assert!(wildcard("f?le", "file"));
         assert!(wildcard("[a-c]x", "bx"));
         assert!(!wildcard("[!a-c]x", "bx"));
+    }
+
+    #[test]
+    fn history_quotes_command_lines_as_docker_does() {
+        let args = vec![
+            "ruby".to_string(),
+            "/usr/src/app/web.rb".to_string(),
+            "a \"b\"".to_string(),
+        ];
+        assert_eq!(go_quoted(&args), r#"["ruby" "/usr/src/app/web.rb" "a \"b\""]"#);
+        assert_eq!(go_quoted(&[]), "[]");
     }
 
     #[test]
