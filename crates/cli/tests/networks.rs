@@ -158,6 +158,18 @@ fn publish_all_maps_every_exposed_port() {
     assert!(lines[0].starts_with("53/udp -> 0.0.0.0:"), "{ports}");
     assert!(lines[1].starts_with("80/tcp -> 0.0.0.0:"), "{ports}");
     berth.ok(&["rm", "-f", id.trim()]);
+    // `ps` lists the exposed ports nothing publishes too, as Docker does, while the container runs.
+    let id = berth.ok(&["run", "-d", "-p", "127.0.0.1::80", "exposed:1", "sleep", "30"]);
+    let ports = berth.ok(&["ps", "--format", "{{.Ports}}"]);
+    let (published, rest) = ports.trim().split_once(", ").expect("two ports");
+    assert!(
+        published.starts_with("127.0.0.1:") && published.ends_with("->80/tcp"),
+        "{ports}"
+    );
+    assert_eq!(rest, "53/udp");
+    berth.ok(&["stop", "-t", "0", id.trim()]);
+    assert_eq!(berth.ok(&["ps", "-a", "--format", "{{.Ports}}"]).trim(), "");
+    berth.ok(&["rm", "-f", id.trim()]);
 }
 
 #[test]

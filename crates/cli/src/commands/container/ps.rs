@@ -133,7 +133,7 @@ pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
                 "RunningFor": crate::format::since(Some(&c.row.created)),
                 "Status": status_text(&engine, c),
                 "State": c.row.state,
-                "Ports": ports_text(&engine.container_ports(c.id())),
+                "Ports": ports_text(&engine.container_ports(c.id()), c.is_running().then_some(&c.config.exposed_ports)),
                 "Names": c.row.name,
                 "Labels": c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
                 "Mounts": c.config.mounts.iter().map(|m| if m.kind == "volume" { m.source.clone() } else { m.target.clone() }).collect::<Vec<_>>().join(","),
@@ -173,10 +173,20 @@ pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
 }
 
 /// Docker's PORTS column: `0.0.0.0:8080->80/tcp, 127.0.0.1:9000->90/udp`.
-fn ports_text(ports: &[berth_engine::networks::BoundPort]) -> String {
-    ports
+/// Published ports, then (for a running container) the exposed ones nothing publishes, as Docker lists
+/// them: `0.0.0.0:8080->80/tcp, 6379/tcp`.
+fn ports_text(
+    ports: &[berth_engine::networks::BoundPort],
+    exposed: Option<&std::collections::BTreeMap<String, serde_json::Value>>,
+) -> String {
+    let published = ports
         .iter()
-        .map(|p| format!("{}:{}->{}/{}", p.host_ip, p.host_port, p.container_port, p.proto))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .map(|p| format!("{}:{}->{}/{}", p.host_ip, p.host_port, p.container_port, p.proto));
+    let unpublished = exposed.into_iter().flat_map(|e| e.keys()).filter(|key| {
+        let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+        !ports
+            .iter()
+            .any(|p| p.container_port.to_string() == port && p.proto == proto)
+    });
+    published.chain(unpublished.cloned()).collect::<Vec<_>>().join(", ")
 }
