@@ -14,3 +14,5 @@ if command -v cargo-nextest >/dev/null || cargo nextest --version >/dev/null 2>&
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+# The README's first command, end to end: the talk's demo on real Debian software.
+scripts/demo.sh

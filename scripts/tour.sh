@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: installs what is needed, builds berth, and walks through the
-# image commands on a busybox image made from Debian's busybox-static.
+# A tour of the commands on a busybox image made from Debian's busybox-static: images, save and
+# load, run, logs, exec, stats, volumes, a Dockerfile build with its cache, a user network and a
+# published port. Quicker than the demo (scripts/demo.sh) and needs no Debian mirror.
 # Run as root. Uses a throwaway data root unless BERTH_ROOT is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The demo of "Learn You a Docker for Great Good", on berth: a Redis image and a Sinatra app on an
+# ONBUILD Ruby image, all on a Debian base image made here (examples/). It installs what is missing,
+# builds berth, makes the base image, then builds, runs, keeps and ships the app, checking each
+# outcome. Run as root.
+#
+# The data root (default /var/lib/berth-demo) keeps the base image and the build cache for the next
+# run; everything else the demo makes goes at the end. `scripts/demo.sh --clean` removes all of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export BERTH_ROOT=${BERTH_ROOT:-/var/lib/berth-demo} BERTH_RUNROOT=${BERTH_RUNROOT:-/run/berth-demo}
+examples=$PWD/examples/sinatra-redis
+
+if [[ ${1:-} == --clean ]]; then
+  berth=${BERTH:-$PWD/target/release/berth}
+  [[ -x $berth ]] && "$berth" system network-reset >/dev/null 2>&1 || true
+  rm -rf "$BERTH_ROOT" "$BERTH_RUNROOT"
+  echo "removed $BERTH_ROOT and $BERTH_RUNROOT"
+  exit 0
+fi
+
+SECONDS=0
+scripts/deps.sh
+cargo build --release --locked -p berth-cli
+berth=$PWD/target/release/berth
+work=$(mktemp -d /tmp/berth-demo.XXXXXX)
+registry_pid=
+# What one run makes and the next must not find (also after a run that was killed).
+remove_demo_objects() {
+  "$berth" rm -f web redis web-pulled >/dev/null 2>&1
+  "$berth" network rm demo >/dev/null 2>&1
+  "$berth" volume rm redis-data >/dev/null 2>&1
+  "$berth" rmi sinatra:motd >/dev/null 2>&1
+}
+cleanup() {
+  set +e
+  [[ -n $registry_pid ]] && kill "$registry_pid" 2>/dev/null
+  remove_demo_objects
+  "$berth" system network-reset >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+remove_demo_objects || true
+
+# Shows a command, runs it, and says how long it took.
+step() {
+  printf '\n\033[1m$ %s\033[0m\n' "${*/#$berth/berth}"
+  local t0 t1
+  t0=$(date +%s%N)
+  "$@"
+  t1=$(date +%s%N)
+  printf '\033[2m(%d ms)\033[0m\n' $(((t1 - t0) / 1000000))
+}
+say() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
+fail() {
+  printf '\n\033[1;31mdemo failed: %s\033[0m\n' "$*" >&2
+  exit 1
+}
+# The page's visit count, fetched once through the published port.
+visits() {
+  local page
+  page=$(curl -sf --retry 50 --retry-connrefused --retry-delay 0 --retry-max-time 30 "http://127.0.0.1:$port/") ||
+    fail "the app did not answer on 127.0.0.1:$port"
+  echo "$page" >&2
+  sed -n 's/.*seen \([0-9]*\) times.*/\1/p' <<<"$page"
+}
+expect_visits() {
+  local got
+  got=$(visits)
+  [[ $got == "$1" ]] || fail "the page says it was seen ${got:-no} times; expected $1 ($2)"
+}
+wait_healthy() {
+  for _ in $(seq 100); do
+    [[ $("$berth" inspect -f '{{.State.Health.Status}}' "$1") == healthy ]] && return
+    sleep 0.2
+  done
+  fail "$1 never became healthy"
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# Containers reach the Debian mirror by the address the host resolved (no DNS queries of their own).
+mirror=$(getent ahostsv4 deb.debian.org | awk '{ print $1; exit }')
+[[ -n $mirror ]] || fail "deb.debian.org does not resolve: the builds need the Debian mirror"
+to_mirror=(--add-host "deb.debian.org:$mirror")
+
+say "A Debian base image, made here (examples/base-images/debian.sh)"
+step env BERTH="$berth" examples/base-images/debian.sh
+
+say "1. Build: a Redis image, an ONBUILD Ruby image, and the app on it"
+step "$berth" build "${to_mirror[@]}" -t redis:demo "$examples/redis"
+step "$berth" build "${to_mirror[@]}" -t ruby:3.1-onbuild "$examples/ruby-onbuild"
+step "$berth" build "${to_mirror[@]}" -t sinatra:demo "$examples/app"
+step "$berth" images
+step "$berth" history sinatra:demo
+
+say "2. Run: Redis with its data in a named volume, the app with --env-file and a published port"
+port=$(free_port)
+step "$berth" network create demo
+step "$berth" volume create redis-data
+step "$berth" run -d --name redis --network demo -v redis-data:/data redis:demo
+step "$berth" run -d --name web --network demo --env-file "$examples/app/redis.env" -p "127.0.0.1:$port:4567" sinatra:demo
+wait_healthy redis
+step "$berth" ps
+
+say "3. The page counts its visits in Redis"
+expect_visits 1 "first visit"
+expect_visits 2 "second visit"
+
+say "4. Containers are cattle: a new app container, and the count goes on"
+step "$berth" rm -f web
+step "$berth" run -d --name web --network demo --env-file "$examples/app/redis.env" -p "127.0.0.1:$port:4567" sinatra:demo
+expect_visits 3 "a new app container"
+
+say "5. Data is a pet: a new Redis container on the same volume, and the count is kept"
+step "$berth" rm -f redis
+step "$berth" run -d --name redis --network demo -v redis-data:/data redis:demo
+wait_healthy redis
+expect_visits 4 "a new Redis container on the same volume"
+
+say "6. Ship: push to a private registry, remove the images, pull them back and run the pulled app"
+registry_port=$(free_port)
+registry=127.0.0.1:$registry_port
+"$berth" registry serve --addr "$registry" --root "$work/registry" >"$work/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 100); do curl -sf "http://$registry/v2/" >/dev/null && break; sleep 0.1; done
+declare -A pushed
+for image in redis:demo sinatra:demo; do
+  pushed[$image]=$("$berth" image inspect -f '{{.Id}}' "$image")
+  step "$berth" tag "$image" "$registry/demo/$image"
+  step "$berth" push "$registry/demo/$image"
+done
+step "$berth" rm -f web
+step "$berth" rmi "$registry/demo/sinatra:demo" sinatra:demo
+step "$berth" pull "$registry/demo/sinatra:demo"
+pulled=$("$berth" image inspect -f '{{.Id}}' "$registry/demo/sinatra:demo")
+[[ $pulled == "${pushed[sinatra:demo]}" ]] || fail "the pulled image is $pulled, the pushed one ${pushed[sinatra:demo]}"
+echo "pulled image ID = pushed image ID: $pulled"
+step "$berth" run -d --name web-pulled --network demo --env-file "$examples/app/redis.env" -p "127.0.0.1:$port:4567" "$registry/demo/sinatra:demo"
+expect_visits 5 "the app pulled back from the registry"
+
+say "7. Commit: a change made in a running container becomes an image layer"
+step "$berth" exec web-pulled sh -c 'echo "committed by the demo" > /usr/src/app/motd'
+step "$berth" commit -m "add a motd" web-pulled sinatra:motd
+step "$berth" history sinatra:motd
+[[ $("$berth" run --rm --entrypoint cat sinatra:motd /usr/src/app/motd) == "committed by the demo" ]] ||
+  fail "the committed image does not hold the change"
+
+say "Clean up: containers, network, volume and the demo's images go; the base image and build cache stay"
+step "$berth" rm -f web-pulled redis
+step "$berth" network rm demo
+step "$berth" volume rm redis-data
+step "$berth" rmi sinatra:motd "$registry/demo/sinatra:demo" "$registry/demo/redis:demo" redis:demo ruby:3.1-onbuild
+step "$berth" system df
+
+printf '\n\033[1;32mThe demo ran to the end in %d s: built, ran, kept and shipped (a second run reuses the base image and the build cache).\033[0m\n' "$SECONDS"
