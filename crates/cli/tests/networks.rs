@@ -172,6 +172,35 @@ fn publish_all_maps_every_exposed_port() {
     berth.ok(&["rm", "-f", id.trim()]);
 }
 
+/// `--expose` adds to the image's exposed ports (Config.ExposedPorts), which `-P` then publishes; bad
+/// values are refused before anything is made.
+#[test]
+fn expose_adds_ports_that_publish_all_publishes() {
+    let Some(berth) = with_busybox() else { return };
+    let id = berth.ok(&[
+        "run",
+        "-d",
+        "--expose",
+        "6379",
+        "--expose",
+        "7000-7001/udp",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    let exposed = berth.ok(&["inspect", "-f", "{{json .Config.ExposedPorts}}", id.trim()]);
+    assert_eq!(exposed.trim(), r#"{"6379/tcp":{},"7000/udp":{},"7001/udp":{}}"#);
+    berth.ok(&["rm", "-f", id.trim()]);
+    let id = berth.ok(&["run", "-d", "-P", "--expose", "6379", "busybox", "sleep", "30"]);
+    let ports = berth.ok(&["port", id.trim()]);
+    assert!(ports.starts_with("6379/tcp -> 0.0.0.0:"), "{ports}");
+    berth.ok(&["rm", "-f", id.trim()]);
+    let out = berth.run(&["run", "--expose", "80/sctp", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--expose"));
+    assert!(berth.ok(&["ps", "-a", "-q"]).trim().is_empty());
+}
+
 #[test]
 fn user_network_resolves_names_and_aliases() {
     let Some(berth) = with_busybox() else { return };

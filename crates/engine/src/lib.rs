@@ -12,6 +12,7 @@ pub mod images;
 pub mod networks;
 mod owned;
 mod parallel;
+pub mod ports;
 pub mod registry;
 mod time;
 pub mod volumes;

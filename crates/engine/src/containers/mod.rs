@@ -331,7 +331,10 @@ impl Engine {
                 config.labels.entry(k.clone()).or_insert(v.clone());
             }
         }
-        config.exposed_ports = image_config.exposed_ports.clone().unwrap_or_default();
+        // The image's exposed ports and the ones `--expose` adds.
+        let mut exposed = image_config.exposed_ports.clone().unwrap_or_default();
+        exposed.append(&mut config.exposed_ports);
+        config.exposed_ports = exposed;
         // --health-* flags change only what they name; the rest comes from the image.
         config.healthcheck = match (image_config.healthcheck.clone(), config.healthcheck.take()) {
             (Some(mut image), Some(serde_json::Value::Object(flags))) => {

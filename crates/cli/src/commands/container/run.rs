@@ -143,6 +143,9 @@ pub struct RunArgs {
     /// Publish all exposed ports to random ports
     #[arg(short = 'P', long)]
     publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    expose: Vec<String>,
     /// Set custom DNS servers
     #[arg(long)]
     dns: Vec<String>,
@@ -311,6 +314,7 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
             stop_signal: args.stop_signal.clone().unwrap_or_default(),
             stop_timeout: args.stop_timeout,
             detach_keys: args.detach_keys.clone().unwrap_or_default(),
+            exposed_ports: berth_engine::ports::parse_expose(&args.expose)?,
             host: HostConfig {
                 network_mode: args.network.clone(),
                 port_bindings,
