@@ -520,3 +520,34 @@ fn system_prune_removes_stopped_containers_unused_networks_dangling_images_and_a
     berth.ok(&["rm", "-f", running.trim()]);
     berth.ok(&["network", "rm", "used"]);
 }
+
+/// `container prune` counts the space the removed containers' writable layers held (it always said 0B),
+/// leaves running containers alone, and refuses filters it does not implement rather than ignoring them.
+#[test]
+fn container_prune_counts_what_it_reclaims_and_refuses_filters() {
+    let berth = Berth::new();
+    let Some(_) = import_busybox(&berth, "busybox:latest") else {
+        return;
+    };
+    let stopped = berth.ok(&["run", "-d", "busybox", "sh", "-c", "head -c 2000000 /dev/zero > /data"]);
+    berth.ok(&["wait", stopped.trim()]);
+    let running = berth.ok(&["run", "-d", "busybox", "sleep", "100"]);
+    let refused = berth.run(&["container", "prune", "-f", "--filter", "until=24h"]);
+    assert_ne!(code(&refused), 0);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("invalid filter 'until=24h'"));
+    assert_eq!(
+        berth.ok(&["ps", "-a", "-q"]).lines().count(),
+        2,
+        "a refused prune removed something"
+    );
+    let out = berth.ok(&["container", "prune", "-f"]);
+    assert_eq!(
+        out,
+        format!(
+            "Deleted Containers:\n{}\n\nTotal reclaimed space: 2MB\n",
+            stopped.trim()
+        )
+    );
+    assert_eq!(berth.ok(&["ps", "-a", "-q", "--no-trunc"]).trim(), running.trim());
+    berth.ok(&["rm", "-f", running.trim()]);
+}

@@ -316,19 +316,11 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
         }
     }
     let engine = engine(options)?;
-    let mut reclaimed = 0u64;
-    let mut containers = Vec::new();
-    for c in engine.containers()? {
-        if !c.is_running() {
-            reclaimed += berth_engine::volumes::dir_size(&engine.root().join("containers").join(c.id()).join("upper"));
-            if engine.remove_container(c.id(), false, false).is_ok() {
-                containers.push(c.row.id.clone());
-            }
-        }
-    }
-    if !containers.is_empty() {
+    let containers = engine.prune_containers()?;
+    let mut reclaimed = containers.bytes;
+    if !containers.removed.is_empty() {
         println!("Deleted Containers:");
-        for id in &containers {
+        for id in &containers.removed {
             println!("{id}");
         }
         println!();

@@ -11,6 +11,7 @@ mod lifecycle;
 pub mod logs;
 pub mod monitor;
 mod ops;
+pub mod prune;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -116,24 +116,24 @@ pub struct PruneArgs {
 }
 
 pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
+    if let Some(filter) = args.filter.first() {
+        // Refused rather than ignored: pruning more than asked for cannot be undone.
+        anyhow::bail!(
+            "invalid filter '{filter}': container prune takes no filters yet (until and label are not supported)"
+        );
+    }
     if !args.force && !crate::commands::confirm("WARNING! This will remove all stopped containers.")? {
         return Ok(());
     }
-    let engine = engine(options)?;
-    let mut removed = Vec::new();
-    for c in engine.containers()? {
-        if !c.is_running() && engine.remove_container(c.id(), false, false).is_ok() {
-            removed.push(c.row.id.clone());
-        }
-    }
-    if !removed.is_empty() {
+    let pruned = engine(options)?.prune_containers()?;
+    if !pruned.removed.is_empty() {
         println!("Deleted Containers:");
-        for id in &removed {
+        for id in &pruned.removed {
             println!("{id}");
         }
         println!();
     }
-    println!("Total reclaimed space: 0B");
+    println!("Total reclaimed space: {}", crate::format::human_size(pruned.bytes, 4));
     Ok(())
 }
 
