@@ -1416,3 +1416,18 @@ fn an_idle_container_costs_a_shim_under_2_mb() {
     assert_eq!(berth.ok(&["wait", id]).trim(), "137");
     berth.ok(&["rm", id]);
 }
+
+/// `stats -a` shows stopped containers too (the flag was accepted and ignored); without it, running ones.
+#[test]
+fn stats_all_shows_stopped_containers() {
+    let Some(berth) = with_busybox() else { return };
+    berth.ok(&["create", "--name", "idle", "busybox", "true"]);
+    berth.ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "100"]);
+    let running = berth.ok(&["stats", "--no-stream", "--format", "{{.Name}}"]);
+    assert_eq!(running, "busy\n");
+    let all = berth.ok(&["stats", "--no-stream", "-a", "--format", "{{.Name}} {{.PIDs}}"]);
+    let mut lines: Vec<&str> = all.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["busy 1", "idle 0"]);
+    berth.ok(&["rm", "-f", "busy", "idle"]);
+}

@@ -310,3 +310,24 @@ fn import_from_a_url_on_loopback() {
     assert_eq!(history.trim(), format!("Imported from {url}"));
     assert!(!missing.status.success(), "a 404 must fail the import");
 }
+
+/// `load --platform` is refused (it was accepted and ignored, loading every variant) and loads nothing.
+#[test]
+fn load_platform_is_refused_rather_than_ignored() {
+    let Some(berth) = with_busybox() else { return };
+    let archive = berth.path("busybox.tar");
+    berth.ok(&["save", "-o", archive.to_str().expect("path"), "busybox"]);
+    berth.ok(&["rmi", "busybox"]);
+    let out = berth.run(&[
+        "load",
+        "--platform",
+        "linux/arm64",
+        "-i",
+        archive.to_str().expect("path"),
+    ]);
+    assert_ne!(code(&out), 0);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("load --platform linux/arm64 is not supported"));
+    assert!(berth.ok(&["images", "-q"]).trim().is_empty());
+    let quiet = berth.ok(&["load", "-q", "-i", archive.to_str().expect("path")]);
+    assert_eq!(quiet, "Loaded image: busybox:latest\n");
+}

@@ -692,6 +692,10 @@ pub fn load(options: &Options, args: LoadArgs) -> anyhow::Result<()> {
             Box::new(io::stdin())
         }
     };
+    if let Some(platform) = &args.platform {
+        // Refused rather than ignored: the archive's every image would be loaded.
+        bail!("load --platform {platform} is not supported yet: load the whole archive, or save only the variant you need");
+    }
     let engine = engine(options)?;
     let loaded = engine.load(input)?;
     for image in loaded {
@@ -705,6 +709,7 @@ pub fn load(options: &Options, args: LoadArgs) -> anyhow::Result<()> {
             println!("Loaded image: {tag}");
         }
     }
+    // -q hides progress, as Docker's does: berth's load prints none, only the lines above (which -q keeps).
     let _ = args.quiet;
     Ok(())
 }

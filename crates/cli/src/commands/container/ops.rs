@@ -189,7 +189,7 @@ pub fn stats(options: &Options, args: StatsArgs) -> anyhow::Result<()> {
         engine
             .containers()?
             .into_iter()
-            .filter(|c| c.row.state == "running")
+            .filter(|c| args.all || c.row.state == "running")
             .collect()
     } else {
         args.containers
