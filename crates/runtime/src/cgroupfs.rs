@@ -26,13 +26,14 @@ fn parse_mount_points(mountinfo: &str) -> Vec<PathBuf> {
             if fstype != "cgroup" && fstype != "cgroup2" {
                 return None;
             }
-            mount.split(' ').nth(4).map(|p| PathBuf::from(unescape(p)))
+            mount.split(' ').nth(4).map(unescape_mount_path)
         })
         .collect()
 }
 
-/// mountinfo writes space, tab, newline and backslash in paths as octal escapes (`\040`).
-fn unescape(field: &str) -> String {
+/// A mount point field of /proc/*/mountinfo as the path it names: mountinfo writes space, tab,
+/// newline and backslash in paths as octal escapes (`\040`).
+pub fn unescape_mount_path(field: &str) -> PathBuf {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -51,7 +52,7 @@ fn unescape(field: &str) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out))
 }
 
 /// Removes the cgroup `path` (absolute within each hierarchy, e.g. `/berth/<id>`) from every hierarchy in

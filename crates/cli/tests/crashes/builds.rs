@@ -80,12 +80,6 @@ fn killed_builds_leave_nothing_and_build_again() {
         "FROM busybox\nRUN sleep 0.2 && echo one > /one\nRUN echo two > /two\n",
     )
     .expect("Dockerfile");
-    let ours = berth
-        .root()
-        .parent()
-        .expect("the test's directory")
-        .to_string_lossy()
-        .into_owned();
     let build = ["build", "--no-cache", "-q", "-t", "again:1", &context.to_string_lossy()];
     for round in 0..10 {
         let kill = crate::kill_mode(round);
@@ -106,8 +100,7 @@ fn killed_builds_leave_nothing_and_build_again() {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-        let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&ours)).collect();
+        let left = crate::mounts_of_test(&berth);
         assert!(left.is_empty(), "{what}: mounts left: {left:?}");
         // Per-container state (the runtime keeps caches in dot-directories beside it).
         let runtime: Vec<String> = fs::read_dir(berth.path("run").join("runtime"))

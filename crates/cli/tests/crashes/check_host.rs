@@ -120,20 +120,26 @@ fn nothing_of(berth: &Berth, id: &str) {
     );
 }
 
+/// Starts `busybox sleep 100` detached with a published port; returns its id and its process's pid.
+fn sleeper_with_a_port(berth: &Berth) -> (String, i32) {
+    let id = berth
+        .ok(&["run", "-d", "-p", "80", "busybox", "sleep", "100"])
+        .trim()
+        .to_string();
+    let pid = berth
+        .ok(&["inspect", "-f", "{{.State.Pid}}", &id])
+        .trim()
+        .parse()
+        .expect("pid");
+    (id, pid)
+}
+
 /// A running container whose monitor was killed (it was then recorded running forever): found as a
 /// monitor finding, and repair records its exit and tears its run down.
 #[test]
 fn a_container_whose_monitor_died_is_recorded_exited() {
     let Some(berth) = with_busybox() else { return };
-    let id = berth
-        .ok(&["run", "-d", "-p", "80", "busybox", "sleep", "100"])
-        .trim()
-        .to_string();
-    let pid: i32 = berth
-        .ok(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .trim()
-        .parse()
-        .expect("pid");
+    let (id, pid) = sleeper_with_a_port(&berth);
     let monitor = parent_of(pid);
     assert!(monitor > 1);
     // SAFETY: kill(2) with a pid and a signal number has no memory effects.
@@ -154,15 +160,7 @@ fn a_container_whose_monitor_died_is_recorded_exited() {
 #[test]
 fn what_a_container_without_a_record_holds_is_torn_down() {
     let Some(berth) = with_busybox() else { return };
-    let id = berth
-        .ok(&["run", "-d", "-p", "80", "busybox", "sleep", "100"])
-        .trim()
-        .to_string();
-    let pid: i32 = berth
-        .ok(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .trim()
-        .parse()
-        .expect("pid");
+    let (id, pid) = sleeper_with_a_port(&berth);
     if !sqlite(&berth, &format!("DELETE FROM containers WHERE id = '{id}'")) {
         eprintln!("skipped: no sqlite3");
         return;

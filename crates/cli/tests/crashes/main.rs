@@ -38,17 +38,16 @@ fn side_by_side(berth: &common::Berth, commands: &[&[&str]]) -> Vec<std::process
         .collect()
 }
 
-/// Starts `cmd`, kills it (SIGKILL) after a random delay below `within`, and reaps it.
-fn kill_at_random(mut cmd: Command, within: Duration) {
-    let mut child: Child = cmd
+/// Starts `cmd` (its output dropped) and waits a random time below `within`.
+fn start_and_wait_at_random(mut cmd: Command, within: Duration) -> Child {
+    let child = cmd
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn berth");
     let micros = rand::random::<u64>() % within.as_micros().max(1) as u64;
     std::thread::sleep(Duration::from_micros(micros));
-    let _ = child.kill();
-    let _ = child.wait();
+    child
 }
 
 /// How much of berth a kill takes: the CLI process alone, or it and every process it started (the
@@ -71,6 +70,22 @@ fn assert_checked(berth: &common::Berth, what: &str) {
     );
 }
 
+/// The lines of /proc/self/mountinfo under the test's directory (its data root and run root).
+fn mounts_of_test(berth: &common::Berth) -> Vec<String> {
+    let dir = berth
+        .root()
+        .parent()
+        .expect("the test's directory")
+        .to_string_lossy()
+        .into_owned();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    mounts
+        .lines()
+        .filter(|l| l.contains(&dir))
+        .map(str::to_string)
+        .collect()
+}
+
 /// The CLI alone in even rounds, the whole tree in odd ones.
 fn kill_mode(round: usize) -> Kill {
     if round.is_multiple_of(2) {
@@ -82,17 +97,13 @@ fn kill_mode(round: usize) -> Kill {
 
 /// Starts `cmd`, and after a random delay below `within` kills it alone or with its whole process
 /// tree (each process is stopped first, so none forks out of reach), and reaps it.
-fn kill_at_random_as(kill: Kill, mut cmd: Command, within: Duration) {
+fn kill_at_random_as(kill: Kill, cmd: Command, within: Duration) {
+    let mut child = start_and_wait_at_random(cmd, within);
     if matches!(kill, Kill::Cli) {
-        return kill_at_random(cmd, within);
+        let _ = child.kill();
+        let _ = child.wait();
+        return;
     }
-    let mut child: Child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn berth");
-    let micros = rand::random::<u64>() % within.as_micros().max(1) as u64;
-    std::thread::sleep(Duration::from_micros(micros));
     let root = child.id() as i32;
     let mut tree = vec![root];
     // SAFETY: kill(2) with a pid and a signal number has no memory effects.

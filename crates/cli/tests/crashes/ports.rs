@@ -88,14 +88,7 @@ fn killed_runs_with_ports_leave_nothing(kill: Kill) {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-        let ours = berth
-            .root()
-            .parent()
-            .expect("the test's directory")
-            .to_string_lossy()
-            .into_owned();
-        let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&ours)).collect();
+        let left = crate::mounts_of_test(&berth);
         assert!(left.is_empty(), "{what}: mounts left: {left:?}");
         crate::assert_checked(&berth, &what);
         // The port is free again: published, then let go.

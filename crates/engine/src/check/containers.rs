@@ -11,7 +11,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use berth_store::containers::{self as rows, ContainerRow};
-use berth_store::FileLock;
 
 use super::mountinfo::mounts_under;
 use super::{done_if, found, CheckOptions, Finding, FindingKind, Repair};
@@ -28,7 +27,7 @@ pub(super) fn check(engine: &Engine, options: &CheckOptions, findings: &mut Vec<
         if row.state == "removing" {
             // Every removal holds the container's start lock (containers/lifecycle.rs): a held one is a
             // removal at work.
-            if !FileLock::is_held(&engine.container_run_dir(&row.id).join("start.lock")) {
+            if !engine.start_lock_held(&row.id) {
                 half_removed(engine, options, findings, row);
             }
             continue;

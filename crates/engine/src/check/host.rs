@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use berth_store::containers::{self as rows, ContainerRow};
-use berth_store::FileLock;
 
 use super::mountinfo::mounts_under;
 use super::{found, CheckOptions, Finding, FindingKind, Repair};
@@ -64,7 +63,7 @@ fn container(
     findings: &mut Vec<Finding>,
 ) -> Result<()> {
     // A start or a removal at work holds the start lock; the data-root half reports killed removals.
-    if FileLock::is_held(&engine.container_run_dir(id).join("start.lock")) {
+    if engine.start_lock_held(id) {
         return Ok(());
     }
     let row = rows::get(&*engine.store().db()?, id)?;

@@ -1,8 +1,6 @@
 //! Mount points from /proc/self/mountinfo: a check never removes a directory with something mounted
 //! under it (removing through a mount deletes what the mount shows, and the directory stays busy).
 
-use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 /// Mount points at or under `dir`, as this process sees them.
@@ -20,31 +18,8 @@ pub(super) fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 fn mount_points(mountinfo: &str) -> Vec<PathBuf> {
     mountinfo
         .lines()
-        .filter_map(|line| line.split(' ').nth(4).map(unescape))
+        .filter_map(|line| line.split(' ').nth(4).map(berth_runtime::cgroupfs::unescape_mount_path))
         .collect()
-}
-
-/// mountinfo writes space, tab, newline and backslash in paths as octal escapes (`\040`).
-fn unescape(field: &str) -> PathBuf {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match (bytes[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(OsString::from_vec(out))
 }
 
 #[cfg(test)]

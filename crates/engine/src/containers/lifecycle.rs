@@ -99,6 +99,9 @@ impl Started {
     }
 }
 
+/// Held by a start in progress (by its monitor until the container runs or fails) and by every removal.
+const START_LOCK: &str = "start.lock";
+
 impl Engine {
     /// Starts a created or exited container by spawning its monitor, and
     /// returns once the container runs (or failed to start, with the reason).
@@ -168,12 +171,7 @@ impl Engine {
 
     /// Waits for container `id`'s start lock: held by a start in progress, and by `rm`.
     pub(crate) fn start_lock(&self, id: &str) -> Result<berth_store::FileLock> {
-        let dir = self.container_run_dir(id);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
-            path: dir.clone(),
-            source: e,
-        })?;
-        match berth_store::FileLock::exclusive(&dir.join("start.lock")) {
+        match berth_store::FileLock::exclusive(&self.start_lock_file(id)?) {
             Ok(lock) => Ok(lock),
             // `rm` removed the run dir, and the lock file with it, while this process waited.
             Err(_) if berth_store::containers::get(&*self.store().db()?, id)?.is_none() => {
@@ -185,12 +183,22 @@ impl Engine {
 
     /// The start lock if no start is in progress.
     pub(crate) fn try_start_lock(&self, id: &str) -> Result<Option<berth_store::FileLock>> {
+        Ok(berth_store::FileLock::try_exclusive(&self.start_lock_file(id)?)?)
+    }
+
+    /// Whether a start or a removal of `id` holds its start lock (probed without making the file).
+    pub(crate) fn start_lock_held(&self, id: &str) -> bool {
+        berth_store::FileLock::is_held(&self.container_run_dir(id).join(START_LOCK))
+    }
+
+    /// The start lock's file, its directory made.
+    fn start_lock_file(&self, id: &str) -> Result<std::path::PathBuf> {
         let dir = self.container_run_dir(id);
         std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
             path: dir.clone(),
             source: e,
         })?;
-        Ok(berth_store::FileLock::try_exclusive(&dir.join("start.lock"))?)
+        Ok(dir.join(START_LOCK))
     }
 
     /// The container once the monitor of its last run is gone. That monitor records the exit before it tears

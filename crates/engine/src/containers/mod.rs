@@ -247,7 +247,7 @@ impl Engine {
     pub(crate) fn left_for_removal(&self, row: &ContainerRow) -> Result<bool> {
         let config: ContainerConfig = serde_json::from_str(&row.config)
             .map_err(|e| Error::InvalidArgument(format!("container {} has a damaged config: {e}", row.id)))?;
-        let busy = || berth_store::FileLock::is_held(&self.container_run_dir(&row.id).join("start.lock"));
+        let busy = || self.start_lock_held(&row.id);
         Ok(left_for_removal(row, &config) && !busy())
     }
 
