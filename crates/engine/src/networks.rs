@@ -313,7 +313,9 @@ impl Engine {
         Ok(row)
     }
 
-    /// The bridge and its firewall rules (again after a reboot took them away).
+    /// The firewall rules and the bridge (again after a reboot took them away). The rules first: they
+    /// name the bridge, which need not exist yet, so a bridge on the host always has its rules, and a
+    /// start that finds the bridge (under the host lock) never publishes into a table without them.
     fn bring_up(&self, row: &NetworkRow) -> Result<()> {
         let (subnet, prefix) = rows::parse_cidr(&row.subnet)
             .ok_or_else(|| Error::InvalidArgument(format!("network {} has a bad subnet", row.name)))?;
@@ -321,23 +323,20 @@ impl Engine {
             .gateway
             .parse()
             .map_err(|_| Error::InvalidArgument(format!("network {} has a bad gateway", row.name)))?;
-        link::set_sysctl("net/ipv4/ip_forward", "1").map_err(net_error)?;
-        link::ensure_bridge(&row.bridge, gateway, prefix, link::uplink_mtu()).map_err(net_error)?;
-        // The owner tag at once: a bridge without a row is then found and removed (`owned.rs`).
-        if let Err(e) = self
-            .network_tag(&row.id)
-            .and_then(|tag| link::set_alias(&row.bridge, &tag).map_err(net_error))
-        {
-            let _ = link::delete_link(&row.bridge);
-            return Err(e);
-        }
         let rules = NetworkRules {
             bridge: row.bridge.clone(),
             subnet: (subnet, prefix),
             internal: row.internal,
         };
-        if let Err(e) = self.firewall().and_then(|f| f.add_network(&rules).map_err(net_error)) {
-            let _ = link::delete_link(&row.bridge);
+        self.firewall()?.add_network(&rules).map_err(net_error)?;
+        link::set_sysctl("net/ipv4/ip_forward", "1").map_err(net_error)?;
+        let made = link::ensure_bridge(&row.bridge, gateway, prefix, link::uplink_mtu()).map_err(net_error);
+        // The owner tag at once: a bridge without a row is then found and removed (`owned.rs`).
+        if let Err(e) = made.and_then(|()| {
+            self.network_tag(&row.id)
+                .and_then(|tag| link::set_alias(&row.bridge, &tag).map_err(net_error))
+        }) {
+            self.tear_down_bridge(&row.id, &row.bridge);
             return Err(e);
         }
         Ok(())
