@@ -133,7 +133,9 @@ pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
                 "RunningFor": crate::format::since(Some(&c.row.created)),
                 "Status": status_text(&engine, c),
                 "State": c.row.state,
-                "Ports": ports_text(&engine.container_ports(c.id()), c.is_running().then_some(&c.config.exposed_ports)),
+                // Only a running container has ports (a stopped one's bound ports may linger while its monitor
+                // tears the run down).
+                "Ports": if c.is_running() { ports_text(&engine.container_ports(c.id()), &c.config.exposed_ports) } else { String::new() },
                 "Names": c.row.name,
                 "Labels": c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
                 "Mounts": c.config.mounts.iter().map(|m| if m.kind == "volume" { m.source.clone() } else { m.target.clone() }).collect::<Vec<_>>().join(","),
@@ -173,16 +175,16 @@ pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
 }
 
 /// Docker's PORTS column: `0.0.0.0:8080->80/tcp, 127.0.0.1:9000->90/udp`.
-/// Published ports, then (for a running container) the exposed ones nothing publishes, as Docker lists
+/// A running container's published ports, then the exposed ones nothing publishes, as Docker lists
 /// them: `0.0.0.0:8080->80/tcp, 6379/tcp`.
 fn ports_text(
     ports: &[berth_engine::networks::BoundPort],
-    exposed: Option<&std::collections::BTreeMap<String, serde_json::Value>>,
+    exposed: &std::collections::BTreeMap<String, serde_json::Value>,
 ) -> String {
     let published = ports
         .iter()
         .map(|p| format!("{}:{}->{}/{}", p.host_ip, p.host_port, p.container_port, p.proto));
-    let unpublished = exposed.into_iter().flat_map(|e| e.keys()).filter(|key| {
+    let unpublished = exposed.keys().filter(|key| {
         let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
         !ports
             .iter()
