@@ -94,6 +94,9 @@ enum Command {
     /// The per-container monitor (started by berth itself)
     #[command(hide = true, name = "container-monitor")]
     ContainerMonitor(Lazy<container::MonitorArgs>),
+    /// Runs one exec'd process (started by berth itself)
+    #[command(hide = true, name = "container-exec")]
+    ContainerExec(Lazy<container::ExecHelperArgs>),
     /// A user-defined network's DNS server (started by berth itself)
     #[command(hide = true, name = "network-dns")]
     NetworkDns { network_id: String },
@@ -219,7 +222,14 @@ fn starts_container_processes(words: &[&str]) -> bool {
     matches!(
         words,
         [
-            "run" | "start" | "restart" | "exec" | "build" | "container-monitor" | "container-health",
+            "run"
+                | "start"
+                | "restart"
+                | "exec"
+                | "build"
+                | "container-monitor"
+                | "container-exec"
+                | "container-health",
             ..
         ] | ["container", "run" | "start" | "restart" | "exec"]
             | ["system", "boot"]
@@ -266,7 +276,8 @@ fn main() -> ExitCode {
                 .with_writer(std::sync::Mutex::new(file))
                 .init();
         }
-    } else {
+    } else if !matches!(cli.command, Command::ContainerExec(_)) {
+        // (The exec helper's stderr is the exec'd process's: it logs nothing.)
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
@@ -302,6 +313,7 @@ fn main() -> ExitCode {
         Command::Cp(args) => container::cp(&options, args.0),
         Command::Container { command } => container::run_command(&options, command.0),
         Command::ContainerMonitor(args) => container::monitor(&options, args.0),
+        Command::ContainerExec(args) => container::exec_helper(&options, args.0),
         Command::NetworkDns { network_id } => {
             commands::engine(&options).and_then(|engine| Ok(berth_engine::dns::serve(&engine, &network_id)?))
         }

@@ -38,6 +38,9 @@ pub enum Error {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{context}: {source}")]
     Stream { context: String, source: std::io::Error },
+    /// An error a helper process reported (an exec's), with its kind.
+    #[error("{message}")]
+    Reported { kind: ErrorKind, message: String },
 }
 
 impl Error {
@@ -56,6 +59,7 @@ impl Error {
             Error::Image(e) => e.kind(),
             Error::Io { .. } => ErrorKind::Internal,
             Error::Stream { .. } => ErrorKind::InvalidArgument,
+            Error::Reported { kind, .. } => *kind,
         }
     }
 }

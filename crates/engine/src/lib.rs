@@ -32,10 +32,22 @@ pub fn seal_executable() -> Result<()> {
     Ok(berth_runtime::sealed::ensure_sealed()?)
 }
 
-/// The berth binary to execute for a helper process (a monitor, the DNS server, a health checker),
-/// and beside which the shim is installed: the installed path even when this process runs sealed.
+/// The berth binary to execute for a helper process (a monitor, an exec, the DNS server, a health
+/// checker), and beside which the shim is installed: the installed path even when this process runs
+/// sealed, or the one a program embedding the engine named with [`use_helper_executable`].
 pub(crate) fn berth_executable() -> std::io::Result<PathBuf> {
-    berth_runtime::sealed::original_exe()
+    match HELPER_EXECUTABLE.get() {
+        Some(path) => Ok(path.clone()),
+        None => berth_runtime::sealed::original_exe(),
+    }
+}
+
+static HELPER_EXECUTABLE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// For a program that embeds the engine but is not the `berth` binary (a test, say): the `berth`
+/// binary to run for the engine's helper processes. Set once, before the first engine call.
+pub fn use_helper_executable(path: PathBuf) {
+    let _ = HELPER_EXECUTABLE.set(path);
 }
 
 /// Where the engine keeps its state.

@@ -5,4 +5,4 @@
 pub mod log;
 mod relay;
 
-pub use relay::{copy_window_size, parse_detach_keys, write_all, DetachScanner, Relay, DEFAULT_DETACH_KEYS};
+pub use relay::{copy_window_size, parse_detach_keys, write_all, Caller, DetachScanner, Relay, DEFAULT_DETACH_KEYS};

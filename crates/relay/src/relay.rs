@@ -1,6 +1,6 @@
-//! Moves bytes between a container's stdio, its log, the process that
-//! started it (attached runs inherit the CLI's stdio) and `attach` clients
-//! on a unix socket. Attach clients get Docker's stream format: raw bytes
+//! Moves bytes between a container's stdio, its log, the caller attached
+//! to it (whose streams are handed in as fds) and `attach` clients on a
+//! unix socket. Attach clients get Docker's stream format: raw bytes
 //! for a tty; otherwise frames of `[stream, 0, 0, 0, len (u32 BE)]` + data,
 //! stream 1 for stdout and 2 for stderr.
 
@@ -92,6 +92,39 @@ impl DetachScanner {
     }
 }
 
+/// The attached caller's streams: the container's output is copied to
+/// `stdout` and `stderr` (a tty's all to `stdout`), and `stdin` is read into
+/// the container. Any may be absent.
+#[derive(Debug, Default)]
+pub struct Caller {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+impl Caller {
+    /// Copies of this process's own stdio: its stdout and stderr, and its
+    /// stdin when `input`.
+    pub fn own_stdio(input: bool) -> std::io::Result<Caller> {
+        // SAFETY: fds 0, 1 and 2 are this process's stdio, open for its lifetime; they are only
+        // borrowed to be duplicated.
+        #[allow(unsafe_code)]
+        let (stdin, stdout, stderr) = unsafe {
+            (
+                BorrowedFd::borrow_raw(0),
+                BorrowedFd::borrow_raw(1),
+                BorrowedFd::borrow_raw(2),
+            )
+        };
+        let dup = |fd: BorrowedFd<'_>| rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(std::io::Error::from);
+        Ok(Caller {
+            stdin: if input { Some(dup(stdin)?) } else { None },
+            stdout: Some(dup(stdout)?),
+            stderr: Some(dup(stderr)?),
+        })
+    }
+}
+
 struct Client {
     stream: UnixStream,
     scanner: DetachScanner,
@@ -105,10 +138,8 @@ pub struct Relay<'a> {
     pub input: Option<OwnedFd>,
     pub tty: bool,
     pub log: &'a mut Writer,
-    /// Copy output to our own stdout/stderr.
-    pub own_output: bool,
-    /// Read our own stdin into the container.
-    pub own_input: bool,
+    /// The attached caller, if any.
+    pub caller: Caller,
     pub listener: Option<UnixListener>,
     /// The detach sequence (empty: none), e.g. `DEFAULT_DETACH_KEYS`.
     pub detach_keys: Vec<u8>,
@@ -117,8 +148,8 @@ pub struct Relay<'a> {
 }
 
 impl Relay<'_> {
-    /// Runs until every output closes. `on_detach` is called when our own
-    /// stdin types the detach sequence.
+    /// Runs until every output closes. `on_detach` is called when the
+    /// caller's stdin types the detach sequence.
     pub fn run(mut self, on_detach: &mut dyn FnMut()) {
         self.run_until(None, on_detach);
     }
@@ -129,15 +160,6 @@ impl Relay<'_> {
     /// can carry on. Attach clients accepted meanwhile are dropped, so leave
     /// `listener` out when a deadline may hand over.
     pub fn run_until(&mut self, deadline: Option<Instant>, on_detach: &mut dyn FnMut()) -> bool {
-        // SAFETY: fds 0, 1 and 2 are this process's stdio, open for its lifetime.
-        #[allow(unsafe_code)]
-        let (our_in, our_out, our_err) = unsafe {
-            (
-                BorrowedFd::borrow_raw(0),
-                BorrowedFd::borrow_raw(1),
-                BorrowedFd::borrow_raw(2),
-            )
-        };
         let winch = if self.tty { Winch::new() } else { None };
         if let Some(l) = &self.listener {
             let _ = l.set_nonblocking(true);
@@ -156,8 +178,8 @@ impl Relay<'_> {
                     kinds.push((0, i));
                 }
             }
-            if self.own_input {
-                fds.push(PollFd::new(&our_in, PollFlags::IN));
+            if let Some(stdin) = &self.caller.stdin {
+                fds.push(PollFd::new(stdin, PollFlags::IN));
                 kinds.push((1, 0));
             }
             if let Some(w) = &winch {
@@ -217,10 +239,14 @@ impl Relay<'_> {
                             Ok(n) => {
                                 let data = &buf[..n];
                                 let _ = self.log.write(stream, data);
-                                if self.own_output {
-                                    let target = if stream == 0 { our_out } else { our_err };
-                                    if write_all(target, data).is_err() {
-                                        self.own_output = false;
+                                let target = match stream {
+                                    0 => self.caller.stdout.as_ref(),
+                                    _ => self.caller.stderr.as_ref(),
+                                };
+                                if let Some(target) = target {
+                                    if write_all(target.as_fd(), data).is_err() {
+                                        self.caller.stdout = None;
+                                        self.caller.stderr = None;
                                     }
                                 }
                                 for (ci, c) in clients.iter_mut().enumerate() {
@@ -240,9 +266,10 @@ impl Relay<'_> {
                         }
                     }
                     1 => {
-                        let n = rustix::io::read(our_in, &mut buf).unwrap_or(0);
+                        let Some(stdin) = &self.caller.stdin else { continue };
+                        let n = rustix::io::read(stdin, &mut buf).unwrap_or(0);
                         if n == 0 {
-                            self.own_input = false;
+                            self.caller.stdin = None;
                             if !self.tty {
                                 // docker run -i: the container sees the end of its input.
                                 self.input = None;
@@ -252,16 +279,15 @@ impl Relay<'_> {
                         let (data, detached) = own_scanner.feed(&buf[..n]);
                         self.send_input(&data);
                         if detached {
-                            self.own_input = false;
-                            self.own_output = false;
+                            self.caller = Caller::default();
                             on_detach();
                         }
                     }
                     2 => {
                         if let (Some(w), Some(master)) = (&winch, &self.input) {
                             w.drain();
-                            if self.own_output {
-                                copy_window_size(our_out, master);
+                            if let Some(stdout) = &self.caller.stdout {
+                                copy_window_size(stdout.as_fd(), master);
                             } else if let Some(size) = self.size_file.as_deref().and_then(read_size) {
                                 // An attach client asked: it wrote its terminal's size there.
                                 let _ = rustix::termios::tcsetwinsize(master, size);

@@ -187,8 +187,10 @@ fn main() -> ExitCode {
         input: args.input_fd.map(owned),
         tty: args.tty,
         log: &mut log,
-        own_output: args.own_output,
-        own_input: args.own_input,
+        caller: match args.own_output {
+            true => berth_relay::Caller::own_stdio(args.own_input).unwrap_or_default(),
+            false => berth_relay::Caller::default(),
+        },
         listener: args.listen_fd.map(|fd| UnixListener::from(owned(fd))),
         detach_keys: args.detach_keys.clone(),
         size_file: args.size_file.clone(),

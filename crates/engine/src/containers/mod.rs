@@ -5,6 +5,7 @@
 mod cp;
 mod cp_walk;
 mod data;
+pub mod exec;
 pub mod health;
 mod inspect;
 mod lifecycle;
@@ -21,11 +22,13 @@ use berth_reference::Reference;
 use berth_store::containers::{self as rows, ContainerRow};
 use serde::{Deserialize, Serialize};
 
+pub use berth_relay::Caller;
 pub use cp::PathKind;
 pub use data::CommitOptions;
+pub use exec::{ExecOptions, ExecProcess, ExecStdio};
 pub use lifecycle::{Ended, StartMode, Started};
 pub(crate) use monitor::point_resolver_at;
-pub use ops::{ExecOptions, Stats, UpdateOptions};
+pub use ops::{Stats, UpdateOptions};
 
 use crate::{time, Engine, Error, Result};
 

@@ -607,8 +607,7 @@ impl Monitor<'_> {
                     input,
                     tty,
                     log: &mut log,
-                    own_output: attach,
-                    own_input: false,
+                    caller: attached_caller(attach, false),
                     listener: None,
                     detach_keys: Vec::new(),
                     size_file: None,
@@ -630,8 +629,7 @@ impl Monitor<'_> {
             input,
             tty,
             log: &mut log,
-            own_output: attach,
-            own_input: attach && open_stdin,
+            caller: attached_caller(attach, open_stdin),
             listener: Some(listener),
             detach_keys: self.container.detach_keys(),
             size_file: Some(size_file_path(engine, &id)),
@@ -1310,6 +1308,14 @@ fn bind_source_of<'a>(rootfs: &'a Path, binds: &'a [spec::BindMount], path: &str
     match best {
         Some((len, source)) => (source, parts[len..].join("/")),
         None => (rootfs, parts.join("/")),
+    }
+}
+
+/// An attached run's caller: the monitor's own stdio, which the CLI that started it handed down.
+fn attached_caller(attach: bool, input: bool) -> berth_relay::Caller {
+    match attach {
+        true => berth_relay::Caller::own_stdio(input).unwrap_or_default(),
+        false => berth_relay::Caller::default(),
     }
 }
 

@@ -1,27 +1,14 @@
-//! Operations on existing containers: pause, rename, update, exec, top,
+//! Operations on existing containers: pause, rename, update, top,
 //! stats, and `system boot`.
 
 use std::fs;
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use berth_runtime::external::Runtime;
-use berth_runtime::launch;
-use berth_runtime::spec;
 use berth_store::containers as rows;
 
 use super::{lifecycle::RestartPolicy, monitor, Container, StartMode};
 use crate::{Engine, Error, Result};
-
-/// What `exec` runs.
-#[derive(Clone, Debug, Default)]
-pub struct ExecOptions {
-    pub args: Vec<String>,
-    pub env: Vec<String>,
-    pub working_dir: Option<String>,
-    pub user: Option<String>,
-    pub privileged: bool,
-}
 
 /// Resource changes for `update`; None leaves a value as it is.
 #[derive(Clone, Debug, Default)]
@@ -46,11 +33,11 @@ pub struct Stats {
 }
 
 impl Engine {
-    fn runtime(&self, c: &Container) -> Result<Runtime> {
+    pub(super) fn runtime(&self, c: &Container) -> Result<Runtime> {
         Ok(Runtime::for_name(&c.config.host.runtime, self.runroot())?)
     }
 
-    fn running(&self, name: &str) -> Result<Container> {
+    pub(super) fn running(&self, name: &str) -> Result<Container> {
         let c = self.container(name)?;
         if c.row.state != "running" && c.row.state != "paused" {
             return Err(Error::Conflict(format!("container {} is not running", c.short_id())));
@@ -256,167 +243,6 @@ impl Engine {
             }
         }
         Ok(stats)
-    }
-
-    /// `exec`: runs a process in a running container with the given stdio;
-    /// returns its pid, a child of this process (wait with `launch::wait_exit`).
-    pub fn exec_in_container(&self, name: &str, options: &ExecOptions, stdio: launch::Stdio) -> Result<i32> {
-        let c = self.running(name)?;
-        if c.row.state == "paused" {
-            return Err(Error::Conflict(format!(
-                "container {} is paused, unpause the container before exec",
-                c.short_id()
-            )));
-        }
-        let rootfs = self.container_dir(c.id()).join("merged");
-        let mut env = c.config.env.clone();
-        for e in &options.env {
-            let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
-            env.retain(|x| x.split_once('=').map_or(x.as_str(), |(k, _)| k) != key);
-            env.push(e.clone());
-        }
-        let run = spec::RunSpec {
-            rootfs: rootfs.clone(),
-            args: options.args.clone(),
-            env,
-            cwd: options
-                .working_dir
-                .clone()
-                .unwrap_or_else(|| c.config.working_dir.clone()),
-            user: options.user.clone().unwrap_or_else(|| c.config.user.clone()),
-            group_add: c.config.group_add.clone(),
-            hostname: c.config.hostname.clone(),
-            privileged: options.privileged || c.config.host.privileged,
-            cap_add: c.config.host.cap_add.clone(),
-            cap_drop: c.config.host.cap_drop.clone(),
-            cgroups_path: monitor::cgroups_path(c.id()),
-            ..spec::RunSpec::default()
-        };
-        // The running container's own view of its files, bind mounts included.
-        let view = if c.row.pid > 0 {
-            PathBuf::from(format!("/proc/{}/root", c.row.pid))
-        } else {
-            rootfs.clone()
-        };
-        monitor::check_executable(&view, &[], &run.args, &run.env)
-            .map_err(|(code, message)| Error::StartFailed { code, message })?;
-        let oci = spec::build(&run)?;
-        let process = oci
-            .process()
-            .clone()
-            .ok_or_else(|| Error::InvalidArgument("the runtime spec has no process".into()))?;
-        launch::become_subreaper()?;
-        let pid = self.runtime(&c)?.exec(c.id(), &process, stdio)?;
-        Ok(pid)
-    }
-
-    /// `exec` attached to this process's stdio (stdin too with
-    /// `interactive`; a pseudo-terminal with `tty`): relays until the
-    /// process ends, returns its exit code (128+N for a signal). The detach
-    /// keys leave a tty process running and return 0.
-    pub fn exec_attached(
-        &self,
-        name: &str,
-        options: &ExecOptions,
-        interactive: bool,
-        tty: bool,
-        detach_keys: Vec<u8>,
-    ) -> Result<i32> {
-        let pipe = || {
-            rustix::pipe::pipe().map_err(|e| Error::Stream {
-                context: "creating exec pipes".into(),
-                source: e.into(),
-            })
-        };
-        let (pid, outputs, input) = if tty {
-            let dir = self.runroot().join("console");
-            fs::create_dir_all(&dir).map_err(|e| Error::Io {
-                path: dir.clone(),
-                source: e,
-            })?;
-            let socket = launch::ConsoleSocket::bind(&dir.join(format!("exec-{}.sock", std::process::id())))?;
-            let pid = self.exec_in_container(name, options, socket.stdio())?;
-            let master = socket.receive_master(std::time::Duration::from_secs(10))?;
-            // SAFETY: fd 1 is this process's stdout, open for its lifetime.
-            #[allow(unsafe_code)]
-            let our_stdout = unsafe { std::os::fd::BorrowedFd::borrow_raw(1) };
-            berth_relay::copy_window_size(our_stdout, &master);
-            let input = rustix::io::dup(&master).map_err(|e| Error::Stream {
-                context: "dup of the exec terminal".into(),
-                source: e.into(),
-            })?;
-            (pid, vec![(master, 0)], Some(input))
-        } else {
-            let (out_r, out_w) = pipe()?;
-            let (err_r, err_w) = pipe()?;
-            let (stdin_r, stdin_w) = if interactive {
-                let (r, w) = pipe()?;
-                (Some(r), Some(w))
-            } else {
-                (None, None)
-            };
-            let stdio = launch::Stdio::Pipes {
-                stdin: stdin_r,
-                stdout: out_w,
-                stderr: err_w,
-            };
-            (
-                self.exec_in_container(name, options, stdio)?,
-                vec![(out_r, 0), (err_r, 1)],
-                stdin_w,
-            )
-        };
-        let mut log = super::logs::Writer::none();
-        let mut detached = false;
-        berth_relay::Relay {
-            outputs,
-            input,
-            tty,
-            log: &mut log,
-            own_output: true,
-            own_input: interactive,
-            listener: None,
-            detach_keys: if tty { detach_keys } else { Vec::new() },
-            size_file: None,
-        }
-        .run(&mut || detached = true);
-        if detached {
-            return Ok(0);
-        }
-        let exit = launch::wait_exit(pid)?;
-        Ok(exit.status())
-    }
-
-    /// `exec -d`: starts the process with its output in a file beside the
-    /// container's runtime state, and returns at once.
-    pub fn exec_detached(&self, name: &str, options: &ExecOptions) -> Result<i32> {
-        let c = self.running(name)?;
-        let dir = self.container_run_dir(c.id());
-        fs::create_dir_all(&dir).map_err(|e| Error::Io {
-            path: dir.clone(),
-            source: e,
-        })?;
-        let path = dir.join("exec-detached.log");
-        let open = || {
-            fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map(OwnedFd::from)
-                .map_err(|e| Error::Io {
-                    path: path.clone(),
-                    source: e,
-                })
-        };
-        self.exec_in_container(
-            name,
-            options,
-            launch::Stdio::Pipes {
-                stdin: None,
-                stdout: open()?,
-                stderr: open()?,
-            },
-        )
     }
 
     /// `attach`: a connection to the container's monitor, which streams

@@ -54,7 +54,8 @@ pub fn exec(options: &Options, args: ExecArgs) -> anyhow::Result<()> {
             Some(k) => berth_relay::parse_detach_keys(k).map_err(anyhow::Error::msg)?,
             None => engine.container(&args.container)?.detach_keys(),
         };
-        engine.exec_attached(&args.container, &exec, args.interactive, args.tty, keys)
+        let terminal = berth_relay::Caller::own_stdio(args.interactive)?;
+        engine.exec_attached(&args.container, &exec, args.tty, terminal, keys)
     };
     match result {
         Ok(0) => Ok(()),
@@ -68,6 +69,23 @@ pub fn exec(options: &Options, args: ExecArgs) -> anyhow::Result<()> {
             Err(Exit(1).into())
         }
     }
+}
+
+/// The hidden `container-exec` helper the engine starts for each exec.
+#[derive(Args)]
+pub struct ExecHelperArgs {
+    #[arg(long)]
+    request_fd: i32,
+    #[arg(long)]
+    status_fd: i32,
+}
+
+pub fn exec_helper(options: &Options, args: ExecHelperArgs) -> anyhow::Result<()> {
+    let code = berth_engine::containers::exec::exec_helper(options.clone(), args.request_fd, args.status_fd);
+    if code != 0 {
+        return Err(Exit(code.clamp(0, 255) as u8).into());
+    }
+    Ok(())
 }
 
 #[derive(Args)]

@@ -1,0 +1,555 @@
+//! `exec`: a process run in a running container, made by a helper process.
+//!
+//! libcontainer makes the process by cloning its caller, which must have a single thread (see
+//! `berth_runtime::launch`). So the engine never execs from its caller's process: it starts
+//! `berth container-exec`, a helper whose child the process becomes. The helper reports the
+//! process's pid (or why it could not start), then its exit status, one JSON line each on a status
+//! pipe. The caller may have any number of threads (the API server does); the process's stdio are
+//! pipes or a terminal whose other ends the caller gets back, or fds the caller hands in.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Seek, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use berth_relay::{Caller, Relay};
+use berth_runtime::launch;
+use berth_runtime::spec;
+use serde::{Deserialize, Serialize};
+
+use super::monitor;
+use crate::{Engine, Error, ErrorKind, Options, Result};
+
+/// What `exec` runs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ExecOptions {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub privileged: bool,
+}
+
+/// Where an exec'd process's stdio goes.
+#[derive(Debug)]
+pub enum ExecStdio {
+    /// Pipes, whose other ends the caller gets in [`ExecProcess`]; a stdin pipe only when `stdin`
+    /// (otherwise the process reads nothing).
+    Pipes { stdin: bool },
+    /// A pseudo-terminal made in the container; the caller gets its master.
+    Tty,
+    /// Output into these fds as they are (files, say); the process reads nothing.
+    Into { stdout: OwnedFd, stderr: OwnedFd },
+}
+
+/// An exec'd process that has started.
+#[derive(Debug)]
+pub struct ExecProcess {
+    pid: i32,
+    /// The write end of the process's stdin, when asked for.
+    pub stdin: Option<OwnedFd>,
+    /// The read ends of its output (pipes mode).
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    /// With a tty: the terminal's master, which carries output and input and takes resizes.
+    pub terminal: Option<OwnedFd>,
+    helper: Child,
+    status: BufReader<File>,
+}
+
+impl ExecProcess {
+    /// The process's pid on the host.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sets the size of the process's terminal (with [`ExecStdio::Tty`]).
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
+        let Some(master) = &self.terminal else {
+            return Err(Error::Conflict("the exec'd process has no terminal to resize".into()));
+        };
+        let size = rustix::termios::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(master, size).map_err(|e| Error::Stream {
+            context: "resizing the exec'd process's terminal".into(),
+            source: e.into(),
+        })
+    }
+
+    /// Waits for the process to end; returns its exit code (128+N when signal N killed it).
+    pub fn wait(mut self) -> Result<i32> {
+        let report = read_report(&mut self.status);
+        let _ = self.helper.wait();
+        match report {
+            Some(Report::Exited { status }) => Ok(status),
+            _ => Err(Error::Reported {
+                kind: ErrorKind::Internal,
+                message: format!(
+                    "the exec helper (pid {}) ended before process {} did: its exit status is lost",
+                    self.helper.id(),
+                    self.pid
+                ),
+            }),
+        }
+    }
+
+    /// Leaves the process running without waiting for it; the helper is reaped when it ends.
+    pub fn detach(self) {
+        let mut helper = self.helper;
+        std::thread::spawn(move || helper.wait());
+    }
+}
+
+/// One line of the helper's status pipe.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Report {
+    Started {
+        pid: i32,
+    },
+    Failed {
+        kind: String,
+        code: Option<i32>,
+        message: String,
+    },
+    Exited {
+        status: i32,
+    },
+}
+
+impl Report {
+    fn failed(err: &Error) -> Report {
+        let code = match err {
+            Error::StartFailed { code, .. } => Some(*code),
+            _ => None,
+        };
+        Report::Failed {
+            kind: format!("{:?}", err.kind()),
+            code,
+            message: err.to_string(),
+        }
+    }
+
+    fn into_error(kind: &str, code: Option<i32>, message: String) -> Error {
+        if let Some(code) = code {
+            return Error::StartFailed { code, message };
+        }
+        let kind = match kind {
+            "NotFound" => ErrorKind::NotFound,
+            "InvalidArgument" => ErrorKind::InvalidArgument,
+            "Conflict" => ErrorKind::Conflict,
+            "Unauthorized" => ErrorKind::Unauthorized,
+            "Unavailable" => ErrorKind::Unavailable,
+            _ => ErrorKind::Internal,
+        };
+        Error::Reported { kind, message }
+    }
+}
+
+fn read_report(status: &mut BufReader<File>) -> Option<Report> {
+    let mut line = String::new();
+    status.read_line(&mut line).ok()?;
+    serde_json::from_str(&line).ok()
+}
+
+/// What the helper is asked to do, handed over in a memfd (the environment may hold secrets,
+/// which a command line would show to every user of the host).
+#[derive(Serialize, Deserialize)]
+struct Request {
+    container: String,
+    options: ExecOptions,
+    stdin: bool,
+    console_socket: Option<PathBuf>,
+}
+
+impl Engine {
+    /// Starts `options.args` in the running container `name` with the given stdio. Callable from any
+    /// thread: the process is made by a helper process.
+    pub fn exec_start(&self, name: &str, options: &ExecOptions, stdio: ExecStdio) -> Result<ExecProcess> {
+        let c = self.running(name)?;
+        if c.row.state == "paused" {
+            return Err(Error::Conflict(format!(
+                "container {} is paused, unpause the container before exec",
+                c.short_id()
+            )));
+        }
+        let console = match stdio {
+            ExecStdio::Tty => Some(self.console_socket()?),
+            _ => None,
+        };
+        let request = Request {
+            container: c.id().to_string(),
+            options: options.clone(),
+            stdin: matches!(stdio, ExecStdio::Pipes { stdin: true }),
+            console_socket: console.as_ref().map(|s| s.path().to_path_buf()),
+        };
+        let request = request_memfd(&request)?;
+        let (status_r, status_w) = cloexec_pipe()?;
+        let exe = crate::berth_executable().map_err(|e| Error::Stream {
+            context: "finding the berth binary for the exec helper".into(),
+            source: e,
+        })?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("--root")
+            .arg(self.root())
+            .arg("--runroot")
+            .arg(self.runroot())
+            .arg("container-exec")
+            .arg("--request-fd")
+            .arg(request.as_raw_fd().to_string())
+            .arg("--status-fd")
+            .arg(status_w.as_raw_fd().to_string())
+            // Not in the caller's process group: a ctrl-c at the caller's terminal leaves the
+            // process running, as Docker's does.
+            .process_group(0);
+        let (mut stdin, mut stdout, mut stderr) = (None, None, None);
+        match stdio {
+            ExecStdio::Pipes { stdin: wanted } => {
+                if wanted {
+                    let (r, w) = cloexec_pipe()?;
+                    cmd.stdin(r);
+                    stdin = Some(w);
+                } else {
+                    cmd.stdin(Stdio::null());
+                }
+                let (out_r, out_w) = cloexec_pipe()?;
+                let (err_r, err_w) = cloexec_pipe()?;
+                cmd.stdout(out_w).stderr(err_w);
+                stdout = Some(out_r);
+                stderr = Some(err_r);
+            }
+            ExecStdio::Tty => {
+                cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            }
+            ExecStdio::Into { stdout, stderr } => {
+                cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+            }
+        }
+        let inherited = [request.as_raw_fd(), status_w.as_raw_fd()];
+        // SAFETY: the closure runs in the forked child before exec and only makes fcntl calls,
+        // which are async-signal-safe; the fds are open in the parent and so in the child.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(move || keep_open(&inherited));
+        }
+        let mut helper = cmd.spawn().map_err(|e| Error::Stream {
+            context: "starting the exec helper".into(),
+            source: e,
+        })?;
+        // The helper holds the other ends now: ours would keep them open past its end.
+        drop((cmd, status_w, request));
+        let mut status = BufReader::new(File::from(status_r));
+        let pid = match read_report(&mut status) {
+            Some(Report::Started { pid }) => pid,
+            Some(Report::Failed { kind, code, message }) => {
+                let _ = helper.wait();
+                return Err(Report::into_error(&kind, code, message));
+            }
+            _ => {
+                let ended = helper.wait();
+                return Err(Error::Reported {
+                    kind: ErrorKind::Internal,
+                    message: format!("the exec helper ended without starting the process ({ended:?})"),
+                });
+            }
+        };
+        let mut process = ExecProcess {
+            pid,
+            stdin,
+            stdout,
+            stderr,
+            terminal: None,
+            helper,
+            status,
+        };
+        if let Some(console) = console {
+            process.terminal = Some(console.receive_master(Duration::from_secs(10))?);
+        }
+        Ok(process)
+    }
+
+    /// `exec` attached to the caller's streams (stdin too when the caller gives it; a
+    /// pseudo-terminal with `tty`): relays until the process ends, returns its exit code (128+N
+    /// for a signal). The detach keys leave a tty process running and return 0.
+    pub fn exec_attached(
+        &self,
+        name: &str,
+        options: &ExecOptions,
+        tty: bool,
+        caller: Caller,
+        detach_keys: Vec<u8>,
+    ) -> Result<i32> {
+        let stdio = match tty {
+            true => ExecStdio::Tty,
+            false => ExecStdio::Pipes {
+                stdin: caller.stdin.is_some(),
+            },
+        };
+        let mut process = self.exec_start(name, options, stdio)?;
+        let (outputs, input) = match process.terminal.take() {
+            Some(master) => {
+                if let Some(out) = &caller.stdout {
+                    berth_relay::copy_window_size(out.as_fd(), &master);
+                }
+                let output = rustix::io::fcntl_dupfd_cloexec(&master, 3).map_err(|e| Error::Stream {
+                    context: "dup of the exec terminal".into(),
+                    source: e.into(),
+                })?;
+                (vec![(output, 0)], Some(master))
+            }
+            None => {
+                let outputs = [process.stdout.take(), process.stderr.take()];
+                let outputs = outputs.into_iter().zip(0..).filter_map(|(fd, n)| Some((fd?, n)));
+                (outputs.collect(), process.stdin.take())
+            }
+        };
+        let mut log = berth_relay::log::Writer::none();
+        let mut detached = false;
+        Relay {
+            outputs,
+            input,
+            tty,
+            log: &mut log,
+            caller,
+            listener: None,
+            detach_keys: if tty { detach_keys } else { Vec::new() },
+            size_file: None,
+        }
+        .run(&mut || detached = true);
+        if detached {
+            process.detach();
+            return Ok(0);
+        }
+        process.wait()
+    }
+
+    /// `exec -d`: starts the process with its output in a file beside the container's runtime
+    /// state, and returns once it runs.
+    pub fn exec_detached(&self, name: &str, options: &ExecOptions) -> Result<()> {
+        let c = self.running(name)?;
+        let dir = self.container_run_dir(c.id());
+        fs::create_dir_all(&dir).map_err(|e| Error::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        let path = dir.join("exec-detached.log");
+        let open = || {
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map(OwnedFd::from)
+                .map_err(|e| Error::Io {
+                    path: path.clone(),
+                    source: e,
+                })
+        };
+        let stdio = ExecStdio::Into {
+            stdout: open()?,
+            stderr: open()?,
+        };
+        self.exec_start(name, options, stdio)?.detach();
+        Ok(())
+    }
+
+    /// Runs a process in a running container from this process, which must be single-threaded
+    /// (the exec helper, the health checker); returns its pid, a child of this process (wait with
+    /// `launch::wait_exit`).
+    pub(crate) fn exec_in_container(&self, name: &str, options: &ExecOptions, stdio: launch::Stdio) -> Result<i32> {
+        let c = self.running(name)?;
+        if c.row.state == "paused" {
+            return Err(Error::Conflict(format!(
+                "container {} is paused, unpause the container before exec",
+                c.short_id()
+            )));
+        }
+        let rootfs = self.container_dir(c.id()).join("merged");
+        let mut env = c.config.env.clone();
+        for e in &options.env {
+            let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+            env.retain(|x| x.split_once('=').map_or(x.as_str(), |(k, _)| k) != key);
+            env.push(e.clone());
+        }
+        let run = spec::RunSpec {
+            rootfs: rootfs.clone(),
+            args: options.args.clone(),
+            env,
+            cwd: options
+                .working_dir
+                .clone()
+                .unwrap_or_else(|| c.config.working_dir.clone()),
+            user: options.user.clone().unwrap_or_else(|| c.config.user.clone()),
+            group_add: c.config.group_add.clone(),
+            hostname: c.config.hostname.clone(),
+            privileged: options.privileged || c.config.host.privileged,
+            cap_add: c.config.host.cap_add.clone(),
+            cap_drop: c.config.host.cap_drop.clone(),
+            cgroups_path: monitor::cgroups_path(c.id()),
+            ..spec::RunSpec::default()
+        };
+        // The running container's own view of its files, bind mounts included.
+        let view = if c.row.pid > 0 {
+            PathBuf::from(format!("/proc/{}/root", c.row.pid))
+        } else {
+            rootfs.clone()
+        };
+        monitor::check_executable(&view, &[], &run.args, &run.env)
+            .map_err(|(code, message)| Error::StartFailed { code, message })?;
+        let oci = spec::build(&run)?;
+        let process = oci
+            .process()
+            .clone()
+            .ok_or_else(|| Error::InvalidArgument("the runtime spec has no process".into()))?;
+        launch::become_subreaper()?;
+        let pid = self.runtime(&c)?.exec(c.id(), &process, stdio)?;
+        Ok(pid)
+    }
+
+    /// A console socket for one exec's terminal, unique among this process's threads.
+    fn console_socket(&self) -> Result<launch::ConsoleSocket> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = self.runroot().join("console");
+        fs::create_dir_all(&dir).map_err(|e| Error::Io {
+            path: dir.clone(),
+            source: e,
+        })?;
+        let name = format!(
+            "exec-{}-{}.sock",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        Ok(launch::ConsoleSocket::bind(&dir.join(name))?)
+    }
+}
+
+/// The `berth container-exec` helper: makes the process the request in `request_fd` asks for, with
+/// this process's stdio (or a terminal), reports on `status_fd`, waits for the process and reports
+/// how it ended. Returns this process's exit code.
+pub fn exec_helper(options: Options, request_fd: RawFd, status_fd: RawFd) -> i32 {
+    // SAFETY: the engine that started this helper handed both fds open at these numbers, for
+    // this process alone.
+    #[allow(unsafe_code)]
+    let (request, mut status) = unsafe { (File::from_raw_fd(request_fd), File::from_raw_fd(status_fd)) };
+    let mut say = |report: Report| {
+        if let Ok(mut line) = serde_json::to_vec(&report) {
+            line.push(b'\n');
+            let _ = status.write_all(&line);
+        }
+    };
+    let started = (|| -> Result<i32> {
+        let request = read_request(request)?;
+        let engine = Engine::open(options)?;
+        let stdio = match &request.console_socket {
+            Some(path) => launch::Stdio::Tty {
+                console_socket: path.clone(),
+            },
+            None => launch::Stdio::Pipes {
+                stdin: if request.stdin { Some(own_fd(0)?) } else { None },
+                stdout: own_fd(1)?,
+                stderr: own_fd(2)?,
+            },
+        };
+        engine.exec_in_container(&request.container, &request.options, stdio)
+    })();
+    let pid = match started {
+        Ok(pid) => pid,
+        Err(err) => {
+            say(Report::failed(&err));
+            return 1;
+        }
+    };
+    say(Report::Started { pid });
+    // Only the process holds its streams now: its reader sees their end when it ends.
+    release_stdio();
+    match launch::wait_exit(pid) {
+        Ok(exit) => {
+            say(Report::Exited { status: exit.status() });
+            0
+        }
+        Err(err) => {
+            say(Report::failed(&err.into()));
+            1
+        }
+    }
+}
+
+fn read_request(file: File) -> Result<Request> {
+    let mut file = file;
+    let mut text = Vec::new();
+    file.rewind()
+        .and_then(|_| file.read_to_end(&mut text))
+        .map_err(|e| Error::Stream {
+            context: "reading the exec request".into(),
+            source: e,
+        })?;
+    serde_json::from_slice(&text).map_err(|e| Error::Reported {
+        kind: ErrorKind::Internal,
+        message: format!("a malformed exec request: {e}"),
+    })
+}
+
+fn request_memfd(request: &Request) -> Result<OwnedFd> {
+    let failed = |e: std::io::Error| Error::Stream {
+        context: "handing the exec request to its helper".into(),
+        source: e,
+    };
+    let fd = rustix::fs::memfd_create("berth-exec-request", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(|e| failed(e.into()))?;
+    let json = serde_json::to_vec(request).map_err(|e| failed(std::io::Error::other(e)))?;
+    let mut file = File::from(fd);
+    file.write_all(&json).map_err(failed)?;
+    Ok(file.into())
+}
+
+fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd)> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Stream {
+        context: "creating exec pipes".into(),
+        source: e.into(),
+    })
+}
+
+/// In the forked helper before exec: the given fds stay open across it.
+fn keep_open(fds: &[RawFd]) -> std::io::Result<()> {
+    for &fd in fds {
+        // SAFETY: `fd` is open in this (forked) process, which the parent made sure of.
+        #[allow(unsafe_code)]
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+    }
+    Ok(())
+}
+
+/// A copy of one of this process's stdio fds, for the exec'd process.
+fn own_fd(fd: RawFd) -> Result<OwnedFd> {
+    // SAFETY: fds 0-2 of the helper are open for its lifetime (its starter set them); only borrowed
+    // to be duplicated.
+    #[allow(unsafe_code)]
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(|e| Error::Stream {
+        context: "duplicating the exec helper's stdio".into(),
+        source: e.into(),
+    })
+}
+
+/// Points fds 0-2 at /dev/null.
+fn release_stdio() {
+    let Ok(null) = File::options().read(true).write(true).open("/dev/null") else {
+        return;
+    };
+    for target in 0..3 {
+        // SAFETY: fds 0-2 are this process's stdio; dup2 replaces them atomically with /dev/null,
+        // and nothing in this process holds them as owned fds.
+        #[allow(unsafe_code)]
+        let mut target = unsafe { OwnedFd::from_raw_fd(target) };
+        let _ = rustix::io::dup2(&null, &mut target);
+        std::mem::forget(target);
+    }
+}
