@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use commands::{build, container, image, network, registry, system, volume};
+use commands::{build, container, events, image, network, registry, system, volume};
 use lazy::Lazy;
 
 #[derive(Parser)]
@@ -163,6 +163,8 @@ enum Command {
     },
     /// Display system-wide information
     Info(Lazy<system::InfoArgs>),
+    /// Get real time events from berth
+    Events(Lazy<events::EventsArgs>),
     /// Show the berth version information
     Version(Lazy<system::VersionArgs>),
 }
@@ -341,6 +343,7 @@ fn main() -> ExitCode {
         Command::Network { command } => network::run(&options, command.0),
         Command::System { command } => system::run(&options, command.0),
         Command::Info(args) => system::info(&options, args.0),
+        Command::Events(args) => events::events(&options, args.0),
         Command::Version(args) => system::version(&options, args.0),
     };
     match result {

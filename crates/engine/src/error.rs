@@ -22,6 +22,9 @@ pub enum Error {
     InvalidArgument(String),
     #[error("{0}")]
     Conflict(String),
+    /// A failure of berth's own, or of the host: a teardown that failed, a damaged record.
+    #[error("{0}")]
+    Internal(String),
     #[error("invalid archive: {0}")]
     InvalidArchive(String),
     #[error(transparent)]
@@ -55,6 +58,7 @@ impl Error {
             Error::Registry(e) => e.kind(),
             Error::InvalidArgument(_) | Error::InvalidArchive(_) | Error::Reference(_) => ErrorKind::InvalidArgument,
             Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Internal(_) => ErrorKind::Internal,
             Error::Store(e) => e.kind(),
             Error::Image(e) => e.kind(),
             Error::Io { .. } => ErrorKind::Internal,

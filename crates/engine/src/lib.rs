@@ -8,6 +8,8 @@ pub mod config;
 pub mod containers;
 pub mod dns;
 mod error;
+pub mod events;
+pub mod filters;
 pub mod images;
 pub mod networks;
 mod owned;
@@ -15,6 +17,7 @@ mod parallel;
 pub mod ports;
 pub mod registry;
 mod time;
+pub mod when;
 pub mod volumes;
 mod whole_file;
 

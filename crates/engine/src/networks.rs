@@ -16,6 +16,7 @@ use berth_store::networks::{self as rows, Allocation, EndpointRow, NetworkRow};
 use berth_store::FileLock;
 
 pub use crate::ports::{parse_publish, BoundPort, PortBinding};
+use crate::events::EventType;
 use crate::{time, Engine, Error, Result};
 
 /// berth's table in nftables, shared by every data root.
@@ -197,6 +198,7 @@ impl Engine {
         }
         let id = crate::containers::random_id();
         let row = self.create_network_row(options, format!("br-{}", &id[..12]))?;
+        self.emit_network(&row, "create", None);
         Ok(Network {
             row,
             endpoints: Vec::new(),
@@ -412,7 +414,20 @@ impl Engine {
             rows::delete(tx, &net.row.id)?;
             Ok(())
         })?;
+        self.emit_network(&net.row, "destroy", None);
         Ok(net.row.name)
+    }
+
+    /// Records a network event, naming the container for connect and disconnect.
+    fn emit_network(&self, row: &NetworkRow, action: &str, container: Option<&str>) {
+        let mut attributes = BTreeMap::from([
+            ("name".to_string(), row.name.clone()),
+            ("type".to_string(), "bridge".to_string()),
+        ]);
+        if let Some(id) = container {
+            attributes.insert("container".into(), id.to_string());
+        }
+        self.emit(EventType::Network, action, &row.id, attributes);
     }
 
     /// `system network-reset`: every network without endpoints, the default one included, goes with its bridge
@@ -648,6 +663,12 @@ impl Engine {
     /// `network connect`: puts a container on one more network. A running container gets its interface at
     /// once; a stopped one at its next start.
     pub fn connect_container(&self, network: &str, container: &str, options: &ConnectOptions) -> Result<()> {
+        let (net, id) = self.connect_endpoint(network, container, options)?;
+        self.emit_network(&net, "connect", Some(&id));
+        Ok(())
+    }
+
+    fn connect_endpoint(&self, network: &str, container: &str, options: &ConnectOptions) -> Result<(NetworkRow, String)> {
         let c = self.container(container)?;
         let mode = c.config.host.network_mode.as_str();
         if matches!(network, "host" | "none") || matches!(mode, "host" | "none") || mode.starts_with("container:") {
@@ -684,7 +705,7 @@ impl Engine {
         })?;
         let path = self.netns_path(c.id());
         if !c.is_running() || !path.exists() {
-            return Ok(());
+            return Ok((net, c.row.id));
         }
         let attached = self.attach_one(&c, &path, &net, &endpoint);
         if let Err(e) = attached {
@@ -700,7 +721,7 @@ impl Engine {
                 crate::containers::point_resolver_at(self, &c, &net.gateway);
             }
         }
-        Ok(())
+        Ok((net, c.row.id))
     }
 
     /// Wires one endpoint into a running container's namespace, on the first free `ethN`.
@@ -785,6 +806,7 @@ impl Engine {
         }
         self.store()
             .write(|tx| rows::delete_endpoint(tx, &net.id, c.id()).map_err(Error::from))?;
+        self.emit_network(&net, "disconnect", Some(c.id()));
         Ok(())
     }
 

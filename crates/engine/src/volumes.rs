@@ -10,6 +10,7 @@ use berth_store::volumes::{self, VolumeRow};
 use berth_store::FileLock;
 use serde::{Deserialize, Serialize};
 
+use crate::events::EventType;
 use crate::{time, Engine, Error, Result};
 
 /// A volume as commands show it.
@@ -195,6 +196,7 @@ impl Engine {
             volumes::insert(tx, &row)?;
             Ok::<_, Error>(())
         })?;
+        self.emit(EventType::Volume, "create", &name, [("driver".to_string(), "local".to_string())].into());
         self.volume(&name)
     }
 
@@ -253,6 +255,7 @@ impl Engine {
             volumes::delete(tx, name)?;
             Ok::<_, Error>(())
         })?;
+        self.emit(EventType::Volume, "destroy", name, [("driver".to_string(), "local".to_string())].into());
         self.trash_volume_dir(name)
     }
 

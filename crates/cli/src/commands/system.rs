@@ -15,6 +15,8 @@ pub enum SystemCommand {
     Df(DfArgs),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Get real time events from berth
+    Events(super::events::EventsArgs),
     /// Start the containers whose restart policy wants them running (run at boot)
     Boot,
     /// Remove unused data: stopped containers, dangling images (and with -a unused ones), with --volumes unused anonymous volumes
@@ -31,6 +33,7 @@ pub fn run(options: &Options, command: SystemCommand) -> anyhow::Result<()> {
     match command {
         SystemCommand::Df(a) => df(options, a),
         SystemCommand::Info(a) => info(options, a),
+        SystemCommand::Events(a) => super::events::events(options, a),
         SystemCommand::Prune(a) => prune(options, a),
         SystemCommand::Check(a) => check(options, a),
         SystemCommand::NetworkReset => {

@@ -152,6 +152,14 @@ impl Engine {
             &config,
             tag.as_deref(),
         )?;
+        let mut attributes = vec![("imageID", id.to_string())];
+        if let Some(tag) = tag {
+            attributes.push(("imageRef", tag));
+        }
+        if let Some(message) = &options.message {
+            attributes.push(("comment", message.clone()));
+        }
+        self.emit_container(&c, "commit", &attributes);
         Ok(id)
     }
 }

@@ -261,6 +261,10 @@ impl Engine {
                 });
             }
         };
+        let command = options.args.join(" ");
+        for verb in ["exec_create", "exec_start"] {
+            self.emit_container(&c, &format!("{verb}: {command}"), &[("execID", exec_id(&c, pid))]);
+        }
         let mut process = ExecProcess {
             pid,
             stdin,
@@ -444,7 +448,7 @@ pub fn exec_helper(options: Options, request_fd: RawFd, status_fd: RawFd) -> i32
             let _ = status.write_all(&line);
         }
     };
-    let started = (|| -> Result<i32> {
+    let started = (|| -> Result<(Engine, String, i32)> {
         let request = read_request(request)?;
         let engine = Engine::open(options)?;
         let stdio = match &request.console_socket {
@@ -457,10 +461,11 @@ pub fn exec_helper(options: Options, request_fd: RawFd, status_fd: RawFd) -> i32
                 stderr: own_fd(2)?,
             },
         };
-        engine.exec_in_container(&request.container, &request.options, stdio)
+        let pid = engine.exec_in_container(&request.container, &request.options, stdio)?;
+        Ok((engine, request.container, pid))
     })();
-    let pid = match started {
-        Ok(pid) => pid,
+    let (engine, container, pid) = match started {
+        Ok(started) => started,
         Err(err) => {
             say(Report::failed(&err));
             return 1;
@@ -472,6 +477,10 @@ pub fn exec_helper(options: Options, request_fd: RawFd, status_fd: RawFd) -> i32
     match launch::wait_exit(pid) {
         Ok(exit) => {
             say(Report::Exited { status: exit.status() });
+            if let Ok(c) = engine.container(&container) {
+                let attributes = [("execID", exec_id(&c, pid)), ("exitCode", exit.status().to_string())];
+                engine.emit_container(&c, "exec_die", &attributes);
+            }
             0
         }
         Err(err) => {
@@ -479,6 +488,11 @@ pub fn exec_helper(options: Options, request_fd: RawFd, status_fd: RawFd) -> i32
             1
         }
     }
+}
+
+/// The ID events give an exec: unique while the process lives.
+fn exec_id(c: &super::Container, pid: i32) -> String {
+    format!("{}-{pid}", c.id())
 }
 
 fn read_request(file: File) -> Result<Request> {

@@ -384,7 +384,9 @@ impl Engine {
             // Stopped since the first read, or still between two runs: the mark is all it takes.
             return Ok(());
         }
-        monitor::signal_pid(container.row.pid as i32, signo)
+        monitor::signal_pid(container.row.pid as i32, signo)?;
+        self.emit_container(&container, "kill", &[("signal", signo.to_string())]);
+        Ok(())
     }
 
     /// `stop`: the stop signal, then SIGKILL after the timeout.
@@ -406,14 +408,26 @@ impl Engine {
         let timeout = timeout.or(container.config.stop_timeout).unwrap_or(10);
         let signo = monitor::parse_signal(&signal)?;
         let _ = monitor::signal_pid(container.row.pid as i32, signo);
+        self.emit_container(&container, "kill", &[("signal", signo.to_string())]);
         let grace = (timeout >= 0).then(|| Duration::from_secs(timeout as u64));
         if self.wait_stopped(container.id(), grace).is_err() {
             let current = self.container(container.id())?;
             if current.is_running() {
                 let _ = monitor::signal_pid(current.row.pid as i32, 9);
+                self.emit_container(&container, "kill", &[("signal", "9".into())]);
             }
             self.wait_stopped(container.id(), None)?;
         }
+        self.emit_container(&container, "stop", &[]);
+        Ok(())
+    }
+
+    /// `restart`: stops the container (see `stop_container`) and starts it again, detached.
+    pub fn restart_container(&self, name: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+        self.stop_container(name, timeout, signal)?;
+        self.start_container(name, StartMode::Detached)?;
+        let c = self.container(name)?;
+        self.emit_container(&c, "restart", &[]);
         Ok(())
     }
 

@@ -30,6 +30,7 @@ pub use lifecycle::{Ended, StartMode, Started};
 pub(crate) use monitor::point_resolver_at;
 pub use ops::{Stats, UpdateOptions};
 
+use crate::events::EventType;
 use crate::{time, Engine, Error, Result};
 
 /// Everything `create` resolved for a container, stored as JSON in its row.
@@ -179,7 +180,7 @@ impl Engine {
 
     fn load_container(&self, row: ContainerRow) -> Result<Container> {
         let config = serde_json::from_str(&row.config)
-            .map_err(|e| Error::InvalidArgument(format!("container {} has a damaged config: {e}", row.id)))?;
+            .map_err(|e| Error::Internal(format!("container {} has a damaged config: {e}", row.id)))?;
         Ok(Container { row, config })
     }
 
@@ -249,7 +250,7 @@ impl Engine {
     /// a removal of it is at work; for `system check`, which must not remove it by looking.
     pub(crate) fn left_for_removal(&self, row: &ContainerRow) -> Result<bool> {
         let config: ContainerConfig = serde_json::from_str(&row.config)
-            .map_err(|e| Error::InvalidArgument(format!("container {} has a damaged config: {e}", row.id)))?;
+            .map_err(|e| Error::Internal(format!("container {} has a damaged config: {e}", row.id)))?;
         let busy = || self.start_lock_held(&row.id);
         Ok(left_for_removal(row, &config) && !busy())
     }
@@ -544,7 +545,10 @@ impl Engine {
             return Err(e);
         }
         drop(volumes_lock);
-        self.load_container(row)
+        let container = self.load_container(row)?;
+        let attributes = crate::events::container_attributes(&container);
+        self.emit(EventType::Container, "create", container.id(), attributes);
+        Ok(container)
     }
 
     /// Turns `-v`, `--mount` and `--volumes-from` into mounts, adds an
@@ -683,17 +687,17 @@ impl Engine {
     pub(crate) fn discard_locked(&self, id: &str) -> Result<()> {
         let marked = self.store().write(|tx| {
             let Some(mut row) = rows::get(tx, id)? else {
-                return Ok::<_, Error>(false);
+                return Ok::<_, Error>(None);
             };
             row.state = "removing".into();
             rows::update(tx, &row)?;
-            Ok(true)
+            Ok(Some(row))
         })?;
-        if !marked {
+        let Some(row) = marked else {
             // Only the lock file the caller made, if anything.
             let _ = fs::remove_dir_all(self.container_run_dir(id));
             return Ok(());
-        }
+        };
         let remove_dir = |dir: PathBuf| -> Option<String> {
             match fs::remove_dir_all(&dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Some(format!("{}: {e}", dir.display())),
@@ -717,15 +721,16 @@ impl Engine {
         }
         errors.extend(remove_dir(self.container_run_dir(id)));
         if !errors.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "removing container {id}: {}",
-                errors.join("; ")
-            )));
+            return Err(Error::Internal(format!("removing container {id}: {}", errors.join("; "))));
         }
         self.store().write(|tx| {
             rows::delete(tx, id)?;
             Ok::<_, Error>(())
-        })
+        })?;
+        if let Ok(c) = self.load_container(row) {
+            self.emit(EventType::Container, "destroy", id, crate::events::container_attributes(&c));
+        }
+        Ok(())
     }
 
     /// A container's json-file log, entry by entry as it is parsed, oldest first: all of it, or its

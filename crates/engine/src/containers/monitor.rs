@@ -24,6 +24,7 @@ use berth_store::meta;
 use super::lifecycle::RestartPolicy;
 use super::logs;
 use super::Container;
+use crate::events::EventType;
 use crate::{time, Engine, Error, Result};
 use berth_relay::{copy_window_size, Relay};
 
@@ -736,6 +737,10 @@ impl Monitor<'_> {
 
     /// Records how a run ended and removes the runtime's state for it.
     fn finish_run(&mut self, exit_status: i32) -> i32 {
+        let mut attributes = crate::events::container_attributes(&self.container);
+        attributes.insert("exitCode".into(), exit_status.to_string());
+        self.engine
+            .emit(EventType::Container, "die", &self.container.row.id, attributes);
         if self.container.config.host.auto_remove {
             // Discarded next (`--rm` never restarts): recording the exit and deleting the runtime here would
             // only be done again by the discard.
@@ -776,6 +781,9 @@ impl Monitor<'_> {
         if first {
             status.say(&format!("started {pid} {monitor_pid}"));
         }
+        let attributes = crate::events::container_attributes(&self.container);
+        self.engine
+            .emit(EventType::Container, "start", &self.container.row.id, attributes);
     }
 
     fn log_writer(&self) -> logs::Writer {

@@ -62,7 +62,9 @@ impl Engine {
             return Err(Error::Conflict(format!("container {} is already paused", c.short_id())));
         }
         self.runtime(&c)?.pause(c.id())?;
-        self.set_state(c.id(), "paused")
+        self.set_state(c.id(), "paused")?;
+        self.emit_container(&c, "pause", &[]);
+        Ok(())
     }
 
     pub fn unpause_container(&self, name: &str) -> Result<()> {
@@ -71,7 +73,9 @@ impl Engine {
             return Err(Error::Conflict(format!("container {} is not paused", c.short_id())));
         }
         self.runtime(&c)?.resume(c.id())?;
-        self.set_state(c.id(), "running")
+        self.set_state(c.id(), "running")?;
+        self.emit_container(&c, "unpause", &[]);
+        Ok(())
     }
 
     /// `rename OLD NEW`.
@@ -98,7 +102,11 @@ impl Engine {
             row.name = new_name.clone();
             rows::update(tx, &row)?;
             Ok(())
-        })
+        })?;
+        let mut renamed = c.clone();
+        renamed.row.name = new_name;
+        self.emit_container(&renamed, "rename", &[("oldName", format!("/{}", c.row.name))]);
+        Ok(())
     }
 
     /// `update`: changes the recorded limits and restart policy, and
@@ -143,7 +151,9 @@ impl Engine {
             row.config = json;
             rows::update(tx, &row)?;
             Ok::<_, Error>(())
-        })
+        })?;
+        self.emit_container(&c, "update", &[]);
+        Ok(())
     }
 
     /// The host pids of every process in the container's cgroup.
@@ -251,6 +261,7 @@ impl Engine {
         let c = self.running(name)?;
         let path = monitor::attach_socket_path(self, c.id());
         let stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| Error::Io { path, source: e })?;
+        self.emit_container(&c, "attach", &[]);
         Ok((c, stream))
     }
 

@@ -10,6 +10,7 @@ use berth_store::{meta, Digest};
 use serde_json::json;
 
 use super::unpack::{commit_image, layer_media_type, LayerSource};
+use crate::events::EventType;
 use crate::{time, Engine, Error, Result};
 
 #[derive(Clone, Debug, Default)]
@@ -27,6 +28,13 @@ pub struct ImportOptions {
 impl Engine {
     /// Imports a tarball (plain, gzip or zstd) as a new image; returns its ID.
     pub fn import(&self, input: &mut dyn Read, options: &ImportOptions) -> Result<Digest> {
+        let id = self.import_image(input, options)?;
+        let name = options.reference.clone().unwrap_or_else(|| id.to_string());
+        self.emit(EventType::Image, "import", &id.to_string(), [("name".to_string(), name)].into());
+        Ok(id)
+    }
+
+    fn import_image(&self, input: &mut dyn Read, options: &ImportOptions) -> Result<Digest> {
         let reference = options.reference.as_deref().map(Reference::parse_docker).transpose()?;
         if reference.as_ref().is_some_and(|r| r.digest().is_some()) {
             return Err(Error::InvalidArgument(

@@ -16,6 +16,7 @@ use berth_reference::Reference;
 use berth_store::{meta, Digest, Ingest, TempBlob};
 
 use super::unpack::{commit_image, layer_media_type, LayerSource};
+use crate::events::EventType;
 use crate::error::IoContext;
 use crate::{time, Engine, Error, Result};
 
@@ -121,6 +122,16 @@ struct ImagePlan {
 impl Engine {
     /// `load`: every image of the archive on `input` (plain, gzip or zstd).
     pub fn load(&self, input: Box<dyn Read>) -> Result<Vec<Loaded>> {
+        let loaded = self.load_images(input)?;
+        for l in &loaded {
+            let id = l.id.to_string();
+            let name = l.tags.first().cloned().unwrap_or_else(|| id.clone());
+            self.emit(EventType::Image, "load", &id, [("name".to_string(), name)].into());
+        }
+        Ok(loaded)
+    }
+
+    fn load_images(&self, input: Box<dyn Read>) -> Result<Vec<Loaded>> {
         let ingest = self.store.ingest()?;
         let files = read_archive(&ingest, input)?;
         let plans = if files.regular.contains_key("manifest.json") || files.links.contains_key("manifest.json") {

@@ -21,6 +21,7 @@ pub use load::Loaded;
 pub use pull::{PullOptions, Pulled};
 pub use push::Pushed;
 
+use crate::events::EventType;
 use crate::{time, Engine, Error, Result};
 
 /// An image as the store records it, with its parsed config.
@@ -147,7 +148,10 @@ impl Engine {
         self.store.write(|tx| {
             meta::set_tag(tx, &reference.to_string(), &id, &now)?;
             Ok::<_, Error>(())
-        })
+        })?;
+        let name = familiar(&reference.to_string());
+        self.emit(EventType::Image, "tag", &id.to_string(), [("name".to_string(), name)].into());
+        Ok(())
     }
 
     /// `rmi`: untags, and deletes an image once nothing names it.
@@ -222,7 +226,13 @@ impl Engine {
             }
             Ok(false)
         })?;
+        for r in &removed {
+            if let Removed::Untagged(name) = r {
+                self.emit(EventType::Image, "untag", &id.to_string(), [("name".to_string(), name.clone())].into());
+            }
+        }
         if now_empty {
+            self.emit(EventType::Image, "delete", &id.to_string(), [("name".to_string(), id.to_string())].into());
             removed.push(Removed::Deleted(id));
             let collected = self.store.collect_garbage()?;
             removed.extend(collected.layers.into_iter().rev().map(Removed::Deleted));

@@ -19,6 +19,7 @@ use berth_registry::{BlobRef, Client, ManifestKind, MANIFEST_ACCEPT};
 use berth_store::{meta, Digest, FileLock, Ingest, TempBlob};
 
 use super::unpack::{commit_image, unpack_one, LayerSource};
+use crate::events::EventType;
 use crate::error::IoContext;
 use crate::registry::{LayerState, Progress};
 use crate::{time, Engine, Error, Result};
@@ -60,6 +61,17 @@ fn bad_manifest(what: &str, e: impl std::fmt::Display) -> Error {
 impl Engine {
     /// `pull NAME[:TAG|@DIGEST]` (or every tag with `all_tags`).
     pub fn pull(&self, name: &str, options: &PullOptions, progress: &dyn Progress) -> Result<Vec<Pulled>> {
+        let pulled = self.pull_images(name, options, progress)?;
+        for p in &pulled {
+            let reference = super::familiar(&p.reference);
+            let repo = reference.rsplit_once(['@', ':']).map_or(reference.as_str(), |(r, _)| r);
+            let attributes = [("name".to_string(), repo.to_string())].into();
+            self.emit(EventType::Image, "pull", &reference, attributes);
+        }
+        Ok(pulled)
+    }
+
+    fn pull_images(&self, name: &str, options: &PullOptions, progress: &dyn Progress) -> Result<Vec<Pulled>> {
         let given = Reference::parse(name)?;
         let platform = match &options.platform {
             Some(text) => berth_registry::platform::parse_platform(text)?,

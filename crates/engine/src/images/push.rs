@@ -12,6 +12,7 @@ use berth_registry::{BlobSource, Client, PushOutcome};
 use berth_store::{meta, Digest};
 
 use super::pull::short_id;
+use crate::events::EventType;
 use crate::registry::{LayerState, Progress};
 use crate::{Engine, Error, Result};
 
@@ -37,6 +38,15 @@ struct Blob {
 impl Engine {
     /// `push NAME[:TAG]` (or every local tag of the repository with `all_tags`).
     pub fn push(&self, name: &str, all_tags: bool, progress: &dyn Progress) -> Result<Vec<Pushed>> {
+        let pushed = self.push_images(name, all_tags, progress)?;
+        for p in &pushed {
+            let attributes = [("name".to_string(), p.tag.clone())].into();
+            self.emit(EventType::Image, "push", &p.tag, attributes);
+        }
+        Ok(pushed)
+    }
+
+    fn push_images(&self, name: &str, all_tags: bool, progress: &dyn Progress) -> Result<Vec<Pushed>> {
         let given = Reference::parse(name)?;
         let tags: Vec<Reference> = if all_tags {
             if !given.is_name_only() {

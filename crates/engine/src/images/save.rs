@@ -13,6 +13,7 @@ use berth_store::{meta, Digest};
 use serde_json::json;
 
 use super::Image;
+use crate::events::EventType;
 use crate::error::IoContext;
 use crate::{Engine, Error, Result};
 
@@ -128,6 +129,14 @@ impl Engine {
 
     /// `save IMAGE…`: writes the archive to `out`, which it returns.
     pub fn save<W: Write>(&self, names: &[String], out: W) -> Result<W> {
+        let out = self.save_images(names, out)?;
+        for name in names {
+            self.emit(EventType::Image, "save", name, [("name".to_string(), name.clone())].into());
+        }
+        Ok(out)
+    }
+
+    fn save_images<W: Write>(&self, names: &[String], out: W) -> Result<W> {
         let selected = self.select_for_save(names)?;
         let mtime = selected
             .iter()

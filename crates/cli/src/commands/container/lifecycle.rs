@@ -63,10 +63,7 @@ pub fn stop(options: &Options, args: StopArgs) -> anyhow::Result<()> {
 
 pub fn restart(options: &Options, args: StopArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
-    each(&args.containers, |n| {
-        engine.stop_container(n, args.time, args.signal.as_deref())?;
-        engine.start_container(n, StartMode::Detached).map(|_| ())
-    })
+    each(&args.containers, |n| engine.restart_container(n, args.time, args.signal.as_deref()))
 }
 
 #[derive(Args)]
