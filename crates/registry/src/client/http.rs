@@ -28,3 +28,21 @@ pub(crate) fn read_limited(resp: ureq::Response, limit: u64) -> std::io::Result<
     resp.into_reader().take(limit + 1).read_to_end(&mut out)?;
     Ok(if out.len() as u64 > limit { None } else { Some(out) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_for_messages_drop_the_query() {
+        let signed = "https://storage.example/blobs/abc?X-Amz-Signature=secret&X-Amz-Credential=key";
+        assert_eq!(redact(signed), "https://storage.example/blobs/abc");
+        assert_eq!(url_path(signed), "/blobs/abc");
+        assert_eq!(
+            url_path("https://reg.example/v2/library/busybox/manifests/latest"),
+            "/v2/library/busybox/manifests/latest"
+        );
+        // Not a URL: still no query.
+        assert_eq!(url_path("/v2/x?token=secret"), "/v2/x");
+    }
+}

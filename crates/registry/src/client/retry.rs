@@ -25,3 +25,31 @@ pub(super) fn transient_transport(t: &ureq::Transport) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport_error(url: &str) -> ureq::Transport {
+        match ureq::get(url).timeout(std::time::Duration::from_secs(5)).call() {
+            Err(ureq::Error::Transport(t)) => t,
+            other => panic!("expected a transport error from {url}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn retries_dropped_connections_only() {
+        // Dropped after accepting, before any answer: worth another try.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || drop(listener.accept().unwrap()));
+        let dropped = transport_error(&format!("http://{addr}/v2/"));
+        server.join().unwrap();
+        assert!(transient_transport(&dropped), "{dropped}");
+        // Nothing listening any more: an answer, not a hiccup.
+        let refused = transport_error(&format!("http://{addr}/v2/"));
+        assert!(!transient_transport(&refused), "{refused}");
+        // A URL mistake.
+        assert!(!transient_transport(&transport_error("http://[::1/v2/")));
+    }
+}

@@ -255,3 +255,20 @@ fn origin(url: &str) -> Option<(String, String, Option<u16>)> {
         u.port_or_known_default(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_tell_registry_from_elsewhere() {
+        let reg = origin("https://reg.example/v2/a/blobs/sha256:00");
+        assert!(reg.is_some());
+        // The default port is the same origin, written or not.
+        assert_eq!(reg, origin("https://reg.example:443/v2/a/blobs/uploads/1"));
+        assert_ne!(reg, origin("http://reg.example/v2/"));
+        assert_ne!(reg, origin("https://reg.example:5000/v2/"));
+        assert_ne!(reg, origin("https://storage.example/blob?sig=1"));
+        assert_eq!(origin("not a url"), None);
+    }
+}
