@@ -105,7 +105,8 @@ impl Event {
     pub fn passes(&self, filters: &Filters) -> bool {
         let attr = |key: &str| self.actor.attributes.get(key).map(String::as_str).unwrap_or("");
         // Docker's "fuzzy" match: the value is a prefix of the ID or the name.
-        let fuzzy = |want: &str| self.actor.id.starts_with(want) || (!want.is_empty() && attr("name").starts_with(want));
+        let fuzzy =
+            |want: &str| self.actor.id.starts_with(want) || (!want.is_empty() && attr("name").starts_with(want));
         let is = |kind: &str| self.kind == kind;
         filters.allows("type", |t| is(t))
             && filters.allows("event", |e| {
@@ -113,7 +114,11 @@ impl Event {
             })
             && filters.allows("container", |c| is("container") && fuzzy(c))
             && filters.allows("image", |i| {
-                let image = if is("image") { self.actor.id.as_str() } else { attr("image") };
+                let image = if is("image") {
+                    self.actor.id.as_str()
+                } else {
+                    attr("image")
+                };
                 image == i || image.strip_suffix(":latest") == Some(i) || attr("name") == i
             })
             && filters.allows("network", |n| is("network") && fuzzy(n))
@@ -128,8 +133,20 @@ impl Event {
 
 /// The filter keys `events` takes (Docker's; swarm's match nothing here).
 pub const FILTER_KEYS: &[&str] = &[
-    "config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope", "secret",
-    "service", "type", "volume",
+    "config",
+    "container",
+    "daemon",
+    "event",
+    "image",
+    "label",
+    "network",
+    "node",
+    "plugin",
+    "scope",
+    "secret",
+    "service",
+    "type",
+    "volume",
 ];
 
 /// What `events` streams.
@@ -145,7 +162,7 @@ pub struct EventsRequest {
 /// What reading the event stream gave.
 #[derive(Debug)]
 pub enum Next {
-    Event(Event),
+    Event(Box<Event>),
     /// Nothing new yet: call again (a server checks its client meanwhile).
     Pending,
     /// The stream reached `until`.
@@ -268,7 +285,7 @@ impl Events {
     /// The next event if there is one now, without waiting.
     pub fn poll_next(&mut self) -> Result<Next> {
         if let Some(event) = self.ready.pop_front() {
-            return Ok(Next::Event(event));
+            return Ok(Next::Event(Box::new(event)));
         }
         let mut bytes = Vec::new();
         if let Some(file) = &mut self.file {
@@ -295,7 +312,7 @@ impl Events {
     pub fn next_event(&mut self) -> Result<Option<Event>> {
         loop {
             match self.poll_next()? {
-                Next::Event(event) => return Ok(Some(event)),
+                Next::Event(event) => return Ok(Some(*event)),
                 Next::End => return Ok(None),
                 Next::Pending => std::thread::sleep(POLL),
             }
@@ -339,7 +356,12 @@ mod tests {
             "3f2a9c",
             &[("name", "web"), ("image", "busybox"), ("tier", "front")],
         );
-        let exec = event(EventType::Container, "exec_start: sh -c true", "3f2a9c", &[("name", "web")]);
+        let exec = event(
+            EventType::Container,
+            "exec_start: sh -c true",
+            "3f2a9c",
+            &[("name", "web")],
+        );
         let pull = event(EventType::Image, "pull", "busybox:latest", &[("name", "busybox")]);
         let f = |args: &[&str]| Filters::from_args(args).unwrap();
         assert!(start.passes(&f(&[])));
@@ -356,7 +378,12 @@ mod tests {
 
     #[test]
     fn json_is_dockers_with_legacy_fields_only_for_containers_and_images() {
-        let start = event(EventType::Container, "start", "abc", &[("image", "busybox"), ("name", "x")]);
+        let start = event(
+            EventType::Container,
+            "start",
+            "abc",
+            &[("image", "busybox"), ("name", "x")],
+        );
         let json = serde_json::to_value(&start).unwrap();
         assert_eq!(json["status"], "start");
         assert_eq!(json["id"], "abc");

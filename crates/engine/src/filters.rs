@@ -18,7 +18,9 @@ impl Filters {
         for arg in args {
             let arg = arg.as_ref();
             let Some((key, value)) = arg.split_once('=') else {
-                return Err(Error::InvalidArgument(format!("bad format of filter (expected name=value): {arg}")));
+                return Err(Error::InvalidArgument(format!(
+                    "bad format of filter (expected name=value): {arg}"
+                )));
             };
             filters.add(key.trim().to_lowercase(), value.to_string());
         }

@@ -17,8 +17,8 @@ mod parallel;
 pub mod ports;
 pub mod registry;
 mod time;
-pub mod when;
 pub mod volumes;
+pub mod when;
 mod whole_file;
 
 use std::path::{Path, PathBuf};

@@ -15,8 +15,8 @@ use berth_network::{link, netns, Firewall, NetworkRules, PortForward, Proto};
 use berth_store::networks::{self as rows, Allocation, EndpointRow, NetworkRow};
 use berth_store::FileLock;
 
-pub use crate::ports::{parse_publish, BoundPort, PortBinding};
 use crate::events::EventType;
+pub use crate::ports::{parse_publish, BoundPort, PortBinding};
 use crate::{time, Engine, Error, Result};
 
 /// berth's table in nftables, shared by every data root.
@@ -668,7 +668,12 @@ impl Engine {
         Ok(())
     }
 
-    fn connect_endpoint(&self, network: &str, container: &str, options: &ConnectOptions) -> Result<(NetworkRow, String)> {
+    fn connect_endpoint(
+        &self,
+        network: &str,
+        container: &str,
+        options: &ConnectOptions,
+    ) -> Result<(NetworkRow, String)> {
         let c = self.container(container)?;
         let mode = c.config.host.network_mode.as_str();
         if matches!(network, "host" | "none") || matches!(mode, "host" | "none") || mode.starts_with("container:") {

@@ -196,7 +196,12 @@ impl Engine {
             volumes::insert(tx, &row)?;
             Ok::<_, Error>(())
         })?;
-        self.emit(EventType::Volume, "create", &name, [("driver".to_string(), "local".to_string())].into());
+        self.emit(
+            EventType::Volume,
+            "create",
+            &name,
+            [("driver".to_string(), "local".to_string())].into(),
+        );
         self.volume(&name)
     }
 
@@ -255,7 +260,12 @@ impl Engine {
             volumes::delete(tx, name)?;
             Ok::<_, Error>(())
         })?;
-        self.emit(EventType::Volume, "destroy", name, [("driver".to_string(), "local".to_string())].into());
+        self.emit(
+            EventType::Volume,
+            "destroy",
+            name,
+            [("driver".to_string(), "local".to_string())].into(),
+        );
         self.trash_volume_dir(name)
     }
 

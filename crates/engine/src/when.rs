@@ -29,7 +29,10 @@ pub fn parse_when(text: &str, now: DateTime<Utc>) -> Result<i64> {
         }
     }
     if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return day.and_hms_opt(0, 0, 0).and_then(|t| nanos(t.and_utc())).ok_or_else(invalid);
+        return day
+            .and_hms_opt(0, 0, 0)
+            .and_then(|t| nanos(t.and_utc()))
+            .ok_or_else(invalid);
     }
     let (secs, fraction) = text.split_once('.').unwrap_or((text, ""));
     if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
@@ -57,7 +60,9 @@ mod tests {
 
     #[test]
     fn durations_dates_and_unix_seconds() {
-        let now = DateTime::parse_from_rfc3339("2026-12-07T12:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-12-07T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let noon = now.timestamp_nanos_opt().unwrap();
         assert_eq!(parse_when("10m", now).unwrap(), noon - 600_000_000_000);
         assert_eq!(parse_when("1h30m", now).unwrap(), noon - 5_400_000_000_000);

@@ -721,14 +721,22 @@ impl Engine {
         }
         errors.extend(remove_dir(self.container_run_dir(id)));
         if !errors.is_empty() {
-            return Err(Error::Internal(format!("removing container {id}: {}", errors.join("; "))));
+            return Err(Error::Internal(format!(
+                "removing container {id}: {}",
+                errors.join("; ")
+            )));
         }
         self.store().write(|tx| {
             rows::delete(tx, id)?;
             Ok::<_, Error>(())
         })?;
         if let Ok(c) = self.load_container(row) {
-            self.emit(EventType::Container, "destroy", id, crate::events::container_attributes(&c));
+            self.emit(
+                EventType::Container,
+                "destroy",
+                id,
+                crate::events::container_attributes(&c),
+            );
         }
         Ok(())
     }

@@ -30,7 +30,12 @@ impl Engine {
     pub fn import(&self, input: &mut dyn Read, options: &ImportOptions) -> Result<Digest> {
         let id = self.import_image(input, options)?;
         let name = options.reference.clone().unwrap_or_else(|| id.to_string());
-        self.emit(EventType::Image, "import", &id.to_string(), [("name".to_string(), name)].into());
+        self.emit(
+            EventType::Image,
+            "import",
+            &id.to_string(),
+            [("name".to_string(), name)].into(),
+        );
         Ok(id)
     }
 

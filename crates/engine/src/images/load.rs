@@ -16,8 +16,8 @@ use berth_reference::Reference;
 use berth_store::{meta, Digest, Ingest, TempBlob};
 
 use super::unpack::{commit_image, layer_media_type, LayerSource};
-use crate::events::EventType;
 use crate::error::IoContext;
+use crate::events::EventType;
 use crate::{time, Engine, Error, Result};
 
 /// An image that a load brought in.

@@ -150,7 +150,12 @@ impl Engine {
             Ok::<_, Error>(())
         })?;
         let name = familiar(&reference.to_string());
-        self.emit(EventType::Image, "tag", &id.to_string(), [("name".to_string(), name)].into());
+        self.emit(
+            EventType::Image,
+            "tag",
+            &id.to_string(),
+            [("name".to_string(), name)].into(),
+        );
         Ok(())
     }
 
@@ -228,11 +233,21 @@ impl Engine {
         })?;
         for r in &removed {
             if let Removed::Untagged(name) = r {
-                self.emit(EventType::Image, "untag", &id.to_string(), [("name".to_string(), name.clone())].into());
+                self.emit(
+                    EventType::Image,
+                    "untag",
+                    &id.to_string(),
+                    [("name".to_string(), name.clone())].into(),
+                );
             }
         }
         if now_empty {
-            self.emit(EventType::Image, "delete", &id.to_string(), [("name".to_string(), id.to_string())].into());
+            self.emit(
+                EventType::Image,
+                "delete",
+                &id.to_string(),
+                [("name".to_string(), id.to_string())].into(),
+            );
             removed.push(Removed::Deleted(id));
             let collected = self.store.collect_garbage()?;
             removed.extend(collected.layers.into_iter().rev().map(Removed::Deleted));

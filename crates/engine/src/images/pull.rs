@@ -19,8 +19,8 @@ use berth_registry::{BlobRef, Client, ManifestKind, MANIFEST_ACCEPT};
 use berth_store::{meta, Digest, FileLock, Ingest, TempBlob};
 
 use super::unpack::{commit_image, unpack_one, LayerSource};
-use crate::events::EventType;
 use crate::error::IoContext;
+use crate::events::EventType;
 use crate::registry::{LayerState, Progress};
 use crate::{time, Engine, Error, Result};
 

@@ -13,8 +13,8 @@ use berth_store::{meta, Digest};
 use serde_json::json;
 
 use super::Image;
-use crate::events::EventType;
 use crate::error::IoContext;
+use crate::events::EventType;
 use crate::{Engine, Error, Result};
 
 /// Writes a ustar stream; file contents go through `io::copy`, which the
@@ -131,7 +131,12 @@ impl Engine {
     pub fn save<W: Write>(&self, names: &[String], out: W) -> Result<W> {
         let out = self.save_images(names, out)?;
         for name in names {
-            self.emit(EventType::Image, "save", name, [("name".to_string(), name.clone())].into());
+            self.emit(
+                EventType::Image,
+                "save",
+                name,
+                [("name".to_string(), name.clone())].into(),
+            );
         }
         Ok(out)
     }

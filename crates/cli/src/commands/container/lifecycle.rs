@@ -63,7 +63,9 @@ pub fn stop(options: &Options, args: StopArgs) -> anyhow::Result<()> {
 
 pub fn restart(options: &Options, args: StopArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
-    each(&args.containers, |n| engine.restart_container(n, args.time, args.signal.as_deref()))
+    each(&args.containers, |n| {
+        engine.restart_container(n, args.time, args.signal.as_deref())
+    })
 }
 
 #[derive(Args)]
