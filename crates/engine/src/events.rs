@@ -377,6 +377,66 @@ mod tests {
     }
 
     #[test]
+    fn a_follower_reads_on_across_a_rotation_and_a_replay_reads_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(crate::Options {
+            root: dir.path().join("root"),
+            runroot: dir.path().join("run"),
+        })
+        .unwrap();
+        let volume = |name: &str, note: String| {
+            let attributes = BTreeMap::from([("note".to_string(), note)]);
+            engine.emit(EventType::Volume, "create", name, attributes);
+        };
+        volume("first", String::new());
+        let mut follower = engine.events(EventsRequest::default()).unwrap();
+        // Past the rotation size in one event: the log is renamed after it is written.
+        volume("big", "x".repeat(ROTATE_AT as usize + 1));
+        volume("after", String::new());
+        assert!(dir.path().join("root/events.log.1").is_file());
+        let seen: Vec<String> = (0..2)
+            .map(|_| follower.next_event().unwrap().unwrap().actor.id)
+            .collect();
+        assert_eq!(seen, ["big", "after"]);
+        assert!(matches!(follower.poll_next().unwrap(), Next::Pending));
+        let replay = EventsRequest {
+            since: Some(0),
+            until: Some(chrono::Utc::now().timestamp_nanos_opt().unwrap()),
+            filters: Filters::default(),
+        };
+        let mut replay = engine.events(replay).unwrap();
+        let mut all = Vec::new();
+        while let Some(event) = replay.next_event().unwrap() {
+            all.push(event.actor.id);
+        }
+        assert_eq!(all, ["first", "big", "after"]);
+    }
+
+    #[test]
+    fn a_damaged_line_is_skipped_and_a_line_being_written_waits_for_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(crate::Options {
+            root: dir.path().join("root"),
+            runroot: dir.path().join("run"),
+        })
+        .unwrap();
+        engine.emit(EventType::Volume, "create", "one", BTreeMap::new());
+        let mut follower = engine.events(EventsRequest::default()).unwrap();
+        let path = dir.path().join("root/events.log");
+        let mut log = OpenOptions::new().append(true).open(&path).unwrap();
+        let line = serde_json::to_string(&event(EventType::Volume, "create", "two", &[])).unwrap();
+        log.write_all(b"{\"damaged\n").unwrap();
+        log.write_all(&line.as_bytes()[..10]).unwrap();
+        assert!(
+            matches!(follower.poll_next().unwrap(), Next::Pending),
+            "half a line is not an event yet"
+        );
+        log.write_all(&line.as_bytes()[10..]).unwrap();
+        log.write_all(b"\n").unwrap();
+        assert_eq!(follower.next_event().unwrap().unwrap().actor.id, "two");
+    }
+
+    #[test]
     fn json_is_dockers_with_legacy_fields_only_for_containers_and_images() {
         let start = event(
             EventType::Container,
