@@ -62,35 +62,7 @@ pub fn bytes_size(bytes: u64) -> String {
     format!("{}{}", format_g(size, 4), UNITS[unit])
 }
 
-/// go-units HumanDuration, as in "2 days ago".
-pub fn human_duration(seconds: i64) -> String {
-    let s = seconds.max(0);
-    let minutes = s / 60;
-    let hours = (s as f64 / 3600.0).round() as i64;
-    if s < 1 {
-        "Less than a second".into()
-    } else if s == 1 {
-        "1 second".into()
-    } else if s < 60 {
-        format!("{s} seconds")
-    } else if minutes == 1 {
-        "About a minute".into()
-    } else if minutes < 60 {
-        format!("{minutes} minutes")
-    } else if hours == 1 {
-        "About an hour".into()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", hours / 24 / 365)
-    }
-}
+pub use berth_engine::units::human_duration;
 
 pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
@@ -205,18 +177,6 @@ mod tests {
         assert_eq!(human_size(4_261_550, 4), "4.262MB");
         assert_eq!(human_size(1_000_000, 3), "1MB");
         assert_eq!(human_size(999_999, 3), "1e+03kB");
-    }
-
-    #[test]
-    fn durations_match_go_units() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(45), "45 seconds");
-        assert_eq!(human_duration(70), "About a minute");
-        assert_eq!(human_duration(3600), "About an hour");
-        assert_eq!(human_duration(3 * 86400), "3 days");
-        assert_eq!(human_duration(20 * 86400), "2 weeks");
-        assert_eq!(human_duration(100 * 86400), "3 months");
-        assert_eq!(human_duration(800 * 86400), "2 years");
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod parallel;
 pub mod ports;
 pub mod registry;
 mod time;
+pub mod units;
 pub mod volumes;
 pub mod when;
 mod whole_file;

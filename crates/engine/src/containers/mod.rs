@@ -9,6 +9,7 @@ pub mod exec;
 pub mod health;
 mod inspect;
 mod lifecycle;
+pub mod list;
 pub mod logs;
 pub mod monitor;
 mod ops;

@@ -1,6 +1,9 @@
 //! `ps`.
 
+use berth_engine::containers::list::{ContainerSummary, PortSummary};
+
 use super::*;
+use crate::format::human_size;
 
 #[derive(Args)]
 pub struct PsArgs {
@@ -30,117 +33,49 @@ pub struct PsArgs {
     size: bool,
 }
 
-/// docker ps SIZE: the writable layer, and with the image "(virtual ...)".
-pub(super) fn size_text(engine: &Engine, c: &Container) -> String {
-    let rw = berth_engine::volumes::dir_size(&engine.root().join("containers").join(c.id()).join("upper"));
-    let image = engine.image(&c.row.image_id).map(|i| i.record.size).unwrap_or(0);
-    format!(
-        "{} (virtual {})",
-        crate::format::human_size(rw, 3),
-        crate::format::human_size(rw + image, 3)
-    )
-}
-
-/// docker ps STATUS: "Up 3 seconds", "Up 1 minute (healthy)", "Exited (0) 2 minutes ago", "Created".
-pub fn status_text(engine: &berth_engine::Engine, c: &Container) -> String {
-    let status = plain_status(c);
-    if c.row.state != "running" {
-        return status;
-    }
-    match engine.container_health(c.id()).map(|h| h.status) {
-        Some(s) if s == "starting" => format!("{status} (health: starting)"),
-        Some(s) if !s.is_empty() => format!("{status} ({s})"),
-        _ => status,
-    }
-}
-
-fn plain_status(c: &Container) -> String {
-    let now = chrono::Utc::now();
-    let ago = |t: &str| {
-        parse_time(t)
-            .map(|t| human_duration((now - t).num_seconds()))
-            .unwrap_or_default()
-    };
-    match c.row.state.as_str() {
-        "running" => format!("Up {}", ago(&c.row.started_at)),
-        "paused" => format!("Up {} (Paused)", ago(&c.row.started_at)),
-        "restarting" => format!("Restarting ({}) {} ago", c.row.exit_code, ago(&c.row.finished_at)),
-        "exited" => format!("Exited ({}) {} ago", c.row.exit_code, ago(&c.row.finished_at)),
-        "removing" => "Removal In Progress".into(),
-        "dead" => "Dead".into(),
-        _ => "Created".into(),
-    }
-}
-
-pub(super) fn matches_filters(c: &Container, filters: &[(String, String)]) -> bool {
-    filters.iter().all(|(k, v)| match k.as_str() {
-        "status" => c.row.state == *v,
-        "name" => c.row.name.contains(v.as_str()),
-        "id" => c.row.id.starts_with(v.as_str()),
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => c.config.labels.get(lk).map(String::as_str) == Some(lv),
-            None => c.config.labels.contains_key(v.as_str()),
-        },
-        "ancestor" => {
-            c.config.image == *v
-                || c.row
-                    .image_id
-                    .trim_start_matches("sha256:")
-                    .starts_with(v.trim_start_matches("sha256:"))
-        }
-        "exited" => c.row.state == "exited" && c.row.exit_code.to_string() == *v,
-        _ => false,
-    })
-}
-
 pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
-    let mut filters = Vec::new();
-    for f in &args.filter {
-        let (k, v) = f
-            .split_once('=')
-            .with_context(|| format!("bad format of filter (expected name=value): {f}"))?;
-        if !matches!(k, "status" | "name" | "id" | "label" | "ancestor" | "exited") {
-            bail!("invalid filter '{k}'");
+    let request = berth_engine::containers::list::ListRequest {
+        all: args.all,
+        limit: if args.latest { Some(1) } else { args.last },
+        size: args.size,
+        filters: berth_engine::filters::Filters::from_args(&args.filter)?,
+    };
+    let list = engine(options)?.list_containers(&request)?;
+    let id = |c: &ContainerSummary| {
+        if args.no_trunc {
+            c.id.clone()
+        } else {
+            c.id[..12.min(c.id.len())].to_string()
         }
-        filters.push((k.to_string(), v.to_string()));
-    }
-    let engine = engine(options)?;
-    let mut list = engine.containers()?;
-    let all = args.all || args.last.is_some() || args.latest || !filters.is_empty();
-    list.retain(|c| (all || c.is_running()) && matches_filters(c, &filters));
-    if args.latest {
-        list.truncate(1);
-    }
-    if let Some(n) = args.last {
-        list.truncate(n);
-    }
+    };
     if args.quiet {
         for c in &list {
-            println!("{}", if args.no_trunc { c.id() } else { c.short_id() });
+            println!("{}", id(c));
         }
         return Ok(());
     }
     let rows: Vec<Value> = list
         .iter()
         .map(|c| {
-            let command = c.args().join(" ");
-            let command = if args.no_trunc { command } else { ellipsis(&command, 20) };
+            let command = if args.no_trunc { c.command.clone() } else { ellipsis(&c.command, 20) };
+            let created = chrono::DateTime::from_timestamp(c.created, 0).map(|t| t.to_rfc3339());
             json!({
-                "ID": if args.no_trunc { c.id() } else { c.short_id() },
-                "Image": c.config.image,
+                "ID": id(c),
+                "Image": c.image,
                 "Command": format!("\"{command}\""),
-                "CreatedAt": go_time(Some(&c.row.created)),
-                "RunningFor": crate::format::since(Some(&c.row.created)),
-                "Status": status_text(&engine, c),
-                "State": c.row.state,
-                // Only a running container has ports (a stopped one's bound ports may linger while its monitor
-                // tears the run down).
-                "Ports": if c.is_running() { ports_text(&engine.container_ports(c.id()), &c.config.exposed_ports) } else { String::new() },
-                "Names": c.row.name,
-                "Labels": c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                "Mounts": c.config.mounts.iter().map(|m| if m.kind == "volume" { m.source.clone() } else { m.target.clone() }).collect::<Vec<_>>().join(","),
-                "Networks": c.config.host.network_mode,
-                "Size": if args.size { size_text(&engine, c) } else { String::new() },
+                "CreatedAt": go_time(created.as_deref()),
+                "RunningFor": crate::format::since(created.as_deref()),
+                "Status": c.status,
+                "State": c.state,
+                "Ports": ports_text(&c.ports),
+                "Names": c.names.iter().map(|n| n.trim_start_matches('/')).collect::<Vec<_>>().join(","),
+                "Labels": c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                "Mounts": c.mounts.iter().map(|m| if m.kind == "volume" { m.name.clone() } else { m.destination.clone() }).collect::<Vec<_>>().join(","),
+                "Networks": c.host_config.network_mode,
+                "Size": match (c.size_rw, c.size_root_fs) {
+                    (Some(rw), Some(all)) => format!("{} (virtual {})", human_size(rw as u64, 3), human_size(all as u64, 3)),
+                    _ => String::new(),
+                },
             })
         })
         .collect();
@@ -174,21 +109,12 @@ pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Docker's PORTS column: `0.0.0.0:8080->80/tcp, 127.0.0.1:9000->90/udp`.
-/// A running container's published ports, then the exposed ones nothing publishes, as Docker lists
-/// them: `0.0.0.0:8080->80/tcp, 6379/tcp`.
-fn ports_text(
-    ports: &[berth_engine::networks::BoundPort],
-    exposed: &std::collections::BTreeMap<String, serde_json::Value>,
-) -> String {
-    let published = ports
-        .iter()
-        .map(|p| format!("{}:{}->{}/{}", p.host_ip, p.host_port, p.container_port, p.proto));
-    let unpublished = exposed.keys().filter(|key| {
-        let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
-        !ports
-            .iter()
-            .any(|p| p.container_port.to_string() == port && p.proto == proto)
-    });
-    published.chain(unpublished.cloned()).collect::<Vec<_>>().join(", ")
+/// Docker's PORTS column: the published ports, then the exposed ones nothing publishes:
+/// `0.0.0.0:8080->80/tcp, 6379/tcp`.
+fn ports_text(ports: &[PortSummary]) -> String {
+    let text = |p: &PortSummary| match (&p.ip, p.public_port) {
+        (Some(ip), Some(public)) => format!("{ip}:{public}->{}/{}", p.private_port, p.kind),
+        _ => format!("{}/{}", p.private_port, p.kind),
+    };
+    ports.iter().map(text).collect::<Vec<_>>().join(", ")
 }
