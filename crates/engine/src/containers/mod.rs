@@ -14,6 +14,7 @@ pub mod logs;
 pub mod monitor;
 mod ops;
 pub mod prune;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -294,6 +295,7 @@ impl Engine {
     /// `create`: resolves the image and the configuration, records the
     /// container as created and prepares its directories.
     pub fn create_container(&self, options: CreateOptions) -> Result<Container> {
+        validate::validate(&options.config)?;
         let image = self.image(&options.config.image)?;
         let image_config = image.config.config.clone().unwrap_or_default();
         let mut config = options.config.clone();

@@ -12,7 +12,6 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use berth_engine::containers::{Container, ContainerConfig, CreateOptions, Ended, HostConfig, StartMode, Started};
 use berth_engine::{Engine, Error, Options};
-use berth_runtime::spec;
 use clap::{ArgAction, Args, Subcommand};
 use serde_json::{json, Value};
 

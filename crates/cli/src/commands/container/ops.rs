@@ -64,7 +64,8 @@ pub fn update(options: &Options, args: UpdateArgs) -> anyhow::Result<()> {
             .cpus
             .as_ref()
             .map(|c| {
-                spec::parse_cpus(c).map_err(|e| anyhow::anyhow!("invalid argument {c:?} for \"--cpus\" flag: {e}"))
+                berth_engine::units::parse_cpus(c)
+                    .map_err(|e| anyhow::anyhow!("invalid argument {c:?} for \"--cpus\" flag: {e}"))
             })
             .transpose()?,
         cpu_shares: args.cpu_shares,

@@ -228,9 +228,8 @@ pub(super) fn size_flag(name: &str, value: &Option<String>) -> anyhow::Result<i6
     match value {
         None => Ok(0),
         Some(v) if v == "-1" => Ok(-1),
-        Some(v) => {
-            spec::parse_memory(v).map_err(|e| anyhow::anyhow!("invalid argument {v:?} for \"{name}\" flag: {e}"))
-        }
+        Some(v) => berth_engine::units::parse_memory(v)
+            .map_err(|e| anyhow::anyhow!("invalid argument {v:?} for \"{name}\" flag: {e}")),
     }
 }
 
@@ -238,10 +237,7 @@ pub(super) fn size_flag(name: &str, value: &Option<String>) -> anyhow::Result<i6
 pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
     let runtime = match args.runtime.as_deref() {
         None | Some("berth") | Some("") => String::new(),
-        Some(name) => {
-            berth_runtime::external::External::resolve(name)?;
-            name.to_string()
-        }
+        Some(name) => name.to_string(),
     };
     let env = env_from_flags(&args.env_file, &args.env)?;
     let mut labels = BTreeMap::new();
@@ -259,33 +255,16 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         let (k, v) = o
             .split_once('=')
             .with_context(|| format!("invalid log opt {o:?}: use key=value"))?;
-        if !matches!(k, "max-size" | "max-file" | "compress" | "labels" | "env" | "tag") {
-            bail!("unknown log opt '{k}' for json-file log driver");
-        }
         log_opts.insert(k.to_string(), v.to_string());
     }
     let nano_cpus = match &args.cpus {
-        Some(c) => {
-            spec::parse_cpus(c).map_err(|e| anyhow::anyhow!("invalid argument {c:?} for \"--cpus\" flag: {e}"))?
-        }
+        Some(c) => berth_engine::units::parse_cpus(c)
+            .map_err(|e| anyhow::anyhow!("invalid argument {c:?} for \"--cpus\" flag: {e}"))?,
         None => 0,
     };
-    for u in &args.ulimit {
-        spec::parse_ulimit(u)?;
-    }
-    for h in &args.add_host {
-        if !h.contains(':') {
-            bail!("invalid argument {h:?} for \"--add-host\" flag: bad format for add-host: {h:?}");
-        }
-    }
     let mut port_bindings = Vec::new();
     for p in &args.publish {
         port_bindings.extend(berth_engine::networks::parse_publish(p)?);
-    }
-    for d in &args.dns {
-        if d.parse::<std::net::IpAddr>().is_err() {
-            bail!("invalid argument {d:?} for \"--dns\" flag: {d} is not an ip address");
-        }
     }
     let entrypoint = args
         .entrypoint
@@ -523,7 +502,7 @@ fn health_flags(args: &RunArgs) -> anyhow::Result<Option<serde_json::Value>> {
         ("StartPeriod", &args.health_start_period),
     ] {
         if let Some(text) = value {
-            let d = berth_build::parse_go_duration(text).map_err(|_| {
+            let d = berth_engine::units::parse_go_duration(text).map_err(|_| {
                 anyhow::anyhow!(
                     "invalid duration {text:?} for --health-{}: use e.g. 30s or 1m",
                     key.to_lowercase()
