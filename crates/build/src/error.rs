@@ -1,4 +1,4 @@
-use berth_store::ErrorKind;
+use berth_types::ErrorKind;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -547,7 +547,7 @@ fn error_messages() {
 fn error_fields() {
     let e = parse_named("app.Dockerfile", "FROM x\nCOPY a\n").unwrap_err();
     assert_eq!(e.line(), Some(2));
-    assert_eq!(e.kind(), berth_store::ErrorKind::InvalidArgument);
+    assert_eq!(e.kind(), berth_types::ErrorKind::InvalidArgument);
     let Error::Parse { file, instruction, .. } = &e else {
         panic!()
     };
@@ -724,7 +724,7 @@ fn stage_graph() {
     assert_eq!(resolve_target(&df, Some("two")).unwrap(), 1);
     let e = resolve_target(&df, Some("x")).unwrap_err();
     assert_eq!(e.to_string(), "target stage \"x\" could not be found");
-    assert_eq!(e.kind(), berth_store::ErrorKind::NotFound);
+    assert_eq!(e.kind(), berth_types::ErrorKind::NotFound);
 
     // FROM through a meta arg.
     let df = p("ARG B=one\nFROM a AS one\nFROM ${B}\n");

@@ -1,7 +1,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use berth_store::ErrorKind;
+use berth_types::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

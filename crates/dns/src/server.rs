@@ -473,7 +473,7 @@ mod tests {
     #[test]
     fn config_errors() {
         let err = Server::bind(Config::default(), table()).unwrap_err();
-        assert_eq!(err.kind(), berth_store::ErrorKind::InvalidArgument);
+        assert_eq!(err.kind(), berth_types::ErrorKind::InvalidArgument);
         let mut c = config(vec![]);
         c.idle_check = Some((Duration::ZERO, Box::new(|| true)));
         assert!(matches!(Server::bind(c, table()), Err(Error::InvalidConfig(_))));
@@ -481,7 +481,7 @@ mod tests {
         let mut c = config(vec![]);
         c.listen = first.local_addrs().to_vec();
         let err = Server::bind(c, table()).unwrap_err();
-        assert_eq!(err.kind(), berth_store::ErrorKind::Conflict, "{err}");
+        assert_eq!(err.kind(), berth_types::ErrorKind::Conflict, "{err}");
     }
 
     #[test]

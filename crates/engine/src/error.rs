@@ -68,6 +68,12 @@ impl Error {
     }
 }
 
+impl From<berth_types::DigestError> for Error {
+    fn from(e: berth_types::DigestError) -> Error {
+        Error::Store(e.into())
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub(crate) trait IoContext<T> {

@@ -2,7 +2,7 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use berth_store::ErrorKind;
+use berth_types::ErrorKind;
 
 use crate::firewall::Proto;
 

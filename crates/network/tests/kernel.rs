@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
 use berth_network::{link, netns, reserve_port, Error, NetworkRules, PortForward, Proto, RuleInfo};
-use berth_store::ErrorKind;
+use berth_types::ErrorKind;
 use common::{blocked, enable_forwarding, listen, reach, uplink_address, Lab};
 
 fn ns_inode(path: &str) -> u64 {

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use berth_store::ErrorKind;
+use berth_types::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

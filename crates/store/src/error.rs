@@ -1,15 +1,6 @@
 use std::path::PathBuf;
 
-/// What kind of failure an error is, for exit codes and HTTP status codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    NotFound,
-    InvalidArgument,
-    Conflict,
-    Unauthorized,
-    Unavailable,
-    Internal,
-}
+pub use berth_types::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -44,6 +35,12 @@ impl Error {
             Error::LayerGone(_) => ErrorKind::Conflict,
             Error::Io { .. } | Error::Db(_) | Error::Root { .. } | Error::Corrupt(_) => ErrorKind::Internal,
         }
+    }
+}
+
+impl From<berth_types::DigestError> for Error {
+    fn from(e: berth_types::DigestError) -> Error {
+        Error::InvalidDigest(e.0)
     }
 }
 

@@ -1,10 +1,9 @@
 //! berth's data root: content-addressed blobs, ingest sessions, the metadata
 //! database and the store lock. See docs/ARCHITECTURE.md for the layout.
 
-mod digest;
 mod error;
 
-pub use digest::{Digest, Hasher, HashingReader, HashingWriter};
+pub use berth_types::{Digest, DigestError, Hasher, HashingReader, HashingWriter};
 pub use error::{Error, ErrorKind, IoContext};
 pub mod check;
 pub mod containers;

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::{Digest, Error};
+use crate::{Digest, DigestError, Error};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layer {
@@ -38,14 +38,15 @@ pub struct Image {
 
 fn digest(row: &Row, idx: usize) -> rusqlite::Result<Digest> {
     let text: String = row.get(idx)?;
-    text.parse()
-        .map_err(|e: Error| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+    text.parse().map_err(|e: DigestError| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn opt_digest(row: &Row, idx: usize) -> rusqlite::Result<Option<Digest>> {
     let text: Option<String> = row.get(idx)?;
     text.map(|t| {
-        t.parse().map_err(|e: Error| {
+        t.parse().map_err(|e: DigestError| {
             rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
         })
     })
@@ -257,7 +258,7 @@ pub fn cached_step(conn: &Connection, key: &str) -> Result<Option<Digest>, Error
     let id: Option<String> = conn
         .query_row("SELECT image_id FROM build_cache WHERE key = ?1", [key], |r| r.get(0))
         .optional()?;
-    id.map(|i| i.parse()).transpose()
+    Ok(id.map(|i| i.parse()).transpose()?)
 }
 
 /// Remembers the image a build step made.
@@ -279,7 +280,7 @@ pub fn cache_only_images(conn: &Connection) -> Result<Vec<Digest>, Error> {
     let ids = stmt
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
-    ids.into_iter().map(|i| i.parse()).collect()
+    Ok(ids.into_iter().map(|i| i.parse()).collect::<Result<_, DigestError>>()?)
 }
 
 /// Forgets every build step; returns how many there were.

@@ -6,7 +6,10 @@ use std::str::FromStr;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::Error;
+/// A string that is not a sha256 digest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid digest {0:?}: expected sha256: followed by 64 lowercase hex characters")]
+pub struct DigestError(pub String);
 
 /// A validated sha256 digest. Other algorithms are refused: berth writes and
 /// verifies only sha256, as Docker does.
@@ -17,11 +20,11 @@ pub struct Digest {
 
 impl Digest {
     /// Builds a digest from 64 lowercase hex characters.
-    pub fn from_hex(hex: &str) -> Result<Self, Error> {
+    pub fn from_hex(hex: &str) -> Result<Self, DigestError> {
         if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             Ok(Digest { hex: hex.to_string() })
         } else {
-            Err(Error::InvalidDigest(hex.to_string()))
+            Err(DigestError(hex.to_string()))
         }
     }
 
@@ -44,11 +47,11 @@ impl Digest {
 }
 
 impl FromStr for Digest {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    type Err = DigestError;
+    fn from_str(s: &str) -> Result<Self, DigestError> {
         match s.split_once(':') {
             Some(("sha256", hex)) => Digest::from_hex(hex),
-            _ => Err(Error::InvalidDigest(s.to_string())),
+            _ => Err(DigestError(s.to_string())),
         }
     }
 }

@@ -1,0 +1,18 @@
+//! The leaf of berth's crates: content digests, and the kind of an error that decides its exit
+//! code and HTTP status. Crates that need only these need not depend on the store (and its
+//! bundled SQLite).
+
+mod digest;
+
+pub use digest::{Digest, DigestError, Hasher, HashingReader, HashingWriter};
+
+/// What kind of failure an error is, for exit codes and HTTP status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    InvalidArgument,
+    Conflict,
+    Unauthorized,
+    Unavailable,
+    Internal,
+}
