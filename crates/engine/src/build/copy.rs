@@ -1,16 +1,12 @@
 //! The COPY and ADD steps: sources resolved, written into a layer, keyed by their content.
 
-use std::fs;
-use std::path::Path;
-
-use berth_build::{Ignore, Source};
 use berth_image::spec::History;
 use berth_store::meta;
 
-use super::download::is_url;
+use super::cache::cache_key;
 use super::layer::write_entries;
 use super::owner::parse_owner;
-use super::sources::{collect_dir, is_archive, resolve_sources, Entry};
+use super::sources::{exclude, Entry, Placement};
 use super::view::ImageView;
 use super::{build_error, clean_path, Job, Stage};
 use crate::images::derive::NewLayer;
@@ -42,12 +38,7 @@ impl Engine {
             .unwrap_or_default();
         let dest_word = expand(&files.dest)?;
         let dest_is_dir = dest_word.ends_with('/') || files.sources.len() > 1;
-        let dest = if dest_word.starts_with('/') {
-            dest_word.clone()
-        } else {
-            format!("{}/{dest_word}", if workdir.is_empty() { "" } else { workdir.as_str() })
-        };
-        let dest = clean_path(&dest);
+        let dest = destination(&workdir, &dest_word);
         let owner = match &files.chown {
             None => (0, 0),
             Some(spec) => {
@@ -59,13 +50,7 @@ impl Engine {
                 }
             }
         };
-        let mode = files
-            .chmod
-            .as_deref()
-            .map(|m| {
-                u32::from_str_radix(m, 8).map_err(|_| Error::InvalidArgument(format!("invalid --chmod {m}: use octal")))
-            })
-            .transpose()?;
+        let mode = files.chmod.as_deref().map(parse_chmod).transpose()?;
 
         // Where the sources come from: the context, or another image's files (mounted read-only).
         let view = match from {
@@ -77,100 +62,22 @@ impl Engine {
 
         let ingest = self.store().ingest()?;
         let tar_path = ingest.new_dir()?.join("layer.tar");
+        let placement = Placement {
+            dest: &dest,
+            dest_word: &dest_word,
+            dest_is_dir,
+            parents,
+            add,
+            checksum: checksum.clone(),
+        };
         let mut entries: Vec<Entry> = Vec::new();
         for source in &files.sources {
-            match source {
-                Source::Heredoc(doc) => {
-                    let content = if doc.expand {
-                        expand(&doc.content)?
-                    } else {
-                        doc.content.clone()
-                    };
-                    let target = if dest_is_dir || dest_word.ends_with('/') {
-                        format!("{}/{}", dest.trim_end_matches('/'), doc.name)
-                    } else {
-                        dest.clone()
-                    };
-                    entries.push(Entry::Inline {
-                        target,
-                        content: content.into_bytes(),
-                    });
-                }
-                Source::Path(p) if add && is_url(p) => {
-                    // ADD URL: downloaded, not extracted, mode 0600 (as Docker).
-                    let url = expand(p)?;
-                    let name = url
-                        .split(['?', '#'])
-                        .next()
-                        .and_then(|u| u.rsplit('/').next())
-                        .filter(|n| !n.is_empty())
-                        .unwrap_or("download")
-                        .to_string();
-                    let target = if dest_is_dir || dest_word.ends_with('/') {
-                        format!("{}/{name}", dest.trim_end_matches('/'))
-                    } else {
-                        dest.clone()
-                    };
-                    entries.push(Entry::Download {
-                        target,
-                        url,
-                        checksum: checksum.clone(),
-                    });
-                }
-                Source::Path(p) => {
-                    let p = expand(p)?;
-                    let matched = resolve_sources(&root, &p, filter)?;
-                    let several = matched.len() > 1 || dest_is_dir;
-                    for (rel, full) in matched {
-                        let meta = fs::symlink_metadata(&full).map_err(|e| Error::Io {
-                            path: full.clone(),
-                            source: e,
-                        })?;
-                        if meta.is_dir() {
-                            // A directory's contents go into the destination.
-                            let under = if parents {
-                                format!("{}/{rel}", dest.trim_end_matches('/'))
-                            } else {
-                                dest.clone()
-                            };
-                            collect_dir(&full, &rel, &under, &root, filter, &mut entries)?;
-                        } else if add && meta.is_file() && is_archive(&full) {
-                            // ADD of a local archive: its contents land in the destination directory.
-                            entries.push(Entry::Archive {
-                                target: dest.clone(),
-                                source: full,
-                            });
-                        } else {
-                            let name = Path::new(&rel)
-                                .file_name()
-                                .map_or(rel.clone(), |n| n.to_string_lossy().into_owned());
-                            let target = if parents {
-                                format!("{}/{rel}", dest.trim_end_matches('/'))
-                            } else if several || dest_word.ends_with('/') {
-                                format!("{}/{name}", dest.trim_end_matches('/'))
-                            } else {
-                                dest.clone()
-                            };
-                            entries.push(Entry::File { target, source: full });
-                        }
-                    }
-                }
-            }
+            placement.add_source(source, &root, filter, &expand, &mut entries)?;
         }
         if !files.excludes.is_empty() {
             // --exclude: .dockerignore patterns, matched against the paths as they land under the destination.
             let patterns = files.excludes.iter().map(|p| expand(p)).collect::<Result<Vec<_>>>()?;
-            let exclude = Ignore::parse(&patterns.join("\n")).map_err(build_error)?;
-            let base = dest.trim_end_matches('/').to_string();
-            entries.retain(|e| {
-                let (target, is_dir) = match e {
-                    Entry::File { target, .. } => (target, false),
-                    Entry::Dir { target, .. } => (target, true),
-                    _ => return true,
-                };
-                let rel = target.strip_prefix(&base).unwrap_or(target).trim_start_matches('/');
-                rel.is_empty() || !exclude.is_excluded(rel, is_dir)
-            });
+            exclude(&mut entries, &dest, &patterns)?;
         }
         let written = write_entries(&tar_path, &dest, &entries, owner, mode)?;
         drop(view);
@@ -180,8 +87,8 @@ impl Engine {
             if from.is_some() { "dir" } else { "file" },
             written.content_hash
         );
-        let args = self.args_in_effect(stage, options);
-        let key = self.cache_key(
+        let args = stage.args_in_effect(&options.build_args);
+        let key = cache_key(
             stage,
             &text,
             &args,
@@ -213,5 +120,49 @@ impl Engine {
             None,
         )?;
         self.advance(stage, &key, id, out)
+    }
+}
+
+/// Where COPY and ADD write: `dest` as written (expanded), under the working directory unless absolute;
+/// absolute and clean.
+fn destination(workdir: &str, dest_word: &str) -> String {
+    let dest = if dest_word.starts_with('/') {
+        dest_word.to_string()
+    } else {
+        format!("{}/{dest_word}", if workdir.is_empty() { "" } else { workdir })
+    };
+    clean_path(&dest)
+}
+
+/// `--chmod`: an octal mode.
+fn parse_chmod(mode: &str) -> Result<u32> {
+    u32::from_str_radix(mode, 8).map_err(|_| Error::InvalidArgument(format!("invalid --chmod {mode}: use octal")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_are_under_the_workdir_unless_absolute() {
+        assert_eq!(destination("", "app/"), "/app");
+        assert_eq!(destination("", "."), "/");
+        assert_eq!(destination("/srv", "."), "/srv");
+        assert_eq!(destination("/srv", "conf/app.toml"), "/srv/conf/app.toml");
+        assert_eq!(destination("/srv", "/etc/"), "/etc");
+        assert_eq!(destination("/srv", "../../x"), "/x");
+    }
+
+    #[test]
+    fn chmod_is_octal() {
+        assert_eq!(parse_chmod("755").unwrap(), 0o755);
+        assert_eq!(parse_chmod("0640").unwrap(), 0o640);
+        assert_eq!(parse_chmod("4755").unwrap(), 0o4755);
+        assert_eq!(
+            parse_chmod("u+x").unwrap_err().to_string(),
+            "invalid --chmod u+x: use octal"
+        );
+        assert!(parse_chmod("789").is_err());
+        assert!(parse_chmod("").is_err());
     }
 }

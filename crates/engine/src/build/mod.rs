@@ -26,8 +26,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::PathBuf;
 
-use berth_build::{Dockerfile, Ignore};
-use berth_image::spec::{ImageConfig, RootFs};
+use berth_build::{CommandLine, Dockerfile, Ignore};
+use berth_image::spec::{ImageConfig, Platform, RootFs};
 use berth_store::{meta, Digest};
 
 use crate::{time, Engine, Error, Result};
@@ -109,6 +109,34 @@ impl Stage {
         }
         self.args.get(name).cloned()
     }
+
+    /// CMD/ENTRYPOINT/RUN arguments: exec form as is, shell form through the stage's SHELL.
+    fn command_args(&self, command: &CommandLine) -> Vec<String> {
+        match command {
+            CommandLine::Exec(args) => args.clone(),
+            CommandLine::Shell(line) => {
+                let mut shell = self
+                    .config
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.shell.clone())
+                    .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
+                shell.push(line.clone());
+                shell
+            }
+        }
+    }
+
+    /// Build args in effect for RUN: declared ARGs and the predefined proxy args given with --build-arg.
+    fn args_in_effect(&self, build_args: &BTreeMap<String, String>) -> Vec<(String, String)> {
+        let mut args: Vec<(String, String)> = self.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for name in PREDEFINED_ARGS {
+            if let Some(v) = build_args.get(*name) {
+                args.push((name.to_string(), v.clone()));
+            }
+        }
+        args
+    }
 }
 
 /// What every step of one build shares.
@@ -162,30 +190,7 @@ impl Engine {
         };
 
         // ARGs before the first FROM: usable in FROM lines, and (re-declared) in stages.
-        // The automatic platform args (this machine builds for itself), then the ARGs before FROM.
-        let host = berth_image::spec::host_platform();
-        let platform = format!("{}/{}", host.os, host.architecture);
-        let mut meta_args: BTreeMap<String, String> = BTreeMap::new();
-        for prefix in ["BUILD", "TARGET"] {
-            meta_args.insert(format!("{prefix}PLATFORM"), platform.clone());
-            meta_args.insert(format!("{prefix}OS"), host.os.clone());
-            meta_args.insert(format!("{prefix}ARCH"), host.architecture.clone());
-        }
-        for arg in &df.args_before_from {
-            let lookup = |n: &str| meta_args.get(n).cloned();
-            let value = match options.build_args.get(&arg.name) {
-                Some(v) => Some(v.clone()),
-                None => arg
-                    .default
-                    .as_deref()
-                    .map(|d| berth_build::expand(d, df.directives.escape, &lookup))
-                    .transpose()
-                    .map_err(build_error)?,
-            };
-            if let Some(v) = value {
-                meta_args.insert(arg.name.clone(), v);
-            }
-        }
+        let meta_args = meta_args(&df, &berth_image::spec::host_platform(), &options.build_args)?;
         let lookup = |n: &str| meta_args.get(n).cloned();
         let target = berth_build::resolve_target(&df, options.target.as_deref()).map_err(build_error)?;
         let graph = berth_build::StageGraph::new(&df, &lookup).map_err(build_error)?;
@@ -429,6 +434,39 @@ impl Engine {
     }
 }
 
+/// The ARGs before the first FROM, with their values: usable in FROM lines, and (re-declared) in stages.
+/// `host` is the platform this machine builds for (there is no emulation); `build_args` are `--build-arg`s.
+fn meta_args(
+    df: &Dockerfile,
+    host: &Platform,
+    build_args: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
+    // The automatic platform args (this machine builds for itself), then the ARGs before FROM.
+    let platform = format!("{}/{}", host.os, host.architecture);
+    let mut meta_args: BTreeMap<String, String> = BTreeMap::new();
+    for prefix in ["BUILD", "TARGET"] {
+        meta_args.insert(format!("{prefix}PLATFORM"), platform.clone());
+        meta_args.insert(format!("{prefix}OS"), host.os.clone());
+        meta_args.insert(format!("{prefix}ARCH"), host.architecture.clone());
+    }
+    for arg in &df.args_before_from {
+        let lookup = |n: &str| meta_args.get(n).cloned();
+        let value = match build_args.get(&arg.name) {
+            Some(v) => Some(v.clone()),
+            None => arg
+                .default
+                .as_deref()
+                .map(|d| berth_build::expand(d, df.directives.escape, &lookup))
+                .transpose()
+                .map_err(build_error)?,
+        };
+        if let Some(v) = value {
+            meta_args.insert(arg.name.clone(), v);
+        }
+    }
+    Ok(meta_args)
+}
+
 fn build_error(e: berth_build::Error) -> Error {
     Error::InvalidArgument(e.to_string())
 }
@@ -454,12 +492,128 @@ fn rand_suffix() -> String {
 
 #[cfg(test)]
 mod tests {
+    use berth_image::spec::ContainerConfig;
+
     use super::*;
+
+    /// A stage above no image, with `env` (`K=V`), declared `args` and a SHELL when given.
+    pub(super) fn stage(env: &[&str], args: &[(&str, &str)], shell: Option<&[&str]>) -> Stage {
+        let run = ContainerConfig {
+            env: Some(env.iter().map(|e| e.to_string()).collect()),
+            shell: shell.map(|s| s.iter().map(|a| a.to_string()).collect()),
+            ..ContainerConfig::default()
+        };
+        Stage {
+            image: None,
+            config: ImageConfig {
+                config: Some(run),
+                ..ImageConfig::default()
+            },
+            args: args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
 
     #[test]
     fn paths_are_cleaned() {
         assert_eq!(clean_path("a/./b/../c/"), "/a/c");
         assert_eq!(clean_path("/"), "/");
         assert_eq!(clean_path("../../x"), "/x");
+    }
+
+    #[test]
+    fn variables_are_env_first_then_args() {
+        let both = stage(
+            &["A=env", "PATH=/bin", "A=later", "EMPTY="],
+            &[("A", "arg"), ("B", "arg")],
+            None,
+        );
+        assert_eq!(both.lookup("A").as_deref(), Some("later"));
+        assert_eq!(both.lookup("B").as_deref(), Some("arg"));
+        assert_eq!(both.lookup("EMPTY").as_deref(), Some(""));
+        assert_eq!(both.lookup("NONE"), None);
+        // A value with `=` in it is kept whole.
+        let url = stage(&["URL=a=b"], &[], None);
+        assert_eq!(url.lookup("URL").as_deref(), Some("a=b"));
+    }
+
+    #[test]
+    fn shell_forms_go_through_the_stage_shell() {
+        let default = stage(&[], &[], None);
+        assert_eq!(
+            default.command_args(&CommandLine::Shell("echo hi".into())),
+            ["/bin/sh", "-c", "echo hi"]
+        );
+        let exec = CommandLine::Exec(vec!["ls".into(), "-l".into()]);
+        assert_eq!(default.command_args(&exec), ["ls", "-l"]);
+        let bash = stage(&[], &[], Some(&["bash", "-eo", "pipefail", "-c"]));
+        assert_eq!(
+            bash.command_args(&CommandLine::Shell("make".into())),
+            ["bash", "-eo", "pipefail", "-c", "make"]
+        );
+        assert_eq!(bash.command_args(&exec), ["ls", "-l"]);
+    }
+
+    #[test]
+    fn args_in_effect_are_declared_then_given_proxies_in_their_fixed_order() {
+        let declared = stage(&[], &[("VERSION", "1"), ("A", "x")], None);
+        let given = map(&[
+            ("http_proxy", "http://p:3128"),
+            ("UNDECLARED", "no"),
+            ("NO_PROXY", "local"),
+        ]);
+        assert_eq!(
+            declared.args_in_effect(&given),
+            [
+                ("A".to_string(), "x".to_string()),
+                ("VERSION".to_string(), "1".to_string()),
+                ("http_proxy".to_string(), "http://p:3128".to_string()),
+                ("NO_PROXY".to_string(), "local".to_string()),
+            ]
+        );
+    }
+
+    fn linux_amd64() -> Platform {
+        Platform {
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            ..Platform::default()
+        }
+    }
+
+    #[test]
+    fn meta_args_start_with_the_platform() {
+        let df = berth_build::parse("FROM scratch\n").unwrap();
+        let args = meta_args(&df, &linux_amd64(), &BTreeMap::new()).unwrap();
+        assert_eq!(
+            args,
+            map(&[
+                ("BUILDARCH", "amd64"),
+                ("BUILDOS", "linux"),
+                ("BUILDPLATFORM", "linux/amd64"),
+                ("TARGETARCH", "amd64"),
+                ("TARGETOS", "linux"),
+                ("TARGETPLATFORM", "linux/amd64"),
+            ])
+        );
+    }
+
+    #[test]
+    fn meta_args_take_build_args_then_defaults_in_order() {
+        let text = "ARG BASE=alpine\nARG TAG=${BASE}-$TARGETARCH\nARG LATER=$UNSET\nARG NODEFAULT\nARG GIVEN\nFROM $BASE:$TAG\n";
+        let df = berth_build::parse(text).unwrap();
+        let args = meta_args(&df, &linux_amd64(), &map(&[("GIVEN", "g"), ("BASE", "debian")])).unwrap();
+        assert_eq!(args["BASE"], "debian");
+        assert_eq!(args["TAG"], "debian-amd64");
+        assert_eq!(args["LATER"], "");
+        assert_eq!(args["GIVEN"], "g");
+        assert!(!args.contains_key("NODEFAULT"));
+        // A build arg no ARG declares is not a meta arg.
+        let args = meta_args(&df, &linux_amd64(), &map(&[("OTHER", "o")])).unwrap();
+        assert!(!args.contains_key("OTHER"));
+        assert_eq!(args["TAG"], "alpine-amd64");
     }
 }

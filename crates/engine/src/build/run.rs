@@ -8,7 +8,7 @@ use berth_build::CommandLine;
 use berth_image::spec::History;
 use berth_store::Digest;
 
-use super::cache::tree_stamp;
+use super::cache::{cache_key, tree_stamp};
 use super::sources::resolve_sources;
 use super::view::ImageView;
 use super::{build_error, clean_path, rand_suffix, step_failed, Job, Stage};
@@ -19,32 +19,16 @@ use crate::{time, Engine, Error, Result};
 impl Engine {
     pub(super) fn run_step(&self, job: &Job<'_>, stage: &mut Stage, run: &berth_build::Run) -> Result<()> {
         let (options, out) = (job.options, job.out);
-        let args = match (&run.command, run.heredocs.first()) {
-            // `RUN <<EOF`: the here-document is the script.
-            (CommandLine::Shell(line), Some(doc))
-                if line.trim() == format!("<<{}", doc.name) || line.trim().starts_with("<<") =>
-            {
-                let mut shell = self.command_args(stage, &CommandLine::Shell(String::new()));
-                shell.pop();
-                shell.push(doc.content.clone());
-                shell
-            }
-            (command, _) => self.command_args(stage, command),
-        };
-        let build_args = self.args_in_effect(stage, options);
-        let created_by = if build_args.is_empty() {
-            args.join(" ")
-        } else {
-            let list: Vec<String> = build_args.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("|{} {} {}", list.len(), list.join(" "), args.join(" "))
-        };
+        let args = run_args(stage, run);
+        let build_args = stage.args_in_effect(&options.build_args);
+        let created_by = created_by(&build_args, &args);
         // RUN --mount: what each mount brings (and what of it keys the cache).
         let mut views = Vec::new();
         let mut mounts = RunMounts::default();
         for (n, m) in run.mounts.iter().enumerate() {
             self.plan_mount(job, stage, n, m, &mut views, &mut mounts)?;
         }
-        let key = self.cache_key(stage, &format!("RUN {args:?}"), &build_args, &mounts.key);
+        let key = cache_key(stage, &format!("RUN {args:?}"), &build_args, &mounts.key);
         if self.reuse_cached(stage, &key, options, out)? {
             return Ok(());
         }
@@ -53,19 +37,9 @@ impl Engine {
                 "RUN needs a base image with a shell: FROM scratch has none".into(),
             ));
         };
-        let mut env = stage.env();
-        for (k, v) in &build_args {
-            if !env.iter().any(|e| e.starts_with(&format!("{k}="))) {
-                env.push(format!("{k}={v}"));
-            }
-        }
-        env.extend(mounts.env.iter().cloned());
+        let env = run_env(stage, &build_args, &mounts.env);
         let run_config = stage.config.config.clone().unwrap_or_default();
-        let network = match run.network {
-            Some(berth_build::NetworkMode::None) => "none".to_string(),
-            Some(berth_build::NetworkMode::Host) => "host".to_string(),
-            _ => options.network.clone().unwrap_or_else(|| "default".into()),
-        };
+        let network = run_network(run.network, options.network.as_deref());
         let container = self.create_container(CreateOptions {
             entrypoint: Some(Vec::new()),
             cmd: args.clone(),
@@ -289,6 +263,56 @@ impl Engine {
     }
 }
 
+/// What a RUN step runs: its command through the stage's SHELL (exec form as is), or for `RUN <<EOF` the
+/// here-document as the shell's script.
+fn run_args(stage: &Stage, run: &berth_build::Run) -> Vec<String> {
+    match (&run.command, run.heredocs.first()) {
+        // `RUN <<EOF`: the here-document is the script.
+        (CommandLine::Shell(line), Some(doc))
+            if line.trim() == format!("<<{}", doc.name) || line.trim().starts_with("<<") =>
+        {
+            let mut shell = stage.command_args(&CommandLine::Shell(String::new()));
+            shell.pop();
+            shell.push(doc.content.clone());
+            shell
+        }
+        (command, _) => stage.command_args(command),
+    }
+}
+
+/// A RUN step's history entry, as Docker's classic builder writes it: `|N K=V... ARGS` when build args
+/// are in effect.
+fn created_by(build_args: &[(String, String)], args: &[String]) -> String {
+    if build_args.is_empty() {
+        args.join(" ")
+    } else {
+        let list: Vec<String> = build_args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("|{} {} {}", list.len(), list.join(" "), args.join(" "))
+    }
+}
+
+/// A RUN container's environment: the stage's ENV, the build args in effect that ENV does not set, then
+/// what the mounts add (secrets given as variables).
+fn run_env(stage: &Stage, build_args: &[(String, String)], mount_env: &[String]) -> Vec<String> {
+    let mut env = stage.env();
+    for (k, v) in build_args {
+        if !env.iter().any(|e| e.starts_with(&format!("{k}="))) {
+            env.push(format!("{k}={v}"));
+        }
+    }
+    env.extend(mount_env.iter().cloned());
+    env
+}
+
+/// The network of a RUN container: `RUN --network`, else `build --network`, else the default bridge.
+fn run_network(mode: Option<berth_build::NetworkMode>, build_network: Option<&str>) -> String {
+    match mode {
+        Some(berth_build::NetworkMode::None) => "none".to_string(),
+        Some(berth_build::NetworkMode::Host) => "host".to_string(),
+        _ => build_network.map(str::to_string).unwrap_or_else(|| "default".into()),
+    }
+}
+
 /// What a RUN step's `--mount`s give its container.
 #[derive(Default)]
 struct RunMounts {
@@ -302,4 +326,73 @@ struct RunMounts {
     key: String,
     /// Environment for the step (secrets given as variables).
     env: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_build::{InstructionKind, NetworkMode};
+
+    use super::super::tests::stage;
+    use super::*;
+
+    fn run(line: &str) -> berth_build::Run {
+        let df = berth_build::parse(&format!("FROM scratch\n{line}\n")).unwrap();
+        match &df.stages[0].instructions[0].kind {
+            InstructionKind::Run(run) => run.clone(),
+            other => panic!("not a RUN: {other:?}"),
+        }
+    }
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn run_goes_through_the_shell_unless_in_exec_form() {
+        let sh = stage(&[], &[], None);
+        assert_eq!(run_args(&sh, &run("RUN echo $HOME")), ["/bin/sh", "-c", "echo $HOME"]);
+        assert_eq!(run_args(&sh, &run("RUN [\"echo\", \"$HOME\"]")), ["echo", "$HOME"]);
+        let bash = stage(&[], &[], Some(&["/bin/bash", "-c"]));
+        assert_eq!(run_args(&bash, &run("RUN echo hi")), ["/bin/bash", "-c", "echo hi"]);
+    }
+
+    #[test]
+    fn a_run_of_only_a_here_document_runs_it_as_the_script() {
+        let bash = stage(&[], &[], Some(&["/bin/bash", "-c"]));
+        let step = run("RUN <<EOF\necho one\necho two\nEOF");
+        assert_eq!(run_args(&bash, &step), ["/bin/bash", "-c", "echo one\necho two\n"]);
+        // A command that feeds a here-document to a program stays the command.
+        let step = run("RUN cat <<EOF > /greeting\nhello\nEOF");
+        assert_eq!(run_args(&bash, &step), ["/bin/bash", "-c", "cat <<EOF > /greeting"]);
+    }
+
+    #[test]
+    fn history_shows_the_build_args_in_effect() {
+        let args = strings(&["/bin/sh", "-c", "make"]);
+        assert_eq!(created_by(&[], &args), "/bin/sh -c make");
+        let build_args = [("A".to_string(), "1".to_string()), ("B".to_string(), "x y".to_string())];
+        assert_eq!(created_by(&build_args, &args), "|2 A=1 B=x y /bin/sh -c make");
+    }
+
+    #[test]
+    fn env_is_the_stage_then_unset_build_args_then_mounts() {
+        let with_env = stage(&["PATH=/bin", "A=env"], &[], None);
+        let build_args = [
+            ("A".to_string(), "arg".to_string()),
+            ("B".to_string(), "arg".to_string()),
+        ];
+        assert_eq!(
+            run_env(&with_env, &build_args, &strings(&["TOKEN=secret"])),
+            ["PATH=/bin", "A=env", "B=arg", "TOKEN=secret"]
+        );
+    }
+
+    #[test]
+    fn the_network_is_the_step_then_the_build_then_the_default() {
+        assert_eq!(run_network(Some(NetworkMode::None), Some("custom")), "none");
+        assert_eq!(run_network(Some(NetworkMode::Host), None), "host");
+        assert_eq!(run_network(Some(NetworkMode::Default), Some("custom")), "custom");
+        assert_eq!(run_network(None, Some("custom")), "custom");
+        assert_eq!(run_network(None, None), "default");
+    }
 }

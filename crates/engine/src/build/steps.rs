@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use berth_build::{CommandLine, InstructionKind, Source};
+use berth_build::{InstructionKind, Source};
 use berth_image::spec::History;
 
+use super::cache::cache_key;
 use super::download::is_url;
-use super::{build_error, clean_path, BuildOptions, BuildOutput, Job, Stage, PREDEFINED_ARGS};
+use super::{build_error, clean_path, BuildOptions, BuildOutput, Job, Stage};
 use crate::{time, Engine, Error, Result};
 
 impl Engine {
@@ -107,19 +108,7 @@ impl Engine {
                     .as_ref()
                     .map(|c| c.working_dir.clone())
                     .unwrap_or_default();
-                let joined = if dir.starts_with('/') {
-                    dir.clone()
-                } else {
-                    format!(
-                        "{}/{dir}",
-                        if current.is_empty() {
-                            ""
-                        } else {
-                            current.trim_end_matches('/')
-                        }
-                    )
-                };
-                let joined = clean_path(&joined);
+                let joined = workdir(&current, &dir);
                 self.config_step(stage, &format!("WORKDIR {joined}"), options, out, |run| {
                     run.working_dir = joined.clone();
                     Ok(())
@@ -161,14 +150,14 @@ impl Engine {
                 })
             }
             InstructionKind::Cmd(command) => {
-                let args = self.command_args(stage, command);
+                let args = stage.command_args(command);
                 self.config_step(stage, &format!("CMD {}", go_quoted(&args)), options, out, |run| {
                     run.cmd = Some(args.clone());
                     Ok(())
                 })
             }
             InstructionKind::Entrypoint(command) => {
-                let args = command.as_ref().map(|c| self.command_args(stage, c));
+                let args = command.as_ref().map(|c| stage.command_args(c));
                 let text = format!("ENTRYPOINT {}", go_quoted(args.as_deref().unwrap_or_default()));
                 self.config_step(stage, &text, options, out, |run| {
                     run.entrypoint = args.clone();
@@ -216,34 +205,6 @@ impl Engine {
         }
     }
 
-    /// CMD/ENTRYPOINT/RUN arguments: exec form as is, shell form through the stage's SHELL.
-    pub(super) fn command_args(&self, stage: &Stage, command: &CommandLine) -> Vec<String> {
-        match command {
-            CommandLine::Exec(args) => args.clone(),
-            CommandLine::Shell(line) => {
-                let mut shell = stage
-                    .config
-                    .config
-                    .as_ref()
-                    .and_then(|c| c.shell.clone())
-                    .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
-                shell.push(line.clone());
-                shell
-            }
-        }
-    }
-
-    /// Build args in effect for RUN: declared ARGs and the predefined proxy args given with --build-arg.
-    pub(super) fn args_in_effect(&self, stage: &Stage, options: &BuildOptions) -> Vec<(String, String)> {
-        let mut args: Vec<(String, String)> = stage.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        for name in PREDEFINED_ARGS {
-            if let Some(v) = options.build_args.get(*name) {
-                args.push((name.to_string(), v.clone()));
-            }
-        }
-        args
-    }
-
     /// A step that changes only the image config (`text` is its history entry).
     fn config_step(
         &self,
@@ -253,12 +214,12 @@ impl Engine {
         out: &dyn BuildOutput,
         change: impl FnOnce(&mut berth_image::spec::ContainerConfig) -> Result<()>,
     ) -> Result<()> {
-        let args = self.args_in_effect(stage, options);
+        let args = stage.args_in_effect(&options.build_args);
         // The change itself, applied to a copy first: its result (not just its text) keys the cache for
         // steps like MAINTAINER that change the config outside `config`.
         let mut config = stage.config.clone();
         change(config.config.get_or_insert_with(Default::default))?;
-        let key = self.cache_key(
+        let key = cache_key(
             stage,
             text,
             &args,
@@ -279,6 +240,23 @@ impl Engine {
         let id = self.write_image(stage.image.as_ref(), None, &config, None)?;
         self.advance(stage, &key, id, out)
     }
+}
+
+/// WORKDIR `dir` (expanded) from the `current` working directory: absolute and clean.
+fn workdir(current: &str, dir: &str) -> String {
+    let joined = if dir.starts_with('/') {
+        dir.to_string()
+    } else {
+        format!(
+            "{}/{dir}",
+            if current.is_empty() {
+                ""
+            } else {
+                current.trim_end_matches('/')
+            }
+        )
+    };
+    clean_path(&joined)
 }
 
 /// The image config's `Healthcheck`, as Docker writes it (durations in nanoseconds).
@@ -329,5 +307,40 @@ mod tests {
         ];
         assert_eq!(go_quoted(&args), r#"["ruby" "/usr/src/app/web.rb" "a \"b\""]"#);
         assert_eq!(go_quoted(&[]), "[]");
+    }
+
+    #[test]
+    fn workdirs_join_the_current_one() {
+        assert_eq!(workdir("", "app"), "/app");
+        assert_eq!(workdir("/", "app"), "/app");
+        assert_eq!(workdir("/srv/", "app/../web/"), "/srv/web");
+        assert_eq!(workdir("/srv", "/abs/./x"), "/abs/x");
+        assert_eq!(workdir("/srv", ".."), "/");
+    }
+
+    fn healthcheck(line: &str) -> serde_json::Value {
+        let df = berth_build::parse(&format!("FROM scratch\n{line}\n")).unwrap();
+        match &df.stages[0].instructions[0].kind {
+            InstructionKind::Healthcheck(check) => healthcheck_json(check),
+            other => panic!("not a healthcheck: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn healthchecks_are_written_as_docker_does() {
+        assert_eq!(
+            healthcheck("HEALTHCHECK --interval=5s --timeout=1500ms --retries=3 CMD curl -f http://localhost/"),
+            serde_json::json!({
+                "Test": ["CMD-SHELL", "curl -f http://localhost/"],
+                "Interval": 5_000_000_000u64,
+                "Timeout": 1_500_000_000u64,
+                "Retries": 3,
+            })
+        );
+        assert_eq!(
+            healthcheck("HEALTHCHECK --start-period=1m CMD [\"/bin/check\", \"-q\"]"),
+            serde_json::json!({ "Test": ["CMD", "/bin/check", "-q"], "StartPeriod": 60_000_000_000u64 })
+        );
+        assert_eq!(healthcheck("HEALTHCHECK NONE"), serde_json::json!({ "Test": ["NONE"] }));
     }
 }
