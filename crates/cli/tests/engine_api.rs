@@ -242,3 +242,51 @@ async fn a_multi_threaded_caller_drives_a_container_through_the_engine_alone() {
     let leftovers = std::fs::read_dir(options.runroot.join("containers")).map_or(0, |d| d.count());
     assert_eq!(leftovers, 0, "the container's run directory outlived rm");
 }
+
+/// A build's output, collected.
+struct Collected(std::sync::Mutex<Vec<String>>);
+
+impl berth_engine::build::BuildOutput for Collected {
+    fn line(&self, text: &str) {
+        self.0.lock().expect("output lock").push(text.to_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_sends_its_run_output_to_the_output_the_caller_hands_in() {
+    let berth = common::Berth::new();
+    let Some(rootfs) = common::busybox_rootfs(berth.dir.path()) else {
+        eprintln!("SKIPPED: no busybox");
+        return;
+    };
+    berth_engine::use_helper_executable(env!("CARGO_BIN_EXE_berth").into());
+    let options = Options {
+        root: berth.root(),
+        runroot: berth.dir.path().join("run"),
+    };
+    let tarball = berth.path("rootfs.tar");
+    common::tar_dir(&rootfs, &tarball);
+    let context = berth.path("context");
+    std::fs::create_dir_all(&context).expect("context dir");
+    let built = call(&options, move |engine| {
+        let import = ImportOptions {
+            reference: Some("api-busybox:latest".into()),
+            source: "-".into(),
+            ..ImportOptions::default()
+        };
+        engine.import(&mut File::open(&tarball).expect("rootfs tar"), &import)?;
+        let build = berth_engine::build::BuildOptions {
+            context,
+            dockerfile_text: Some("FROM api-busybox\nRUN echo from-the-run-step; echo and-its-stderr >&2\n".into()),
+            network: Some("none".into()),
+            ..Default::default()
+        };
+        let out = Collected(std::sync::Mutex::new(Vec::new()));
+        engine.build(&build, &out)?;
+        Ok(out.0.into_inner().expect("output lock"))
+    })
+    .await
+    .expect("build");
+    assert!(built.iter().any(|l| l == "from-the-run-step"), "{built:?}");
+    assert!(built.iter().any(|l| l == "and-its-stderr"), "{built:?}");
+}

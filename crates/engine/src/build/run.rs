@@ -1,6 +1,7 @@
 //! The RUN step: the command in a throwaway container on the engine, its `--mount`s, its changes as a layer.
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
@@ -11,8 +12,8 @@ use berth_store::Digest;
 use super::cache::{cache_key, tree_stamp};
 use super::sources::resolve_sources;
 use super::view::ImageView;
-use super::{build_error, clean_path, rand_suffix, step_failed, Job, Stage};
-use crate::containers::{ContainerConfig, CreateOptions, Ended, HostConfig, StartMode};
+use super::{build_error, clean_path, rand_suffix, step_failed, BuildOutput, Job, Stage};
+use crate::containers::{Caller, ContainerConfig, CreateOptions, Ended, HostConfig, StartMode};
 use crate::images::derive::NewLayer;
 use crate::{time, Engine, Error, Result};
 
@@ -69,10 +70,7 @@ impl Engine {
                 self.start_container(&cid, StartMode::Detached)?;
                 self.wait_container(&cid)?
             } else {
-                match self.start_container(&cid, StartMode::Attached)?.wait_exit()? {
-                    Ended::Exited(code) => code as i64,
-                    Ended::Detached => self.wait_container(&cid)?,
-                }
+                self.run_attached(&cid, out)?
             };
             if code != 0 {
                 return Err(step_failed(format!(
@@ -105,6 +103,34 @@ impl Engine {
         }
         let id = result?;
         self.advance(stage, &key, id, out)
+    }
+
+    /// Starts the step's container with its output going to the build's output, line by line, and
+    /// waits for its exit code.
+    fn run_attached(&self, cid: &str, out: &dyn BuildOutput) -> Result<i64> {
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Stream {
+            context: "creating the RUN step's output pipe".into(),
+            source: e.into(),
+        })?;
+        let stderr = write.try_clone().map_err(|e| Error::Stream {
+            context: "creating the RUN step's output pipe".into(),
+            source: e,
+        })?;
+        let caller = Caller {
+            stdin: None,
+            stdout: Some(write),
+            stderr: Some(stderr),
+        };
+        // The start takes our write ends along: the pipe ends when the container's monitor does.
+        let started = self.start_container(cid, StartMode::Attached(caller))?;
+        for line in BufReader::new(fs::File::from(read)).split(b'\n') {
+            let Ok(line) = line else { break };
+            out.line(&String::from_utf8_lossy(&line));
+        }
+        Ok(match started.wait_exit()? {
+            Ended::Exited(code) => code as i64,
+            Ended::Detached => self.wait_container(cid)?,
+        })
     }
 
     /// Turns one `RUN --mount` into what the step's container gets: a bind (read-only from the context or

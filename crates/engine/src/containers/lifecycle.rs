@@ -41,13 +41,20 @@ impl RestartPolicy {
 }
 
 /// How `start` hands the container's stdio over.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Debug)]
 pub enum StartMode {
     /// Detached: the monitor keeps stdio to itself (logs only).
     Detached,
-    /// Attached: the monitor also relays the container's output to this
-    /// process's stdout/stderr (and stdin, if the container has it open).
-    Attached,
+    /// Attached: the monitor also relays the container's output to the caller's streams, and
+    /// their input to the container if it has stdin open (the CLI hands its terminal, a build a
+    /// pipe it reads). Streams not given are /dev/null.
+    Attached(berth_relay::Caller),
+}
+
+impl StartMode {
+    fn is_attached(&self) -> bool {
+        matches!(self, StartMode::Attached(_))
+    }
 }
 
 /// A started container, and for attached starts the channel on which its
@@ -129,6 +136,7 @@ impl Engine {
             context: "creating the monitor's status pipe".into(),
             source: e.into(),
         })?;
+        let attached = mode.is_attached();
         let child = self.spawn_monitor(&container, mode, write, read.as_raw_fd(), &lock)?;
         let mut status = BufReader::new(std::fs::File::from(read));
         let mut line = String::new();
@@ -154,7 +162,7 @@ impl Engine {
             return Ok(Started {
                 pid: pid.parse().unwrap_or(0),
                 monitor_pid: monitor.parse().unwrap_or(0),
-                status: (mode == StartMode::Attached).then_some(status),
+                status: attached.then_some(status),
             });
         }
         if let Some(rest) = line.strip_prefix("error ") {
@@ -247,7 +255,7 @@ impl Engine {
             if pid == 0 {
                 let code = self.forked_monitor(
                     container.id(),
-                    mode,
+                    &mode,
                     container.config.open_stdin,
                     write,
                     parent_only,
@@ -279,13 +287,26 @@ impl Engine {
             .arg("--start-lock-fd")
             .arg(lock_fd.to_string())
             .arg(container.id());
-        if mode == StartMode::Detached {
-            let stderr = monitor::open_log(self.runroot(), container.id()).map_or_else(|_| Stdio::null(), Stdio::from);
-            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
-        } else {
-            command.arg("--attach");
-            if !container.config.open_stdin {
-                command.stdin(Stdio::null());
+        match &mode {
+            StartMode::Detached => {
+                let stderr =
+                    monitor::open_log(self.runroot(), container.id()).map_or_else(|_| Stdio::null(), Stdio::from);
+                command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
+            }
+            StartMode::Attached(caller) => {
+                command.arg("--attach");
+                let stream = |fd: &Option<std::os::fd::OwnedFd>| match fd.as_ref().map(|fd| fd.try_clone()) {
+                    Some(Ok(fd)) => Stdio::from(fd),
+                    _ => Stdio::null(),
+                };
+                let stdin = match container.config.open_stdin {
+                    true => stream(&caller.stdin),
+                    false => Stdio::null(),
+                };
+                command
+                    .stdin(stdin)
+                    .stdout(stream(&caller.stdout))
+                    .stderr(stream(&caller.stderr));
             }
         }
         // The status pipe's write end and the start lock must survive exec in the monitor.
@@ -309,7 +330,7 @@ impl Engine {
     fn forked_monitor(
         &self,
         id: &str,
-        mode: StartMode,
+        mode: &StartMode,
         open_stdin: bool,
         write: std::os::fd::OwnedFd,
         parent_only: std::os::fd::RawFd,
@@ -323,20 +344,22 @@ impl Engine {
             libc::close(parent_only);
         }
         if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
-            let targets: &[i32] = match (mode, open_stdin) {
-                (StartMode::Detached, _) => &[0, 1, 2],
-                (StartMode::Attached, false) => &[0],
-                (StartMode::Attached, true) => &[],
+            let none = berth_relay::Caller::default();
+            let caller = match mode {
+                StartMode::Attached(caller) => caller,
+                StartMode::Detached => &none,
             };
-            for &fd in targets {
-                // SAFETY: dup2 onto our own standard fds.
+            let stdin = if open_stdin { caller.stdin.as_ref() } else { None };
+            for (target, given) in [(0, stdin), (1, caller.stdout.as_ref()), (2, caller.stderr.as_ref())] {
+                let source = given.map_or(null.as_raw_fd(), |fd| fd.as_raw_fd());
+                // SAFETY: dup2 onto our own standard fds, from fds open in this process.
                 #[allow(unsafe_code)]
                 unsafe {
-                    libc::dup2(null.as_raw_fd(), fd);
+                    libc::dup2(source, target);
                 }
             }
         }
-        if mode == StartMode::Detached {
+        if !mode.is_attached() {
             // What the monitor says (warnings, a panic) goes to its log, as an exec'd monitor's does.
             if let Ok(log) = monitor::open_log(self.runroot(), id) {
                 // SAFETY: dup2 onto our own stderr.
@@ -354,7 +377,7 @@ impl Engine {
             id,
             status_fd,
             start_lock_fd,
-            mode == StartMode::Attached,
+            mode.is_attached(),
             monitor::Resume::default(),
         )
     }

@@ -19,7 +19,7 @@ pub fn start(options: &Options, args: StartArgs) -> anyhow::Result<()> {
     let mut failed = false;
     for name in &args.containers {
         let mode = if args.attach {
-            StartMode::Attached
+            StartMode::Attached(berth_engine::containers::Caller::own_stdio(args.interactive)?)
         } else {
             StartMode::Detached
         };

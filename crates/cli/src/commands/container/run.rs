@@ -394,7 +394,7 @@ pub fn run(options: &Options, args: RunArgs) -> anyhow::Result<()> {
     let mode = if args.detach {
         StartMode::Detached
     } else {
-        StartMode::Attached
+        StartMode::Attached(berth_engine::containers::Caller::own_stdio(args.interactive)?)
     };
     let started = match engine.start_container(container.id(), mode) {
         Ok(s) => s,
