@@ -1,0 +1,165 @@
+//! The runtime's view of a run: the container's config turned into a run spec (mounts, volumes filled on
+//! first use, security options, devices, limits).
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use berth_runtime::spec::{self, NetworkMode, RunSpec, SeccompMode};
+
+use super::etc_files::write_etc_files;
+use super::paths::cgroups_path;
+use super::record::Monitor;
+use crate::{Error, Result};
+
+impl Monitor<'_> {
+    pub(super) fn run_spec(&self, rootfs: &Path) -> Result<RunSpec> {
+        let c = &self.container.config;
+        let h = &c.host;
+        let id = &self.container.row.id;
+        let dir = self.engine.container_dir(id);
+        let endpoints = self.engine.container_endpoints(id)?;
+        let mut files = write_etc_files(&dir, c, &endpoints)?;
+        let mut ulimits = Vec::new();
+        for u in &h.ulimits {
+            ulimits.push(spec::parse_ulimit(u)?);
+        }
+        let mut tmpfs = Vec::new();
+        for t in &h.tmpfs {
+            let (path, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
+            tmpfs.push((path.to_string(), opts.to_string()));
+        }
+        for m in &c.mounts {
+            let options: Vec<String> = (!m.propagation.is_empty())
+                .then(|| m.propagation.clone())
+                .into_iter()
+                .collect();
+            match m.kind.as_str() {
+                "tmpfs" => tmpfs.push((m.target.clone(), m.tmpfs_options.clone())),
+                "bind" => files.push(spec::BindMount {
+                    source: PathBuf::from(&m.source),
+                    destination: m.target.clone(),
+                    read_only: m.read_only,
+                    options,
+                }),
+                _ => {
+                    let volume = self.engine.volume(&m.source)?;
+                    if volume.options.get("type").map(String::as_str) == Some("tmpfs") {
+                        let o = volume.options.get("o").cloned().unwrap_or_default();
+                        tmpfs.push((m.target.clone(), o));
+                        continue;
+                    }
+                    let source = match (
+                        volume.options.get("type").map(String::as_str),
+                        volume.options.get("device"),
+                    ) {
+                        (Some("none"), Some(device)) => PathBuf::from(device),
+                        _ => volume.mountpoint.clone(),
+                    };
+                    if !m.nocopy {
+                        copy_up(rootfs, &m.target, &source);
+                    }
+                    files.push(spec::BindMount {
+                        source,
+                        destination: m.target.clone(),
+                        read_only: m.read_only,
+                        options,
+                    });
+                }
+            }
+        }
+        let mut seccomp = SeccompMode::Default;
+        let mut no_new_privileges = false;
+        for opt in &h.security_opt {
+            let (key, value) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
+            match (key, value) {
+                ("no-new-privileges", "" | "true") => no_new_privileges = true,
+                ("no-new-privileges", "false") => no_new_privileges = false,
+                ("seccomp", "unconfined") => seccomp = SeccompMode::Unconfined,
+                ("seccomp", path) if !path.is_empty() => seccomp = SeccompMode::Profile(PathBuf::from(path)),
+                ("label" | "apparmor", _) => {}
+                _ => return Err(Error::InvalidArgument(format!("invalid --security-opt: {opt}"))),
+            }
+        }
+        let mut devices = Vec::new();
+        for d in &h.devices {
+            let mut parts = d.splitn(3, ':');
+            let host = parts.next().unwrap_or_default();
+            let container = parts.next().unwrap_or(host);
+            let perms = parts.next().unwrap_or("rwm");
+            devices.push(spec::Device {
+                host: PathBuf::from(host),
+                container: container.to_string(),
+                permissions: perms.to_string(),
+            });
+        }
+        Ok(RunSpec {
+            rootfs: rootfs.to_path_buf(),
+            args: self.container.args(),
+            env: c.env.clone(),
+            cwd: c.working_dir.clone(),
+            user: c.user.clone(),
+            group_add: c.group_add.clone(),
+            hostname: c.hostname.clone(),
+            tty: c.tty,
+            read_only: h.read_only,
+            privileged: h.privileged,
+            cap_add: h.cap_add.clone(),
+            cap_drop: h.cap_drop.clone(),
+            no_new_privileges,
+            seccomp,
+            // Set by the caller (network_mode), which may create a namespace.
+            network: NetworkMode::None,
+            resources: spec::Resources {
+                memory: (h.memory > 0).then_some(h.memory),
+                memory_swap: (h.memory_swap != 0).then_some(h.memory_swap),
+                memory_reservation: (h.memory_reservation > 0).then_some(h.memory_reservation),
+                nano_cpus: (h.nano_cpus > 0).then_some(h.nano_cpus),
+                cpu_shares: (h.cpu_shares > 0).then_some(h.cpu_shares as u64),
+                cpuset_cpus: (!h.cpuset_cpus.is_empty()).then(|| h.cpuset_cpus.clone()),
+                pids_limit: (h.pids_limit != 0).then_some(h.pids_limit),
+                oom_kill_disable: h.oom_kill_disable,
+            },
+            ulimits,
+            shm_size: (h.shm_size > 0).then_some(h.shm_size as u64),
+            tmpfs,
+            binds: files,
+            devices,
+            cgroups_path: cgroups_path(id),
+            sysctls: Default::default(),
+            oom_score_adj: None,
+        })
+    }
+}
+
+/// Fills a new, empty volume with what the image has at `target`, keeping
+/// owners and modes, as docker does on a volume's first use. The target is
+/// resolved inside the container's root, so an image's symlinks never lead
+/// the copy to host files.
+fn copy_up(rootfs: &Path, target: &str, volume: &Path) {
+    if fs::read_dir(volume).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return;
+    }
+    let Ok(root) = File::open(rootfs) else { return };
+    let Ok(dir) = rustix::fs::openat2(
+        &root,
+        target,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        rustix::fs::ResolveFlags::IN_ROOT,
+    ) else {
+        return;
+    };
+    // "/." makes the magic link resolve to the directory it names.
+    let source = PathBuf::from(format!("/proc/self/fd/{}/.", std::os::fd::AsRawFd::as_raw_fd(&dir)));
+    if let Err(e) = berth_image::layer::merge_overlay_dir(&source, volume) {
+        tracing::warn!(error = %e, target, "copying the image's content into a new volume");
+    }
+    if let Ok(st) = rustix::fs::fstat(&dir) {
+        let _ = rustix::fs::chown(
+            volume,
+            Some(rustix::fs::Uid::from_raw(st.st_uid)),
+            Some(rustix::fs::Gid::from_raw(st.st_gid)),
+        );
+        let _ = rustix::fs::chmod(volume, rustix::fs::Mode::from_raw_mode(st.st_mode & 0o7777));
+    }
+}
