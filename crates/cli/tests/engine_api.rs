@@ -230,7 +230,7 @@ async fn a_multi_threaded_caller_drives_a_container_through_the_engine_alone() {
         let id = id.clone();
         call(&options, move |engine| Ok(engine.container(&id)?.row.state)).await
     };
-    assert_eq!(state.expect("inspect after stop"), "exited");
+    assert_eq!(state.expect("inspect after stop"), berth_engine::ContainerState::Exited);
     {
         let id = id.clone();
         call(&options, move |engine| engine.remove_container(&id, false, false))

@@ -24,7 +24,7 @@ mod whole_file;
 
 use std::path::{Path, PathBuf};
 
-pub use berth_types::{Digest, ErrorKind};
+pub use berth_types::{ContainerState, Digest, ErrorKind};
 pub use error::{Error, Result};
 
 use berth_store::Store;

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::Error;
+use crate::{ContainerState, Error};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContainerRow {
@@ -15,7 +15,7 @@ pub struct ContainerRow {
     pub created: String,
     /// The engine's resolved configuration, as JSON.
     pub config: String,
-    pub state: String,
+    pub state: ContainerState,
     pub pid: i64,
     pub monitor_pid: i64,
     /// The monitor's start time in clock ticks since boot (/proc/PID/stat),
@@ -41,7 +41,8 @@ fn row(r: &Row) -> rusqlite::Result<ContainerRow> {
         image_id: r.get(2)?,
         created: r.get(3)?,
         config: r.get(4)?,
-        state: r.get(5)?,
+        // A state this berth does not know (a newer one's, or damage) reads as dead: removable.
+        state: r.get::<_, String>(5)?.parse().unwrap_or(ContainerState::Dead),
         pid: r.get(6)?,
         monitor_pid: r.get(7)?,
         monitor_start: r.get(8)?,
@@ -65,7 +66,7 @@ pub fn insert(conn: &Connection, c: &ContainerRow) -> Result<(), Error> {
             c.image_id,
             c.created,
             c.config,
-            c.state,
+            c.state.as_str(),
             c.pid,
             c.monitor_pid,
             c.monitor_start,
@@ -92,7 +93,7 @@ pub fn update(conn: &Connection, c: &ContainerRow) -> Result<(), Error> {
             c.id,
             c.name,
             c.config,
-            c.state,
+            c.state.as_str(),
             c.pid,
             c.monitor_pid,
             c.monitor_start,

@@ -3,7 +3,7 @@
 
 mod error;
 
-pub use berth_types::{Digest, DigestError, Hasher, HashingReader, HashingWriter};
+pub use berth_types::{ContainerState, Digest, DigestError, Hasher, HashingReader, HashingWriter};
 pub use error::{Error, ErrorKind, IoContext};
 pub mod check;
 pub mod containers;

@@ -1,10 +1,12 @@
-//! The leaf of berth's crates: content digests, and the kind of an error that decides its exit
+//! The leaf of berth's crates: content digests, a container's state, and the kind of an error that decides its exit
 //! code and HTTP status. Crates that need only these need not depend on the store (and its
 //! bundled SQLite).
 
 mod digest;
+mod state;
 
 pub use digest::{Digest, DigestError, Hasher, HashingReader, HashingWriter};
+pub use state::{ContainerState, UnknownState};
 
 /// What kind of failure an error is, for exit codes and HTTP status codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use berth_store::containers::{self as rows, ContainerRow};
 
 use super::mountinfo::mounts_under;
 use super::{done_if, found, CheckOptions, Finding, FindingKind, Repair};
+use crate::ContainerState;
 use crate::{Engine, Error, Result};
 
 /// How long a `create` may take between making the container's directory and writing its row: it may
@@ -24,7 +25,7 @@ pub(super) fn check(engine: &Engine, options: &CheckOptions, findings: &mut Vec<
     let containers = rows::list(&*engine.store().db()?)?;
     let images = engine.store().image_ids()?;
     for row in &containers {
-        if row.state == "removing" {
+        if row.state == ContainerState::Removing {
             // Every removal holds the container's start lock (containers/lifecycle.rs): a held one is a
             // removal at work.
             if !engine.start_lock_held(&row.id) {

@@ -18,6 +18,7 @@ use super::mountinfo::mounts_under;
 use super::{found, CheckOptions, Finding, FindingKind, Repair};
 use crate::containers::monitor;
 use crate::owned::Leak;
+use crate::ContainerState;
 use crate::{Engine, Result};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -68,10 +69,10 @@ fn container(
     }
     let row = rows::get(&*engine.store().db()?, id)?;
     if let Some(row) = &row {
-        if row.state == "removing" || monitor::monitor_alive(row) {
+        if row.state == ContainerState::Removing || monitor::monitor_alive(row) {
             return Ok(());
         }
-        if matches!(row.state.as_str(), "running" | "paused" | "restarting") {
+        if row.state.is_running() {
             dead_monitor(engine, options, row, findings);
             return Ok(());
         }
@@ -134,7 +135,7 @@ fn dead_monitor(engine: &Engine, options: &CheckOptions, row: &ContainerRow, fin
         || {
             // Looking it up reconciles it.
             let state = match engine.container(&row.id) {
-                Ok(c) => c.row.state,
+                Ok(c) => c.row.state.to_string(),
                 Err(crate::Error::NoSuchContainer(_)) => "removed".into(),
                 Err(e) => return Err(e),
             };

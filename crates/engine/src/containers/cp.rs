@@ -54,7 +54,7 @@ fn open_in(root: &Root, path: &str, flags: OFlags) -> std::result::Result<OwnedF
 
 impl Engine {
     fn cp_root(&self, c: &Container, writable: bool) -> Result<Root> {
-        if c.row.state == "running" || c.row.state == "paused" {
+        if c.row.state.is_live() {
             let path = format!("/proc/{}/root", c.row.pid);
             let fd = rustix::fs::open(&path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
                 .map_err(|e| io_err(&path, e))?;

@@ -9,6 +9,7 @@ use berth_store::containers::{self as rows, ContainerRow};
 
 use super::{lifecycle, random_id, valid_name, Container, ContainerConfig};
 use crate::events::EventType;
+use crate::ContainerState;
 use crate::{time, Engine, Error, Result};
 
 /// What `create` is asked for; `None` fields fall back to the image's config.
@@ -215,7 +216,7 @@ impl Engine {
             image_id: image.id().to_string(),
             created: time::now(),
             config: serde_json::to_string(&config).map_err(|e| Error::InvalidArgument(e.to_string()))?,
-            state: "created".into(),
+            state: ContainerState::Created,
             pid: 0,
             monitor_pid: 0,
             monitor_start: 0,

@@ -12,6 +12,7 @@ use berth_store::{meta, Digest, TempBlob};
 use super::Container;
 use crate::images::derive::NewLayer;
 use crate::images::import::apply_change;
+use crate::ContainerState;
 use crate::{time, Engine, Error, Result};
 
 /// What `commit` is asked for.
@@ -117,7 +118,7 @@ impl Engine {
         }
         config.config = Some(run);
 
-        let paused = options.pause && c.row.state == "running" && self.pause_container(c.id()).is_ok();
+        let paused = options.pause && c.row.state == ContainerState::Running && self.pause_container(c.id()).is_ok();
         let ingest = self.store().ingest()?;
         let written = self.container_layer(&ingest, c.id());
         if paused {

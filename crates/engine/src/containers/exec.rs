@@ -22,6 +22,7 @@ use berth_runtime::spec;
 use serde::{Deserialize, Serialize};
 
 use super::monitor;
+use crate::ContainerState;
 use crate::{Engine, Error, ErrorKind, Options, Result};
 
 /// What `exec` runs.
@@ -175,7 +176,7 @@ impl Engine {
     /// thread: the process is made by a helper process.
     pub fn exec_start(&self, name: &str, options: &ExecOptions, stdio: ExecStdio) -> Result<ExecProcess> {
         let c = self.running(name)?;
-        if c.row.state == "paused" {
+        if c.row.state == ContainerState::Paused {
             return Err(Error::Conflict(format!(
                 "container {} is paused, unpause the container before exec",
                 c.short_id()
@@ -369,7 +370,7 @@ impl Engine {
     /// `launch::wait_exit`).
     pub(crate) fn exec_in_container(&self, name: &str, options: &ExecOptions, stdio: launch::Stdio) -> Result<i32> {
         let c = self.running(name)?;
-        if c.row.state == "paused" {
+        if c.row.state == ContainerState::Paused {
             return Err(Error::Conflict(format!(
                 "container {} is paused, unpause the container before exec",
                 c.short_id()

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ExecOptions;
+use crate::ContainerState;
 use crate::{time, Engine, Error, Result};
 
 /// How many results inspect keeps, as Docker.
@@ -150,9 +151,9 @@ impl Engine {
                 Ok(c) => c,
                 Err(_) => return Ok(()),
             };
-            match c.row.state.as_str() {
-                "running" => {}
-                "paused" | "restarting" => continue,
+            match c.row.state {
+                ContainerState::Running => {}
+                ContainerState::Paused | ContainerState::Restarting => continue,
                 _ => return Ok(()),
             }
             let result = self.check_once(id, &check);

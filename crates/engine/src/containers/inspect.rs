@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{image_display, monitor, Container};
+use crate::ContainerState;
 use crate::{Engine, Result};
 
 impl Engine {
@@ -35,11 +36,11 @@ fn container_json(engine: &Engine, c: &Container) -> Value {
         "Args": rest,
         "State": {
             "Status": r.state,
-            "Running": r.state == "running" || r.state == "paused",
-            "Paused": r.state == "paused",
-            "Restarting": r.state == "restarting",
+            "Running": r.state.is_live(),
+            "Paused": r.state == ContainerState::Paused,
+            "Restarting": r.state == ContainerState::Restarting,
             "OOMKilled": r.oom_killed,
-            "Dead": r.state == "dead",
+            "Dead": r.state == ContainerState::Dead,
             "Pid": r.pid,
             "ExitCode": r.exit_code,
             "Error": r.error,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use berth_store::containers as rows;
 
 use super::monitor;
+use crate::ContainerState;
 use crate::{Engine, Error, Result};
 
 /// `--restart`, parsed.
@@ -393,17 +394,17 @@ impl Engine {
             )));
         }
         let signo = monitor::parse_signal(signal)?;
-        if signo == 9 || container.row.state == "restarting" {
+        if signo == 9 || container.row.state == ContainerState::Restarting {
             // Like docker: a container killed by the user is not restarted, and one between two runs has no
             // process to signal: the mark ends its restart loop.
             self.mark_stopping(container.id())?;
             container = self.container(container.id())?;
         }
-        if container.row.state == "paused" && matches!(signo, 9 | 15) {
+        if container.row.state == ContainerState::Paused && matches!(signo, 9 | 15) {
             // A frozen process cannot die: thaw it first, as Docker does.
             self.unpause_container(container.id())?;
         }
-        if !container.is_running() || container.row.state == "restarting" {
+        if !container.is_running() || container.row.state == ContainerState::Restarting {
             // Stopped since the first read, or still between two runs: the mark is all it takes.
             return Ok(());
         }
@@ -420,7 +421,7 @@ impl Engine {
         }
         self.mark_stopping(container.id())?;
         let container = self.container(container.id())?;
-        if container.row.state == "paused" {
+        if container.row.state == ContainerState::Paused {
             self.unpause_container(container.id())?;
         }
         let signal = signal

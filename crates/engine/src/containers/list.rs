@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::Container;
 use crate::filters::Filters;
+use crate::ContainerState;
 use crate::{Engine, Error, Result};
 
 /// The filter keys `ps` takes.
@@ -47,7 +48,7 @@ pub struct ContainerSummary {
     pub size_root_fs: Option<i64>,
     pub labels: BTreeMap<String, String>,
     /// created, running, paused, restarting, removing, exited, dead.
-    pub state: String,
+    pub state: ContainerState,
     /// Docker's human status: "Up 3 seconds (healthy)", "Exited (0) 2 minutes ago".
     pub status: String,
     pub host_config: SummaryHostConfig,
@@ -161,7 +162,7 @@ impl Engine {
             size_rw,
             size_root_fs,
             labels: c.config.labels.clone(),
-            state: c.row.state.clone(),
+            state: c.row.state,
             status: status_text(c, health, chrono::Utc::now()),
             host_config: SummaryHostConfig {
                 network_mode: c.config.host.network_mode.clone(),
@@ -216,7 +217,7 @@ impl Engine {
 /// The filters that need nothing but the container itself.
 fn passes(c: &Container, filters: &Filters, health: &str) -> bool {
     let id = |v: &str| v.trim_start_matches("sha256:").to_string();
-    filters.allows("status", |s| c.row.state == s)
+    filters.allows("status", |s| c.row.state.as_str() == s)
         && filters.allows("name", |n| c.row.name.contains(n.trim_start_matches('/')))
         && filters.allows("id", |i| c.row.id.starts_with(i))
         && filters.allows_labels(&c.config.labels)
@@ -224,7 +225,7 @@ fn passes(c: &Container, filters: &Filters, health: &str) -> bool {
             c.config.image == a || c.row.image_id.trim_start_matches("sha256:").starts_with(&id(a))
         })
         && filters.allows("exited", |e| {
-            c.row.state == "exited" && c.row.exit_code.to_string() == e
+            c.row.state == ContainerState::Exited && c.row.exit_code.to_string() == e
         })
         && filters.allows("health", |h| match h {
             "none" => health.is_empty(),
@@ -246,18 +247,18 @@ pub fn status_text(c: &Container, health: &str, now: chrono::DateTime<chrono::Ut
             .map(|t| crate::units::human_duration((now - t.with_timezone(&chrono::Utc)).num_seconds()))
             .unwrap_or_default()
     };
-    let status = match c.row.state.as_str() {
-        "running" => format!("Up {}", ago(&c.row.started_at)),
-        "paused" => format!("Up {} (Paused)", ago(&c.row.started_at)),
-        "restarting" => format!("Restarting ({}) {} ago", c.row.exit_code, ago(&c.row.finished_at)),
-        "exited" => format!("Exited ({}) {} ago", c.row.exit_code, ago(&c.row.finished_at)),
-        "removing" => "Removal In Progress".into(),
-        "dead" => "Dead".into(),
-        _ => "Created".into(),
+    let status = match c.row.state {
+        ContainerState::Running => format!("Up {}", ago(&c.row.started_at)),
+        ContainerState::Paused => format!("Up {} (Paused)", ago(&c.row.started_at)),
+        ContainerState::Restarting => format!("Restarting ({}) {} ago", c.row.exit_code, ago(&c.row.finished_at)),
+        ContainerState::Exited => format!("Exited ({}) {} ago", c.row.exit_code, ago(&c.row.finished_at)),
+        ContainerState::Removing => "Removal In Progress".into(),
+        ContainerState::Dead => "Dead".into(),
+        ContainerState::Created => "Created".into(),
     };
-    match (c.row.state.as_str(), health) {
-        ("running", "starting") => format!("{status} (health: starting)"),
-        ("running", h) if !h.is_empty() => format!("{status} ({h})"),
+    match (c.row.state, health) {
+        (ContainerState::Running, "starting") => format!("{status} (health: starting)"),
+        (ContainerState::Running, h) if !h.is_empty() => format!("{status} ({h})"),
         _ => status,
     }
 }

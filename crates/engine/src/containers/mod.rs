@@ -35,6 +35,7 @@ pub use lifecycle::{Ended, StartMode, Started};
 pub(crate) use monitor::point_resolver_at;
 pub use ops::{Stats, UpdateOptions};
 
+use crate::ContainerState;
 use crate::{time, Engine, Error, Result};
 
 /// Everything `create` resolved for a container, stored as JSON in its row.
@@ -143,7 +144,7 @@ impl Container {
     }
 
     pub fn is_running(&self) -> bool {
-        matches!(self.row.state.as_str(), "running" | "paused" | "restarting")
+        self.row.state.is_running()
     }
 
     /// The command line Docker shows: entrypoint then cmd.
@@ -257,8 +258,8 @@ impl Engine {
             let Some(mut row) = rows::get(tx, &id)? else {
                 return Ok::<_, Error>(None);
             };
-            if matches!(row.state.as_str(), "running" | "paused" | "restarting") && !monitor::monitor_alive(&row) {
-                row.state = "exited".into();
+            if row.state.is_running() && !monitor::monitor_alive(&row) {
+                row.state = ContainerState::Exited;
                 row.exit_code = if row.exit_code == 0 { 137 } else { row.exit_code };
                 row.finished_at = time::now();
                 row.error = error;
@@ -323,10 +324,10 @@ pub(crate) fn image_display(name: &str) -> String {
 /// removal holds). The monitor is looked up only for the few containers it matters for: `ps` looks at all.
 fn left_for_removal(row: &ContainerRow, config: &ContainerConfig) -> bool {
     let owner_gone = || config.owner.as_ref().is_some_and(|o| !o.alive());
-    match row.state.as_str() {
-        "exited" => (config.host.auto_remove || owner_gone()) && !monitor::monitor_alive(row),
-        "created" => owner_gone(),
-        "removing" => true,
+    match row.state {
+        ContainerState::Exited => (config.host.auto_remove || owner_gone()) && !monitor::monitor_alive(row),
+        ContainerState::Created => owner_gone(),
+        ContainerState::Removing => true,
         _ => false,
     }
 }

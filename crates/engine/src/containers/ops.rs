@@ -8,6 +8,7 @@ use berth_runtime::external::Runtime;
 use berth_store::containers as rows;
 
 use super::{lifecycle::RestartPolicy, monitor, Container, StartMode};
+use crate::ContainerState;
 use crate::{Engine, Error, Result};
 
 /// Resource changes for `update`; None leaves a value as it is.
@@ -39,16 +40,16 @@ impl Engine {
 
     pub(super) fn running(&self, name: &str) -> Result<Container> {
         let c = self.container(name)?;
-        if c.row.state != "running" && c.row.state != "paused" {
+        if !c.row.state.is_live() {
             return Err(Error::Conflict(format!("container {} is not running", c.short_id())));
         }
         Ok(c)
     }
 
-    fn set_state(&self, id: &str, state: &str) -> Result<()> {
+    fn set_state(&self, id: &str, state: ContainerState) -> Result<()> {
         self.store().write(|tx| {
             if let Some(mut row) = rows::get(tx, id)? {
-                row.state = state.to_string();
+                row.state = state;
                 rows::update(tx, &row)?;
             }
             Ok::<_, Error>(())
@@ -58,22 +59,22 @@ impl Engine {
     /// `pause`: freezes every process of the container.
     pub fn pause_container(&self, name: &str) -> Result<()> {
         let c = self.running(name)?;
-        if c.row.state == "paused" {
+        if !c.row.state.can_pause() {
             return Err(Error::Conflict(format!("container {} is already paused", c.short_id())));
         }
         self.runtime(&c)?.pause(c.id())?;
-        self.set_state(c.id(), "paused")?;
+        self.set_state(c.id(), ContainerState::Paused)?;
         self.emit_container(&c, "pause", &[]);
         Ok(())
     }
 
     pub fn unpause_container(&self, name: &str) -> Result<()> {
         let c = self.running(name)?;
-        if c.row.state != "paused" {
+        if !c.row.state.can_unpause() {
             return Err(Error::Conflict(format!("container {} is not paused", c.short_id())));
         }
         self.runtime(&c)?.resume(c.id())?;
-        self.set_state(c.id(), "running")?;
+        self.set_state(c.id(), ContainerState::Running)?;
         self.emit_container(&c, "unpause", &[]);
         Ok(())
     }
@@ -280,9 +281,9 @@ impl Engine {
         let containers = self.containers()?;
         let mut usage = (containers.len(), 0, 0, 0, 0);
         for c in &containers {
-            match c.row.state.as_str() {
-                "running" | "restarting" => usage.1 += 1,
-                "paused" => usage.2 += 1,
+            match c.row.state {
+                ContainerState::Running | ContainerState::Restarting => usage.1 += 1,
+                ContainerState::Paused => usage.2 += 1,
                 _ => {}
             }
             let size = crate::volumes::dir_size(&self.container_dir(c.id()).join("upper"));
@@ -309,7 +310,7 @@ impl Engine {
                 RestartPolicy::UnlessStopped => !stopped_by_user,
                 _ => false,
             };
-            if wanted && c.row.state != "created" {
+            if wanted && c.row.state != ContainerState::Created {
                 self.start_container(c.id(), StartMode::Detached)?;
                 started.push(c.row.name.clone());
             }

@@ -7,6 +7,7 @@ use berth_store::containers as rows;
 
 use super::{monitor, ContainerConfig};
 use crate::events::EventType;
+use crate::ContainerState;
 use crate::{Engine, Error, Result};
 
 impl Engine {
@@ -84,7 +85,7 @@ impl Engine {
             let Some(mut row) = rows::get(tx, id)? else {
                 return Ok::<_, Error>(None);
             };
-            row.state = "removing".into();
+            row.state = ContainerState::Removing;
             rows::update(tx, &row)?;
             Ok(Some(row))
         })?;

@@ -190,7 +190,7 @@ pub fn stats(options: &Options, args: StatsArgs) -> anyhow::Result<()> {
         engine
             .containers()?
             .into_iter()
-            .filter(|c| args.all || c.row.state == "running")
+            .filter(|c| args.all || c.row.state == berth_engine::ContainerState::Running)
             .collect()
     } else {
         args.containers

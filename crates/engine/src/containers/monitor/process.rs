@@ -86,7 +86,7 @@ mod tests {
             image_id: String::new(),
             created: String::new(),
             config: String::new(),
-            state: "running".into(),
+            state: crate::ContainerState::Running,
             pid: 0,
             monitor_pid: me,
             monitor_start: process_start(me).expect("our own start time"),

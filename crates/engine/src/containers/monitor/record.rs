@@ -12,6 +12,7 @@ use super::process::{boot_id, process_start};
 use super::run::Status;
 use crate::containers::Container;
 use crate::events::EventType;
+use crate::ContainerState;
 use crate::{time, Engine, Error};
 
 pub(super) struct Monitor<'e> {
@@ -44,8 +45,7 @@ impl Monitor<'_> {
         }
     }
 
-    pub(super) fn set_state(&mut self, state: &str) {
-        let state = state.to_string();
+    pub(super) fn set_state(&mut self, state: ContainerState) {
         self.update(|row| row.state = state);
     }
 
@@ -53,11 +53,10 @@ impl Monitor<'_> {
         let message = message.to_string();
         self.update(|row| {
             row.state = if row.started_at.starts_with("0001") {
-                "created"
+                ContainerState::Created
             } else {
-                "exited"
-            }
-            .into();
+                ContainerState::Exited
+            };
             row.exit_code = code as i64;
             row.error = message;
             row.pid = 0;
@@ -85,7 +84,7 @@ impl Monitor<'_> {
     fn record_exit(&mut self, exit_status: i32) {
         let oom = oom_killed(&self.id());
         self.update(|row| {
-            row.state = "exited".into();
+            row.state = ContainerState::Exited;
             row.exit_code = exit_status as i64;
             row.finished_at = time::now();
             row.oom_killed = oom;
@@ -98,7 +97,7 @@ impl Monitor<'_> {
         let monitor_start = process_start(monitor_pid).unwrap_or(0);
         let restarts = self.restarts as i64;
         self.update(|row| {
-            row.state = "running".into();
+            row.state = ContainerState::Running;
             row.pid = pid as i64;
             row.monitor_pid = monitor_pid;
             row.monitor_start = monitor_start;

@@ -13,6 +13,7 @@ use super::paths::stop_marker;
 use super::record::Monitor;
 use super::shim::close_inherited_sockets;
 use crate::containers::lifecycle::RestartPolicy;
+use crate::ContainerState;
 use crate::Engine;
 
 /// Reports to whoever started the monitor; a reader that went away is fine.
@@ -133,7 +134,7 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, start_lock_fd: i32, attach
         if ran_ms > 10_000 {
             backoff = Duration::from_millis(100);
         }
-        monitor.set_state("restarting");
+        monitor.set_state(ContainerState::Restarting);
         // The back-off grows to a minute: a stop or kill during it ends the wait, so it never waits that long.
         let wake = std::time::Instant::now() + backoff;
         while std::time::Instant::now() < wake && !stop_marker(engine, id).exists() {
@@ -145,7 +146,7 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, start_lock_fd: i32, attach
         backoff = (backoff * 2).min(Duration::from_secs(60));
         if stop_marker(engine, id).exists() {
             let _ = cleanup_runtime(engine, id);
-            monitor.set_state("exited");
+            monitor.set_state(ContainerState::Exited);
             status.say(&format!("exit {code}"));
             return 0;
         }
