@@ -14,6 +14,7 @@ pub mod images;
 pub mod networks;
 mod owned;
 mod parallel;
+pub mod pattern;
 pub mod ports;
 pub mod registry;
 mod time;
