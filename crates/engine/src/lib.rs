@@ -3,6 +3,7 @@
 //! It owns the data root and orchestrates the lower crates; it formats nothing.
 
 pub mod build;
+pub mod build_context;
 pub mod check;
 pub mod config;
 pub mod containers;
