@@ -84,6 +84,29 @@ pub fn go_time(created: Option<&str>) -> String {
     }
 }
 
+/// [`since`] for Unix seconds (the API's image times); 0 is unknown.
+pub fn since_unix(created: i64) -> String {
+    match DateTime::from_timestamp(created, 0) {
+        Some(t) if created > 0 => format!("{} ago", human_duration((Utc::now() - t).num_seconds())),
+        _ => "N/A".into(),
+    }
+}
+
+/// [`go_time`] for Unix seconds; empty for 0 (unknown).
+pub fn go_time_unix(created: i64) -> String {
+    match DateTime::from_timestamp(created, 0) {
+        Some(t) if created != 0 => t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Unix seconds as RFC 3339, as Docker's client prints history's CREATED AT.
+pub fn rfc3339_unix(created: i64) -> String {
+    DateTime::from_timestamp(created, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
 /// Docker's stringutils.Ellipsis.
 pub fn ellipsis(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use berth_engine::registry::{LayerState, Progress};
+use berth_engine::registry::{LayerState, Progress, Status};
 
 use crate::format::human_size;
 
@@ -49,22 +49,12 @@ impl Printer {
     }
 }
 
-/// Docker's words for a state, and whether it carries a progress bar.
+/// Docker's words for a state, with its progress bar if it has one, and whether it has.
 fn describe(state: &LayerState) -> (String, bool) {
-    match state {
-        LayerState::Waiting => ("Pulling fs layer".into(), false),
-        LayerState::Downloading { done, total } => (bar("Downloading", *done, *total), true),
-        LayerState::Verifying => ("Verifying Checksum".into(), false),
-        LayerState::DownloadComplete => ("Download complete".into(), false),
+    match state.progress() {
+        Some((done, total)) => (bar(&state.status(), done, total), true),
         // Docker shows extraction with a bar only: plain output leaves it out.
-        LayerState::Extracting => ("Extracting".into(), true),
-        LayerState::PullComplete => ("Pull complete".into(), false),
-        LayerState::AlreadyExists => ("Already exists".into(), false),
-        LayerState::Preparing => ("Preparing".into(), false),
-        LayerState::Pushing { done, total } => (bar("Pushing", *done, *total), true),
-        LayerState::Pushed => ("Pushed".into(), false),
-        LayerState::LayerExists => ("Layer already exists".into(), false),
-        LayerState::Mounted { from } => (format!("Mounted from {from}"), false),
+        None => (state.status(), *state == LayerState::Extracting),
     }
 }
 
@@ -128,7 +118,14 @@ impl Progress for Printer {
         let _ = out.flush();
     }
 
-    fn message(&self, text: &str) {
+    fn status(&self, status: &Status) {
+        self.line(&status.to_string());
+    }
+}
+
+impl Printer {
+    /// A line of the CLI's own among the progress (ends the block of layer lines).
+    pub fn line(&self, text: &str) {
         if self.quiet {
             return;
         }

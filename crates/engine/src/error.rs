@@ -18,6 +18,12 @@ pub enum Error {
     /// The container could not start; `code` is docker's status (125, 126, 127).
     #[error("{message}")]
     StartFailed { code: i32, message: String },
+    /// Something named that is not there, other than the objects above (a repository without tags).
+    #[error("{0}")]
+    NotFound(String),
+    /// Something to fetch from a URL the user gave (a build context, an import) could not be had.
+    #[error("{context}: {reason}")]
+    Download { context: String, reason: String },
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -52,6 +58,8 @@ impl Error {
             Error::NoSuchImage(_) | Error::NoSuchContainer(_) | Error::NoSuchVolume(_) | Error::NoSuchNetwork(_) => {
                 ErrorKind::NotFound
             }
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Download { .. } => ErrorKind::Unavailable,
             Error::Network(_) => ErrorKind::Internal,
             Error::StartFailed { .. } => ErrorKind::InvalidArgument,
             Error::Runtime(e) => e.kind(),

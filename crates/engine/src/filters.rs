@@ -74,6 +74,17 @@ impl Filters {
         }
     }
 
+    /// The keys given, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+
+    /// Adds `value` to `key` (the CLI's positional arguments that are filters, as `images REPO`).
+    pub fn with(mut self, key: &str, value: &str) -> Filters {
+        self.add(key.to_string(), value.to_string());
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

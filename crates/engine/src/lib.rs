@@ -3,6 +3,7 @@
 //! It owns the data root and orchestrates the lower crates; it formats nothing.
 
 pub mod build;
+pub mod build_context;
 pub mod check;
 pub mod config;
 pub mod containers;
@@ -14,6 +15,7 @@ pub mod images;
 pub mod networks;
 mod owned;
 mod parallel;
+pub mod pattern;
 pub mod ports;
 pub mod registry;
 mod time;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use berth_registry::{Client, ClientOptions, Credentials, DockerConfig, StaticCredentials};
 
-use crate::{Engine, Error, Result};
+use crate::filters::Filters;
+use crate::{Digest, Engine, Error, Result};
 
 /// Docker Hub, where names without a registry live.
 pub const DEFAULT_REGISTRY: &str = "docker.io";
@@ -27,12 +28,98 @@ pub enum LayerState {
     Mounted { from: String },
 }
 
-/// Receives what a pull or push does, as it happens (from several threads).
+impl LayerState {
+    /// Docker's words for the state (the `status` of its JSON progress message, without the bar).
+    pub fn status(&self) -> String {
+        match self {
+            LayerState::Waiting => "Pulling fs layer".into(),
+            LayerState::Downloading { .. } => "Downloading".into(),
+            LayerState::Verifying => "Verifying Checksum".into(),
+            LayerState::DownloadComplete => "Download complete".into(),
+            LayerState::Extracting => "Extracting".into(),
+            LayerState::PullComplete => "Pull complete".into(),
+            LayerState::AlreadyExists => "Already exists".into(),
+            LayerState::Preparing => "Preparing".into(),
+            LayerState::Pushing { .. } => "Pushing".into(),
+            LayerState::Pushed => "Pushed".into(),
+            LayerState::LayerExists => "Layer already exists".into(),
+            LayerState::Mounted { from } => format!("Mounted from {from}"),
+        }
+    }
+
+    /// `(current, total)` bytes for the states that carry a progress bar.
+    pub fn progress(&self) -> Option<(u64, u64)> {
+        match self {
+            LayerState::Downloading { done, total } | LayerState::Pushing { done, total } => Some((*done, *total)),
+            _ => None,
+        }
+    }
+}
+
+/// A line of a pull or push that is not about one layer, as Docker's progress stream carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// "Using default tag: latest"
+    UsingDefaultTag,
+    /// "latest: Pulling from library/busybox"
+    PullingFrom { tag: String, repository: String },
+    /// "Digest: sha256:…", the digest the reference resolved to.
+    Digest(Digest),
+    /// "Status: Downloaded newer image for busybox:latest" (or "Image is up to date for" when nothing
+    /// was downloaded); `reference` is in its familiar form.
+    Pulled { reference: String, downloaded: bool },
+    /// "The push refers to repository [docker.io/library/busybox]"
+    PushRefersTo { repository: String },
+    /// "latest: digest: sha256:… size: 527"
+    PushedTag { tag: String, digest: Digest, size: usize },
+}
+
+impl Status {
+    /// The `id` of Docker's JSON message (the tag a "Pulling from" line is about), if any.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Status::PullingFrom { tag, .. } => Some(tag),
+            _ => None,
+        }
+    }
+
+    /// The `status` of Docker's JSON message.
+    pub fn text(&self) -> String {
+        match self {
+            Status::UsingDefaultTag => "Using default tag: latest".into(),
+            Status::PullingFrom { repository, .. } => format!("Pulling from {repository}"),
+            Status::Digest(digest) => format!("Digest: {digest}"),
+            Status::Pulled {
+                reference,
+                downloaded: true,
+            } => format!("Status: Downloaded newer image for {reference}"),
+            Status::Pulled {
+                reference,
+                downloaded: false,
+            } => format!("Status: Image is up to date for {reference}"),
+            Status::PushRefersTo { repository } => format!("The push refers to repository [{repository}]"),
+            Status::PushedTag { tag, digest, size } => format!("{tag}: digest: {digest} size: {size}"),
+        }
+    }
+}
+
+/// The line Docker's client prints for the status: `id: text`, or the text alone.
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.id() {
+            Some(id) => write!(f, "{id}: {}", self.text()),
+            None => f.write_str(&self.text()),
+        }
+    }
+}
+
+/// Receives what a pull or push does, as it happens (from several threads): the CLI draws it, the API
+/// server will turn the same events into Docker's JSON progress stream.
 pub trait Progress: Sync {
     /// A layer's new state; `id` is the short (12 hex) digest Docker shows.
     fn layer(&self, id: &str, state: LayerState);
-    /// A line of its own ("latest: Pulling from library/busybox").
-    fn message(&self, text: &str);
+    /// A line of its own.
+    fn status(&self, status: &Status);
 }
 
 /// A [`Progress`] that shows nothing.
@@ -40,7 +127,7 @@ pub struct Quiet;
 
 impl Progress for Quiet {
     fn layer(&self, _: &str, _: LayerState) {}
-    fn message(&self, _: &str) {}
+    fn status(&self, _: &Status) {}
 }
 
 /// One answer of `search`.
@@ -127,20 +214,104 @@ impl Engine {
         Ok((registry, erased))
     }
 
-    /// `search TERM`: `registry/term` searches that registry, a plain term Docker Hub.
-    pub fn search(&self, term: &str, limit: usize) -> Result<Vec<SearchResult>> {
+    /// `search TERM`: `registry/term` searches that registry, a plain term Docker Hub; the results the
+    /// filters (`stars=N`, `is-official=BOOL`, `is-automated=BOOL`) let through.
+    pub fn search(&self, term: &str, limit: usize, filters: &Filters) -> Result<Vec<SearchResult>> {
+        let wanted = SearchFilters::parse(filters)?;
         let (registry, term) = match term.split_once('/') {
             Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first.to_string(), rest),
             _ => (DEFAULT_REGISTRY.to_string(), term),
         };
         let client = self.registry_client(&registry)?;
-        Ok(client.search(term, limit)?)
+        let mut results = client.search(term, limit)?;
+        results.retain(|r| wanted.allows(r));
+        Ok(results)
+    }
+}
+
+/// `search`'s filters, parsed (the last value of a key counts, as in Docker).
+#[derive(Debug, Default, PartialEq)]
+struct SearchFilters {
+    min_stars: u64,
+    official: Option<bool>,
+    automated: Option<bool>,
+}
+
+impl SearchFilters {
+    fn parse(filters: &Filters) -> Result<SearchFilters> {
+        filters.accept_only(&["stars", "is-official", "is-automated"])?;
+        let invalid = |key: &str, value: &str| Error::InvalidArgument(format!("invalid filter '{key}={value}'"));
+        let flag = |key: &str| -> Result<Option<bool>> {
+            filters
+                .get(key)
+                .last()
+                .map(|v| v.parse().map_err(|_| invalid(key, v)))
+                .transpose()
+        };
+        let min_stars = match filters.get("stars").last() {
+            Some(n) => n.parse().map_err(|_| invalid("stars", n))?,
+            None => 0,
+        };
+        Ok(SearchFilters {
+            min_stars,
+            official: flag("is-official")?,
+            automated: flag("is-automated")?,
+        })
+    }
+
+    fn allows(&self, result: &SearchResult) -> bool {
+        result.star_count >= self.min_stars
+            && self.official.is_none_or(|o| o == result.is_official)
+            && self.automated.is_none_or(|a| a == result.is_automated)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_filters_parse_and_match() {
+        let f = Filters::from_args(&["stars=3", "is-official=true"]).unwrap();
+        let wanted = SearchFilters::parse(&f).unwrap();
+        let result = |stars, official| SearchResult {
+            name: "x".into(),
+            description: String::new(),
+            star_count: stars,
+            is_official: official,
+            is_automated: false,
+        };
+        assert!(wanted.allows(&result(3, true)));
+        assert!(!wanted.allows(&result(2, true)));
+        assert!(!wanted.allows(&result(5, false)));
+        let bad = Filters::from_args(&["stars=many"]).unwrap();
+        assert_eq!(
+            SearchFilters::parse(&bad).unwrap_err().to_string(),
+            "invalid filter 'stars=many'"
+        );
+        let unknown = Filters::from_args(&["color=red"]).unwrap();
+        assert_eq!(
+            SearchFilters::parse(&unknown).unwrap_err().to_string(),
+            "invalid filter 'color'"
+        );
+    }
+
+    #[test]
+    fn statuses_read_as_dockers_lines() {
+        let pulling = Status::PullingFrom {
+            tag: "latest".into(),
+            repository: "library/busybox".into(),
+        };
+        assert_eq!(pulling.to_string(), "latest: Pulling from library/busybox");
+        assert_eq!(pulling.id(), Some("latest"));
+        let done = Status::Pulled {
+            reference: "busybox:latest".into(),
+            downloaded: false,
+        };
+        assert_eq!(done.to_string(), "Status: Image is up to date for busybox:latest");
+        assert_eq!(LayerState::Mounted { from: "a/b".into() }.status(), "Mounted from a/b");
+        assert_eq!(LayerState::Pushing { done: 1, total: 2 }.progress(), Some((1, 2)));
+    }
 
     #[test]
     fn login_servers_name_their_host() {

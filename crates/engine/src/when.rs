@@ -50,6 +50,12 @@ pub fn parse_when(text: &str, now: DateTime<Utc>) -> Result<i64> {
         .ok_or_else(invalid)
 }
 
+/// A Go duration (`30m`, `1h30m`, `1.5s`), as Docker's flags and filters write them: the one parser
+/// of them both front doors use.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
+    berth_build::parse_go_duration(text).map_err(|_| Error::InvalidArgument(format!("invalid duration {text:?}")))
+}
+
 fn nanos(t: DateTime<Utc>) -> Option<i64> {
     t.timestamp_nanos_opt()
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use berth_engine::build::{BuildOptions, BuildOutput};
+use berth_engine::build_context::{BuildContext, BuildRequest, Dockerfile};
 use berth_engine::Options;
 use clap::{Args, Subcommand};
 
@@ -78,21 +79,6 @@ impl BuildOutput for Lines {
 }
 
 pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
-    if let Some(p) = &args.platform {
-        let host = berth_image::spec::host_platform();
-        if p != &format!("{}/{}", host.os, host.architecture) {
-            bail!(
-                "platform {p} is not supported: berth builds for {}/{}",
-                host.os,
-                host.architecture
-            );
-        }
-    }
-    let is_git = args.context.starts_with("git@")
-        || args.context.starts_with("git://")
-        || args.context.contains(".git#")
-        || args.context.ends_with(".git");
-    let is_url = !is_git && (args.context.starts_with("http://") || args.context.starts_with("https://"));
     let mut build_args = BTreeMap::new();
     for a in &args.build_arg {
         match a.split_once('=') {
@@ -110,66 +96,32 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
             bail!("invalid argument {h:?} for \"--add-host\" flag: bad format for add-host: {h:?}");
         }
     }
-    let mut stdin_text = None;
-    let empty_context;
-    // Keeps a cloned git context until the build is done.
-    let _cloned;
-    let from_stream = args.context == "-" || is_url;
-    let context = if from_stream {
-        // stdin (or the URL) holds either a context as a tar (plain, gzip or zstd) or a Dockerfile alone, as in
-        // Docker.
-        let mut input = Vec::new();
-        if is_url {
-            ureq::get(&args.context)
-                .call()
-                .with_context(|| format!("downloading the build context from {}", args.context))?
-                .into_reader()
-                .read_to_end(&mut input)
-                .with_context(|| format!("downloading the build context from {}", args.context))?;
-        } else {
-            std::io::stdin()
-                .read_to_end(&mut input)
-                .context("reading the build context from stdin")?;
+    let context = if args.context == "-" {
+        if args.file.as_deref() == Some("-") {
+            bail!("invalid argument: can't use stdin for both build context and dockerfile");
         }
-        empty_context = tempfile::tempdir().context("making a directory for the context")?;
-        let is_tar = input.len() > 262 && &input[257..262] == b"ustar";
-        let compressed = input.starts_with(&[0x1f, 0x8b]) || input.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
-        if is_tar || compressed {
-            let stream =
-                berth_image::layer::decompressed(std::io::Cursor::new(input)).context("reading the context archive")?;
-            tar::Archive::new(stream)
-                .unpack(empty_context.path())
-                .context("unpacking the context archive from stdin")?;
-        } else {
-            stdin_text = Some(String::from_utf8(input).context("the Dockerfile given is not UTF-8")?);
-        }
-        empty_context.path().to_path_buf()
-    } else if is_git {
-        let (dir, context) = clone_context(&args.context)?;
-        _cloned = dir;
-        context
+        BuildContext::Stream(Box::new(std::io::stdin()))
     } else {
-        PathBuf::from(&args.context)
+        BuildContext::from_arg(&args.context)
     };
-    let (dockerfile, dockerfile_text) = match args.file.as_deref() {
+    let dockerfile = match args.file.as_deref() {
+        None => Dockerfile::Default,
         Some("-") => {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
                 .context("reading the Dockerfile from stdin")?;
-            (None, Some(text))
+            Dockerfile::Text(text)
         }
-        // With a context from stdin, -f names a file inside it.
-        Some(f) if from_stream && stdin_text.is_none() => (Some(context.join(f)), None),
-        Some(f) => (Some(PathBuf::from(f)), stdin_text),
-        None => (None, stdin_text),
+        // With a directory context, -f names a file here; with any other, a file inside the context.
+        Some(f) if matches!(context, BuildContext::Dir(_)) => Dockerfile::Host(PathBuf::from(f)),
+        Some(f) => Dockerfile::InContext(f.to_string()),
     };
-    let engine = engine(options)?;
-    let id = engine.build(
-        &BuildOptions {
-            context,
-            dockerfile,
-            dockerfile_text,
+    let request = BuildRequest {
+        context,
+        dockerfile,
+        platform: args.platform.clone(),
+        options: BuildOptions {
             tags: args.tag.clone(),
             build_args,
             target: args.target.clone(),
@@ -180,9 +132,11 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
             quiet: args.quiet,
             add_hosts: args.add_host.clone(),
             secrets: read_secrets(&args.secret)?,
+            ..BuildOptions::default()
         },
-        &Lines { quiet: args.quiet },
-    )?;
+    };
+    let engine = engine(options)?;
+    let id = engine.build_from(request, &Lines { quiet: args.quiet })?;
     if args.quiet {
         println!("{id}");
     }
@@ -190,35 +144,6 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
         std::fs::write(path, id.to_string()).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
-}
-
-/// A git context, `URL[#REF][:SUBDIR]` as Docker takes it: a shallow clone of REF (default branch when
-/// none) in a temporary directory; returns it (removed on drop) and the context directory in it.
-fn clone_context(spec: &str) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
-    let (url, fragment) = spec.split_once('#').unwrap_or((spec, ""));
-    let (reference, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
-    let dir = tempfile::tempdir().context("making a directory for the git context")?;
-    let checkout = dir.path().join("repo");
-    let mut git = std::process::Command::new("git");
-    git.args(["clone", "--quiet", "--depth", "1", "--recurse-submodules"]);
-    if !reference.is_empty() {
-        git.args(["--branch", reference]);
-    }
-    git.arg(url).arg(&checkout);
-    let out = git
-        .output()
-        .context("running git (install it to build from a git repository)")?;
-    if !out.status.success() {
-        bail!(
-            "unable to prepare context: git clone of {url} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let context = checkout.join(subdir.trim_start_matches('/'));
-    if !context.starts_with(&checkout) || subdir.split('/').any(|p| p == "..") || !context.is_dir() {
-        bail!("unable to prepare context: {subdir:?} is not a directory of {url}");
-    }
-    Ok((dir, context))
 }
 
 /// `--secret id=ID[,src=FILE|,env=VAR]` (with neither: the variable named ID), read now.

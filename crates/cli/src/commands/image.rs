@@ -6,14 +6,16 @@ use std::io::{self, IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use berth_engine::images::{Image, ImportOptions, Removed};
+use berth_engine::filters::Filters;
+use berth_engine::images::{
+    ImageListOptions, ImagePruneOptions, ImageSummary, ImportOptions, ImportSource, Removed, MISSING,
+};
 use berth_engine::Options;
-use berth_reference::Reference;
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
 use super::engine;
-use crate::format::{ellipsis, go_time, human_size, inspect_json, render_one, since, Listing};
+use crate::format::{ellipsis, go_time_unix, human_size, inspect_json, render_one, rfc3339_unix, since_unix, Listing};
 use crate::Exit;
 
 #[derive(Subcommand)]
@@ -87,179 +89,27 @@ pub struct LsArgs {
     reference: Option<String>,
 }
 
-/// Image list filters, parsed from `--filter key=value`.
-#[derive(Default)]
-struct Filters {
-    dangling: Option<bool>,
-    references: Vec<String>,
-    labels: Vec<(String, Option<String>)>,
-    before: Option<String>,
-    since: Option<String>,
-}
-
-impl Filters {
-    fn parse(filters: &[String]) -> anyhow::Result<Filters> {
-        let mut f = Filters::default();
-        for filter in filters {
-            let (key, value) = filter
-                .split_once('=')
-                .with_context(|| format!("bad format of filter (expected name=value): {filter}"))?;
-            match key {
-                "dangling" => {
-                    f.dangling = Some(match value.to_ascii_lowercase().as_str() {
-                        "true" | "1" => true,
-                        "false" | "0" => false,
-                        _ => bail!("invalid filter 'dangling={value}': use true or false"),
-                    })
-                }
-                "reference" => f.references.push(value.to_string()),
-                "label" => f.labels.push(match value.split_once('=') {
-                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                    None => (value.to_string(), None),
-                }),
-                "before" => f.before = Some(value.to_string()),
-                "since" => f.since = Some(value.to_string()),
-                _ => bail!("invalid filter '{key}'"),
-            }
-        }
-        Ok(f)
-    }
-
-    fn labels_match(&self, image: &Image) -> bool {
-        let labels = image.labels();
-        self.labels.iter().all(|(k, v)| match v {
-            Some(v) => labels.get(k) == Some(v),
-            None => labels.contains_key(k),
-        })
-    }
-}
-
-/// Go's path.Match for reference filters: `*` does not cross `/`.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    match (pattern.first(), text.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            glob(&pattern[1..], text) || (!text.is_empty() && text[0] != b'/' && glob(pattern, &text[1..]))
-        }
-        (Some(b'?'), Some(c)) if *c != b'/' => glob(&pattern[1..], &text[1..]),
-        (Some(p), Some(c)) if p == c => glob(&pattern[1..], &text[1..]),
-        _ => false,
-    }
-}
-
-fn reference_matches(pattern: &str, tag: &str) -> bool {
-    let Ok(r) = Reference::parse(tag) else { return false };
-    let name = r.familiar_name();
-    let with_tag = r.familiar_string();
-    glob(pattern.as_bytes(), name.as_bytes()) || glob(pattern.as_bytes(), with_tag.as_bytes())
-}
-
 pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
-    let mut filters = Filters::parse(&args.filter)?;
+    let mut filters = Filters::from_args(&args.filter)?;
     if let Some(r) = &args.reference {
-        filters.references.push(r.clone());
+        filters = filters.with("reference", r);
     }
-    let images = engine.images()?;
-    let created_of = |name: &str| -> anyhow::Result<Option<String>> { Ok(engine.image(name)?.config.created) };
-    let before = filters.before.as_deref().map(created_of).transpose()?.flatten();
-    let after = filters.since.as_deref().map(created_of).transpose()?.flatten();
-    let parents: HashSet<String> = images
-        .iter()
-        .filter_map(|i| i.record.parent.as_ref().map(|p| p.to_string()))
-        .collect();
-    // Images only the build cache keeps are shown with -a only, as BuildKit keeps its cache apart.
-    let cache_only = engine.build_cache_images()?;
-
-    let mut rows = Vec::new();
-    let mut seen = HashSet::new();
-    for image in &images {
-        let dangling = image.record.tags.is_empty();
-        let intermediate = dangling && parents.contains(&image.id().to_string());
-        if (intermediate || cache_only.contains(image.id())) && !args.all {
-            continue;
-        }
-        if filters.dangling.is_some_and(|d| d != dangling) || !filters.labels_match(image) {
-            continue;
-        }
-        let created = image.config.created.clone();
-        if before.is_some() && created >= before || after.is_some() && created <= after {
-            continue;
-        }
-        let tags: Vec<String> = image
-            .record
-            .tags
-            .iter()
-            .filter(|t| filters.references.is_empty() || filters.references.iter().any(|p| reference_matches(p, t)))
-            .cloned()
-            .collect();
-        if !filters.references.is_empty() && tags.is_empty() {
-            continue;
-        }
-        let id = if args.no_trunc {
-            image.id().to_string()
-        } else {
-            image.id().short().to_string()
-        };
-        if args.quiet {
+    let images = engine.list_images(&ImageListOptions { all: args.all, filters })?;
+    if args.quiet {
+        let mut seen = HashSet::new();
+        for image in &images {
+            let id = short_id(&image.id, args.no_trunc);
             if seen.insert(id.clone()) {
                 println!("{id}");
             }
-            continue;
         }
-        let entries: Vec<(String, String)> = if tags.is_empty() {
-            // Pulled by digest only: Docker shows the repository with no tag.
-            let mut repos: Vec<(String, String)> = image
-                .repo_digests()
-                .iter()
-                .filter_map(|d| {
-                    d.split_once('@')
-                        .map(|(repo, _)| (repo.to_string(), "<none>".to_string()))
-                })
-                .collect();
-            repos.dedup();
-            if repos.is_empty() {
-                repos.push(("<none>".into(), "<none>".into()));
-            }
-            repos
-        } else {
-            tags.iter()
-                .map(|t| {
-                    let r = Reference::parse(t).ok();
-                    (
-                        r.as_ref().map(|r| r.familiar_name()).unwrap_or_default(),
-                        r.as_ref()
-                            .and_then(|r| r.tag().map(String::from))
-                            .unwrap_or_else(|| "<none>".into()),
-                    )
-                })
-                .collect()
-        };
-        for (repository, tag) in entries {
-            let digest = image
-                .repo_digests()
-                .iter()
-                .find_map(|d| d.strip_prefix(&format!("{repository}@")).map(String::from))
-                .unwrap_or_else(|| "<none>".into());
-            let size = human_size(image.record.size, 3);
-            rows.push(json!({
-                "Containers": "N/A",
-                "CreatedAt": go_time(created.as_deref()),
-                "CreatedSince": since(created.as_deref()),
-                "Digest": digest,
-                "ID": id,
-                "Repository": repository,
-                "SharedSize": "N/A",
-                "Size": size,
-                "Tag": tag,
-                "UniqueSize": "N/A",
-                "VirtualSize": size,
-            }));
-        }
-    }
-    if args.quiet {
         return Ok(());
     }
+    let rows: Vec<Value> = images
+        .iter()
+        .flat_map(|image| summary_rows(image, args.no_trunc))
+        .collect();
     let table = if args.digests {
         "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     } else {
@@ -288,6 +138,70 @@ pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An image ID as Docker's client shows it: 12 hex digits unless `--no-trunc`.
+fn short_id(id: &str, no_trunc: bool) -> String {
+    if no_trunc {
+        return id.to_string();
+    }
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.chars().take(12).collect()
+}
+
+/// A familiar tag (`localhost:5000/app:1`) split into repository and tag.
+fn split_tag(tag: &str) -> (String, String) {
+    match tag.rsplit_once(':') {
+        Some((repo, t)) if !t.contains('/') => (repo.to_string(), t.to_string()),
+        _ => (tag.to_string(), "<none>".to_string()),
+    }
+}
+
+/// The rows `images` shows for one image: one per tag, or per repository it was pulled from by digest
+/// only (with no tag), or one `<none>` row.
+fn summary_rows(image: &ImageSummary, no_trunc: bool) -> Vec<Value> {
+    let entries: Vec<(String, String)> = if image.repo_tags.is_empty() {
+        let mut repos: Vec<(String, String)> = image
+            .repo_digests
+            .iter()
+            .filter_map(|d| {
+                d.split_once('@')
+                    .map(|(repo, _)| (repo.to_string(), "<none>".to_string()))
+            })
+            .collect();
+        repos.dedup();
+        if repos.is_empty() {
+            repos.push(("<none>".into(), "<none>".into()));
+        }
+        repos
+    } else {
+        image.repo_tags.iter().map(|t| split_tag(t)).collect()
+    };
+    let id = short_id(&image.id, no_trunc);
+    let size = human_size(u64::try_from(image.size).unwrap_or(0), 3);
+    entries
+        .into_iter()
+        .map(|(repository, tag)| {
+            let digest = image
+                .repo_digests
+                .iter()
+                .find_map(|d| d.strip_prefix(&format!("{repository}@")).map(String::from))
+                .unwrap_or_else(|| "<none>".into());
+            json!({
+                "Containers": "N/A",
+                "CreatedAt": go_time_unix(image.created),
+                "CreatedSince": since_unix(image.created),
+                "Digest": digest,
+                "ID": id,
+                "Repository": repository,
+                "SharedSize": "N/A",
+                "Size": size,
+                "Tag": tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": size,
+            })
+        })
+        .collect()
+}
+
 pub fn headers(pairs: &[(&str, &str)]) -> Map<String, Value> {
     pairs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()
 }
@@ -310,36 +224,22 @@ pub struct ImportArgs {
 }
 
 pub fn import(options: &Options, args: ImportArgs) -> anyhow::Result<()> {
-    if let Some(p) = &args.platform {
-        let host = berth_image::spec::host_platform();
-        if !p.starts_with(&format!("{}/{}", host.os, host.architecture)) && p != &host.os {
-            bail!(
-                "platform {p} is not supported here: this machine runs {}/{}",
-                host.os,
-                host.architecture
-            );
-        }
-    }
     let engine = engine(options)?;
-    let mut input: Box<dyn Read> = if args.source == "-" {
-        Box::new(io::stdin().lock())
-    } else if args.source.starts_with("http://") || args.source.starts_with("https://") {
-        let response = ureq::get(&args.source)
-            .call()
-            .with_context(|| format!("downloading {}", args.source))?;
-        Box::new(response.into_reader())
-    } else {
-        Box::new(File::open(&args.source).with_context(|| format!("open {}", args.source))?)
+    let import = ImportOptions {
+        reference: args.reference,
+        changes: args.change,
+        message: args.message,
+        source: args.source.clone(),
+        platform: args.platform,
     };
-    let id = engine.import(
-        &mut input,
-        &ImportOptions {
-            reference: args.reference,
-            changes: args.change,
-            message: args.message,
-            source: args.source,
-        },
-    )?;
+    let id = if args.source == "-" {
+        engine.import_from(ImportSource::Stream(&mut io::stdin().lock()), &import)?
+    } else if ImportSource::is_url(&args.source) {
+        engine.import_from(ImportSource::Url(args.source.clone()), &import)?
+    } else {
+        let mut file = File::open(&args.source).with_context(|| format!("open {}", args.source))?;
+        engine.import_from(ImportSource::Stream(&mut file), &import)?
+    };
     println!("{id}");
     Ok(())
 }
@@ -413,15 +313,7 @@ pub struct PruneArgs {
 }
 
 pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
-    let mut labels = Vec::new();
-    let mut until = None;
-    for f in &args.filter {
-        match f.split_once('=') {
-            Some(("label", v)) => labels.push(v.to_string()),
-            Some(("until", v)) => until = Some(v.to_string()),
-            _ => bail!("invalid filter '{f}': image prune takes until= and label="),
-        }
-    }
+    let filters = Filters::from_args(&args.filter)?;
     if !args.force {
         let warning = if args.all {
             "WARNING! This will remove all images without at least one container associated to them."
@@ -432,59 +324,14 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let engine = engine(options)?;
-    let until = until.map(|u| parse_until(&u)).transpose()?;
-    // The build cache's images are `builder prune`'s to remove, as BuildKit's cache is.
-    let cache_only = engine.build_cache_images()?;
-    let (removed, reclaimed) = engine.prune_images(args.all, |image| {
-        if cache_only.contains(image.id()) {
-            return true;
-        }
-        let labels_ok = labels.iter().all(|l| {
-            let all = image.labels();
-            match l.split_once('=') {
-                Some((k, v)) => all.get(k).map(String::as_str) == Some(v),
-                None => all.contains_key(l),
-            }
-        });
-        let old_enough = until.is_none_or(|u| {
-            image
-                .config
-                .created
-                .as_deref()
-                .and_then(crate::format::parse_time)
-                .is_some_and(|c| c.timestamp() < u)
-        });
-        !(labels_ok && old_enough)
-    })?;
-    if !removed.is_empty() {
+    let pruned = engine(options)?.prune_images_filtered(&ImagePruneOptions { all: args.all, filters })?;
+    if !pruned.removed.is_empty() {
         println!("Deleted Images:");
-        print_removed(&removed, true);
+        print_removed(&pruned.removed, true);
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(reclaimed, 4));
+    println!("Total reclaimed space: {}", human_size(pruned.space_reclaimed, 4));
     Ok(())
-}
-
-/// `until=` takes a Unix time, an RFC 3339 time or a duration like 24h.
-fn parse_until(value: &str) -> anyhow::Result<i64> {
-    if let Ok(t) = value.parse::<i64>() {
-        return Ok(t);
-    }
-    if let Some(t) = crate::format::parse_time(value) {
-        return Ok(t.timestamp());
-    }
-    let (number, unit) = value.split_at(value.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
-    let n: f64 = number
-        .parse()
-        .with_context(|| format!("invalid until value {value:?}"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => bail!("invalid until value {value:?}: use a timestamp or a duration like 24h"),
-    };
-    Ok(chrono::Utc::now().timestamp() - seconds as i64)
 }
 
 #[derive(Args)]
@@ -514,12 +361,12 @@ pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
     for name in &args.names {
         // Like docker: containers first, then images, unless --type says which.
         let found = match kind {
-            "image" => engine.inspect_image(name),
+            "image" => engine.inspect_image(name).and_then(to_json),
             "container" => engine.inspect_container(name),
             "volume" => engine.volume(name).map(|v| super::volume::volume_json(&v)),
             _ => engine
                 .inspect_container(name)
-                .or_else(|_| engine.inspect_image(name))
+                .or_else(|_| engine.inspect_image(name).and_then(to_json))
                 .or_else(|e| {
                     engine
                         .volume(name)
@@ -546,6 +393,11 @@ pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
         return Err(Exit(1).into());
     }
     Ok(())
+}
+
+/// A typed engine result as the JSON the templates and `inspect` print.
+fn to_json(value: impl serde::Serialize) -> berth_engine::Result<Value> {
+    serde_json::to_value(value).map_err(|e| berth_engine::Error::Internal(format!("encoding the result: {e}")))
 }
 
 /// Prints inspect results: a JSON array, or one template line per object.
@@ -583,12 +435,18 @@ pub struct HistoryArgs {
 }
 
 pub fn history(options: &Options, args: HistoryArgs) -> anyhow::Result<()> {
+    if let Some(platform) = &args.platform {
+        // Refused rather than ignored: berth keeps one platform of each image.
+        bail!("history --platform {platform} is not supported yet: berth keeps one platform of each image");
+    }
     let engine = engine(options)?;
     let rows = engine.history(&args.image)?;
-    let id_text = |id: &Option<berth_engine::Digest>| match id {
-        Some(d) if args.no_trunc => d.to_string(),
-        Some(d) => d.short().to_string(),
-        None => "<missing>".into(),
+    let id_text = |id: &str| {
+        if id == MISSING {
+            id.to_string()
+        } else {
+            short_id(id, args.no_trunc)
+        }
     };
     if args.quiet {
         for row in &rows {
@@ -600,13 +458,18 @@ pub fn history(options: &Options, args: HistoryArgs) -> anyhow::Result<()> {
         .iter()
         .map(|row| {
             let created_by = row.created_by.replace('\t', " ");
-            let created_by = if args.no_trunc { created_by } else { ellipsis(&created_by, 45) };
+            let created_by = if args.no_trunc {
+                created_by
+            } else {
+                ellipsis(&created_by, 45)
+            };
+            let size = u64::try_from(row.size).unwrap_or(0);
             json!({
                 "ID": id_text(&row.id),
-                "CreatedSince": if args.human { since(row.created.as_deref()) } else { row.created.clone().unwrap_or_default() },
-                "CreatedAt": row.created.clone().unwrap_or_default(),
+                "CreatedSince": if args.human { since_unix(row.created) } else { rfc3339_unix(row.created) },
+                "CreatedAt": rfc3339_unix(row.created),
                 "CreatedBy": created_by,
-                "Size": if args.human { human_size(row.size, 3) } else { row.size.to_string() },
+                "Size": if args.human { human_size(size, 3) } else { row.size.to_string() },
                 "Comment": row.comment,
                 "Tags": row.tags.join(", "),
             })
@@ -648,6 +511,10 @@ pub struct SaveArgs {
 }
 
 pub fn save(options: &Options, args: SaveArgs) -> anyhow::Result<()> {
+    if let Some(platform) = &args.platform {
+        // Refused rather than ignored: berth keeps one platform of each image, and saves that.
+        bail!("save --platform {platform} is not supported yet: berth keeps one platform of each image");
+    }
     let engine = engine(options)?;
     match &args.output {
         Some(path) => {

@@ -3,9 +3,9 @@
 use std::io::{IsTerminal, Read, Write};
 
 use anyhow::{bail, Context};
+use berth_engine::filters::Filters;
 use berth_engine::images::PullOptions;
 use berth_engine::{Engine, Options};
-use berth_reference::Reference;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -33,56 +33,42 @@ pub struct PullArgs {
 
 pub fn pull(options: &Options, args: PullArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
-    let quiet = args.quiet;
-    let printer = Printer::new(std::io::stdout().is_terminal(), false, quiet);
-    let name = args.name.clone();
-    let full = pull_with(&engine, &name, args.platform, args.all_tags, &printer)?;
-    if quiet {
+    let printer = Printer::new(std::io::stdout().is_terminal(), false, args.quiet);
+    let pulled = engine.pull(
+        &args.name,
+        &PullOptions {
+            platform: args.platform,
+            all_tags: args.all_tags,
+        },
+        &printer,
+    )?;
+    // Docker's client ends with the full reference (the repository for --all-tags), even with -q.
+    let full = match (args.all_tags, pulled.last()) {
+        (true, Some(p)) => p.repository.clone(),
+        (false, Some(p)) => p.reference.clone(),
+        (_, None) => return Ok(()),
+    };
+    if args.quiet {
         println!("{full}");
     } else {
-        use berth_engine::registry::Progress;
-        printer.message(&full);
+        printer.line(&full);
     }
     Ok(())
-}
-
-/// Pulls `name`, printing Docker's summary lines (to stderr when `printer` does); returns the full
-/// reference `pull` prints last.
-fn pull_with(
-    engine: &Engine,
-    name: &str,
-    platform: Option<String>,
-    all_tags: bool,
-    printer: &Printer,
-) -> anyhow::Result<String> {
-    use berth_engine::registry::Progress;
-    let pulled = engine.pull(name, &PullOptions { platform, all_tags }, printer)?;
-    let given = Reference::parse(name)?;
-    let Some(last) = pulled.last() else {
-        bail!("{name}: the repository has no tags");
-    };
-    let shown = if all_tags {
-        given.familiar_name()
-    } else {
-        Reference::parse(&last.reference).map_or(last.reference.clone(), |r| r.familiar_string())
-    };
-    if !all_tags {
-        printer.message(&format!("Digest: {}", last.digest));
-    }
-    let status = if pulled.iter().any(|p| p.downloaded) {
-        format!("Status: Downloaded newer image for {shown}")
-    } else {
-        format!("Status: Image is up to date for {shown}")
-    };
-    printer.message(&status);
-    Ok(if all_tags { given.name() } else { last.reference.clone() })
 }
 
 /// The pull `run` and `create` do for a missing image (`--pull missing`) or always (`--pull always`):
 /// Docker's lines go to stderr, so the container's own output stays clean.
 pub fn pull_for_run(engine: &Engine, image: &str, platform: Option<String>, quiet: bool) -> anyhow::Result<()> {
     let printer = Printer::new(std::io::stderr().is_terminal(), true, quiet);
-    pull_with(engine, image, platform, false, &printer).map(|_| ())
+    engine.pull(
+        image,
+        &PullOptions {
+            platform,
+            all_tags: false,
+        },
+        &printer,
+    )?;
+    Ok(())
 }
 
 #[derive(Args)]
@@ -105,10 +91,10 @@ pub fn push(options: &Options, args: PushArgs) -> anyhow::Result<()> {
     let printer = Printer::new(std::io::stdout().is_terminal(), false, args.quiet);
     let pushed = engine.push(&args.name, args.all_tags, &printer)?;
     if args.quiet {
-        let given = Reference::parse(&args.name)?;
         match (args.all_tags, pushed.last()) {
-            (false, Some(p)) => println!("{}:{}", given.name(), p.tag),
-            _ => println!("{}", given.name()),
+            (false, Some(p)) => println!("{}:{}", p.repository, p.tag),
+            (true, Some(p)) => println!("{}", p.repository),
+            (_, None) => {}
         }
     }
     Ok(())
@@ -237,19 +223,10 @@ pub struct SearchArgs {
 }
 
 pub fn search(options: &Options, args: SearchArgs) -> anyhow::Result<()> {
-    let mut min_stars = 0u64;
-    let mut official: Option<bool> = None;
-    for f in &args.filter {
-        match f.split_once('=') {
-            Some(("stars", n)) => min_stars = n.parse().with_context(|| format!("invalid filter 'stars={n}'"))?,
-            Some(("is-official", v)) => official = Some(v.parse().with_context(|| format!("invalid filter '{f}'"))?),
-            _ => bail!("invalid filter '{f}'"),
-        }
-    }
-    let results = engine(options)?.search(&args.term, args.limit)?;
+    let filters = Filters::from_args(&args.filter)?;
+    let results = engine(options)?.search(&args.term, args.limit, &filters)?;
     let rows: Vec<serde_json::Value> = results
         .iter()
-        .filter(|r| r.star_count >= min_stars && official.is_none_or(|o| o == r.is_official))
         .map(|r| {
             let description = if args.no_trunc {
                 r.description.clone()
@@ -307,7 +284,7 @@ pub struct ServeArgs {
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    match berth_build::parse_go_duration(text) {
+    match berth_engine::when::parse_duration(text) {
         Ok(d) if !d.is_zero() => Ok(d),
         _ => Err(format!(
             "invalid duration {text:?}: use a positive duration such as 30m or 24h"

@@ -23,9 +23,55 @@ pub struct ImportOptions {
     pub message: Option<String>,
     /// What the user named as the source (`-`, a path or a URL), for history.
     pub source: String,
+    /// `--platform`: refused unless it is this machine's (an import takes the tarball as it is).
+    pub platform: Option<String>,
+}
+
+/// Where an imported tarball comes from.
+pub enum ImportSource<'a> {
+    /// A stream the caller opened (a file, stdin, an API request body).
+    Stream(&'a mut dyn Read),
+    /// An http(s) URL the engine downloads.
+    Url(String),
+}
+
+impl ImportSource<'_> {
+    /// Whether the CLI's `import` argument is a URL.
+    pub fn is_url(source: &str) -> bool {
+        source.starts_with("http://") || source.starts_with("https://")
+    }
+}
+
+/// Refuses a platform that is not this machine's: `os/arch[/variant]` or the OS alone.
+fn check_platform(platform: &str) -> Result<()> {
+    let host = berth_image::spec::host_platform();
+    if platform.starts_with(&format!("{}/{}", host.os, host.architecture)) || platform == host.os {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "platform {platform} is not supported here: this machine runs {}/{}",
+        host.os, host.architecture
+    )))
 }
 
 impl Engine {
+    /// `import`: from a stream or a URL.
+    pub fn import_from(&self, source: ImportSource<'_>, options: &ImportOptions) -> Result<Digest> {
+        if let Some(platform) = &options.platform {
+            check_platform(platform)?;
+        }
+        match source {
+            ImportSource::Stream(input) => self.import(input, options),
+            ImportSource::Url(url) => {
+                let response = ureq::get(&url).call().map_err(|e| Error::Download {
+                    context: format!("downloading {url}"),
+                    reason: e.to_string(),
+                })?;
+                self.import(&mut response.into_reader(), options)
+            }
+        }
+    }
+
     /// Imports a tarball (plain, gzip or zstd) as a new image; returns its ID.
     pub fn import(&self, input: &mut dyn Read, options: &ImportOptions) -> Result<Digest> {
         let id = self.import_image(input, options)?;

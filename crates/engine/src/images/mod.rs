@@ -3,6 +3,8 @@
 
 pub(crate) mod derive;
 pub(crate) mod import;
+mod inspect;
+mod list;
 mod load;
 mod pull;
 mod push;
@@ -14,9 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use berth_image::spec::ImageConfig;
 use berth_reference::{is_id_prefix, Reference};
 use berth_store::{meta, Digest};
-use serde_json::{json, Value};
 
-pub use import::ImportOptions;
+pub use import::{ImportOptions, ImportSource};
+pub use inspect::{GraphDriver, HistoryResponseItem, ImageInspect, ImageInspectConfig, ImageMetadata, RootFs, MISSING};
+pub use list::{ImageListOptions, ImagePruneOptions, ImagePruned, ImageSummary};
 pub use load::Loaded;
 pub use pull::{PullOptions, Pulled};
 pub use push::Pushed;
@@ -66,18 +69,6 @@ pub fn familiar(full: &str) -> String {
 pub enum Removed {
     Untagged(String),
     Deleted(Digest),
-}
-
-/// One row of `history`, newest first.
-#[derive(Clone, Debug)]
-pub struct HistoryRow {
-    /// The image ID for the top row, None (`<missing>`) below.
-    pub id: Option<Digest>,
-    pub created: Option<String>,
-    pub created_by: String,
-    pub size: u64,
-    pub comment: String,
-    pub tags: Vec<String>,
 }
 
 /// Disk usage of images, for `system df`.
@@ -295,120 +286,6 @@ impl Engine {
         Ok((removed, collected.bytes + downloads))
     }
 
-    /// `image inspect`: Docker's ImageInspect JSON.
-    pub fn inspect_image(&self, name: &str) -> Result<Value> {
-        let image = self.image(name)?;
-        let conn = self.store.db()?;
-        let mut layers = Vec::new();
-        for chain in &image.record.layers {
-            if let Some(layer) = meta::get_layer(&conn, chain)? {
-                layers.push(layer);
-            }
-        }
-        drop(conn);
-        let c = &image.config;
-        let config = c.config.clone().unwrap_or_default();
-        let extra = |key: &str| c.extra.get(key).and_then(|v| v.as_str()).unwrap_or("").to_string();
-        let top = layers.last();
-        let mut graph = serde_json::Map::new();
-        if let Some(top) = top {
-            graph.insert(
-                "MergedDir".into(),
-                json!(self.store.layer_path(&top.chain_id).join("merged")),
-            );
-            graph.insert("UpperDir".into(), json!(self.store.layer_diff(&top.chain_id)));
-            graph.insert(
-                "WorkDir".into(),
-                json!(self.store.layer_path(&top.chain_id).join("work")),
-            );
-            let lowers: Vec<String> = layers
-                .iter()
-                .rev()
-                .skip(1)
-                .map(|l| self.store.layer_diff(&l.chain_id).display().to_string())
-                .collect();
-            if !lowers.is_empty() {
-                graph.insert("LowerDir".into(), json!(lowers.join(":")));
-            }
-        }
-        let last_tag = self.last_tag_time(image.id())?;
-        Ok(json!({
-            "Id": image.id().to_string(),
-            "RepoTags": image.repo_tags(),
-            "RepoDigests": image.repo_digests(),
-            "Parent": image.record.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
-            "Comment": extra("comment"),
-            "Created": c.created.clone().unwrap_or_default(),
-            "DockerVersion": extra("docker_version"),
-            "Author": c.author.clone().unwrap_or_default(),
-            "Config": inspect_config(&config),
-            "Architecture": c.architecture,
-            "Variant": c.variant,
-            "Os": c.os,
-            "OsVersion": c.os_version,
-            "Size": image.record.size,
-            "GraphDriver": { "Data": graph, "Name": "overlay2" },
-            "RootFS": { "Type": c.rootfs.kind, "Layers": c.rootfs.diff_ids },
-            "Metadata": { "LastTagTime": last_tag.unwrap_or_else(|| "0001-01-01T00:00:00Z".into()) },
-        }))
-    }
-
-    fn last_tag_time(&self, id: &Digest) -> Result<Option<String>> {
-        let conn = self.store.db()?;
-        let t: Option<String> = conn
-            .query_row(
-                "SELECT MAX(added_at) FROM tags WHERE image_id = ?1",
-                [id.to_string()],
-                |r| r.get(0),
-            )
-            .map_err(berth_store::Error::from)?;
-        Ok(t)
-    }
-
-    /// `history`: the config's history, newest first, with layer sizes.
-    pub fn history(&self, name: &str) -> Result<Vec<HistoryRow>> {
-        let image = self.image(name)?;
-        let conn = self.store.db()?;
-        let mut sizes = Vec::new();
-        for chain in &image.record.layers {
-            sizes.push(meta::get_layer(&conn, chain)?.map(|l| l.size).unwrap_or(0));
-        }
-        drop(conn);
-        let mut sizes = sizes.into_iter();
-        let history = &image.config.history;
-        let mut rows: Vec<HistoryRow> = if history.is_empty() {
-            // An image without history still has layers to show.
-            sizes
-                .map(|size| HistoryRow {
-                    id: None,
-                    created: image.config.created.clone(),
-                    created_by: String::new(),
-                    size,
-                    comment: String::new(),
-                    tags: Vec::new(),
-                })
-                .collect()
-        } else {
-            history
-                .iter()
-                .map(|h| HistoryRow {
-                    id: None,
-                    created: h.created.clone(),
-                    created_by: h.created_by.clone().unwrap_or_default(),
-                    size: if h.empty_layer { 0 } else { sizes.next().unwrap_or(0) },
-                    comment: h.comment.clone().unwrap_or_default(),
-                    tags: Vec::new(),
-                })
-                .collect()
-        };
-        rows.reverse();
-        if let Some(top) = rows.first_mut() {
-            top.id = Some(image.id().clone());
-            top.tags = image.repo_tags();
-        }
-        Ok(rows)
-    }
-
     /// Image usage for `system df`.
     pub fn image_usage(&self) -> Result<ImageUsage> {
         // Images only the build cache keeps are counted as build cache (`system df`), not here.
@@ -461,47 +338,6 @@ fn by_prefix(conn: &berth_store::rusqlite::Connection, hex: &str, name: &str) ->
 fn is_reference_to_id(name: &str, id: &Digest) -> bool {
     let hex = name.strip_prefix("sha256:").unwrap_or(name);
     !hex.is_empty() && id.hex().starts_with(hex) && (name.starts_with("sha256:") || is_id_prefix(name))
-}
-
-/// The Config object of image inspect: the image's config with the fields
-/// Docker always shows filled in.
-fn inspect_config(config: &berth_image::spec::ContainerConfig) -> Value {
-    let mut out = serde_json::Map::new();
-    for (key, default) in [
-        ("Hostname", json!("")),
-        ("Domainname", json!("")),
-        ("User", json!(config.user)),
-        ("AttachStdin", json!(false)),
-        ("AttachStdout", json!(false)),
-        ("AttachStderr", json!(false)),
-        ("ExposedPorts", json!(config.exposed_ports)),
-        ("Tty", json!(false)),
-        ("OpenStdin", json!(false)),
-        ("StdinOnce", json!(false)),
-        ("Env", json!(config.env)),
-        ("Cmd", json!(config.cmd)),
-        ("Healthcheck", json!(config.healthcheck)),
-        ("ArgsEscaped", json!(config.args_escaped)),
-        ("Image", json!("")),
-        ("Volumes", json!(config.volumes)),
-        ("WorkingDir", json!(config.working_dir)),
-        ("Entrypoint", json!(config.entrypoint)),
-        ("OnBuild", json!(config.on_build)),
-        ("Labels", json!(config.labels)),
-        ("StopSignal", json!(config.stop_signal)),
-        ("Shell", json!(config.shell)),
-    ] {
-        out.insert(key.into(), config.extra.get(key).cloned().unwrap_or(default));
-    }
-    for key in ["ExposedPorts", "Healthcheck", "ArgsEscaped", "StopSignal", "Shell"] {
-        if matches!(out.get(key), Some(Value::Null)) || out.get(key) == Some(&json!("")) {
-            out.remove(key);
-        }
-    }
-    for (key, value) in &config.extra {
-        out.entry(key.clone()).or_insert(value.clone());
-    }
-    Value::Object(out)
 }
 
 /// `name@digest` as stored in repo_digests.

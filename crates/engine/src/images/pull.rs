@@ -21,7 +21,7 @@ use berth_store::{meta, Digest, FileLock, Ingest, TempBlob};
 use super::unpack::{commit_image, unpack_one, LayerSource};
 use crate::error::IoContext;
 use crate::events::EventType;
-use crate::registry::{LayerState, Progress};
+use crate::registry::{LayerState, Progress, Status};
 use crate::{time, Engine, Error, Result};
 
 /// Parallel layer downloads, as Docker's default `max-concurrent-downloads`.
@@ -41,6 +41,8 @@ pub struct PullOptions {
 pub struct Pulled {
     /// The reference as pulled, in its full form (`docker.io/library/busybox:latest`).
     pub reference: String,
+    /// Its repository, in full (`docker.io/library/busybox`).
+    pub repository: String,
     pub id: Digest,
     /// The digest the tag resolved to (an index's, for a multi-platform image).
     pub digest: Digest,
@@ -59,9 +61,23 @@ fn bad_manifest(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl Engine {
-    /// `pull NAME[:TAG|@DIGEST]` (or every tag with `all_tags`).
+    /// `pull NAME[:TAG|@DIGEST]` (or every tag with `all_tags`), ending with Docker's summary lines
+    /// (`Digest:`, `Status:`).
     pub fn pull(&self, name: &str, options: &PullOptions, progress: &dyn Progress) -> Result<Vec<Pulled>> {
         let pulled = self.pull_images(name, options, progress)?;
+        let Some(last) = pulled.last() else {
+            return Err(Error::NotFound(format!("{name}: the repository has no tags")));
+        };
+        let shown = if options.all_tags {
+            Reference::parse(name)?.familiar_name()
+        } else {
+            progress.status(&Status::Digest(last.digest.clone()));
+            super::familiar(&last.reference)
+        };
+        progress.status(&Status::Pulled {
+            reference: shown,
+            downloaded: pulled.iter().any(|p| p.downloaded),
+        });
         for p in &pulled {
             let reference = super::familiar(&p.reference);
             let repo = reference.rsplit_once(['@', ':']).map_or(reference.as_str(), |(r, _)| r);
@@ -88,17 +104,23 @@ impl Engine {
             let mut pulled = Vec::new();
             for tag in tags {
                 let reference = given.with_tag(&tag)?;
-                progress.message(&format!("{tag}: Pulling from {}", given.path()));
+                progress.status(&Status::PullingFrom {
+                    tag: tag.clone(),
+                    repository: given.path().to_string(),
+                });
                 pulled.push(self.pull_one(&client, &reference, &platform, progress)?);
             }
             return Ok(pulled);
         }
         if given.is_name_only() {
-            progress.message("Using default tag: latest");
+            progress.status(&Status::UsingDefaultTag);
         }
         let reference = Reference::parse_docker(name)?;
         let shown = reference.tag().or(reference.digest()).unwrap_or("latest");
-        progress.message(&format!("{shown}: Pulling from {}", reference.path()));
+        progress.status(&Status::PullingFrom {
+            tag: shown.to_string(),
+            repository: reference.path().to_string(),
+        });
         Ok(vec![self.pull_one(&client, &reference, &platform, progress)?])
     }
 
@@ -222,6 +244,7 @@ impl Engine {
         forget_downloads(self, &downloads, fetched);
         Ok(Pulled {
             reference: reference.to_string(),
+            repository: reference.name(),
             id: config_digest,
             digest: top.digest,
             downloaded: !(present && all_layers),

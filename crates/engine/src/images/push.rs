@@ -13,7 +13,7 @@ use berth_store::{meta, Digest};
 
 use super::pull::short_id;
 use crate::events::EventType;
-use crate::registry::{LayerState, Progress};
+use crate::registry::{LayerState, Progress, Status};
 use crate::{Engine, Error, Result};
 
 /// Parallel layer uploads, as Docker's default `max-concurrent-uploads` (5) on a small machine.
@@ -22,6 +22,8 @@ const PARALLEL_UPLOADS: usize = 3;
 /// One tag a push sent.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pushed {
+    /// The repository, in full (`docker.io/library/busybox`).
+    pub repository: String,
     pub tag: String,
     pub digest: Digest,
     /// Bytes of the manifest.
@@ -71,7 +73,7 @@ impl Engine {
             tags
         } else {
             if given.is_name_only() {
-                progress.message("Using default tag: latest");
+                progress.status(&Status::UsingDefaultTag);
             }
             vec![Reference::parse_docker(name)?]
         };
@@ -80,7 +82,9 @@ impl Engine {
                 "cannot push a digest reference ({d}): push a tag"
             )));
         }
-        progress.message(&format!("The push refers to repository [{}]", given.name()));
+        progress.status(&Status::PushRefersTo {
+            repository: given.name(),
+        });
         let client = self.registry_client(given.domain())?;
         let mut pushed = Vec::new();
         for reference in &tags {
@@ -147,8 +151,13 @@ impl Engine {
             meta::add_repo_digest(tx, &repo_digest, &id)?;
             Ok::<_, Error>(())
         })?;
-        progress.message(&format!("{tag}: digest: {digest} size: {}", manifest_bytes.len()));
+        progress.status(&Status::PushedTag {
+            tag: tag.clone(),
+            digest: digest.clone(),
+            size: manifest_bytes.len(),
+        });
         Ok(Pushed {
+            repository: reference.name(),
             tag,
             digest,
             size: manifest_bytes.len(),
