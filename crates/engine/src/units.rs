@@ -1,7 +1,6 @@
-//! Docker's human units (go-units): durations as `docker ps` shows them; the parsers of sizes,
-//! CPU counts and Go durations that flags and API fields share.
+//! Docker's human units (go-units): durations as `docker ps` shows them; the parsers of sizes
+//! and CPU counts that flags and API fields share.
 
-pub use berth_build::parse_go_duration;
 pub use berth_runtime::spec::{parse_cpus, parse_memory};
 
 /// go-units HumanDuration, as in "2 days ago".

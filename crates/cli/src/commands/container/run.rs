@@ -502,7 +502,7 @@ fn health_flags(args: &RunArgs) -> anyhow::Result<Option<serde_json::Value>> {
         ("StartPeriod", &args.health_start_period),
     ] {
         if let Some(text) = value {
-            let d = berth_engine::units::parse_go_duration(text).map_err(|_| {
+            let d = berth_engine::when::parse_duration(text).map_err(|_| {
                 anyhow::anyhow!(
                     "invalid duration {text:?} for --health-{}: use e.g. 30s or 1m",
                     key.to_lowercase()
