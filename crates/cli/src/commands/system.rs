@@ -1,6 +1,8 @@
 //! `system df`, `prune`, `check`, `boot`, `network-reset`, and `info` and `version`.
 
 use berth_engine::check::{CheckOptions, CheckReport, Repair};
+use berth_engine::images::Removed;
+use berth_engine::prune::SystemPruneOptions;
 use berth_engine::{Engine, Options};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
@@ -318,53 +320,38 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let engine = engine(options)?;
-    let containers = engine.prune_containers()?;
-    let mut reclaimed = containers.bytes;
-    if !containers.removed.is_empty() {
-        println!("Deleted Containers:");
-        for id in &containers.removed {
-            println!("{id}");
-        }
-        println!();
+    let report = engine(options)?.prune_system(&SystemPruneOptions {
+        all: args.all,
+        volumes: args.volumes,
+    })?;
+    print_list("Deleted Containers:", &report.containers.removed);
+    print_list("Deleted Networks:", &report.networks.networks_deleted);
+    if let Some(volumes) = &report.volumes {
+        print_list("Deleted Volumes:", &volumes.volumes_deleted);
     }
-    // Networks after containers, as Docker: the stopped containers no longer hold theirs.
-    let networks = engine.prune_networks()?;
-    if !networks.is_empty() {
-        println!("Deleted Networks:");
-        for n in &networks {
-            println!("{n}");
-        }
-        println!();
-    }
-    if args.volumes {
-        let (volumes, bytes) = engine.prune_volumes(false)?;
-        reclaimed += bytes;
-        if !volumes.is_empty() {
-            println!("Deleted Volumes:");
-            for v in &volumes {
-                println!("{v}");
-            }
-            println!();
-        }
-    }
-    let (images, bytes) = engine.prune_images(args.all, |_| false)?;
-    reclaimed += bytes;
-    if !images.is_empty() {
-        println!("Deleted Images:");
-        for r in &images {
-            match r {
-                berth_engine::images::Removed::Untagged(n) => println!("untagged: {n}"),
-                berth_engine::images::Removed::Deleted(d) => println!("deleted: {d}"),
-            }
-        }
-        println!();
-    }
-    // The build cache (prune_images took what interrupted pulls left).
-    let (_, cache_bytes) = engine.prune_build_cache()?;
-    reclaimed += cache_bytes;
-    println!("Total reclaimed space: {}", human_size(reclaimed, 4));
+    let images: Vec<String> = report
+        .images
+        .iter()
+        .map(|r| match r {
+            Removed::Untagged(n) => format!("untagged: {n}"),
+            Removed::Deleted(d) => format!("deleted: {d}"),
+        })
+        .collect();
+    print_list("Deleted Images:", &images);
+    println!("Total reclaimed space: {}", human_size(report.space_reclaimed(), 4));
     Ok(())
+}
+
+/// A heading and one line per item, then a blank line; nothing when there are no items.
+fn print_list(heading: &str, items: &[String]) {
+    if items.is_empty() {
+        return;
+    }
+    println!("{heading}");
+    for item in items {
+        println!("{item}");
+    }
+    println!();
 }
 
 #[derive(Args)]
