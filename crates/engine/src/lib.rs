@@ -17,6 +17,7 @@ mod parallel;
 pub mod ports;
 pub mod prune;
 pub mod registry;
+pub mod system;
 mod time;
 pub mod views;
 pub mod volumes;
