@@ -105,10 +105,52 @@ impl Filters {
     /// Whether every `label` filter (`KEY` or `KEY=VALUE`) holds for `labels`: unlike other keys,
     /// each label filter must hold.
     pub fn allows_labels(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.get("label").iter().all(|want| match want.split_once('=') {
-            Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-            None => labels.contains_key(want.as_str()),
-        })
+        self.get("label").iter().all(|want| label_holds(want, labels))
+    }
+
+    /// Whether `labels` pass the prunes' `label!` filters: as Docker's prunes decide, an object is
+    /// kept back only when every `label!` filter holds for it.
+    pub fn allows_labels_not(&self, labels: &BTreeMap<String, String>) -> bool {
+        let not = self.get("label!");
+        not.is_empty() || !not.iter().all(|want| label_holds(want, labels))
+    }
+
+    /// The one point in time given for `key` (`until`), in nanoseconds since the epoch, relative to
+    /// `now` for a duration; more than one is refused, since they could only contradict each other.
+    pub fn time(&self, key: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Option<i64>> {
+        match self.get(key) {
+            [] => Ok(None),
+            [one] => crate::when::parse_when(one, now).map(Some),
+            _ => Err(Error::InvalidArgument(format!("more than one {key} filter specified"))),
+        }
+    }
+
+    /// The yes-or-no value given for `key` (`dangling`, `all`): true for "true" or "1", false for
+    /// "false" or "0"; None when the key is not given.
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>> {
+        let mut answer = None;
+        for value in self.get(key) {
+            let this = match value.to_lowercase().as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => return Err(Error::InvalidArgument(format!("invalid filter '{key}={value}'"))),
+            };
+            if answer.is_some_and(|a| a != this) {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid filter '{key}': both true and false given"
+                )));
+            }
+            answer = Some(this);
+        }
+        Ok(answer)
+    }
+}
+
+/// A label filter (`KEY` or `KEY=VALUE`) against an object's labels.
+fn label_holds(want: &str, labels: &BTreeMap<String, String>) -> bool {
+    match want.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
+        None => labels.contains_key(want),
     }
 }
 
@@ -140,5 +182,34 @@ mod tests {
         assert!(f.accept_only(&["event", "label"]).is_ok());
         let err = f.accept_only(&["event"]).unwrap_err().to_string();
         assert_eq!(err, "invalid filter 'label'");
+    }
+
+    #[test]
+    fn label_not_keeps_back_what_every_one_matches() {
+        let labels = BTreeMap::from([("keep".to_string(), "yes".to_string())]);
+        let none = Filters::from_args::<&str>(&[]).unwrap();
+        assert!(none.allows_labels_not(&labels));
+        let f = Filters::from_args(&["label!=keep"]).unwrap();
+        assert!(!f.allows_labels_not(&labels));
+        assert!(f.allows_labels_not(&BTreeMap::new()));
+        let f = Filters::from_args(&["label!=keep=yes", "label!=other"]).unwrap();
+        assert!(f.allows_labels_not(&labels), "only one of the two holds");
+    }
+
+    #[test]
+    fn booleans_and_times() {
+        let f = Filters::from_args(&["dangling=true", "all=0", "bad=maybe", "until=10m"]).unwrap();
+        assert_eq!(f.boolean("dangling").unwrap(), Some(true));
+        assert_eq!(f.boolean("all").unwrap(), Some(false));
+        assert_eq!(f.boolean("missing").unwrap(), None);
+        assert_eq!(f.boolean("bad").unwrap_err().to_string(), "invalid filter 'bad=maybe'");
+        let now = chrono::Utc::now();
+        let until = f.time("until", now).unwrap().unwrap();
+        assert_eq!(until, now.timestamp_nanos_opt().unwrap() - 600_000_000_000);
+        assert!(Filters::from_args(&["until=1m", "until=2m"])
+            .unwrap()
+            .time("until", now)
+            .is_err());
+        assert!(Filters::from_args(&["until=soon"]).unwrap().time("until", now).is_err());
     }
 }

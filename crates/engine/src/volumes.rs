@@ -269,25 +269,6 @@ impl Engine {
         self.trash_volume_dir(name)
     }
 
-    /// `volume prune`: unused anonymous volumes, or with `all` every unused one.
-    pub fn prune_volumes(&self, all: bool) -> Result<(Vec<String>, u64)> {
-        let mut removed = Vec::new();
-        // What killed commands left (the trash, directories without a row) goes first, counted.
-        let mut bytes = self.volume_leftovers_size()?;
-        drop(self.lock_volumes()?);
-        for v in self.volumes()? {
-            if (!all && !v.anonymous) || !self.volume_users(&v.name)?.is_empty() {
-                continue;
-            }
-            let size = dir_size(&v.mountpoint);
-            if self.remove_volume(&v.name, false).is_ok() {
-                removed.push(v.name);
-                bytes += size;
-            }
-        }
-        Ok((removed, bytes))
-    }
-
     /// Volume usage for `system df`: (total, in use, size, reclaimable).
     pub fn volume_usage(&self) -> Result<(usize, usize, u64, u64)> {
         let mut usage = (0, 0, 0, 0);
@@ -309,7 +290,7 @@ impl Engine {
 
     /// Bytes in what killed commands left under volumes/: the trash and directories without a row (the
     /// next volume command removes them; `volume prune` too).
-    fn volume_leftovers_size(&self) -> Result<u64> {
+    pub(crate) fn volume_leftovers_size(&self) -> Result<u64> {
         let dir = self.root().join("volumes");
         let Ok(entries) = fs::read_dir(&dir) else { return Ok(0) };
         let rows: HashSet<String> = volumes::list(&*self.store().db()?)?

@@ -1,10 +1,11 @@
 //! `network create|connect|disconnect|ls|inspect|rm|prune`.
 
-use anyhow::{bail, Context};
-use berth_engine::networks::{ConnectOptions, Network, NetworkOptions};
+use berth_engine::filters::Filters;
+use berth_engine::networks::{ConnectOptions, NetworkOptions};
+use berth_engine::views::Network;
 use berth_engine::Options;
 use clap::{Args, Subcommand};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::{engine, key_values};
 use crate::format::Listing;
@@ -121,84 +122,6 @@ pub fn disconnect(options: &Options, args: DisconnectArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-fn labels_of(net: &Network) -> Map<String, Value> {
-    serde_json::from_str(&net.row.labels).unwrap_or_default()
-}
-
-/// Docker's network inspect object. `host` and `none` have no rows: they are shown as Docker shows them.
-pub fn network_json(engine: &berth_engine::Engine, net: &Network) -> Value {
-    let mut containers = Map::new();
-    for e in &net.endpoints {
-        let name = engine
-            .container(&e.container_id)
-            .map(|c| c.row.name.clone())
-            .unwrap_or_default();
-        let prefix = net.row.subnet.rsplit_once('/').map_or("", |(_, p)| p);
-        containers.insert(
-            e.container_id.clone(),
-            json!({
-                "Name": name,
-                "EndpointID": e.container_id,
-                "MacAddress": e.mac,
-                "IPv4Address": format!("{}/{prefix}", e.ip),
-                "IPv6Address": "",
-            }),
-        );
-    }
-    let options: Value = serde_json::from_str(&net.row.options).unwrap_or(json!({}));
-    let mut config = json!({"Subnet": net.row.subnet, "Gateway": net.row.gateway});
-    if !net.row.ip_range.is_empty() {
-        config["IPRange"] = json!(net.row.ip_range);
-    }
-    json!({
-        "Name": net.row.name,
-        "Id": net.row.id,
-        "Created": net.row.created,
-        "Scope": "local",
-        "Driver": net.row.driver,
-        "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": {}, "Config": [config]},
-        "Internal": net.row.internal,
-        "Attachable": false,
-        "Ingress": false,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": false,
-        "Containers": containers,
-        "Options": options,
-        "Labels": labels_of(net),
-        "BridgeName": net.row.bridge,
-    })
-}
-
-/// The two networks Docker always lists that have no bridge.
-fn builtin(name: &str) -> Value {
-    let id = berth_store_id(name);
-    json!({
-        "Name": name,
-        "Id": id,
-        "Created": "0001-01-01T00:00:00Z",
-        "Scope": "local",
-        "Driver": if name == "host" { "host" } else { "null" },
-        "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": null, "Config": []},
-        "Internal": false,
-        "Attachable": false,
-        "Ingress": false,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": false,
-        "Containers": {},
-        "Options": {},
-        "Labels": {},
-    })
-}
-
-/// A stable id for `host` and `none`, from their names.
-fn berth_store_id(name: &str) -> String {
-    berth_engine::Digest::of(format!("berth-builtin-network:{name}").as_bytes())
-        .hex()
-        .to_string()
-}
-
 #[derive(Args)]
 pub struct LsArgs {
     /// Provide filter values (e.g. "driver=bridge", "name=x", "id=x", "label=k[=v]", "dangling=true")
@@ -216,75 +139,33 @@ pub struct LsArgs {
 }
 
 pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
-    let engine = engine(options)?;
-    let mut all: Vec<Value> = engine.networks()?.iter().map(|n| network_json(&engine, n)).collect();
-    all.push(builtin("host"));
-    all.push(builtin("none"));
-    all.sort_by(|a, b| a["Name"].as_str().cmp(&b["Name"].as_str()));
-    for f in &args.filter {
-        let (k, v) = f
-            .split_once('=')
-            .with_context(|| format!("bad format of filter (expected name=value): {f}"))?;
-        let text = |n: &Value, key: &str| n[key].as_str().unwrap_or_default().to_string();
-        match k {
-            "name" => all.retain(|n| text(n, "Name").contains(v)),
-            "id" => all.retain(|n| text(n, "Id").starts_with(v)),
-            "driver" => all.retain(|n| text(n, "Driver") == v),
-            "scope" => all.retain(|_| v == "local"),
-            "type" => all.retain(|n| {
-                let builtin = matches!(text(n, "Name").as_str(), "bridge" | "host" | "none");
-                (v == "builtin") == builtin
-            }),
-            "dangling" => {
-                let want = matches!(v, "true" | "1");
-                all.retain(|n| {
-                    let builtin = matches!(text(n, "Name").as_str(), "bridge" | "host" | "none");
-                    let unused = n["Containers"].as_object().is_none_or(|c| c.is_empty());
-                    (!builtin && unused) == want
-                })
-            }
-            "label" => all.retain(|n| match v.split_once('=') {
-                Some((lk, lv)) => n["Labels"][lk].as_str() == Some(lv),
-                None => n["Labels"].get(v).is_some(),
-            }),
-            _ => bail!("invalid filter '{k}'"),
-        }
-    }
-    let id_of = |n: &Value| {
-        let id = n["Id"].as_str().unwrap_or_default();
+    let networks = engine(options)?.list_networks(&Filters::from_args(&args.filter)?)?;
+    let id_of = |n: &Network| {
         if args.no_trunc {
-            id.to_string()
+            n.id.clone()
         } else {
-            id.chars().take(12).collect()
+            n.id.chars().take(12).collect()
         }
     };
     if args.quiet {
-        for n in &all {
+        for n in &networks {
             println!("{}", id_of(n));
         }
         return Ok(());
     }
-    let rows: Vec<Value> = all
+    let rows: Vec<Value> = networks
         .iter()
         .map(|n| {
-            let labels = n["Labels"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default();
+            let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             json!({
                 "ID": id_of(n),
-                "Name": n["Name"],
-                "Driver": n["Driver"],
-                "Scope": "local",
-                "IPv6": "false",
-                "Internal": n["Internal"].as_bool().unwrap_or(false).to_string(),
-                "Labels": labels,
-                "CreatedAt": n["Created"],
+                "Name": n.name,
+                "Driver": n.driver,
+                "Scope": n.scope,
+                "IPv6": n.enable_ipv6.to_string(),
+                "Internal": n.internal.to_string(),
+                "Labels": labels.join(","),
+                "CreatedAt": n.created,
             })
         })
         .collect();
@@ -322,12 +203,8 @@ pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
     let mut values = Vec::new();
     let mut failed = false;
     for name in &args.networks {
-        if matches!(name.as_str(), "host" | "none") {
-            values.push(builtin(name));
-            continue;
-        }
-        match engine.network(name) {
-            Ok(n) => values.push(network_json(&engine, &n)),
+        match engine.inspect_network(name) {
+            Ok(n) => values.push(serde_json::to_value(&n)?),
             Err(e) => {
                 eprintln!("Error response from daemon: {e}");
                 failed = true;
@@ -361,7 +238,7 @@ pub fn rm(options: &Options, args: RmArgs) -> anyhow::Result<()> {
 
 #[derive(Args)]
 pub struct PruneArgs {
-    /// Provide filter values (e.g. "label=<key>=<value>")
+    /// Provide filter values (e.g. "until=24h", "label=<key>=<value>", "label!=<key>")
     #[arg(long = "filter")]
     filter: Vec<String>,
     /// Do not prompt for confirmation
@@ -370,18 +247,16 @@ pub struct PruneArgs {
 }
 
 pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
+    let filters = Filters::from_args(&args.filter)?;
     if !args.force
         && !super::confirm("WARNING! This will remove all custom networks not used by at least one container.")?
     {
         return Ok(());
     }
-    if !args.filter.is_empty() {
-        bail!("network prune filters are not supported yet");
-    }
-    let removed = engine(options)?.prune_networks()?;
-    if !removed.is_empty() {
+    let report = engine(options)?.prune_networks_matching(&filters)?;
+    if !report.networks_deleted.is_empty() {
         println!("Deleted Networks:");
-        for name in &removed {
+        for name in &report.networks_deleted {
             println!("{name}");
         }
     }

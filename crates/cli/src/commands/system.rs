@@ -1,9 +1,12 @@
 //! `system df`, `prune`, `check`, `boot`, `network-reset`, and `info` and `version`.
 
 use berth_engine::check::{CheckOptions, CheckReport, Repair};
+use berth_engine::images::Removed;
+use berth_engine::prune::SystemPruneOptions;
+use berth_engine::system::DiskUsage;
 use berth_engine::{Engine, Options};
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::engine;
 use crate::format::{human_size, render_one, Listing};
@@ -69,43 +72,24 @@ fn reclaimable(reclaim: u64, total: u64) -> String {
 }
 
 pub fn df(options: &Options, args: DfArgs) -> anyhow::Result<()> {
-    let engine = engine(options)?;
-    let images = engine.image_usage()?;
-    let containers = engine.container_usage()?;
-    let volumes = engine.volume_usage()?;
-    let cache = engine.build_cache_usage()?;
-    let row = |kind: &str, total: usize, active: usize, size: u64, reclaim: String| {
+    let usage = engine(options)?.disk_usage()?;
+    let row = |kind: &str, u: &DiskUsage, reclaim: String| {
         json!({
             "Type": kind,
-            "TotalCount": total.to_string(),
-            "Active": active.to_string(),
-            "Size": human_size(size, 4),
+            "TotalCount": u.total_count.to_string(),
+            "Active": u.active_count.to_string(),
+            "Size": human_size(u.total_size, 4),
             "Reclaimable": reclaim,
         })
     };
+    let with_share = |u: &DiskUsage| reclaimable(u.reclaimable, u.total_size);
+    let cache = &usage.build_cache_usage;
     let rows = vec![
-        row(
-            "Images",
-            images.total,
-            images.active,
-            images.size,
-            reclaimable(images.reclaimable, images.size),
-        ),
-        row(
-            "Containers",
-            containers.0,
-            containers.1 + containers.2,
-            containers.3,
-            reclaimable(containers.4, containers.3),
-        ),
-        row(
-            "Local Volumes",
-            volumes.0,
-            volumes.1,
-            volumes.2,
-            reclaimable(volumes.3, volumes.2),
-        ),
-        row("Build Cache", cache.0, 0, cache.1, human_size(cache.1, 4)),
+        row("Images", &usage.image_usage, with_share(&usage.image_usage)),
+        row("Containers", &usage.container_usage, with_share(&usage.container_usage)),
+        row("Local Volumes", &usage.volume_usage, with_share(&usage.volume_usage)),
+        // As docker prints it: the whole cache is reclaimable, so no share.
+        row("Build Cache", cache, human_size(cache.reclaimable, 4)),
     ];
     if args.verbose {
         eprintln!("note: -v detail lists come with containers and volumes; showing the summary");
@@ -137,102 +121,35 @@ pub struct InfoArgs {
     format: Option<String>,
 }
 
-fn os_release() -> String {
-    std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
-        })
-        .unwrap_or_else(|| "Linux".into())
-}
-
-fn mem_total() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
-fn cgroup_version() -> &'static str {
-    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        "2"
-    } else {
-        "1"
-    }
-}
-
 pub fn info(options: &Options, args: InfoArgs) -> anyhow::Result<()> {
-    let engine = engine(options)?;
-    let images = engine.images()?;
-    let usage = engine.container_usage()?;
-    let uname = rustix::system::uname();
-    let driver = if berth_image::snapshot::overlay_supported() {
-        "overlay"
-    } else {
-        "vfs"
-    };
-    let info = json!({
-        "ID": "",
-        "Containers": usage.0,
-        "ContainersRunning": usage.1,
-        "ContainersPaused": usage.2,
-        "ContainersStopped": usage.0 - usage.1 - usage.2,
-        "Images": images.len(),
-        "Driver": driver,
-        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-        "LoggingDriver": "json-file",
-        "CgroupDriver": "cgroupfs",
-        "CgroupVersion": cgroup_version(),
-        "KernelVersion": uname.release().to_string_lossy(),
-        "OperatingSystem": os_release(),
-        "OSType": "linux",
-        "Architecture": uname.machine().to_string_lossy(),
-        "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        "MemTotal": mem_total(),
-        "DockerRootDir": engine.root(),
-        "Name": uname.nodename().to_string_lossy(),
-        "ServerVersion": env!("CARGO_PKG_VERSION"),
-        "Runtimes": {},
-        "SecurityOptions": [],
-        "Warnings": Value::Null,
-    });
+    let info = engine(options)?.info()?;
     if let Some(format) = &args.format {
-        println!("{}", render_one(format, &info)?);
+        println!("{}", render_one(format, &serde_json::to_value(&info)?)?);
         return Ok(());
     }
-    let s = |k: &str| match &info[k] {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
     println!("Client:");
     println!(" Version:    {}", env!("CARGO_PKG_VERSION"));
     println!(" Context:    default");
     println!();
     println!("Server:");
-    println!(" Containers: {}", s("Containers"));
-    println!("  Running: {}", s("ContainersRunning"));
-    println!("  Paused: {}", s("ContainersPaused"));
-    println!("  Stopped: {}", s("ContainersStopped"));
-    println!(" Images: {}", s("Images"));
-    println!(" Server Version: {}", s("ServerVersion"));
-    println!(" Storage Driver: {}", s("Driver"));
-    println!(" Logging Driver: {}", s("LoggingDriver"));
-    println!(" Cgroup Driver: {}", s("CgroupDriver"));
-    println!(" Cgroup Version: {}", s("CgroupVersion"));
-    println!(" Kernel Version: {}", s("KernelVersion"));
-    println!(" Operating System: {}", s("OperatingSystem"));
-    println!(" OSType: {}", s("OSType"));
-    println!(" Architecture: {}", s("Architecture"));
-    println!(" CPUs: {}", s("NCPU"));
-    println!(" Total Memory: {}", crate::format::bytes_size(mem_total()));
-    println!(" Name: {}", s("Name"));
-    println!(" Docker Root Dir: {}", s("DockerRootDir"));
+    println!(" Containers: {}", info.containers);
+    println!("  Running: {}", info.containers_running);
+    println!("  Paused: {}", info.containers_paused);
+    println!("  Stopped: {}", info.containers_stopped);
+    println!(" Images: {}", info.images);
+    println!(" Server Version: {}", info.server_version);
+    println!(" Storage Driver: {}", info.driver);
+    println!(" Logging Driver: {}", info.logging_driver);
+    println!(" Cgroup Driver: {}", info.cgroup_driver);
+    println!(" Cgroup Version: {}", info.cgroup_version);
+    println!(" Kernel Version: {}", info.kernel_version);
+    println!(" Operating System: {}", info.operating_system);
+    println!(" OSType: {}", info.os_type);
+    println!(" Architecture: {}", info.architecture);
+    println!(" CPUs: {}", info.ncpu);
+    println!(" Total Memory: {}", crate::format::bytes_size(info.mem_total));
+    println!(" Name: {}", info.name);
+    println!(" Docker Root Dir: {}", info.docker_root_dir);
     println!(" Debug Mode: false");
     Ok(())
 }
@@ -245,45 +162,40 @@ pub struct VersionArgs {
 }
 
 pub fn version(_options: &Options, args: VersionArgs) -> anyhow::Result<()> {
-    let version = env!("CARGO_PKG_VERSION");
-    let platform = berth_image::spec::host_platform();
-    let os_arch = format!("{}/{}", platform.os, platform.architecture);
-    let kernel = rustix::system::uname().release().to_string_lossy().into_owned();
-    let info = json!({
-        "Client": {
-            "Platform": { "Name": "berth" },
-            "Version": version,
-            "ApiVersion": "1.47",
-            "Os": platform.os,
-            "Arch": platform.architecture,
-            "Context": "default",
-        },
-        "Server": {
-            "Platform": { "Name": "berth (daemonless)" },
-            "Version": version,
-            "ApiVersion": "1.47",
-            "MinAPIVersion": "1.40",
-            "Os": platform.os,
-            "Arch": platform.architecture,
-            "KernelVersion": kernel,
-        },
-    });
+    // Daemonless: the server is this process's engine, so no data root is needed.
+    let server = berth_engine::system::version();
+    let os_arch = format!("{}/{}", server.os, server.arch);
     if let Some(format) = &args.format {
+        // The client part is the CLI's own, as docker's client reports itself.
+        let info = json!({
+            "Client": {
+                "Platform": { "Name": "berth" },
+                "Version": env!("CARGO_PKG_VERSION"),
+                "ApiVersion": berth_engine::system::API_VERSION,
+                "Os": server.os,
+                "Arch": server.arch,
+                "Context": "default",
+            },
+            "Server": server,
+        });
         println!("{}", render_one(format, &info)?);
         return Ok(());
     }
     println!("Client: berth");
-    println!(" Version:           {version}");
-    println!(" API version:       1.47");
+    println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
+    println!(" API version:       {}", berth_engine::system::API_VERSION);
     println!(" OS/Arch:           {os_arch}");
     println!(" Context:           default");
     println!();
     println!("Server: berth (daemonless: the CLI is the engine)");
     println!(" Engine:");
-    println!("  Version:          {version}");
-    println!("  API version:      1.47 (minimum version 1.40)");
+    println!("  Version:          {}", server.version);
+    println!(
+        "  API version:      {} (minimum version {})",
+        server.api_version, server.min_api_version
+    );
     println!("  OS/Arch:          {os_arch}");
-    println!("  Kernel Version:   {kernel}");
+    println!("  Kernel Version:   {}", server.kernel_version);
     Ok(())
 }
 
@@ -318,53 +230,38 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let engine = engine(options)?;
-    let containers = engine.prune_containers()?;
-    let mut reclaimed = containers.bytes;
-    if !containers.removed.is_empty() {
-        println!("Deleted Containers:");
-        for id in &containers.removed {
-            println!("{id}");
-        }
-        println!();
+    let report = engine(options)?.prune_system(&SystemPruneOptions {
+        all: args.all,
+        volumes: args.volumes,
+    })?;
+    print_list("Deleted Containers:", &report.containers.removed);
+    print_list("Deleted Networks:", &report.networks.networks_deleted);
+    if let Some(volumes) = &report.volumes {
+        print_list("Deleted Volumes:", &volumes.volumes_deleted);
     }
-    // Networks after containers, as Docker: the stopped containers no longer hold theirs.
-    let networks = engine.prune_networks()?;
-    if !networks.is_empty() {
-        println!("Deleted Networks:");
-        for n in &networks {
-            println!("{n}");
-        }
-        println!();
-    }
-    if args.volumes {
-        let (volumes, bytes) = engine.prune_volumes(false)?;
-        reclaimed += bytes;
-        if !volumes.is_empty() {
-            println!("Deleted Volumes:");
-            for v in &volumes {
-                println!("{v}");
-            }
-            println!();
-        }
-    }
-    let (images, bytes) = engine.prune_images(args.all, |_| false)?;
-    reclaimed += bytes;
-    if !images.is_empty() {
-        println!("Deleted Images:");
-        for r in &images {
-            match r {
-                berth_engine::images::Removed::Untagged(n) => println!("untagged: {n}"),
-                berth_engine::images::Removed::Deleted(d) => println!("deleted: {d}"),
-            }
-        }
-        println!();
-    }
-    // The build cache (prune_images took what interrupted pulls left).
-    let (_, cache_bytes) = engine.prune_build_cache()?;
-    reclaimed += cache_bytes;
-    println!("Total reclaimed space: {}", human_size(reclaimed, 4));
+    let images: Vec<String> = report
+        .images
+        .iter()
+        .map(|r| match r {
+            Removed::Untagged(n) => format!("untagged: {n}"),
+            Removed::Deleted(d) => format!("deleted: {d}"),
+        })
+        .collect();
+    print_list("Deleted Images:", &images);
+    println!("Total reclaimed space: {}", human_size(report.space_reclaimed(), 4));
     Ok(())
+}
+
+/// A heading and one line per item, then a blank line; nothing when there are no items.
+fn print_list(heading: &str, items: &[String]) {
+    if items.is_empty() {
+        return;
+    }
+    println!("{heading}");
+    for item in items {
+        println!("{item}");
+    }
+    println!();
 }
 
 #[derive(Args)]

@@ -1,10 +1,11 @@
 //! `volume create|ls|inspect|rm|prune`.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
+use berth_engine::filters::Filters;
 use berth_engine::volumes::Volume;
 use berth_engine::Options;
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{engine, key_values};
 use crate::format::{human_size, Listing};
@@ -67,16 +68,14 @@ pub fn create(options: &Options, args: CreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Docker's volume object, for `inspect` of any kind.
 pub fn volume_json(v: &Volume) -> Value {
-    json!({
-        "CreatedAt": v.created,
-        "Driver": "local",
-        "Labels": v.labels,
-        "Mountpoint": v.mountpoint,
-        "Name": v.name,
-        "Options": v.options,
-        "Scope": "local",
-    })
+    json(&berth_engine::views::Volume::from(v))
+}
+
+fn json(v: &berth_engine::views::Volume) -> Value {
+    // A struct of strings and string maps: serializing it cannot fail.
+    serde_json::to_value(v).unwrap_or_default()
 }
 
 #[derive(Args)]
@@ -93,32 +92,7 @@ pub struct LsArgs {
 }
 
 pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
-    let engine = engine(options)?;
-    let mut volumes = engine.volumes()?;
-    for f in &args.filter {
-        let (k, v) = f
-            .split_once('=')
-            .with_context(|| format!("bad format of filter (expected name=value): {f}"))?;
-        match k {
-            "dangling" => {
-                let want = matches!(v, "true" | "1");
-                let mut kept = Vec::new();
-                for vol in volumes {
-                    if engine.volume_users(&vol.name)?.is_empty() == want {
-                        kept.push(vol);
-                    }
-                }
-                volumes = kept;
-            }
-            "name" => volumes.retain(|vol| vol.name.contains(v)),
-            "label" => volumes.retain(|vol| match v.split_once('=') {
-                Some((lk, lv)) => vol.labels.get(lk).map(String::as_str) == Some(lv),
-                None => vol.labels.contains_key(v),
-            }),
-            "driver" => volumes.retain(|_| v == "local"),
-            _ => bail!("invalid filter '{k}'"),
-        }
-    }
+    let volumes = engine(options)?.list_volumes(&Filters::from_args(&args.filter)?)?;
     if args.quiet {
         for v in &volumes {
             println!("{}", v.name);
@@ -128,12 +102,13 @@ pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
     let rows: Vec<Value> = volumes
         .iter()
         .map(|v| {
-            json!({
-                "Driver": "local",
+            let labels: Vec<String> = v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            serde_json::json!({
+                "Driver": v.driver,
                 "Name": v.name,
                 "Mountpoint": v.mountpoint,
-                "Labels": v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                "Scope": "local",
+                "Labels": labels.join(","),
+                "Scope": v.scope,
                 "Size": "N/A",
                 "Links": "N/A",
             })
@@ -172,8 +147,8 @@ pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
     let mut values = Vec::new();
     let mut failed = false;
     for name in &args.volumes {
-        match engine.volume(name) {
-            Ok(v) => values.push(volume_json(&v)),
+        match engine.inspect_volume(name) {
+            Ok(v) => values.push(json(&v)),
             Err(e) => {
                 eprintln!("Error: {e}");
                 failed = true;
@@ -206,7 +181,7 @@ pub struct PruneArgs {
     /// Remove all unused volumes, not just anonymous ones
     #[arg(short, long)]
     all: bool,
-    /// Provide filter values (e.g. "label=<label>")
+    /// Provide filter values (e.g. "label=<key>=<value>", "label!=<key>")
     #[arg(long = "filter")]
     filter: Vec<String>,
     /// Do not prompt for confirmation
@@ -215,22 +190,24 @@ pub struct PruneArgs {
 }
 
 pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
+    let mut filters = args.filter.clone();
+    if args.all {
+        filters.push("all=true".into());
+    }
+    let filters = Filters::from_args(&filters)?;
     if !args.force
         && !super::confirm("WARNING! This will remove anonymous local volumes not used by at least one container.")?
     {
         return Ok(());
     }
-    if !args.filter.is_empty() {
-        bail!("volume prune filters are not supported yet");
-    }
-    let (removed, bytes) = engine(options)?.prune_volumes(args.all)?;
-    if !removed.is_empty() {
+    let report = engine(options)?.prune_volumes(&filters)?;
+    if !report.volumes_deleted.is_empty() {
         println!("Deleted Volumes:");
-        for name in &removed {
+        for name in &report.volumes_deleted {
             println!("{name}");
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(bytes, 4));
+    println!("Total reclaimed space: {}", human_size(report.space_reclaimed, 4));
     Ok(())
 }

@@ -1,0 +1,158 @@
+//! `info` (the API's SystemInfo): counts from the data root and facts about the host.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::Host;
+use crate::{Engine, Result};
+
+/// Docker's SystemInfo, the fields berth knows, in dockerd's order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SystemInfo {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Containers")]
+    pub containers: usize,
+    #[serde(rename = "ContainersRunning")]
+    pub containers_running: usize,
+    #[serde(rename = "ContainersPaused")]
+    pub containers_paused: usize,
+    #[serde(rename = "ContainersStopped")]
+    pub containers_stopped: usize,
+    #[serde(rename = "Images")]
+    pub images: usize,
+    #[serde(rename = "Driver")]
+    pub driver: String,
+    #[serde(rename = "DriverStatus")]
+    pub driver_status: Vec<[String; 2]>,
+    #[serde(rename = "LoggingDriver")]
+    pub logging_driver: String,
+    #[serde(rename = "CgroupDriver")]
+    pub cgroup_driver: String,
+    #[serde(rename = "CgroupVersion")]
+    pub cgroup_version: String,
+    #[serde(rename = "KernelVersion")]
+    pub kernel_version: String,
+    #[serde(rename = "OperatingSystem")]
+    pub operating_system: String,
+    #[serde(rename = "OSType")]
+    pub os_type: String,
+    #[serde(rename = "Architecture")]
+    pub architecture: String,
+    #[serde(rename = "NCPU")]
+    pub ncpu: usize,
+    #[serde(rename = "MemTotal")]
+    pub mem_total: u64,
+    #[serde(rename = "DockerRootDir")]
+    pub docker_root_dir: String,
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "ServerVersion")]
+    pub server_version: String,
+    #[serde(rename = "Runtimes")]
+    pub runtimes: BTreeMap<String, RuntimeInfo>,
+    #[serde(rename = "SecurityOptions")]
+    pub security_options: Vec<String>,
+    /// `null` when there is nothing to warn of, as dockerd writes it.
+    #[serde(rename = "Warnings")]
+    pub warnings: Option<Vec<String>>,
+}
+
+/// An OCI runtime the engine can use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuntimeInfo {
+    pub path: String,
+}
+
+/// How many containers are in each state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Counts {
+    total: usize,
+    /// Running or restarting.
+    running: usize,
+    paused: usize,
+}
+
+impl SystemInfo {
+    fn new(containers: Counts, images: usize, root: &std::path::Path, host: Host) -> SystemInfo {
+        SystemInfo {
+            id: String::new(),
+            containers: containers.total,
+            containers_running: containers.running,
+            containers_paused: containers.paused,
+            containers_stopped: containers.total.saturating_sub(containers.running + containers.paused),
+            images,
+            driver: if host.overlay { "overlay" } else { "vfs" }.into(),
+            driver_status: vec![
+                ["Backing Filesystem".into(), "extfs".into()],
+                ["Supports d_type".into(), "true".into()],
+            ],
+            logging_driver: "json-file".into(),
+            cgroup_driver: "cgroupfs".into(),
+            cgroup_version: host.cgroup_version,
+            kernel_version: host.kernel_version,
+            operating_system: host.operating_system,
+            os_type: "linux".into(),
+            architecture: host.machine,
+            ncpu: host.ncpu,
+            mem_total: host.mem_total,
+            docker_root_dir: root.to_string_lossy().into_owned(),
+            name: host.name,
+            server_version: env!("CARGO_PKG_VERSION").into(),
+            runtimes: BTreeMap::new(),
+            security_options: Vec::new(),
+            warnings: None,
+        }
+    }
+}
+
+impl Engine {
+    /// `info` (SystemInfo).
+    pub fn info(&self) -> Result<SystemInfo> {
+        let images = self.images()?.len();
+        let (total, running, paused, _, _) = self.container_usage()?;
+        let counts = Counts { total, running, paused };
+        Ok(SystemInfo::new(counts, images, self.root(), Host::probe()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> Host {
+        Host {
+            kernel_version: "6.18.0".into(),
+            operating_system: "Debian GNU/Linux 13 (trixie)".into(),
+            machine: "x86_64".into(),
+            name: "box".into(),
+            ncpu: 2,
+            mem_total: 1 << 30,
+            cgroup_version: "1".into(),
+            overlay: false,
+        }
+    }
+
+    #[test]
+    fn counts_and_host_facts_in_dockers_fields() {
+        let counts = Counts {
+            total: 5,
+            running: 2,
+            paused: 1,
+        };
+        let info = SystemInfo::new(counts, 3, std::path::Path::new("/var/lib/berth"), host());
+        assert_eq!(info.containers_stopped, 2);
+        assert_eq!(info.driver, "vfs");
+        let json = serde_json::to_value(&info).unwrap();
+        assert_eq!(json["ContainersRunning"], 2);
+        assert_eq!(json["Images"], 3);
+        assert_eq!(json["DockerRootDir"], "/var/lib/berth");
+        assert_eq!(json["Architecture"], "x86_64");
+        assert_eq!(json["DriverStatus"][1][0], "Supports d_type");
+        assert_eq!(json["Warnings"], serde_json::Value::Null);
+        assert_eq!(json["Runtimes"], serde_json::json!({}));
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(&keys[..3], ["ID", "Containers", "ContainersRunning"]);
+    }
+}

@@ -1,0 +1,12 @@
+//! What `info`, `version` and `system df` report, as Docker's Engine API types (SystemInfo,
+//! SystemVersion, the `/system/df` response), so both front doors show the same facts.
+
+mod df;
+mod host;
+mod info;
+mod version;
+
+pub use df::{DiskUsage, SystemDataUsage};
+pub use host::Host;
+pub use info::{RuntimeInfo, SystemInfo};
+pub use version::{version, ComponentPlatform, SystemVersion, API_VERSION, MIN_API_VERSION};
