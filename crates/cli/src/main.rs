@@ -1,6 +1,7 @@
 //! `berth`: a daemonless container engine with Docker's command line.
 
 mod commands;
+mod exit;
 mod format;
 mod lazy;
 mod progress;
@@ -12,6 +13,8 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use commands::{build, container, events, image, network, registry, system, volume};
 use lazy::Lazy;
+
+pub use exit::Exit;
 
 #[derive(Parser)]
 #[command(
@@ -182,18 +185,6 @@ fn root_source(matches: &clap::ArgMatches) -> Option<clap::parser::ValueSource> 
     source
 }
 
-/// An error that carries its own exit status (docker's StatusError).
-#[derive(Debug)]
-pub struct Exit(pub u8);
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit status {}", self.0)
-    }
-}
-
-impl std::error::Error for Exit {}
-
 /// The command words of a berth command line (`container run` gives ["container", "run"]), skipping
 /// the global options and their values: enough to tell, before clap builds anything, whether the
 /// process must run sealed.
@@ -353,7 +344,8 @@ fn main() -> ExitCode {
                 return ExitCode::from(*code);
             }
             eprintln!("Error: {e:#}");
-            ExitCode::from(1)
+            let exit = e.downcast_ref::<berth_engine::Error>().map_or(Exit(1), Exit::for_error);
+            ExitCode::from(exit.0)
         }
     }
 }

@@ -171,7 +171,7 @@ pub enum Next {
 
 impl Engine {
     fn events_path(&self) -> PathBuf {
-        self.root().join("events.log")
+        self.layout().events_log()
     }
 
     /// Records an event for `events` readers. Recording must never fail an operation: a problem is
@@ -196,7 +196,7 @@ impl Engine {
         file.write_all(&line)?;
         if file.metadata()?.len() > ROTATE_AT {
             // One rotator at a time; the others' lines land in whichever file they opened.
-            if let Ok(Some(_lock)) = berth_store::FileLock::try_exclusive(&self.root().join("events.lock")) {
+            if let Ok(Some(_lock)) = berth_store::FileLock::try_exclusive(&self.layout().events_lock()) {
                 if fs::metadata(&path).is_ok_and(|m| m.len() > ROTATE_AT) {
                     fs::rename(&path, path.with_extension("log.1"))?;
                 }

@@ -12,6 +12,7 @@ mod error;
 pub mod events;
 pub mod filters;
 pub mod images;
+pub mod layout;
 pub mod networks;
 mod owned;
 mod parallel;
@@ -29,6 +30,9 @@ mod whole_file;
 
 use std::path::{Path, PathBuf};
 
+/// A container's stdio on the host (the relay and json-file log writer), for the CLI's terminal
+/// handling and the per-container shim, which build on it.
+pub use berth_relay as relay;
 pub use berth_types::{ContainerState, Digest, ErrorKind};
 pub use error::{Error, Result};
 
@@ -69,19 +73,22 @@ pub struct Options {
 pub struct Engine {
     store: Store,
     options: Options,
+    layout: layout::Layout,
 }
 
 impl Engine {
     pub fn open(options: Options) -> Result<Engine> {
         let store = Store::open(&options.root)?;
-        Ok(Engine { store, options })
+        let layout = layout::Layout::new(&options.root, &options.runroot);
+        Ok(Engine { store, options, layout })
     }
 
     /// Opens the data root as it is: `open` first finishes what a killed command left (pending removals,
     /// a due collection, dead ingest sessions), which `system check` must see and report instead.
     pub fn open_as_is(options: Options) -> Result<Engine> {
         let store = Store::open_as_is(&options.root)?;
-        Ok(Engine { store, options })
+        let layout = layout::Layout::new(&options.root, &options.runroot);
+        Ok(Engine { store, options, layout })
     }
 
     pub fn root(&self) -> &Path {
@@ -90,6 +97,11 @@ impl Engine {
 
     pub fn runroot(&self) -> &Path {
         &self.options.runroot
+    }
+
+    /// Where everything the engine keeps is.
+    pub fn layout(&self) -> &layout::Layout {
+        &self.layout
     }
 
     pub fn store(&self) -> &Store {

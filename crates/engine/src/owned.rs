@@ -51,11 +51,11 @@ impl Leak {
 impl Engine {
     /// This data root's identity, made on first use (the first process to link its file wins).
     pub(crate) fn root_id(&self) -> Result<String> {
-        let path = self.root().join("root-id");
+        let path = self.layout().root_id();
         if let Ok(id) = fs::read_to_string(&path) {
             return Ok(id.trim().to_string());
         }
-        let temp = self.root().join(format!("root-id.{}", std::process::id()));
+        let temp = self.layout().root_id().with_extension(std::process::id().to_string());
         let io = |path: &std::path::Path, e: std::io::Error| Error::Io {
             path: path.to_path_buf(),
             source: e,

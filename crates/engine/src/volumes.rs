@@ -73,7 +73,7 @@ fn to_volume(engine: &Engine, row: VolumeRow) -> Volume {
 
 impl Engine {
     pub fn volume_data(&self, name: &str) -> PathBuf {
-        self.root().join("volumes").join(name).join("_data")
+        self.layout().volume(name).join("_data")
     }
 
     /// `volume create`: makes the volume, or returns the existing one of
@@ -100,12 +100,12 @@ impl Engine {
 
     /// The volumes lock alone, sweeping nothing: for `system check`, which reports what a sweep removes.
     pub(crate) fn lock_volumes_as_is(&self) -> Result<FileLock> {
-        Ok(FileLock::exclusive(&self.root().join("volumes.lock"))?)
+        Ok(FileLock::exclusive(&self.layout().volumes_lock())?)
     }
 
     /// Under the volumes lock: moves volume directories without a row to the trash and empties it.
     pub(crate) fn sweep_volumes(&self) -> Result<()> {
-        let dir = self.root().join("volumes");
+        let dir = self.layout().volumes();
         let Ok(entries) = fs::read_dir(&dir) else { return Ok(()) };
         let names: Vec<String> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -132,8 +132,8 @@ impl Engine {
 
     /// Renames volumes/<name> into the trash (a new name each time); the caller removes it there.
     fn trash_volume_dir(&self, name: &str) -> Result<Option<PathBuf>> {
-        let dir = self.root().join("volumes").join(name);
-        let trash = self.root().join("volumes").join(TRASH);
+        let dir = self.layout().volume(name);
+        let trash = self.layout().volumes().join(TRASH);
         fs::create_dir_all(&trash).map_err(|e| Error::Io {
             path: trash.clone(),
             source: e,
@@ -291,7 +291,7 @@ impl Engine {
     /// Bytes in what killed commands left under volumes/: the trash and directories without a row (the
     /// next volume command removes them; `volume prune` too).
     pub(crate) fn volume_leftovers_size(&self) -> Result<u64> {
-        let dir = self.root().join("volumes");
+        let dir = self.layout().volumes();
         let Ok(entries) = fs::read_dir(&dir) else { return Ok(0) };
         let rows: HashSet<String> = volumes::list(&*self.store().db()?)?
             .into_iter()

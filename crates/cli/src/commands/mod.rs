@@ -28,17 +28,17 @@ pub fn confirm(warning: &str) -> anyhow::Result<bool> {
 /// Runs `op` on each name, reporting failures as docker's client does, and
 /// exits 1 once all have been tried if any failed.
 pub fn for_each_name(names: &[String], mut op: impl FnMut(&str) -> berth_engine::Result<()>) -> anyhow::Result<()> {
-    let mut failed = false;
+    let mut failed = None;
     for name in names {
         if let Err(e) = op(name) {
             eprintln!("Error response from daemon: {e}");
-            failed = true;
+            failed = Some(Exit::for_error(&e));
         }
     }
-    if failed {
-        return Err(Exit(1).into());
+    match failed {
+        Some(exit) => Err(exit.into()),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// [`for_each_name`] that echoes each name that succeeded (stop, kill, rm...).

@@ -299,7 +299,7 @@ pub fn run(options: &Options, root_given: bool, command: RegistryCommand) -> any
     let root = if root_given {
         options.root.clone()
     } else {
-        options.root.join("registry")
+        berth_engine::layout::Layout::new(&options.root, &options.runroot).registry()
     };
     let tls = args.tls_cert.zip(args.tls_key);
     let scheme = if tls.is_some() { "https" } else { "http" };

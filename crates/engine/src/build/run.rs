@@ -204,7 +204,7 @@ impl Engine {
                     full
                 } else {
                     // Writes to a writable bind stay in the step, as in BuildKit: the container gets a copy.
-                    let copy = self.runroot().join("build").join(format!(
+                    let copy = self.layout().build_scratch().join(format!(
                         "mount-{}-{n}-{}",
                         std::process::id(),
                         rand_suffix()
@@ -257,7 +257,7 @@ impl Engine {
                 match &mount.env {
                     Some(var) => out.env.push(format!("{var}={}", String::from_utf8_lossy(secret))),
                     None => {
-                        let dir = self.runroot().join("build").join(format!(
+                        let dir = self.layout().build_scratch().join(format!(
                             "secret-{}-{n}-{}",
                             std::process::id(),
                             rand_suffix()

@@ -56,7 +56,7 @@ pub(super) fn check(engine: &Engine, options: &CheckOptions, findings: &mut Vec<
         }
     }
     let ids: HashMap<&str, &ContainerRow> = containers.iter().map(|r| (r.id.as_str(), r)).collect();
-    let dir = engine.root().join("containers");
+    let dir = engine.layout().containers();
     let on_disk: BTreeSet<String> = fs::read_dir(&dir)
         .into_iter()
         .flatten()

@@ -35,7 +35,7 @@ fn containers(engine: &Engine, options: &CheckOptions, findings: &mut Vec<Findin
     let mounts = our_mounts(engine);
     let mut ids: BTreeSet<String> = rows::list(&*engine.store().db()?)?.into_iter().map(|r| r.id).collect();
     ids.extend(mounts.iter().filter_map(|(id, _)| id.clone()));
-    ids.extend(dir_names(&engine.runroot().join("runtime")));
+    ids.extend(dir_names(&engine.layout().runtime_state()));
     for id in &ids {
         container(engine, options, id, &mounts, findings)?;
     }
@@ -87,7 +87,7 @@ fn container(
     };
     let mut held: Vec<(FindingKind, String, String)> = Vec::new();
     for (_, path) in mounts.iter().filter(|(of, _)| of.as_deref() == Some(id)) {
-        let kind = match path.starts_with(engine.runroot().join("netns")) {
+        let kind = match path.starts_with(engine.layout().netns_dir()) {
             true => FindingKind::Netns,
             false => FindingKind::Mount,
         };
@@ -98,7 +98,7 @@ fn container(
         let problem = format!("a cgroup (in {} hierarchies) held {whose}", cgroups.len());
         held.push((FindingKind::Cgroup, format!("berth/{id}"), problem));
     }
-    let state = engine.runroot().join("runtime").join(id);
+    let state = engine.layout().runtime_state().join(id);
     if state.exists() {
         let problem = format!("runtime state (and the cgroups it names) held {whose}");
         held.push((FindingKind::Cgroup, state.display().to_string(), problem));
@@ -220,8 +220,8 @@ fn cgroups_of(id: &str) -> Vec<PathBuf> {
 /// (`containers/<id>/...` of the data root, `netns/<id>` of the run root).
 fn our_mounts(engine: &Engine) -> Vec<OurMount> {
     let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let containers = canonical(&engine.root().join("containers"));
-    let netns = canonical(&engine.runroot().join("netns"));
+    let containers = canonical(&engine.layout().containers());
+    let netns = canonical(&engine.layout().netns_dir());
     let mut points = mounts_under(engine.root());
     if !engine.runroot().starts_with(engine.root()) {
         points.extend(mounts_under(engine.runroot()));

@@ -46,7 +46,7 @@ fn ingest(engine: &Engine, options: &CheckOptions, findings: &mut Vec<Finding>) 
 /// Downloads no pull holds: what killed pulls fetched and never committed (the next pull of the same blob
 /// would resume it; `image prune` removes it). Repair removes it under its lock, as prune does.
 fn downloads(engine: &Engine, options: &CheckOptions, findings: &mut Vec<Finding>) {
-    let dir = engine.root().join("downloads");
+    let dir = engine.layout().downloads();
     let Ok(entries) = fs::read_dir(&dir) else { return };
     let names: BTreeSet<String> = entries
         .flatten()
@@ -89,7 +89,7 @@ fn downloads(engine: &Engine, options: &CheckOptions, findings: &mut Vec<Finding
 /// or a name removed on failure, and are not looked for.
 fn temp_files(engine: &Engine, options: &CheckOptions, findings: &mut Vec<Finding>) {
     let mut dirs = vec![engine.root().to_path_buf(), engine.runroot().to_path_buf()];
-    if let Ok(entries) = fs::read_dir(engine.runroot().join("containers")) {
+    if let Ok(entries) = fs::read_dir(engine.layout().run_containers()) {
         let mut runs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
         runs.sort();
         dirs.extend(runs);

@@ -35,7 +35,7 @@ pub(super) fn database(engine: &Engine, options: &CheckOptions, findings: &mut V
         findings,
         options,
         FindingKind::Database,
-        engine.root().join("berth.db").display().to_string(),
+        engine.layout().database().display().to_string(),
         format!("SQLite's integrity check fails: {}{more}", problems[0]),
         || {
             Ok(Repair::NotPossible(

@@ -13,7 +13,7 @@ use crate::{Engine, Result};
 
 pub(super) fn check(engine: &Engine, options: &CheckOptions, findings: &mut Vec<Finding>) -> Result<()> {
     let _lock = engine.lock_volumes_as_is()?;
-    let dir = engine.root().join("volumes");
+    let dir = engine.layout().volumes();
     let on_disk: BTreeSet<String> = fs::read_dir(&dir)
         .into_iter()
         .flatten()

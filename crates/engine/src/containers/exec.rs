@@ -421,7 +421,7 @@ impl Engine {
     /// A console socket for one exec's terminal, unique among this process's threads.
     fn console_socket(&self) -> Result<launch::ConsoleSocket> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = self.runroot().join("console");
+        let dir = self.layout().console();
         fs::create_dir_all(&dir).map_err(|e| Error::Io {
             path: dir.clone(),
             source: e,

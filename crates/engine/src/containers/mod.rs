@@ -157,11 +157,11 @@ impl Container {
 
 impl Engine {
     pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
-        self.root().join("containers").join(id)
+        self.layout().container(id)
     }
 
     pub(crate) fn container_run_dir(&self, id: &str) -> PathBuf {
-        self.runroot().join("containers").join(id)
+        self.layout().run_container(id)
     }
 
     fn load_container(&self, row: ContainerRow) -> Result<Container> {

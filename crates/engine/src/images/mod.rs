@@ -57,6 +57,12 @@ impl Image {
     }
 }
 
+/// How Docker shows a name a user gave (`busybox` as `busybox:latest`); the name as given when it
+/// does not parse.
+pub fn familiar_name(given: &str) -> String {
+    Reference::parse_docker(given).map_or_else(|_| given.to_string(), |r| r.familiar_string())
+}
+
 /// The familiar form of a stored full reference; stored names always parse.
 pub fn familiar(full: &str) -> String {
     Reference::parse(full)
@@ -298,7 +304,7 @@ impl Engine {
             .collect();
         let conn = self.store.db()?;
         let all: u64 = meta::layer_sizes(&conn)?.iter().map(|(_, s)| s).sum();
-        let mounts = crate::volumes::dir_size(&self.root().join("build-cache-mounts"));
+        let mounts = crate::volumes::dir_size(&self.layout().build_cache_mounts());
         let size = all.saturating_sub(cache_bytes.saturating_sub(mounts));
         let mut active = 0;
         let mut reclaimable = 0;

@@ -162,7 +162,7 @@ impl Engine {
             .parse()
             .map_err(|e| bad_manifest("image manifest", e))?;
 
-        let downloads = self.root().join("downloads");
+        let downloads = self.layout().downloads();
         std::fs::create_dir_all(&downloads).at(&downloads)?;
         let ingest = self.store().ingest()?;
         let config_blob = fetch(client, repo, &manifest.config, &downloads, &ingest, &mut |_| {})?;
@@ -264,7 +264,7 @@ impl Engine {
         ingest: &Ingest<'_>,
         progress: &dyn Progress,
     ) -> Result<(Vec<LayerSource>, Vec<meta::Layer>)> {
-        let downloads = self.root().join("downloads");
+        let downloads = self.layout().downloads();
         let mut todo = Vec::new();
         for (i, layer) in layers.iter().enumerate() {
             let digest: Digest = layer.digest.parse().map_err(|e| bad_manifest("image manifest", e))?;
@@ -324,7 +324,7 @@ impl Engine {
     /// Removes what interrupted pulls left in `downloads/` (nothing that a running pull holds), lock files
     /// included (removed while held, which `FileLock` allows for); returns the bytes freed.
     pub fn prune_downloads(&self) -> Result<u64> {
-        let dir = self.root().join("downloads");
+        let dir = self.layout().downloads();
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Ok(0);
         };
@@ -352,9 +352,7 @@ impl Engine {
 
     /// Bytes in `downloads/`: blobs interrupted pulls left, and those running pulls are fetching.
     pub fn downloads_usage(&self) -> u64 {
-        downloaded_files(&self.root().join("downloads"))
-            .map(|(_, size)| size)
-            .sum()
+        downloaded_files(&self.layout().downloads()).map(|(_, size)| size).sum()
     }
 }
 

@@ -94,7 +94,7 @@ impl Engine {
     }
 
     pub(crate) fn netns_path(&self, id: &str) -> PathBuf {
-        self.runroot().join("netns").join(id)
+        self.layout().netns(id)
     }
 
     fn ports_file(&self, id: &str) -> PathBuf {

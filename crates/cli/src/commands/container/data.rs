@@ -152,7 +152,7 @@ pub(super) fn retarget(input: &Path, output: &Path, to: Option<&str>) -> anyhow:
 
 pub fn cp(options: &Options, args: CpArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
-    let scratch = options.runroot.join(format!("cp-{}", std::process::id()));
+    let scratch = engine.layout().scratch("cp");
     std::fs::create_dir_all(&scratch)?;
     let result = cp_with(&engine, &args, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);

@@ -51,22 +51,22 @@ pub fn exec(options: &Options, args: ExecArgs) -> anyhow::Result<()> {
     } else {
         let _raw = RawMode::enter(args.tty && args.interactive);
         let keys = match &args.detach_keys {
-            Some(k) => berth_relay::parse_detach_keys(k).map_err(anyhow::Error::msg)?,
+            Some(k) => berth_engine::relay::parse_detach_keys(k).map_err(anyhow::Error::msg)?,
             None => engine.container(&args.container)?.detach_keys(),
         };
-        let terminal = berth_relay::Caller::own_stdio(args.interactive)?;
+        let terminal = berth_engine::relay::Caller::own_stdio(args.interactive)?;
         engine.exec_attached(&args.container, &exec, args.tty, terminal, keys)
     };
     match result {
         Ok(0) => Ok(()),
-        Ok(code) => Err(Exit(code.clamp(0, 255) as u8).into()),
-        Err(Error::StartFailed { code, message }) => {
-            eprintln!("OCI runtime exec failed: {message}");
-            Err(Exit(code.clamp(0, 255) as u8).into())
+        Ok(code) => Err(Exit::status(code as i64).into()),
+        Err(e @ Error::StartFailed { .. }) => {
+            eprintln!("OCI runtime exec failed: {e}");
+            Err(Exit::for_error(&e).into())
         }
         Err(e) => {
             eprintln!("Error response from daemon: {e}");
-            Err(Exit(1).into())
+            Err(Exit::for_error(&e).into())
         }
     }
 }
@@ -83,7 +83,7 @@ pub struct ExecHelperArgs {
 pub fn exec_helper(options: &Options, args: ExecHelperArgs) -> anyhow::Result<()> {
     let code = berth_engine::containers::exec::exec_helper(options.clone(), args.request_fd, args.status_fd);
     if code != 0 {
-        return Err(Exit(code.clamp(0, 255) as u8).into());
+        return Err(Exit::status(code as i64).into());
     }
     Ok(())
 }
@@ -153,11 +153,11 @@ pub fn attach(options: &Options, args: AttachArgs) -> anyhow::Result<()> {
         // The monitor watches for the container's own detach keys; other
         // keys given here are caught on this side.
         let keys = match &args.detach_keys {
-            Some(k) => berth_relay::parse_detach_keys(k).map_err(anyhow::Error::msg)?,
+            Some(k) => berth_engine::relay::parse_detach_keys(k).map_err(anyhow::Error::msg)?,
             None => Vec::new(),
         };
         std::thread::spawn(move || {
-            let mut scanner = berth_relay::DetachScanner::new(&keys);
+            let mut scanner = berth_engine::relay::DetachScanner::new(&keys);
             let mut buf = [0u8; 4096];
             let mut stdin = io::stdin().lock();
             while let Ok(n) = stdin.read(&mut buf) {
@@ -203,7 +203,7 @@ pub fn attach(options: &Options, args: AttachArgs) -> anyhow::Result<()> {
         Err(_) => return Ok(()),
     };
     if code != 0 {
-        return Err(Exit(code.clamp(0, 255) as u8).into());
+        return Err(Exit::status(code as i64).into());
     }
     Ok(())
 }

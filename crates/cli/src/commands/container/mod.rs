@@ -39,9 +39,6 @@ pub use ops::*;
 pub use ps::*;
 pub use run::*;
 
-/// docker's exit status for a failure of the engine itself.
-pub(super) const ENGINE_ERROR: u8 = 125;
-
 #[derive(Subcommand)]
 pub enum ContainerCommand {
     /// Create and run a new container from an image

@@ -47,7 +47,7 @@ pub fn monitor(options: &Options, args: MonitorArgs) -> anyhow::Result<()> {
         resume,
     );
     if code != 0 {
-        return Err(Exit(code.clamp(0, 255) as u8).into());
+        return Err(Exit::status(code as i64).into());
     }
     Ok(())
 }

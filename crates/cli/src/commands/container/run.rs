@@ -340,7 +340,7 @@ pub(super) fn engine_step<T>(f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::R
         }
         eprintln!("berth: {e:#}");
         eprintln!("See 'berth run --help'.");
-        Exit(ENGINE_ERROR).into()
+        Exit::ENGINE.into()
     })
 }
 
@@ -356,8 +356,7 @@ pub(super) fn create_container(engine: &Engine, args: &RunArgs) -> anyhow::Resul
                 if e.kind() != berth_engine::ErrorKind::NotFound {
                     return Err(e.into());
                 }
-                let shown = berth_reference::Reference::parse_docker(&args.image)
-                    .map_or(args.image.clone(), |r| r.familiar_string());
+                let shown = berth_engine::images::familiar_name(&args.image);
                 eprintln!("Unable to find image '{shown}' locally");
                 pull(engine)?;
             }
@@ -403,11 +402,11 @@ pub fn run(options: &Options, args: RunArgs) -> anyhow::Result<()> {
             if container.config.host.auto_remove {
                 let _ = engine.remove_container(container.id(), true, true);
             }
-            return Err(Exit(code.clamp(0, 255) as u8).into());
+            return Err(Exit::status(code as i64).into());
         }
         Err(e) => {
             eprintln!("berth: {e}");
-            return Err(Exit(ENGINE_ERROR).into());
+            return Err(Exit::ENGINE.into());
         }
     };
     if args.detach {
@@ -479,10 +478,10 @@ pub(super) fn finish_attached(started: Started, tty: bool, interactive: bool, si
     drop(raw);
     match ended {
         Ok(Ended::Exited(0)) | Ok(Ended::Detached) => Ok(()),
-        Ok(Ended::Exited(code)) => Err(Exit(code.clamp(0, 255) as u8).into()),
+        Ok(Ended::Exited(code)) => Err(Exit::status(code as i64).into()),
         Err(e) => {
             eprintln!("berth: {e}");
-            Err(Exit(ENGINE_ERROR).into())
+            Err(Exit::ENGINE.into())
         }
     }
 }

@@ -22,7 +22,7 @@ pub(crate) fn runtime_of(engine: &Engine, id: &str) -> Runtime {
         .map(|c| c.host.runtime)
         .unwrap_or_default();
     Runtime::for_name(&name, engine.runroot())
-        .unwrap_or_else(|_| Runtime::Builtin(launch::Launcher::new(&engine.runroot().join("runtime"))))
+        .unwrap_or_else(|_| Runtime::Builtin(launch::Launcher::new(&engine.layout().runtime_state())))
 }
 
 /// Removes the runtime's state, cgroups and the root mount of a container

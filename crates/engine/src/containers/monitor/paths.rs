@@ -63,7 +63,7 @@ pub(crate) fn cgroups_path(id: &str) -> String {
 }
 
 pub(super) fn console_dir(engine: &Engine) -> PathBuf {
-    engine.runroot().join("console")
+    engine.layout().console()
 }
 
 /// The unix socket `attach` connects to (short, to fit the 107-byte limit).

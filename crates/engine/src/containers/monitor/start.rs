@@ -267,7 +267,7 @@ const INIT_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"
 
 /// Where the init binary lives on the host, written there on first use.
 fn init_binary(engine: &Engine) -> Result<PathBuf> {
-    let path = engine.runroot().join("berth-init");
+    let path = engine.layout().init_binary();
     if fs::metadata(&path)
         .map(|m| m.len() == INIT_BINARY.len() as u64)
         .unwrap_or(false)
