@@ -15,6 +15,7 @@ use berth_dns::{Config, Server, Table};
 use common::have;
 
 #[test]
+#[allow(unsafe_code)]
 fn getent_resolves_names_addresses_and_survives_aaaa() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 || !have("unshare") || !have("ip") || !have("getent") {

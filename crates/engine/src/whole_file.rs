@@ -60,6 +60,7 @@ impl WholeFile {
     }
 
     /// Syncs the content and gives the file its name, replacing what was there.
+    #[allow(unsafe_code)]
     pub(crate) fn finish(self) -> Result<()> {
         let io_error = |path: &Path, source: io::Error| Error::Io {
             path: path.to_path_buf(),

@@ -518,6 +518,7 @@ fn network_address(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
 /// Binds (without listening, without SO_REUSEADDR) a socket on the host
 /// port so nothing else can take it while the container runs; port 0
 /// picks a free one. Returns the socket (close-on-exec) and the port.
+#[allow(unsafe_code)]
 pub fn reserve_port(host_ip: Option<Ipv4Addr>, port: u16, proto: Proto) -> Result<(OwnedFd, u16)> {
     let addr = host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
     let fail = |source: std::io::Error| {

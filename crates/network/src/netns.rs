@@ -19,6 +19,7 @@ use crate::link;
 
 /// Creates a new network namespace and binds it at `path` (a new, empty
 /// file in an existing directory). Loopback is up inside it.
+#[allow(unsafe_code)]
 pub fn create(path: &Path) -> Result<()> {
     OpenOptions::new()
         .write(true)

@@ -156,6 +156,7 @@ fn sealed_copy(mut running: File) -> io::Result<OwnedFd> {
 }
 
 /// execveat(fd, "", AT_EMPTY_PATH); returns only on failure.
+#[allow(unsafe_code)]
 fn execute(file: &impl AsFd, argv: &[CString], envp: &[CString]) -> io::Error {
     let pointers = |strings: &[CString]| -> Vec<*mut libc::c_char> {
         strings

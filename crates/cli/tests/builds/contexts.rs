@@ -109,6 +109,7 @@ fn a_context_from_a_url() {
 }
 
 #[test]
+#[allow(unsafe_code)]
 fn a_context_from_a_git_repository() {
     let Some(berth) = with_busybox() else { return };
     if !need("git") {

@@ -137,6 +137,7 @@ fn sleeper_with_a_port(berth: &Berth) -> (String, i32) {
 /// A running container whose monitor was killed (it was then recorded running forever): found as a
 /// monitor finding, and repair records its exit and tears its run down.
 #[test]
+#[allow(unsafe_code)]
 fn a_container_whose_monitor_died_is_recorded_exited() {
     let Some(berth) = with_busybox() else { return };
     let (id, pid) = sleeper_with_a_port(&berth);

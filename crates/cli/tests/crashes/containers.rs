@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::common::{with_busybox, Berth};
 
 #[test]
+#[allow(unsafe_code)]
 fn a_rm_container_whose_monitor_was_killed_is_removed_when_noticed() {
     let Some(berth) = with_busybox() else { return };
     for round in 0..3 {

@@ -97,6 +97,7 @@ fn kill_mode(round: usize) -> Kill {
 
 /// Starts `cmd`, and after a random delay below `within` kills it alone or with its whole process
 /// tree (each process is stopped first, so none forks out of reach), and reaps it.
+#[allow(unsafe_code)]
 fn kill_at_random_as(kill: Kill, cmd: Command, within: Duration) {
     let mut child = start_and_wait_at_random(cmd, within);
     if matches!(kill, Kill::Cli) {

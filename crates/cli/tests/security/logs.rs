@@ -43,6 +43,7 @@ impl Streamed {
 /// Runs berth, counts its stdout as it comes and reaps it with wait4 to learn its peak RSS.
 // Reaped by wait4, which clippy does not see (Child::wait could not report the rusage).
 #[allow(clippy::zombie_processes)]
+#[allow(unsafe_code)]
 fn stream(berth: &Berth, args: &[&str]) -> Streamed {
     let mut child = berth
         .cmd(args)

@@ -48,6 +48,7 @@ impl Launcher {
     }
 }
 
+#[allow(unsafe_code)]
 fn to_signal(signal: i32) -> Result<Signal, Error> {
     if let Some(sig) = Signal::from_named_raw(signal) {
         return Ok(sig);

@@ -167,6 +167,7 @@ fn fixture(name: &str) -> Option<Fixture> {
 
 /// Runs `body` as the monitor would: in a forked, single-threaded, subreaper child. Panics in the parent with
 /// the child's error.
+#[allow(unsafe_code)]
 fn isolated(name: &str, body: impl FnOnce(&Fixture) -> TestResult) {
     let Some(fx) = fixture(name) else { return };
     let (mut parent_end, mut child_end) = UnixStream::pair().expect("socketpair");

@@ -59,6 +59,7 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, start_lock_fd: i32, attach
     // were) for these purposes and nothing else in this process owns them.
     #[allow(unsafe_code)]
     let status_file = (status_fd >= 0).then(|| File::from(unsafe { OwnedFd::from_raw_fd(status_fd) }));
+    // SAFETY: as for the status fd: the start lock's fd is ours alone, handed over by the starter.
     #[allow(unsafe_code)]
     let start_lock = (start_lock_fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(start_lock_fd) });
     let mut status = Status(status_file, start_lock);
