@@ -21,7 +21,7 @@ fi
 
 SECONDS=0
 scripts/deps.sh
-cargo build --release --locked -p berth-cli
+cargo build --release --locked -p berth-cli -p berth-relay
 berth=$PWD/target/release/berth
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 registry_pid=

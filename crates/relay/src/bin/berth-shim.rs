@@ -16,8 +16,8 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-use berth_engine::relay::log::Writer;
-use berth_engine::relay::Relay;
+use berth_relay::log::Writer;
+use berth_relay::Relay;
 use rustix::process::{Pid, WaitOptions};
 
 #[derive(Default)]
@@ -188,8 +188,8 @@ fn main() -> ExitCode {
         tty: args.tty,
         log: &mut log,
         caller: match args.own_output {
-            true => berth_engine::relay::Caller::own_stdio(args.own_input).unwrap_or_default(),
-            false => berth_engine::relay::Caller::default(),
+            true => berth_relay::Caller::own_stdio(args.own_input).unwrap_or_default(),
+            false => berth_relay::Caller::default(),
         },
         listener: args.listen_fd.map(|fd| UnixListener::from(owned(fd))),
         detach_keys: args.detach_keys.clone(),
@@ -201,7 +201,7 @@ fn main() -> ExitCode {
             // SAFETY: the status fd stays open (it is handed on at exec); we only borrow it here.
             #[allow(unsafe_code)]
             let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-            let _ = berth_engine::relay::write_all(fd, b"detached\n");
+            let _ = berth_relay::write_all(fd, b"detached\n");
         }
     });
     drop(log);
