@@ -6,10 +6,10 @@ use chrono::Utc;
 use serde::Serialize;
 
 use crate::containers::prune::Pruned;
+use crate::disk::dir_size;
 use crate::filters::Filters;
 use crate::images::Removed;
 use crate::networks::DEFAULT_NETWORK;
-use crate::volumes::dir_size;
 use crate::{Engine, Result};
 
 /// What `volume prune` removed (VolumePruneResponse).

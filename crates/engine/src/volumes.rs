@@ -10,6 +10,7 @@ use berth_store::volumes::{self, VolumeRow};
 use berth_store::FileLock;
 use serde::{Deserialize, Serialize};
 
+use crate::disk::dir_size;
 use crate::events::EventType;
 use crate::{time, Engine, Error, Result};
 
@@ -159,7 +160,7 @@ impl Engine {
                 valid_volume_name(n)?;
                 n.to_string()
             }
-            None => super::containers::random_id(),
+            None => crate::ids::random_id(),
         };
         for key in options.keys() {
             if !matches!(key.as_str(), "type" | "device" | "o") {
@@ -318,19 +319,6 @@ fn remove_tree(dir: &std::path::Path) -> Result<()> {
         }),
         _ => Ok(()),
     }
-}
-
-/// Bytes of regular files under `dir`, not following symlinks.
-pub fn dir_size(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
-            _ => 0,
-        })
-        .sum()
 }
 
 /// Parses `-v` specs: HOST:CTR[:opts] (bind), NAME:CTR[:opts] (volume),

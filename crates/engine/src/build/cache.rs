@@ -64,7 +64,7 @@ impl Engine {
         let images = meta::list_images(&conn)?;
         let sizes: HashMap<Digest, u64> = meta::layer_sizes(&conn)?.into_iter().collect();
         let bytes = cache_only_bytes(&images, &cache_only, &sizes);
-        let mounts = crate::volumes::dir_size(&self.layout().build_cache_mounts());
+        let mounts = crate::disk::dir_size(&self.layout().build_cache_mounts());
         Ok((cache_only.len(), bytes + mounts))
     }
 
@@ -85,7 +85,7 @@ impl Engine {
         let collected = self.store().collect_garbage()?;
         // RUN --mount=type=cache directories go too, as with Docker's builder prune.
         let mounts = self.layout().build_cache_mounts();
-        let mount_bytes = crate::volumes::dir_size(&mounts);
+        let mount_bytes = crate::disk::dir_size(&mounts);
         let _ = fs::remove_dir_all(&mounts);
         Ok((steps.max(freed), collected.bytes + mount_bytes))
     }

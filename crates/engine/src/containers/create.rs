@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use berth_store::containers::{self as rows, ContainerRow};
 
-use super::{lifecycle, random_id, valid_name, Container, ContainerConfig};
+use super::{lifecycle, Container, ContainerConfig};
 use crate::events::EventType;
+use crate::ids::{random_id, valid_name};
 use crate::ContainerState;
 use crate::{time, Engine, Error, Result};
 
@@ -208,7 +209,7 @@ impl Engine {
                 }
                 n.to_string()
             }
-            None => generated_name(&id),
+            None => crate::ids::generated_name(&id),
         };
         let row = ContainerRow {
             id: id.clone(),
@@ -357,23 +358,4 @@ impl Engine {
         }
         Ok(mounts)
     }
-}
-
-/// Docker-style "adjective_surname" names, picked from the ID.
-fn generated_name(id: &str) -> String {
-    const LEFT: &[&str] = &[
-        "brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "merry", "nifty", "quirky",
-        "serene", "tender", "vibrant", "wizardly",
-    ];
-    const RIGHT: &[&str] = &[
-        "babbage", "curie", "dijkstra", "euler", "fermat", "gauss", "hopper", "kepler", "lovelace", "noether",
-        "pascal", "ritchie", "shannon", "thompson", "turing", "wozniak",
-    ];
-    let n = u64::from_str_radix(&id[..12], 16).unwrap_or(0);
-    format!(
-        "{}_{}_{}",
-        LEFT[(n % 16) as usize],
-        RIGHT[((n / 16) % 16) as usize],
-        &id[..4]
-    )
 }

@@ -140,7 +140,7 @@ impl Engine {
     fn summary(&self, c: &Container, health: &str, size: bool) -> ContainerSummary {
         let (size_rw, size_root_fs) = match size {
             true => {
-                let rw = crate::volumes::dir_size(&self.container_dir(c.id()).join("upper")) as i64;
+                let rw = crate::disk::dir_size(&self.container_dir(c.id()).join("upper")) as i64;
                 let image = self.image(&c.row.image_id).map(|i| i.record.size).unwrap_or(0) as i64;
                 (Some(rw), Some(rw + image))
             }

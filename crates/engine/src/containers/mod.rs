@@ -19,7 +19,6 @@ mod remove;
 mod validate;
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::PathBuf;
 
 use berth_reference::Reference;
@@ -294,21 +293,6 @@ impl Engine {
     pub fn containers_using(&self, image_id: &str) -> Result<i64> {
         Ok(rows::count_by_image(&*self.store().db()?, image_id)?)
     }
-}
-
-/// Docker's container name rule.
-pub(crate) fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-}
-
-pub(crate) fn random_id() -> String {
-    let mut bytes = [0u8; 32];
-    if let Ok(mut f) = fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The familiar name of the image reference a container was created from.

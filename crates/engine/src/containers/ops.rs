@@ -83,7 +83,7 @@ impl Engine {
     pub fn rename_container(&self, name: &str, new_name: &str) -> Result<()> {
         let c = self.container(name)?;
         let new_name = new_name.strip_prefix('/').unwrap_or(new_name).to_string();
-        if !super::valid_name(&new_name) {
+        if !crate::ids::valid_name(&new_name) {
             return Err(Error::InvalidArgument(format!(
                 "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
@@ -286,7 +286,7 @@ impl Engine {
                 ContainerState::Paused => usage.2 += 1,
                 _ => {}
             }
-            let size = crate::volumes::dir_size(&self.container_dir(c.id()).join("upper"));
+            let size = crate::disk::dir_size(&self.container_dir(c.id()).join("upper"));
             usage.3 += size;
             if !c.is_running() {
                 usage.4 += size;

@@ -19,7 +19,7 @@ impl Engine {
             if c.is_running() {
                 continue;
             }
-            let size = crate::volumes::dir_size(&self.container_dir(c.id()).join("upper"));
+            let size = crate::disk::dir_size(&self.container_dir(c.id()).join("upper"));
             if self.remove_container(c.id(), false, false).is_ok() {
                 pruned.removed.push(c.row.id.clone());
                 pruned.bytes += size;

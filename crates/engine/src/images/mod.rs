@@ -304,7 +304,7 @@ impl Engine {
             .collect();
         let conn = self.store.db()?;
         let all: u64 = meta::layer_sizes(&conn)?.iter().map(|(_, s)| s).sum();
-        let mounts = crate::volumes::dir_size(&self.layout().build_cache_mounts());
+        let mounts = crate::disk::dir_size(&self.layout().build_cache_mounts());
         let size = all.saturating_sub(cache_bytes.saturating_sub(mounts));
         let mut active = 0;
         let mut reclaimable = 0;

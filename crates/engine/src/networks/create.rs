@@ -31,7 +31,7 @@ impl Engine {
                 options.name
             )));
         }
-        if !crate::containers::valid_name(&options.name) {
+        if !crate::ids::valid_name(&options.name) {
             return Err(Error::InvalidArgument(format!(
                 "invalid network name {:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-]",
                 options.name
@@ -43,7 +43,7 @@ impl Engine {
                 options.driver
             )));
         }
-        let id = crate::containers::random_id();
+        let id = crate::ids::random_id();
         let row = self.create_network_row(options, format!("br-{}", &id[..12]))?;
         self.emit_network(&row, "create", None);
         Ok(Network {
@@ -130,7 +130,7 @@ impl Engine {
             }
             None => String::new(),
         };
-        let id = crate::containers::random_id();
+        let id = crate::ids::random_id();
         let row = NetworkRow {
             id,
             name: options.name.clone(),
