@@ -1,6 +1,7 @@
 //! `system df`, `prune`, `check`, `boot`, `network-reset`, and `info` and `version`.
 
 use berth_engine::check::{CheckOptions, CheckReport, Repair};
+use berth_engine::filters::Filters;
 use berth_engine::images::Removed;
 use berth_engine::prune::SystemPruneOptions;
 use berth_engine::system::DiskUsage;
@@ -210,30 +211,23 @@ pub struct PruneArgs {
     /// Prune anonymous volumes
     #[arg(long)]
     volumes: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>")
+    #[arg(long = "filter")]
+    filter: Vec<String>,
 }
 
 pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
-    if !args.force {
-        let mut warning = String::from(
-            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
-        );
-        if args.volumes {
-            warning.push_str("  - all anonymous volumes not used by at least one container\n");
-        }
-        warning.push_str(if args.all {
-            "  - all images without at least one container associated to them\n"
-        } else {
-            "  - all dangling images\n"
-        });
-        warning.push_str("  - all build cache\n");
-        if !super::confirm(&warning)? {
-            return Ok(());
-        }
-    }
-    let report = engine(options)?.prune_system(&SystemPruneOptions {
+    let request = SystemPruneOptions {
         all: args.all,
         volumes: args.volumes,
-    })?;
+        filters: Filters::from_args(&args.filter)?,
+    };
+    // What Docker's client refuses before it asks.
+    berth_engine::prune::check_system_prune(&request)?;
+    if !args.force && !super::confirm(&prune_warning(&args))? {
+        return Ok(());
+    }
+    let report = engine(options)?.prune_system(&request)?;
     print_list("Deleted Containers:", &report.containers.removed);
     print_list("Deleted Networks:", &report.networks.networks_deleted);
     if let Some(volumes) = &report.volumes {
@@ -250,6 +244,35 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
     print_list("Deleted Images:", &images);
     println!("Total reclaimed space: {}", human_size(report.space_reclaimed(), 4));
     Ok(())
+}
+
+/// Docker's confirmation for `system prune`: what goes, then the filters (label, label!, until) in order.
+fn prune_warning(args: &PruneArgs) -> String {
+    let mut warning = String::from(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+    );
+    if args.volumes {
+        warning.push_str("  - all anonymous volumes not used by at least one container\n");
+    }
+    warning.push_str(if args.all {
+        "  - all images without at least one container associated to them\n"
+    } else {
+        "  - all dangling images\n"
+    });
+    warning.push_str("  - all build cache\n");
+    let mut filters: Vec<&String> = args
+        .filter
+        .iter()
+        .filter(|f| ["label=", "label!=", "until="].iter().any(|k| f.starts_with(k)))
+        .collect();
+    filters.sort();
+    if !filters.is_empty() {
+        warning.push_str("\n  Items to be pruned will be filtered with:\n");
+        for f in filters {
+            warning.push_str(&format!("  - {f}\n"));
+        }
+    }
+    warning
 }
 
 /// A heading and one line per item, then a blank line; nothing when there are no items.
