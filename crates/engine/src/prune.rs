@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::containers::prune::Pruned;
 use crate::disk::dir_size;
 use crate::filters::Filters;
+use crate::images::ImagePruneOptions;
 use crate::images::Removed;
 use crate::networks::DEFAULT_NETWORK;
 use crate::{Engine, Result};
@@ -35,6 +36,8 @@ pub struct SystemPruneOptions {
     pub all: bool,
     /// Unused anonymous volumes too.
     pub volumes: bool,
+    /// `until`, `label` and `label!`, for every part (see [`Engine::prune_system`]).
+    pub filters: Filters,
 }
 
 /// What `system prune` removed, part by part, in the order it went (the API has no system prune: a
@@ -48,6 +51,8 @@ pub struct SystemPruneReport {
     pub images: Vec<Removed>,
     pub images_reclaimed: u64,
     pub build_cache_reclaimed: u64,
+    /// Whether the build cache was left alone (an `until` filter was given; see [`Engine::prune_system`]).
+    pub build_cache_kept: bool,
 }
 
 impl SystemPruneReport {
@@ -64,6 +69,22 @@ impl SystemPruneReport {
 const VOLUME_PRUNE_FILTERS: &[&str] = &["all", "label", "label!"];
 /// Filter keys of `network prune`.
 const NETWORK_PRUNE_FILTERS: &[&str] = &["until", "label", "label!"];
+
+/// Filter keys of `system prune`: those every part's prune takes (dockerd's container prune, the first
+/// part, refuses any other before anything is removed).
+const SYSTEM_PRUNE_FILTERS: &[&str] = &["until", "label", "label!"];
+
+/// Checks what `system prune` is asked before it removes anything; a front door that asks the user to
+/// confirm calls it first, as Docker's client refuses `until` with volumes before it prompts.
+pub fn check_system_prune(options: &SystemPruneOptions) -> Result<()> {
+    if options.volumes && !options.filters.get("until").is_empty() {
+        // Docker's client's words: volume prune takes no `until`, and a volume's age says nothing of its use.
+        return Err(crate::Error::InvalidArgument(
+            r#"The "until" filter is not supported with "--volumes""#.into(),
+        ));
+    }
+    Ok(())
+}
 
 /// Whether an object created at `created` (RFC 3339) is older than `until`; one whose time does not
 /// parse is kept, since nothing says it is old enough.
@@ -141,25 +162,43 @@ impl Engine {
 
     /// `system prune`: stopped containers, then unused networks (the stopped containers no longer
     /// hold theirs), unused anonymous volumes when asked, dangling (or with `all` unused) images, and
-    /// the build cache.
+    /// the build cache, each part with the same filters, as Docker's client passes them to each prune.
+    ///
+    /// The build cache follows dockerd's BuildKit prune: label filters do not apply to it (it goes
+    /// whatever they say), and `until` keeps cache used since then. berth does not record when a cache
+    /// step was last used apart from the step itself, so with `until` the whole cache is kept
+    /// (`build_cache_kept`): removing less than asked can be made up for, removing more cannot.
     pub fn prune_system(&self, options: &SystemPruneOptions) -> Result<SystemPruneReport> {
-        let none = Filters::default();
-        let containers = self.prune_containers()?;
-        let networks = self.prune_networks_matching(&none)?;
+        let filters = &options.filters;
+        check_system_prune(options)?;
+        // Refused here, before the first part removes anything.
+        filters.accept_only(SYSTEM_PRUNE_FILTERS)?;
+        filters.time("until", Utc::now())?;
+        let containers = self.prune_containers(filters)?;
+        let networks = self.prune_networks_matching(filters)?;
         let volumes = match options.volumes {
-            true => Some(self.prune_volumes(&none)?),
+            true => Some(self.prune_volumes(filters)?),
             false => None,
         };
-        let (images, images_reclaimed) = self.prune_images(options.all, |_| false)?;
-        // prune_images took what interrupted pulls left; this is the cache's own images and mounts.
-        let (_, build_cache_reclaimed) = self.prune_build_cache()?;
+        // As `image prune`: images only the build cache keeps are the cache's, handled below.
+        let images = self.prune_images_filtered(&ImagePruneOptions {
+            all: options.all,
+            filters: filters.clone(),
+        })?;
+        let build_cache_kept = !filters.get("until").is_empty();
+        let build_cache_reclaimed = match build_cache_kept {
+            true => 0,
+            // prune_images took what interrupted pulls left; this is the cache's own images and mounts.
+            false => self.prune_build_cache()?.1,
+        };
         Ok(SystemPruneReport {
             containers,
             networks,
             volumes,
-            images,
-            images_reclaimed,
+            images: images.removed,
+            images_reclaimed: images.space_reclaimed,
             build_cache_reclaimed,
+            build_cache_kept,
         })
     }
 }
@@ -178,6 +217,28 @@ mod tests {
         assert!(!created_before("2026-12-07T12:00:00Z", Some(noon)));
         assert!(!created_before("not a time", Some(noon)));
         assert!(created_before("not a time", None));
+    }
+
+    #[test]
+    fn system_prune_refuses_until_with_volumes_as_dockers_client() {
+        let options = |volumes: bool, args: &[&str]| SystemPruneOptions {
+            all: false,
+            volumes,
+            filters: Filters::from_args(args).unwrap(),
+        };
+        let err = check_system_prune(&options(true, &["until=24h"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"The "until" filter is not supported with "--volumes""#
+        );
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+        assert!(check_system_prune(&options(false, &["until=24h"])).is_ok());
+        assert!(check_system_prune(&options(true, &["label=a", "label!=b"])).is_ok());
+        let f = Filters::from_args(&["dangling=true"]).unwrap();
+        assert_eq!(
+            f.accept_only(SYSTEM_PRUNE_FILTERS).unwrap_err().to_string(),
+            "invalid filter 'dangling'"
+        );
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! `system df`, `prune`, `check`, `boot`, `network-reset`, and `info` and `version`.
 
 use berth_engine::check::{CheckOptions, CheckReport, Repair};
+use berth_engine::containers::list::ContainerSummary;
+use berth_engine::filters::Filters;
+use berth_engine::images::ImageSummary;
 use berth_engine::images::Removed;
 use berth_engine::prune::SystemPruneOptions;
-use berth_engine::system::DiskUsage;
+use berth_engine::system::{BuildCacheRecord, DataUsageOptions, SystemDataUsage};
+use berth_engine::views::volume::Volume;
 use berth_engine::{Engine, Options};
 use clap::{Args, Subcommand};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::engine;
-use crate::format::{human_size, render_one, Listing};
+use crate::format::{ellipsis, human_size, render_one, since, since_unix, Listing};
 use crate::Exit;
 
 #[derive(Subcommand)]
@@ -72,28 +76,56 @@ fn reclaimable(reclaim: u64, total: u64) -> String {
 }
 
 pub fn df(options: &Options, args: DfArgs) -> anyhow::Result<()> {
-    let usage = engine(options)?.disk_usage()?;
-    let row = |kind: &str, u: &DiskUsage, reclaim: String| {
+    let usage = engine(options)?.disk_usage(&DataUsageOptions { verbose: args.verbose })?;
+    if args.verbose {
+        return df_verbose(&usage, args.format.as_deref());
+    }
+    let row = |kind: &str, total: u64, active: u64, size: u64, reclaim: String| {
         json!({
             "Type": kind,
-            "TotalCount": u.total_count.to_string(),
-            "Active": u.active_count.to_string(),
-            "Size": human_size(u.total_size, 4),
+            "TotalCount": total.to_string(),
+            "Active": active.to_string(),
+            "Size": human_size(size, 4),
             "Reclaimable": reclaim,
         })
     };
-    let with_share = |u: &DiskUsage| reclaimable(u.reclaimable, u.total_size);
-    let cache = &usage.build_cache_usage;
+    let (images, containers, volumes, cache) = (
+        &usage.image_usage,
+        &usage.container_usage,
+        &usage.volume_usage,
+        &usage.build_cache_usage,
+    );
     let rows = vec![
-        row("Images", &usage.image_usage, with_share(&usage.image_usage)),
-        row("Containers", &usage.container_usage, with_share(&usage.container_usage)),
-        row("Local Volumes", &usage.volume_usage, with_share(&usage.volume_usage)),
+        row(
+            "Images",
+            images.total_count,
+            images.active_count,
+            images.total_size,
+            reclaimable(images.reclaimable, images.total_size),
+        ),
+        row(
+            "Containers",
+            containers.total_count,
+            containers.active_count,
+            containers.total_size,
+            reclaimable(containers.reclaimable, containers.total_size),
+        ),
+        row(
+            "Local Volumes",
+            volumes.total_count,
+            volumes.active_count,
+            volumes.total_size,
+            reclaimable(volumes.reclaimable, volumes.total_size),
+        ),
         // As docker prints it: the whole cache is reclaimable, so no share.
-        row("Build Cache", cache, human_size(cache.reclaimable, 4)),
+        row(
+            "Build Cache",
+            cache.total_count,
+            cache.active_count,
+            cache.total_size,
+            human_size(cache.reclaimable, 4),
+        ),
     ];
-    if args.verbose {
-        eprintln!("note: -v detail lists come with containers and volumes; showing the summary");
-    }
     let listing = Listing::new(
         args.format.as_deref(),
         "{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
@@ -112,6 +144,170 @@ pub fn df(options: &Options, args: DfArgs) -> anyhow::Result<()> {
         )?
     );
     Ok(())
+}
+
+/// `system df -v`: docker's four tables, or with `--format` a template over the four lists of rows
+/// (`.Images`, `.Containers`, `.Volumes`, `.BuildCache`).
+fn df_verbose(usage: &SystemDataUsage, format: Option<&str>) -> anyhow::Result<()> {
+    let images: Vec<Value> = usage.image_usage.items.iter().map(df_image_row).collect();
+    let containers: Vec<Value> = usage.container_usage.items.iter().map(df_container_row).collect();
+    let volumes: Vec<Value> = usage.volume_usage.items.iter().map(df_volume_row).collect();
+    let mut records: Vec<&BuildCacheRecord> = usage.build_cache_usage.items.iter().collect();
+    // Docker's order: never used first (by ID), then by last use.
+    records.sort_by(|a, b| (&a.last_used_at, &a.id).cmp(&(&b.last_used_at, &b.id)));
+    let cache: Vec<Value> = records.into_iter().map(df_cache_row).collect();
+    match format.map(str::trim) {
+        None | Some("table") => {}
+        Some("json") => {
+            let all = json!({ "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": cache });
+            println!("{}", serde_json::to_string(&all)?);
+            return Ok(());
+        }
+        Some(template) => {
+            let all = json!({ "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": cache });
+            println!("{}", render_one(template, &all)?);
+            return Ok(());
+        }
+    }
+    let table = |template: &str, rows: &[Value], headers: &[(&str, &str)]| -> anyhow::Result<String> {
+        Listing::new(None, template)?.render(rows, &super::image::headers(headers))
+    };
+    print!("Images space usage:\n\n");
+    print!(
+        "{}",
+        table(
+            "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
+            &images,
+            &[
+                ("Repository", "REPOSITORY"),
+                ("Tag", "TAG"),
+                ("ID", "IMAGE ID"),
+                ("CreatedSince", "CREATED"),
+                ("Size", "SIZE"),
+                ("SharedSize", "SHARED SIZE"),
+                ("UniqueSize", "UNIQUE SIZE"),
+                ("Containers", "CONTAINERS"),
+            ],
+        )?
+    );
+    print!("\nContainers space usage:\n\n");
+    print!(
+        "{}",
+        table(
+            "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
+            &containers,
+            &[
+                ("ID", "CONTAINER ID"),
+                ("Image", "IMAGE"),
+                ("Command", "COMMAND"),
+                ("LocalVolumes", "LOCAL VOLUMES"),
+                ("Size", "SIZE"),
+                ("RunningFor", "CREATED"),
+                ("Status", "STATUS"),
+                ("Names", "NAMES"),
+            ],
+        )?
+    );
+    print!("\nLocal Volumes space usage:\n\n");
+    print!(
+        "{}",
+        table(
+            "{{.Name}}\t{{.Links}}\t{{.Size}}",
+            &volumes,
+            &[("Name", "VOLUME NAME"), ("Links", "LINKS"), ("Size", "SIZE")],
+        )?
+    );
+    print!(
+        "\nBuild cache usage: {}\n\n",
+        human_size(usage.build_cache_usage.total_size, 4)
+    );
+    print!(
+        "{}",
+        table(
+            "{{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}",
+            &cache,
+            &[
+                ("ID", "CACHE ID"),
+                ("CacheType", "CACHE TYPE"),
+                ("Size", "SIZE"),
+                ("CreatedSince", "CREATED"),
+                ("LastUsedSince", "LAST USED"),
+                ("UsageCount", "USAGE"),
+                ("Shared", "SHARED"),
+            ],
+        )?
+    );
+    Ok(())
+}
+
+/// A size the API gives as `int64` (never negative here), as go-units prints it.
+fn size_text(bytes: i64, precision: usize) -> String {
+    human_size(u64::try_from(bytes).unwrap_or(0), precision)
+}
+
+/// An image row of `system df -v`: its first tag split into repository and tag (`<none>` when
+/// untagged), sizes as docker's client prints them (`Size` to 3 digits, the others to 4).
+fn df_image_row(image: &ImageSummary) -> Value {
+    let (repository, tag) = image
+        .repo_tags
+        .first()
+        .and_then(|t| t.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')))
+        .map_or(("<none>".to_string(), "<none>".to_string()), |(r, t)| {
+            (r.to_string(), t.to_string())
+        });
+    let hex = image.id.strip_prefix("sha256:").unwrap_or(&image.id);
+    json!({
+        "Repository": repository,
+        "Tag": tag,
+        "ID": hex.chars().take(12).collect::<String>(),
+        "CreatedSince": since_unix(image.created),
+        "Size": size_text(image.size, 3),
+        "SharedSize": if image.shared_size < 0 { "N/A".to_string() } else { size_text(image.shared_size, 4) },
+        "UniqueSize": if image.shared_size < 0 { "N/A".to_string() } else { size_text(image.size - image.shared_size, 4) },
+        "Containers": if image.containers < 0 { "N/A".to_string() } else { image.containers.to_string() },
+    })
+}
+
+/// A container row of `system df -v`: its writable layer's size only (docker leaves out the virtual
+/// size here), and how many local volumes it mounts.
+fn df_container_row(c: &ContainerSummary) -> Value {
+    let created = chrono::DateTime::from_timestamp(c.created, 0).map(|t| t.to_rfc3339());
+    json!({
+        "ID": c.id.chars().take(12).collect::<String>(),
+        "Image": c.image,
+        "Command": format!("\"{}\"", ellipsis(&c.command, 20)),
+        "LocalVolumes": c.mounts.iter().filter(|m| m.kind == "volume").count().to_string(),
+        "Size": size_text(c.size_rw.unwrap_or(0), 3),
+        "RunningFor": since(created.as_deref()),
+        "Status": c.status,
+        "Names": c.names.iter().map(|n| n.trim_start_matches('/')).collect::<Vec<_>>().join(","),
+    })
+}
+
+/// A volume row of `system df -v`: how many containers name it, and its size.
+fn df_volume_row(v: &Volume) -> Value {
+    let (links, size) = match &v.usage_data {
+        Some(u) => (u.ref_count.to_string(), size_text(u.size, 4)),
+        None => ("N/A".to_string(), "N/A".to_string()),
+    };
+    json!({ "Name": v.name, "Links": links, "Size": size })
+}
+
+/// A build cache row of `system df -v` (an ID ending in `*` is in use).
+fn df_cache_row(r: &BuildCacheRecord) -> Value {
+    let mut id: String = r.id.chars().take(12).collect();
+    if r.in_use {
+        id.push('*');
+    }
+    json!({
+        "ID": id,
+        "CacheType": r.kind,
+        "Size": size_text(r.size, 3),
+        "CreatedSince": since(Some(&r.created_at)),
+        "LastUsedSince": r.last_used_at.as_deref().map_or(String::new(), |t| since(Some(t))),
+        "UsageCount": r.usage_count.to_string(),
+        "Shared": r.shared.to_string(),
+    })
 }
 
 #[derive(Args)]
@@ -210,30 +406,23 @@ pub struct PruneArgs {
     /// Prune anonymous volumes
     #[arg(long)]
     volumes: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>")
+    #[arg(long = "filter")]
+    filter: Vec<String>,
 }
 
 pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
-    if !args.force {
-        let mut warning = String::from(
-            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
-        );
-        if args.volumes {
-            warning.push_str("  - all anonymous volumes not used by at least one container\n");
-        }
-        warning.push_str(if args.all {
-            "  - all images without at least one container associated to them\n"
-        } else {
-            "  - all dangling images\n"
-        });
-        warning.push_str("  - all build cache\n");
-        if !super::confirm(&warning)? {
-            return Ok(());
-        }
-    }
-    let report = engine(options)?.prune_system(&SystemPruneOptions {
+    let request = SystemPruneOptions {
         all: args.all,
         volumes: args.volumes,
-    })?;
+        filters: Filters::from_args(&args.filter)?,
+    };
+    // What Docker's client refuses before it asks.
+    berth_engine::prune::check_system_prune(&request)?;
+    if !args.force && !super::confirm(&prune_warning(&args))? {
+        return Ok(());
+    }
+    let report = engine(options)?.prune_system(&request)?;
     print_list("Deleted Containers:", &report.containers.removed);
     print_list("Deleted Networks:", &report.networks.networks_deleted);
     if let Some(volumes) = &report.volumes {
@@ -250,6 +439,35 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
     print_list("Deleted Images:", &images);
     println!("Total reclaimed space: {}", human_size(report.space_reclaimed(), 4));
     Ok(())
+}
+
+/// Docker's confirmation for `system prune`: what goes, then the filters (label, label!, until) in order.
+fn prune_warning(args: &PruneArgs) -> String {
+    let mut warning = String::from(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+    );
+    if args.volumes {
+        warning.push_str("  - all anonymous volumes not used by at least one container\n");
+    }
+    warning.push_str(if args.all {
+        "  - all images without at least one container associated to them\n"
+    } else {
+        "  - all dangling images\n"
+    });
+    warning.push_str("  - all build cache\n");
+    let mut filters: Vec<&String> = args
+        .filter
+        .iter()
+        .filter(|f| ["label=", "label!=", "until="].iter().any(|k| f.starts_with(k)))
+        .collect();
+    filters.sort();
+    if !filters.is_empty() {
+        warning.push_str("\n  Items to be pruned will be filtered with:\n");
+        for f in filters {
+            warning.push_str(&format!("  - {f}\n"));
+        }
+    }
+    warning
 }
 
 /// A heading and one line per item, then a blank line; nothing when there are no items.

@@ -45,7 +45,7 @@ pub struct ImageListOptions {
 pub struct ImagePruneOptions {
     /// `-a`: every image no container uses, not only dangling ones.
     pub all: bool,
-    /// `until` (a time or a duration back from now) and `label`.
+    /// `until` (a time or a duration back from now), `label` and `label!`.
     pub filters: Filters,
 }
 
@@ -177,7 +177,11 @@ impl Engine {
     /// `image prune`: dangling images (every unused one with `all`) that the filters let through; the
     /// images only the build cache keeps are `builder prune`'s to remove, as BuildKit's cache is.
     pub fn prune_images_filtered(&self, options: &ImagePruneOptions) -> Result<ImagePruned> {
-        if let Some(key) = options.filters.keys().find(|k| !matches!(*k, "label" | "until")) {
+        if let Some(key) = options
+            .filters
+            .keys()
+            .find(|k| !matches!(*k, "label" | "label!" | "until"))
+        {
             let value = options.filters.get(key).first().cloned().unwrap_or_default();
             return Err(Error::InvalidArgument(format!(
                 "invalid filter '{key}={value}': image prune takes until= and label="
@@ -201,7 +205,8 @@ impl Engine {
                     .and_then(|c| c.timestamp_nanos_opt())
                     .is_some_and(|c| c < u)
             });
-            !(options.filters.allows_labels(&image.labels()) && old_enough)
+            let labels = image.labels();
+            !(options.filters.allows_labels(&labels) && options.filters.allows_labels_not(&labels) && old_enough)
         })?;
         Ok(ImagePruned {
             removed,

@@ -115,16 +115,11 @@ pub struct PruneArgs {
 }
 
 pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
-    if let Some(filter) = args.filter.first() {
-        // Refused rather than ignored: pruning more than asked for cannot be undone.
-        anyhow::bail!(
-            "invalid filter '{filter}': container prune takes no filters yet (until and label are not supported)"
-        );
-    }
+    let filters = berth_engine::filters::Filters::from_args(&args.filter)?;
     if !args.force && !crate::commands::confirm("WARNING! This will remove all stopped containers.")? {
         return Ok(());
     }
-    let pruned = engine(options)?.prune_containers()?;
+    let pruned = engine(options)?.prune_containers(&filters)?;
     if !pruned.removed.is_empty() {
         println!("Deleted Containers:");
         for id in &pruned.removed {
