@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::containers::list::{ContainerSummary, ListRequest};
 use crate::images::{ImageListOptions, ImageSummary};
 use crate::views::volume::{Volume, VolumeUsageData};
-use crate::volumes::dir_size;
+use crate::disk::dir_size;
 use crate::{Engine, Result};
 
 /// One build cache record (the API's `BuildCache`). berth's cache is the step images only the cache
