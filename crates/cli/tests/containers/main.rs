@@ -6,6 +6,7 @@ mod common;
 
 mod attach;
 mod confinement;
+mod exec;
 mod lifecycle;
 mod logs;
 mod restarts;

@@ -491,7 +491,7 @@ impl Engine {
 }
 
 /// Whether this process has exactly one thread (so forking it is safe).
-fn single_threaded() -> bool {
+pub(super) fn single_threaded() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -9,9 +9,9 @@ use berth_store::{meta, Digest};
 use serde::Serialize;
 
 use crate::containers::list::{ContainerSummary, ListRequest};
+use crate::disk::dir_size;
 use crate::images::{ImageListOptions, ImageSummary};
 use crate::views::volume::{Volume, VolumeUsageData};
-use crate::disk::dir_size;
 use crate::{Engine, Result};
 
 /// One build cache record (the API's `BuildCache`). berth's cache is the step images only the cache

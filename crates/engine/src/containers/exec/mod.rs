@@ -8,11 +8,9 @@
 //! pipes or a terminal whose other ends the caller gets back, or fds the caller hands in.
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Read, Seek, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -22,8 +20,12 @@ use berth_runtime::spec;
 use serde::{Deserialize, Serialize};
 
 use super::monitor;
+
+mod helper;
+
 use crate::ContainerState;
-use crate::{Engine, Error, ErrorKind, Options, Result};
+use crate::{Engine, Error, ErrorKind, Result};
+pub use helper::exec_helper;
 
 /// What `exec` runs.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -58,7 +60,7 @@ pub struct ExecProcess {
     pub stderr: Option<OwnedFd>,
     /// With a tty: the terminal's master, which carries output and input and takes resizes.
     pub terminal: Option<OwnedFd>,
-    helper: Child,
+    helper: helper::Helper,
     status: BufReader<File>,
 }
 
@@ -88,14 +90,13 @@ impl ExecProcess {
     /// Waits for the process to end; returns its exit code (128+N when signal N killed it).
     pub fn wait(mut self) -> Result<i32> {
         let report = read_report(&mut self.status);
-        let _ = self.helper.wait();
+        self.helper.wait();
         match report {
             Some(Report::Exited { status }) => Ok(status),
             _ => Err(Error::Reported {
                 kind: ErrorKind::Internal,
                 message: format!(
-                    "the exec helper (pid {}) ended before process {} did: its exit status is lost",
-                    self.helper.id(),
+                    "the exec helper ended before process {} did: its exit status is lost",
                     self.pid
                 ),
             }),
@@ -112,7 +113,7 @@ impl ExecProcess {
 /// One line of the helper's status pipe.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum Report {
+pub(super) enum Report {
     Started {
         pid: i32,
     },
@@ -164,7 +165,7 @@ fn read_report(status: &mut BufReader<File>) -> Option<Report> {
 /// What the helper is asked to do, handed over in a memfd (the environment may hold secrets,
 /// which a command line would show to every user of the host).
 #[derive(Serialize, Deserialize)]
-struct Request {
+pub(super) struct Request {
     container: String,
     options: ExecOptions,
     stdin: bool,
@@ -192,73 +193,39 @@ impl Engine {
             stdin: matches!(stdio, ExecStdio::Pipes { stdin: true }),
             console_socket: console.as_ref().map(|s| s.path().to_path_buf()),
         };
-        let request = request_memfd(&request)?;
         let (status_r, status_w) = cloexec_pipe()?;
-        let exe = crate::berth_executable().map_err(|e| Error::Stream {
-            context: "finding the berth binary for the exec helper".into(),
-            source: e,
-        })?;
-        let mut cmd = Command::new(exe);
-        cmd.arg("--root")
-            .arg(self.root())
-            .arg("--runroot")
-            .arg(self.runroot())
-            .arg("container-exec")
-            .arg("--request-fd")
-            .arg(request.as_raw_fd().to_string())
-            .arg("--status-fd")
-            .arg(status_w.as_raw_fd().to_string())
-            // Not in the caller's process group: a ctrl-c at the caller's terminal leaves the
-            // process running, as Docker's does.
-            .process_group(0);
+        // The process's stdio: our ends, and the helper's, which it hands to the process.
         let (mut stdin, mut stdout, mut stderr) = (None, None, None);
+        let mut theirs = helper::Stdio::default();
         match stdio {
             ExecStdio::Pipes { stdin: wanted } => {
                 if wanted {
                     let (r, w) = cloexec_pipe()?;
-                    cmd.stdin(r);
+                    theirs.stdin = Some(r);
                     stdin = Some(w);
-                } else {
-                    cmd.stdin(Stdio::null());
                 }
                 let (out_r, out_w) = cloexec_pipe()?;
                 let (err_r, err_w) = cloexec_pipe()?;
-                cmd.stdout(out_w).stderr(err_w);
-                stdout = Some(out_r);
-                stderr = Some(err_r);
+                (theirs.stdout, theirs.stderr) = (Some(out_w), Some(err_w));
+                (stdout, stderr) = (Some(out_r), Some(err_r));
             }
-            ExecStdio::Tty => {
-                cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-            }
-            ExecStdio::Into { stdout, stderr } => {
-                cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
-            }
+            ExecStdio::Tty => {}
+            ExecStdio::Into { stdout, stderr } => (theirs.stdout, theirs.stderr) = (Some(stdout), Some(stderr)),
         }
-        let inherited = [request.as_raw_fd(), status_w.as_raw_fd()];
-        // SAFETY: the closure runs in the forked child before exec and only makes fcntl calls,
-        // which are async-signal-safe; the fds are open in the parent and so in the child.
-        #[allow(unsafe_code)]
-        unsafe {
-            cmd.pre_exec(move || keep_open(&inherited));
-        }
-        let mut helper = cmd.spawn().map_err(|e| Error::Stream {
-            context: "starting the exec helper".into(),
-            source: e,
-        })?;
-        // The helper holds the other ends now: ours would keep them open past its end.
-        drop((cmd, status_w, request));
+        let ours = [stdin.as_ref(), stdout.as_ref(), stderr.as_ref()];
+        let mut helper = self.start_helper(&request, theirs, status_w, ours)?;
         let mut status = BufReader::new(File::from(status_r));
         let pid = match read_report(&mut status) {
             Some(Report::Started { pid }) => pid,
             Some(Report::Failed { kind, code, message }) => {
-                let _ = helper.wait();
+                helper.wait();
                 return Err(Report::into_error(&kind, code, message));
             }
             _ => {
-                let ended = helper.wait();
+                helper.wait();
                 return Err(Error::Reported {
                     kind: ErrorKind::Internal,
-                    message: format!("the exec helper ended without starting the process ({ended:?})"),
+                    message: "the exec helper ended without starting the process".into(),
                 });
             }
         };
@@ -435,136 +402,14 @@ impl Engine {
     }
 }
 
-/// The `berth container-exec` helper: makes the process the request in `request_fd` asks for, with
-/// this process's stdio (or a terminal), reports on `status_fd`, waits for the process and reports
-/// how it ended. Returns this process's exit code.
-pub fn exec_helper(options: Options, request_fd: RawFd, status_fd: RawFd) -> i32 {
-    // SAFETY: the engine that started this helper handed both fds open at these numbers, for
-    // this process alone.
-    #[allow(unsafe_code)]
-    let (request, mut status) = unsafe { (File::from_raw_fd(request_fd), File::from_raw_fd(status_fd)) };
-    let mut say = |report: Report| {
-        if let Ok(mut line) = serde_json::to_vec(&report) {
-            line.push(b'\n');
-            let _ = status.write_all(&line);
-        }
-    };
-    let started = (|| -> Result<(Engine, String, i32)> {
-        let request = read_request(request)?;
-        let engine = Engine::open(options)?;
-        let stdio = match &request.console_socket {
-            Some(path) => launch::Stdio::Tty {
-                console_socket: path.clone(),
-            },
-            None => launch::Stdio::Pipes {
-                stdin: if request.stdin { Some(own_fd(0)?) } else { None },
-                stdout: own_fd(1)?,
-                stderr: own_fd(2)?,
-            },
-        };
-        let pid = engine.exec_in_container(&request.container, &request.options, stdio)?;
-        Ok((engine, request.container, pid))
-    })();
-    let (engine, container, pid) = match started {
-        Ok(started) => started,
-        Err(err) => {
-            say(Report::failed(&err));
-            return 1;
-        }
-    };
-    say(Report::Started { pid });
-    // Only the process holds its streams now: its reader sees their end when it ends.
-    release_stdio();
-    match launch::wait_exit(pid) {
-        Ok(exit) => {
-            say(Report::Exited { status: exit.status() });
-            if let Ok(c) = engine.container(&container) {
-                let attributes = [("execID", exec_id(&c, pid)), ("exitCode", exit.status().to_string())];
-                engine.emit_container(&c, "exec_die", &attributes);
-            }
-            0
-        }
-        Err(err) => {
-            say(Report::failed(&err.into()));
-            1
-        }
-    }
-}
-
 /// The ID events give an exec: unique while the process lives.
-fn exec_id(c: &super::Container, pid: i32) -> String {
+pub(super) fn exec_id(c: &super::Container, pid: i32) -> String {
     format!("{}-{pid}", c.id())
 }
 
-fn read_request(file: File) -> Result<Request> {
-    let mut file = file;
-    let mut text = Vec::new();
-    file.rewind()
-        .and_then(|_| file.read_to_end(&mut text))
-        .map_err(|e| Error::Stream {
-            context: "reading the exec request".into(),
-            source: e,
-        })?;
-    serde_json::from_slice(&text).map_err(|e| Error::Reported {
-        kind: ErrorKind::Internal,
-        message: format!("a malformed exec request: {e}"),
-    })
-}
-
-fn request_memfd(request: &Request) -> Result<OwnedFd> {
-    let failed = |e: std::io::Error| Error::Stream {
-        context: "handing the exec request to its helper".into(),
-        source: e,
-    };
-    let fd = rustix::fs::memfd_create("berth-exec-request", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| failed(e.into()))?;
-    let json = serde_json::to_vec(request).map_err(|e| failed(std::io::Error::other(e)))?;
-    let mut file = File::from(fd);
-    file.write_all(&json).map_err(failed)?;
-    Ok(file.into())
-}
-
-fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd)> {
+pub(super) fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd)> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Stream {
         context: "creating exec pipes".into(),
         source: e.into(),
     })
-}
-
-/// In the forked helper before exec: the given fds stay open across it.
-fn keep_open(fds: &[RawFd]) -> std::io::Result<()> {
-    for &fd in fds {
-        // SAFETY: `fd` is open in this (forked) process, which the parent made sure of.
-        #[allow(unsafe_code)]
-        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-    }
-    Ok(())
-}
-
-/// A copy of one of this process's stdio fds, for the exec'd process.
-fn own_fd(fd: RawFd) -> Result<OwnedFd> {
-    // SAFETY: fds 0-2 of the helper are open for its lifetime (its starter set them); only borrowed
-    // to be duplicated.
-    #[allow(unsafe_code)]
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(|e| Error::Stream {
-        context: "duplicating the exec helper's stdio".into(),
-        source: e.into(),
-    })
-}
-
-/// Points fds 0-2 at /dev/null.
-fn release_stdio() {
-    let Ok(null) = File::options().read(true).write(true).open("/dev/null") else {
-        return;
-    };
-    for target in 0..3 {
-        // SAFETY: fds 0-2 are this process's stdio; dup2 replaces them atomically with /dev/null,
-        // and nothing in this process holds them as owned fds.
-        #[allow(unsafe_code)]
-        let mut target = unsafe { OwnedFd::from_raw_fd(target) };
-        let _ = rustix::io::dup2(&null, &mut target);
-        std::mem::forget(target);
-    }
 }
