@@ -67,6 +67,8 @@ struct Observed {
     endpoints: Vec<(NetworkRow, EndpointRow)>,
 }
 
+/// A path as the JSON string Docker writes. Lossy for a non-UTF-8 data root, where serializing the
+/// `PathBuf` itself would fail the whole inspect.
 fn text(path: &Path) -> String {
     path.display().to_string()
 }
