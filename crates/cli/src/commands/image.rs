@@ -362,10 +362,11 @@ pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
         // Like docker: containers first, then images, unless --type says which.
         let found = match kind {
             "image" => engine.inspect_image(name).and_then(to_json),
-            "container" => engine.inspect_container(name),
+            "container" => engine.inspect_container(name).and_then(to_json),
             "volume" => engine.volume(name).map(|v| super::volume::volume_json(&v)),
             _ => engine
                 .inspect_container(name)
+                .and_then(to_json)
                 .or_else(|_| engine.inspect_image(name).and_then(to_json))
                 .or_else(|e| {
                     engine
@@ -396,7 +397,7 @@ pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
 }
 
 /// A typed engine result as the JSON the templates and `inspect` print.
-fn to_json(value: impl serde::Serialize) -> berth_engine::Result<Value> {
+pub(crate) fn to_json(value: impl serde::Serialize) -> berth_engine::Result<Value> {
     serde_json::to_value(value).map_err(|e| berth_engine::Error::Internal(format!("encoding the result: {e}")))
 }
 

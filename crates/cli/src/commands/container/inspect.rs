@@ -19,7 +19,8 @@ pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
     let mut values = Vec::new();
     let mut failed = false;
     for name in &args.containers {
-        match engine.inspect_container(name) {
+        // The printed JSON and the templates both read the typed result as Docker's JSON.
+        match engine.inspect_container(name).and_then(crate::commands::image::to_json) {
             Ok(v) => values.push(v),
             Err(e) => {
                 eprintln!("Error: {e}");
