@@ -8,7 +8,7 @@ mod create;
 mod data;
 pub mod exec;
 pub mod health;
-mod inspect;
+pub mod inspect;
 mod lifecycle;
 pub mod list;
 pub mod logs;
