@@ -7,6 +7,9 @@ scripts/deps.sh
 scripts/vm-kernel.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Every binary first: the end-to-end tests run berth-shim (the relay crate's binary) from beside
+# berth, and cargo builds for tests only the binaries of the package under test.
+cargo build --workspace --bins --locked
 # Tests run in parallel; each uses its own data root and run root.
 if command -v cargo-nextest >/dev/null || cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
