@@ -229,34 +229,14 @@ fn starts_container_processes(words: &[&str]) -> bool {
     )
 }
 
-/// Whether the command is a long-lived server or helper, which must outlive a peer that hangs up.
-fn serves(words: &[&str]) -> bool {
-    matches!(words, ["registry" | "network-dns", ..])
-}
-
-/// A command whose output goes to a reader that stops early (`berth ps | head -1`) ends there,
-/// quietly, as Docker's does, instead of failing to print. Only for commands that neither fork
-/// helpers (they inherit the disposition and must survive a client that hangs up) nor serve.
-fn die_on_broken_pipe() {
-    // SAFETY: restores the default action of one signal before this process has threads or
-    // handlers of its own; no Rust state depends on SIGPIPE being ignored.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
 fn main() -> ExitCode {
     // Sealing executes this binary again: before parsing, so that arguments are parsed once.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let words = command_words(&args);
-    if starts_container_processes(&words) {
+    if starts_container_processes(&command_words(&args)) {
         if let Err(e) = berth_engine::seal_executable() {
             eprintln!("berth: {e}");
             return ExitCode::from(125);
         }
-    } else if !serves(&words) {
-        die_on_broken_pipe();
     }
     let parsed = Cli::command()
         .try_get_matches()
