@@ -25,6 +25,33 @@ async fn call<T: Send + 'static>(
         .expect("engine call panicked")
 }
 
+/// The engine's options for `berth`'s roots, with busybox imported as `api-busybox:latest` through
+/// the engine; None (the test skips) without busybox.
+async fn engine_with_busybox(berth: &common::Berth) -> Option<Options> {
+    let Some(rootfs) = common::busybox_rootfs(berth.dir.path()) else {
+        eprintln!("SKIPPED: no busybox");
+        return None;
+    };
+    berth_engine::use_helper_executable(env!("CARGO_BIN_EXE_berth").into());
+    let options = Options {
+        root: berth.root(),
+        runroot: berth.dir.path().join("run"),
+    };
+    let tarball = berth.path("rootfs.tar");
+    common::tar_dir(&rootfs, &tarball);
+    call(&options, move |engine| {
+        let import = ImportOptions {
+            reference: Some("api-busybox:latest".into()),
+            source: "-".into(),
+            ..ImportOptions::default()
+        };
+        engine.import(&mut File::open(&tarball).expect("rootfs tar"), &import)
+    })
+    .await
+    .expect("import");
+    Some(options)
+}
+
 fn threads_of_this_process() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").expect("status");
     let line = status
@@ -60,28 +87,9 @@ fn read_all(fd: OwnedFd) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_multi_threaded_caller_drives_a_container_through_the_engine_alone() {
     let berth = common::Berth::new();
-    let Some(rootfs) = common::busybox_rootfs(berth.dir.path()) else {
-        eprintln!("SKIPPED: no busybox");
+    let Some(options) = engine_with_busybox(&berth).await else {
         return;
     };
-    berth_engine::use_helper_executable(env!("CARGO_BIN_EXE_berth").into());
-    let options = Options {
-        root: berth.root(),
-        runroot: berth.dir.path().join("run"),
-    };
-    let tarball = berth.path("rootfs.tar");
-    common::tar_dir(&rootfs, &tarball);
-
-    call(&options, move |engine| {
-        let import = ImportOptions {
-            reference: Some("api-busybox:latest".into()),
-            source: "-".into(),
-            ..ImportOptions::default()
-        };
-        engine.import(&mut File::open(&tarball).expect("rootfs tar"), &import)
-    })
-    .await
-    .expect("import");
 
     let id = call(&options, |engine| {
         let mut create = CreateOptions {
@@ -255,26 +263,12 @@ impl berth_engine::build::BuildOutput for Collected {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_sends_its_run_output_to_the_output_the_caller_hands_in() {
     let berth = common::Berth::new();
-    let Some(rootfs) = common::busybox_rootfs(berth.dir.path()) else {
-        eprintln!("SKIPPED: no busybox");
+    let Some(options) = engine_with_busybox(&berth).await else {
         return;
     };
-    berth_engine::use_helper_executable(env!("CARGO_BIN_EXE_berth").into());
-    let options = Options {
-        root: berth.root(),
-        runroot: berth.dir.path().join("run"),
-    };
-    let tarball = berth.path("rootfs.tar");
-    common::tar_dir(&rootfs, &tarball);
     let context = berth.path("context");
     std::fs::create_dir_all(&context).expect("context dir");
     let built = call(&options, move |engine| {
-        let import = ImportOptions {
-            reference: Some("api-busybox:latest".into()),
-            source: "-".into(),
-            ..ImportOptions::default()
-        };
-        engine.import(&mut File::open(&tarball).expect("rootfs tar"), &import)?;
         let build = berth_engine::build::BuildOptions {
             context,
             dockerfile_text: Some("FROM api-busybox\nRUN echo from-the-run-step; echo and-its-stderr >&2\n".into()),

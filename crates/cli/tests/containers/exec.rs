@@ -25,9 +25,8 @@ fn runs(berth: &Berth, container: &str, command: &str) -> bool {
         .any(|l| l.trim() == command)
 }
 
-#[test]
-fn exec_detached_returns_without_holding_the_callers_output_open() {
-    let Some(berth) = with_busybox() else { return };
+/// A running container `box` to exec into.
+fn start_box(berth: &Berth) {
     berth.ok(&[
         "run",
         "-d",
@@ -39,6 +38,12 @@ fn exec_detached_returns_without_holding_the_callers_output_open() {
         "sleep",
         "1000",
     ]);
+}
+
+#[test]
+fn exec_detached_returns_without_holding_the_callers_output_open() {
+    let Some(berth) = with_busybox() else { return };
+    start_box(&berth);
     // `output()` waits for the end of stdout and stderr: a helper that kept the caller's streams
     // would hold it until `sleep 900` ends.
     let out = output_within(
@@ -54,17 +59,7 @@ fn exec_detached_returns_without_holding_the_callers_output_open() {
 #[test]
 fn a_ctrl_c_at_the_callers_terminal_leaves_the_exec_running() {
     let Some(berth) = with_busybox() else { return };
-    berth.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "box",
-        "--network",
-        "none",
-        "busybox",
-        "sleep",
-        "1000",
-    ]);
+    start_box(&berth);
     // The CLI in a process group of its own, as a shell runs a foreground job; the terminal's
     // ctrl-c is SIGINT to that whole group.
     let mut cli = berth.cmd(&["exec", "box", "sleep", "901"]);
