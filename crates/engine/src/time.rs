@@ -5,3 +5,10 @@
 pub fn now() -> String {
     berth_relay::log::now_rfc3339_nano()
 }
+
+/// A recorded time as Unix seconds; 0 when absent or unreadable, as Docker's zero time.
+pub fn unix_seconds(rfc3339: Option<&str>) -> i64 {
+    rfc3339
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or(0, |t| t.timestamp())
+}

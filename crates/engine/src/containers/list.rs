@@ -114,7 +114,12 @@ impl Engine {
             .collect::<Result<_>>()?;
         let mut listed = Vec::new();
         for c in &containers {
-            let health = self.container_health(c.id()).map(|h| h.status).unwrap_or_default();
+            // The status shows health only for a running container: the file is read for those, and
+            // for every container when a health filter asks.
+            let health = match c.row.state == ContainerState::Running || !filters.get("health").is_empty() {
+                true => self.container_health(c.id()).map(|h| h.status).unwrap_or_default(),
+                false => String::new(),
+            };
             let endpoints = match filters.get("network").is_empty() {
                 true => Vec::new(),
                 false => self.container_endpoints(c.id())?,
@@ -152,7 +157,7 @@ impl Engine {
             image: c.config.image.clone(),
             image_id: c.row.image_id.clone(),
             command: c.args().join(" "),
-            created: unix_seconds(&c.row.created),
+            created: crate::time::unix_seconds(Some(&c.row.created)),
             // Only a running container has ports (a stopped one's bound ports may linger while its
             // monitor tears the run down).
             ports: match c.is_running() {
@@ -234,10 +239,6 @@ fn passes(c: &Container, filters: &Filters, health: &str) -> bool {
         && filters.allows("volume", |v| {
             c.config.mounts.iter().any(|m| m.source == v || m.target == v)
         })
-}
-
-fn unix_seconds(rfc3339: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339).map_or(0, |t| t.timestamp())
 }
 
 /// Docker's STATUS: "Up 3 seconds", "Up 1 minute (healthy)", "Exited (0) 2 minutes ago", "Created".

@@ -201,7 +201,7 @@ impl Engine {
         let mut sizes = sizes.into_iter();
         let row = |created: Option<&str>, created_by: String, size: u64, comment: String| HistoryResponseItem {
             id: MISSING.into(),
-            created: unix_seconds(created),
+            created: crate::time::unix_seconds(created),
             created_by,
             tags: Vec::new(),
             size: i64::try_from(size).unwrap_or(i64::MAX),
@@ -233,13 +233,6 @@ impl Engine {
         }
         Ok(rows)
     }
-}
-
-/// An RFC 3339 time as Unix seconds; 0 when absent or unreadable, as Docker's zero time.
-fn unix_seconds(created: Option<&str>) -> i64 {
-    created
-        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-        .map_or(0, |t| t.timestamp())
 }
 
 /// The Config of image inspect: the image's config with the fields Docker always shows filled in. Old
@@ -330,8 +323,8 @@ mod tests {
 
     #[test]
     fn history_times_are_unix_seconds() {
-        assert_eq!(unix_seconds(Some("1970-01-01T00:01:00.5Z")), 60);
-        assert_eq!(unix_seconds(None), 0);
-        assert_eq!(unix_seconds(Some("yesterday")), 0);
+        assert_eq!(crate::time::unix_seconds(Some("1970-01-01T00:01:00.5Z")), 60);
+        assert_eq!(crate::time::unix_seconds(None), 0);
+        assert_eq!(crate::time::unix_seconds(Some("yesterday")), 0);
     }
 }

@@ -25,23 +25,11 @@ pub struct LogsArgs {
     container: String,
 }
 
-/// "42m", "10s", "2h", RFC 3339, or Unix seconds -> a UTC time.
-pub(super) fn parse_when(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    if let Some(t) = parse_time(text) {
-        return Ok(t);
-    }
-    if let Ok(secs) = text.parse::<f64>() {
-        return chrono::DateTime::from_timestamp(secs as i64, 0).context("timestamp out of range");
-    }
-    let (num, unit) = text.split_at(text.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
-    let n: f64 = num.parse().with_context(|| format!("invalid time {text:?}"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => bail!("invalid time {text:?}: use a timestamp or a duration like 10m"),
-    };
-    Ok(chrono::Utc::now() - chrono::Duration::milliseconds((secs * 1000.0) as i64))
+/// A `--since`/`--until` value as a UTC time, read by the engine's one parser of them (Go
+/// durations back from now, RFC 3339 and shorter dates, Unix seconds).
+fn parse_when(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    let nanos = berth_engine::when::parse_when(text, chrono::Utc::now())?;
+    Ok(chrono::DateTime::from_timestamp_nanos(nanos))
 }
 
 pub fn logs(options: &Options, args: LogsArgs) -> anyhow::Result<()> {

@@ -161,12 +161,7 @@ fn serve(
     mut status: File,
     started: impl FnOnce(),
 ) -> i32 {
-    let mut say = |report: Report| {
-        if let Ok(mut line) = serde_json::to_vec(&report) {
-            line.push(b'\n');
-            let _ = status.write_all(&line);
-        }
-    };
+    let mut say = |report: Report| say(&mut status, &report);
     let pid = match stdio.and_then(|stdio| engine.exec_in_container(&request.container, &request.options, stdio)) {
         Ok(pid) => pid,
         Err(err) => {
@@ -192,6 +187,15 @@ fn serve(
     }
 }
 
+/// One line of the status pipe: a report as JSON. A reader that is gone (its caller was killed)
+/// is no reason to stop: the helper goes on waiting for the process.
+fn say(status: &mut File, report: &Report) {
+    if let Ok(mut line) = serde_json::to_vec(report) {
+        line.push(b'\n');
+        let _ = status.write_all(&line);
+    }
+}
+
 /// The `berth container-exec` helper: makes the process the request in `request_fd` asks for, with
 /// this process's stdio (or a terminal), reports on `status_fd`, waits for the process and reports
 /// how it ended. Returns this process's exit code.
@@ -199,16 +203,12 @@ pub fn exec_helper(options: Options, request_fd: RawFd, status_fd: RawFd) -> i32
     // SAFETY: the engine that started this helper handed both fds open at these numbers, for
     // this process alone.
     #[allow(unsafe_code)]
-    let (request, status) = unsafe { (File::from_raw_fd(request_fd), File::from_raw_fd(status_fd)) };
+    let (request, mut status) = unsafe { (File::from_raw_fd(request_fd), File::from_raw_fd(status_fd)) };
     let opened = read_request(request).and_then(|request| Ok((request, Engine::open(options)?)));
     let (request, engine) = match opened {
         Ok(opened) => opened,
         Err(err) => {
-            let mut status = status;
-            if let Ok(mut line) = serde_json::to_vec(&Report::failed(&err)) {
-                line.push(b'\n');
-                let _ = status.write_all(&line);
-            }
+            say(&mut status, &Report::failed(&err));
             return 1;
         }
     };
@@ -216,13 +216,18 @@ pub fn exec_helper(options: Options, request_fd: RawFd, status_fd: RawFd) -> i32
         Some(path) => Ok(launch::Stdio::Tty {
             console_socket: path.clone(),
         }),
-        None => (|| {
-            Ok(launch::Stdio::Pipes {
-                stdin: if request.stdin { Some(own_fd(0)?) } else { None },
-                stdout: own_fd(1)?,
-                stderr: own_fd(2)?,
-            })
-        })(),
+        None => match berth_relay::Caller::own_stdio(request.stdin) {
+            Ok(berth_relay::Caller {
+                stdin,
+                stdout: Some(stdout),
+                stderr: Some(stderr),
+            }) => Ok(launch::Stdio::Pipes { stdin, stdout, stderr }),
+            Ok(_) => Err(Error::Internal("the exec helper has no stdout or stderr".into())),
+            Err(e) => Err(Error::Stream {
+                context: "duplicating the exec helper's stdio".into(),
+                source: e,
+            }),
+        },
     };
     // Once the process runs, only it holds its streams: its reader sees their end when it ends.
     serve(&engine, &request, stdio, status, release_stdio)
@@ -265,18 +270,6 @@ fn keep_open(fds: &[RawFd]) -> std::io::Result<()> {
         rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
     }
     Ok(())
-}
-
-/// A copy of one of this process's stdio fds, for the exec'd process.
-fn own_fd(fd: RawFd) -> Result<OwnedFd> {
-    // SAFETY: fds 0-2 of the helper are open for its lifetime (its starter set them); only borrowed
-    // to be duplicated.
-    #[allow(unsafe_code)]
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(|e| Error::Stream {
-        context: "duplicating the exec helper's stdio".into(),
-        source: e.into(),
-    })
 }
 
 /// Points fds 0-2 at /dev/null.

@@ -23,7 +23,6 @@ use super::monitor;
 
 mod helper;
 
-use crate::ContainerState;
 use crate::{Engine, Error, ErrorKind, Result};
 pub use helper::exec_helper;
 
@@ -176,13 +175,7 @@ impl Engine {
     /// Starts `options.args` in the running container `name` with the given stdio. Callable from any
     /// thread: the process is made by a helper process.
     pub fn exec_start(&self, name: &str, options: &ExecOptions, stdio: ExecStdio) -> Result<ExecProcess> {
-        let c = self.running(name)?;
-        if c.row.state == ContainerState::Paused {
-            return Err(Error::Conflict(format!(
-                "container {} is paused, unpause the container before exec",
-                c.short_id()
-            )));
-        }
+        let c = self.exec_target(name)?;
         let console = match stdio {
             ExecStdio::Tty => Some(self.console_socket()?),
             _ => None,
@@ -336,13 +329,7 @@ impl Engine {
     /// (the exec helper, the health checker); returns its pid, a child of this process (wait with
     /// `launch::wait_exit`).
     pub(crate) fn exec_in_container(&self, name: &str, options: &ExecOptions, stdio: launch::Stdio) -> Result<i32> {
-        let c = self.running(name)?;
-        if c.row.state == ContainerState::Paused {
-            return Err(Error::Conflict(format!(
-                "container {} is paused, unpause the container before exec",
-                c.short_id()
-            )));
-        }
+        let c = self.exec_target(name)?;
         let rootfs = self.container_dir(c.id()).join("merged");
         let mut env = c.config.env.clone();
         for e in &options.env {
@@ -383,6 +370,18 @@ impl Engine {
         launch::become_subreaper()?;
         let pid = self.runtime(&c)?.exec(c.id(), &process, stdio)?;
         Ok(pid)
+    }
+
+    /// The container `name` if a process can be run in it now.
+    fn exec_target(&self, name: &str) -> Result<super::Container> {
+        let c = self.running(name)?;
+        if !c.row.state.can_exec() {
+            return Err(Error::Conflict(format!(
+                "container {} is paused, unpause the container before exec",
+                c.short_id()
+            )));
+        }
+        Ok(c)
     }
 
     /// A console socket for one exec's terminal, unique among this process's threads.
