@@ -1,6 +1,5 @@
 //! The COPY and ADD steps: sources resolved, written into a layer, keyed by their content.
 
-use berth_image::spec::History;
 use berth_store::meta;
 
 use super::cache::cache_key;
@@ -10,7 +9,7 @@ use super::sources::{exclude, Entry, Placement};
 use super::view::ImageView;
 use super::{build_error, clean_path, Job, Stage};
 use crate::images::derive::NewLayer;
-use crate::{time, Engine, Error, Result};
+use crate::{Engine, Error, Result};
 
 impl Engine {
     /// COPY, or ADD when `add` is Some (with its --checksum).
@@ -102,17 +101,7 @@ impl Engine {
             digest: written.diff_id.clone(),
             size: written.size,
         };
-        let mut config = stage.config.clone();
-        let now = time::now();
-        config.created = Some(now.clone());
-        config.rootfs.diff_ids.push(written.diff_id.to_string());
-        config.history.push(History {
-            created: Some(now),
-            created_by: Some(format!("/bin/sh -c #(nop) {text} ")),
-            author: None,
-            comment: None,
-            empty_layer: false,
-        });
+        let config = stage.config_with_layer(&written.diff_id, format!("/bin/sh -c #(nop) {text} "));
         let id = self.write_image(
             stage.image.as_ref(),
             Some(NewLayer { ingest: &ingest, tar }),

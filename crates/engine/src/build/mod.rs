@@ -90,6 +90,23 @@ struct Stage {
 }
 
 impl Stage {
+    /// The stage's image config with one more layer, made now by the step `created_by` (COPY, ADD
+    /// and RUN steps).
+    fn config_with_layer(&self, diff_id: &Digest, created_by: String) -> ImageConfig {
+        let mut config = self.config.clone();
+        let now = time::now();
+        config.created = Some(now.clone());
+        config.rootfs.diff_ids.push(diff_id.to_string());
+        config.history.push(berth_image::spec::History {
+            created: Some(now),
+            created_by: Some(created_by),
+            author: None,
+            comment: None,
+            empty_layer: false,
+        });
+        config
+    }
+
     fn env(&self) -> Vec<String> {
         self.config
             .config

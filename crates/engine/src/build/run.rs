@@ -6,7 +6,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use berth_build::CommandLine;
-use berth_image::spec::History;
 use berth_store::Digest;
 
 use super::cache::{cache_key, tree_stamp};
@@ -15,7 +14,7 @@ use super::view::ImageView;
 use super::{build_error, clean_path, rand_suffix, step_failed, BuildOutput, Job, Stage};
 use crate::containers::{Caller, ContainerConfig, CreateOptions, Ended, HostConfig, StartMode};
 use crate::images::derive::NewLayer;
-use crate::{time, Engine, Error, Result};
+use crate::{Engine, Error, Result};
 
 impl Engine {
     pub(super) fn run_step(&self, job: &Job<'_>, stage: &mut Stage, run: &berth_build::Run) -> Result<()> {
@@ -80,17 +79,7 @@ impl Engine {
             }
             let ingest = self.store().ingest()?;
             let (tar, written) = self.container_layer(&ingest, &cid)?;
-            let mut config = stage.config.clone();
-            let now = time::now();
-            config.created = Some(now.clone());
-            config.rootfs.diff_ids.push(written.diff_id.to_string());
-            config.history.push(History {
-                created: Some(now),
-                created_by: Some(created_by.clone()),
-                author: None,
-                comment: None,
-                empty_layer: false,
-            });
+            let config = stage.config_with_layer(&written.diff_id, created_by.clone());
             self.write_image(Some(&image), Some(NewLayer { ingest: &ingest, tar }), &config, None)
         })();
         if let Err(e) = self.remove_container(&cid, true, true) {
