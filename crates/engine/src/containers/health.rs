@@ -62,8 +62,8 @@ impl Check {
     }
 }
 
-/// What inspect shows as `State.Health`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// What inspect shows as `State.Health` (Docker's `Health`), and what the checker records.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Health {
     pub status: String,
@@ -71,7 +71,8 @@ pub struct Health {
     pub log: Vec<CheckResult>,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// One check (Docker's `HealthcheckResult`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CheckResult {
     pub start: String,

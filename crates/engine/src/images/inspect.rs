@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use berth_image::spec::ContainerConfig;
 use berth_store::meta;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::{Engine, Result};
@@ -74,10 +74,12 @@ pub struct ImageInspectConfig {
     pub extra: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// Docker's `GraphDriverData`: the storage driver and the directories under it, for images and
+/// containers alike.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GraphDriver {
-    /// LowerDir, MergedDir, UpperDir, WorkDir.
+    /// LowerDir, MergedDir, UpperDir, WorkDir (a container's: MergedDir, UpperDir, WorkDir).
     pub data: BTreeMap<String, String>,
     pub name: String,
 }

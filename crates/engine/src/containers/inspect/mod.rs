@@ -15,9 +15,8 @@ use berth_store::networks::{EndpointRow, NetworkRow};
 
 pub use types::ContainerInspectResponse;
 use types::{
-    DeviceMapping, Empty, EndpointSettings, GraphDriverData, Health, HealthcheckResult, InspectConfig,
-    InspectHostConfig, InspectState, LogConfig, MountPoint, NetworkSettings, PortBinding, PortMap, RestartPolicy,
-    Ulimit,
+    DeviceMapping, Empty, EndpointSettings, GraphDriverData, InspectConfig, InspectHostConfig, InspectState, LogConfig,
+    MountPoint, NetworkSettings, PortBinding, PortMap, RestartPolicy, Ulimit,
 };
 
 use super::lifecycle::RestartPolicy as Policy;
@@ -96,7 +95,7 @@ fn assemble(c: &Container, o: &Observed) -> ContainerInspectResponse {
             error: r.error.clone(),
             started_at: r.started_at.clone(),
             finished_at: r.finished_at.clone(),
-            health: o.health.as_ref().map(health),
+            health: o.health.clone(),
         },
         image: r.image_id.clone(),
         resolv_conf_path: text(&o.dir.join("resolv.conf")),
@@ -129,23 +128,6 @@ fn assemble(c: &Container, o: &Observed) -> ContainerInspectResponse {
         mounts: mounts(c, o),
         config: config(c),
         network_settings: network_settings(c, o),
-    }
-}
-
-fn health(h: &super::health::Health) -> Health {
-    Health {
-        status: h.status.clone(),
-        failing_streak: h.failing_streak,
-        log: h
-            .log
-            .iter()
-            .map(|r| HealthcheckResult {
-                start: r.start.clone(),
-                end: r.end.clone(),
-                exit_code: r.exit_code,
-                output: r.output.clone(),
-            })
-            .collect(),
     }
 }
 

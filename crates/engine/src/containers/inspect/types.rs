@@ -80,26 +80,8 @@ pub struct InspectState {
     pub health: Option<Health>,
 }
 
-/// The health check's state (Docker's `Health`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Health {
-    /// starting, healthy, unhealthy.
-    pub status: String,
-    pub failing_streak: u32,
-    /// The last few checks, oldest first.
-    pub log: Vec<HealthcheckResult>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct HealthcheckResult {
-    /// RFC 3339.
-    pub start: String,
-    pub end: String,
-    pub exit_code: i64,
-    pub output: String,
-}
+/// The health check's state: what the checker records, as it records it.
+pub use crate::containers::health::{CheckResult as HealthcheckResult, Health};
 
 /// Docker's `HostConfig`: the fields berth has, in Go's order (its own fields, then the embedded
 /// `Resources`, then `Init`).
@@ -200,14 +182,8 @@ pub struct Ulimit {
     pub soft: i64,
 }
 
-/// The storage driver and the container's directories under it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GraphDriverData {
-    /// MergedDir, UpperDir, WorkDir.
-    pub data: BTreeMap<String, String>,
-    pub name: String,
-}
+/// The storage driver and the container's directories under it: the same type as an image's.
+pub use crate::images::GraphDriver as GraphDriverData;
 
 /// A mount as the container has it (bind, volume or tmpfs).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
