@@ -15,6 +15,7 @@ pub mod filters;
 mod ids;
 pub mod images;
 pub mod layout;
+pub mod mounts;
 pub mod networks;
 mod owned;
 mod parallel;

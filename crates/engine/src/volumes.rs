@@ -1,5 +1,5 @@
 //! Volumes (the local driver): directories under `$BERTH_ROOT/volumes/<name>/_data`,
-//! named or anonymous, and how a container's `-v`/`--mount` specs resolve.
+//! named or anonymous.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use berth_store::containers as rows;
 use berth_store::volumes::{self, VolumeRow};
 use berth_store::FileLock;
-use serde::{Deserialize, Serialize};
 
 use crate::disk::dir_size;
 use crate::events::EventType;
+use crate::mounts::MountKind;
 use crate::{time, Engine, Error, Result};
 
 /// A volume as commands show it.
@@ -23,24 +23,6 @@ pub struct Volume {
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
     pub anonymous: bool,
-}
-
-/// One mount of a container, resolved at create time.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct MountSpec {
-    /// "bind", "volume" or "tmpfs".
-    pub kind: String,
-    /// Host path (bind) or volume name (volume); empty for tmpfs.
-    pub source: String,
-    pub target: String,
-    pub read_only: bool,
-    /// rprivate, rshared, rslave, private, shared, slave; empty for the default.
-    pub propagation: String,
-    /// Do not fill a new empty volume with the image's content there.
-    pub nocopy: bool,
-    /// tmpfs options, e.g. "size=65536k,mode=1777".
-    pub tmpfs_options: String,
 }
 
 /// Docker's rule for local volume names.
@@ -223,7 +205,7 @@ impl Engine {
             .into_iter()
             .filter(|r| {
                 serde_json::from_str::<super::containers::ContainerConfig>(&r.config)
-                    .map(|c| c.mounts.iter().any(|m| m.kind == "volume" && m.source == name))
+                    .map(|c| c.mounts.iter().any(|m| m.kind == MountKind::Volume && m.source == name))
                     .unwrap_or(false)
             })
             .map(|r| r.id)
@@ -321,133 +303,12 @@ fn remove_tree(dir: &std::path::Path) -> Result<()> {
     }
 }
 
-/// Parses `-v` specs: HOST:CTR[:opts] (bind), NAME:CTR[:opts] (volume),
-/// /CTR (anonymous volume).
-pub fn parse_volume_flag(spec: &str) -> Result<MountSpec> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    let bad = |why: &str| Error::InvalidArgument(format!("invalid volume specification: '{spec}': {why}"));
-    let (source, target, opts) = match parts.as_slice() {
-        [target] => ("", *target, ""),
-        [source, target] => (*source, *target, ""),
-        [source, target, opts] => (*source, *target, *opts),
-        _ => return Err(bad("use [SOURCE:]TARGET[:OPTIONS]")),
-    };
-    if !target.starts_with('/') {
-        return Err(bad("the path in the container must be absolute"));
-    }
-    let mut m = MountSpec {
-        target: target.to_string(),
-        ..MountSpec::default()
-    };
-    m.kind = if source.is_empty() {
-        "volume".into()
-    } else if source.starts_with('/') {
-        "bind".into()
-    } else if source.starts_with('.') || source.contains('/') {
-        return Err(bad(
-            "a host path must be absolute: use $(pwd)/... for a path relative to here",
-        ));
-    } else {
-        valid_volume_name(source)?;
-        "volume".into()
-    };
-    m.source = source.to_string();
-    for opt in opts.split(',').filter(|o| !o.is_empty()) {
-        match opt {
-            "ro" => m.read_only = true,
-            "rw" => m.read_only = false,
-            "z" | "Z" => {}
-            "nocopy" => m.nocopy = true,
-            "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave" => m.propagation = opt.into(),
-            other => return Err(bad(&format!("unknown option {other:?}"))),
-        }
-    }
-    Ok(m)
-}
-
-/// Parses `--mount type=...,source=...,target=...,...`.
-pub fn parse_mount_flag(spec: &str) -> Result<MountSpec> {
-    let bad = |why: &str| Error::InvalidArgument(format!("invalid argument \"{spec}\" for \"--mount\" flag: {why}"));
-    let mut m = MountSpec {
-        kind: "volume".into(),
-        ..MountSpec::default()
-    };
-    let mut tmpfs = Vec::new();
-    for field in spec.split(',') {
-        let (key, value) = field.split_once('=').unwrap_or((field, ""));
-        match key {
-            "type" => m.kind = value.to_string(),
-            "source" | "src" => m.source = value.to_string(),
-            "target" | "destination" | "dst" => m.target = value.to_string(),
-            "readonly" | "ro" => m.read_only = value.is_empty() || value == "true" || value == "1",
-            "bind-propagation" => m.propagation = value.to_string(),
-            "volume-nocopy" => m.nocopy = value.is_empty() || value == "true" || value == "1",
-            "tmpfs-size" => tmpfs.push(format!("size={value}")),
-            "tmpfs-mode" => tmpfs.push(format!("mode={value}")),
-            "consistency" | "bind-nonrecursive" | "volume-driver" => {}
-            _ => return Err(bad(&format!("unexpected key '{key}'"))),
-        }
-    }
-    if !matches!(m.kind.as_str(), "bind" | "volume" | "tmpfs") {
-        return Err(bad(&format!(
-            "unsupported mount type {:?}: use bind, volume or tmpfs",
-            m.kind
-        )));
-    }
-    if !m.target.starts_with('/') {
-        return Err(bad("target is required and must be an absolute path"));
-    }
-    match m.kind.as_str() {
-        "bind" => {
-            if !m.source.starts_with('/') {
-                return Err(bad("a bind source must be an absolute host path"));
-            }
-            if !std::path::Path::new(&m.source).exists() {
-                return Err(bad(&format!("bind source path does not exist: {}", m.source)));
-            }
-        }
-        "volume" if !m.source.is_empty() => valid_volume_name(&m.source)?,
-        "tmpfs" if !m.source.is_empty() => return Err(bad("a tmpfs mount takes no source")),
-        _ => {}
-    }
-    m.tmpfs_options = tmpfs.join(",");
-    Ok(m)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn volume_flags_parse_like_docker() {
-        let m = parse_volume_flag("/srv/data:/data:ro,rslave").unwrap();
-        assert_eq!(
-            (m.kind.as_str(), m.source.as_str(), m.target.as_str()),
-            ("bind", "/srv/data", "/data")
-        );
-        assert!(m.read_only);
-        assert_eq!(m.propagation, "rslave");
-        let m = parse_volume_flag("dbdata:/var/lib/db:nocopy").unwrap();
-        assert_eq!((m.kind.as_str(), m.source.as_str()), ("volume", "dbdata"));
-        assert!(m.nocopy);
-        let m = parse_volume_flag("/scratch").unwrap();
-        assert_eq!((m.kind.as_str(), m.source.as_str()), ("volume", ""));
-        for bad in [
-            "./rel:/x",
-            "data/x:/x",
-            "a:/x",
-            "name:relative",
-            "x:/y:bogus",
-            "a:b:c:d",
-        ] {
-            assert!(parse_volume_flag(bad).is_err(), "{bad}");
-        }
-        let m = parse_mount_flag("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770").unwrap();
-        assert_eq!(m.tmpfs_options, "size=1m,mode=1770");
-        let m = parse_mount_flag("type=volume,source=v1,target=/v,readonly,volume-nocopy").unwrap();
-        assert!(m.read_only && m.nocopy);
-        assert!(parse_mount_flag("type=bind,source=/nonexistent-berth,target=/x").is_err());
-        assert!(parse_mount_flag("type=nfs,target=/x").is_err());
+    fn volume_names_follow_dockers_rule() {
         assert!(valid_volume_name("ok-name_1.2").is_ok());
         assert!(valid_volume_name("x").is_err());
         assert!(valid_volume_name("bad/name").is_err());

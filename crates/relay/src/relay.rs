@@ -6,6 +6,8 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+pub use crate::caller::Caller;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
@@ -89,39 +91,6 @@ impl DetachScanner {
             }
         }
         (out, false)
-    }
-}
-
-/// The attached caller's streams: the container's output is copied to
-/// `stdout` and `stderr` (a tty's all to `stdout`), and `stdin` is read into
-/// the container. Any may be absent.
-#[derive(Debug, Default)]
-pub struct Caller {
-    pub stdin: Option<OwnedFd>,
-    pub stdout: Option<OwnedFd>,
-    pub stderr: Option<OwnedFd>,
-}
-
-impl Caller {
-    /// Copies of this process's own stdio: its stdout and stderr, and its
-    /// stdin when `input`.
-    pub fn own_stdio(input: bool) -> std::io::Result<Caller> {
-        // SAFETY: fds 0, 1 and 2 are this process's stdio, open for its lifetime; they are only
-        // borrowed to be duplicated.
-        #[allow(unsafe_code)]
-        let (stdin, stdout, stderr) = unsafe {
-            (
-                BorrowedFd::borrow_raw(0),
-                BorrowedFd::borrow_raw(1),
-                BorrowedFd::borrow_raw(2),
-            )
-        };
-        let dup = |fd: BorrowedFd<'_>| rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(std::io::Error::from);
-        Ok(Caller {
-            stdin: if input { Some(dup(stdin)?) } else { None },
-            stdout: Some(dup(stdout)?),
-            stderr: Some(dup(stderr)?),
-        })
     }
 }
 

@@ -80,7 +80,7 @@ pub fn create(options: &Options, args: CreateArgs) -> anyhow::Result<()> {
         labels: key_values(&args.label, "label")?,
         options: key_values(&args.opt, "option")?,
     })?;
-    println!("{}", net.row.id);
+    println!("{}", net.id());
     Ok(())
 }
 

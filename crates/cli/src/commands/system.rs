@@ -276,7 +276,7 @@ fn df_container_row(c: &ContainerSummary) -> Value {
         "ID": c.id.chars().take(12).collect::<String>(),
         "Image": c.image,
         "Command": format!("\"{}\"", ellipsis(&c.command, 20)),
-        "LocalVolumes": c.mounts.iter().filter(|m| m.kind == "volume").count().to_string(),
+        "LocalVolumes": c.mounts.iter().filter(|m| m.kind == berth_engine::mounts::MountKind::Volume).count().to_string(),
         "Size": size_text(c.size_rw.unwrap_or(0), 3),
         "RunningFor": since(created.as_deref()),
         "Status": c.status,

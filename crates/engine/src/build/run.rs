@@ -97,9 +97,9 @@ impl Engine {
     /// Starts the step's container with its output going to the build's output, line by line, and
     /// waits for its exit code.
     fn run_attached(&self, cid: &str, out: &dyn BuildOutput) -> Result<i64> {
-        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Stream {
+        let (read, write) = berth_relay::cloexec_pipe().map_err(|source| Error::Stream {
             context: "creating the RUN step's output pipe".into(),
-            source: e.into(),
+            source,
         })?;
         let stderr = write.try_clone().map_err(|e| Error::Stream {
             context: "creating the RUN step's output pipe".into(),
@@ -144,9 +144,11 @@ impl Engine {
         };
         match mount.kind {
             MountType::Tmpfs => {
+                let options = mount.size.map(|s| format!("size={s}")).unwrap_or_default();
+                // The key's text is what earlier versions wrote, so their cached steps still hit.
                 let size = mount.size.map(|s| format!(":size={s}")).unwrap_or_default();
-                out.tmpfs.push(format!("{target}{size}"));
                 out.key.push_str(&format!("tmpfs {target}{size}\n"));
+                out.tmpfs.insert(target, options);
             }
             MountType::Cache => {
                 let id = match &mount.id {
@@ -333,8 +335,8 @@ fn run_network(mode: Option<berth_build::NetworkMode>, build_network: Option<&st
 struct RunMounts {
     /// `-v` style binds.
     binds: Vec<String>,
-    /// `--tmpfs` style mounts.
-    tmpfs: Vec<String>,
+    /// Mount point to tmpfs options.
+    tmpfs: std::collections::BTreeMap<String, String>,
     /// Private copies for writable binds, removed after the step.
     scratch: Vec<PathBuf>,
     /// What of the mounts goes into the step's cache key.

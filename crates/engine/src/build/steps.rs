@@ -259,9 +259,12 @@ fn workdir(current: &str, dir: &str) -> String {
     clean_path(&joined)
 }
 
-/// The image config's `Healthcheck`, as Docker writes it (durations in nanoseconds).
+/// The image config's `Healthcheck`, as Docker writes it (durations in nanoseconds, zeros left out).
 fn healthcheck_json(check: &berth_build::Healthcheck) -> serde_json::Value {
-    let mut value = serde_json::json!({ "Test": check.test() });
+    let mut config = crate::containers::HealthConfig {
+        test: check.test(),
+        ..Default::default()
+    };
     if let berth_build::Healthcheck::Cmd {
         interval,
         timeout,
@@ -271,21 +274,14 @@ fn healthcheck_json(check: &berth_build::Healthcheck) -> serde_json::Value {
         ..
     } = check
     {
-        for (name, d) in [
-            ("Interval", interval),
-            ("Timeout", timeout),
-            ("StartPeriod", start_period),
-            ("StartInterval", start_interval),
-        ] {
-            if let Some(d) = d {
-                value[name] = serde_json::json!(d.as_nanos() as u64);
-            }
-        }
-        if let Some(r) = retries {
-            value["Retries"] = serde_json::json!(r);
-        }
+        let nanos = |d: &Option<std::time::Duration>| d.map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        config.interval = nanos(interval);
+        config.timeout = nanos(timeout);
+        config.start_period = nanos(start_period);
+        config.start_interval = nanos(start_interval);
+        config.retries = retries.map_or(0, i64::from);
     }
-    value
+    serde_json::to_value(config).unwrap_or_default()
 }
 
 /// A command line as Docker's history shows it (Go's `%q` of a string list): `["ruby" "web.rb"]`.

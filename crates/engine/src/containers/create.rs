@@ -7,9 +7,10 @@ use std::path::PathBuf;
 
 use berth_store::containers::{self as rows, ContainerRow};
 
-use super::{lifecycle, Container, ContainerConfig};
+use super::{Container, ContainerConfig, HealthConfig};
 use crate::events::EventType;
 use crate::ids::{random_id, valid_name};
+use crate::mounts::{parse_volume_flag, MountKind, MountSpec};
 use crate::ContainerState;
 use crate::{time, Engine, Error, Result};
 
@@ -23,8 +24,8 @@ pub struct CreateOptions {
     pub cmd: Vec<String>,
     /// `-v` specs.
     pub volumes: Vec<String>,
-    /// `--mount` specs.
-    pub mounts: Vec<String>,
+    /// `--mount`s (the API's `HostConfig.Mounts`).
+    pub mounts: Vec<crate::mounts::Mount>,
     /// `--volumes-from CONTAINER[:ro|rw]`.
     pub volumes_from: Vec<String>,
     /// `-P`: publish every exposed port on a free host port.
@@ -85,15 +86,10 @@ impl Engine {
         exposed.append(&mut config.exposed_ports);
         config.exposed_ports = exposed;
         // --health-* flags change only what they name; the rest comes from the image.
-        config.healthcheck = match (image_config.healthcheck.clone(), config.healthcheck.take()) {
-            (Some(mut image), Some(serde_json::Value::Object(flags))) => {
-                for (k, v) in flags {
-                    image[k] = v;
-                }
-                Some(image)
-            }
-            (image, None) => image,
-            (_, flags) => flags,
+        let image_check = image_config.healthcheck.as_ref().and_then(HealthConfig::from_image);
+        config.healthcheck = match config.healthcheck.take() {
+            Some(flags) => Some(flags.over(image_check)),
+            None => image_check,
         };
         config.volumes = image_config.volumes.clone().unwrap_or_default();
         let mut mounts = self.resolve_mounts(&options, &config)?;
@@ -181,11 +177,7 @@ impl Engine {
                 config.host.log_type
             )));
         }
-        if config.host.restart_policy.is_empty() {
-            config.host.restart_policy = "no".into();
-        }
-        lifecycle::RestartPolicy::parse(&config.host.restart_policy)?;
-        if config.host.auto_remove && config.host.restart_policy != "no" {
+        if config.host.auto_remove && !config.host.restart_policy.is_none() {
             return Err(Error::InvalidArgument(
                 "conflicting options: cannot specify both --restart and --rm".into(),
             ));
@@ -238,13 +230,13 @@ impl Engine {
         }
         // Named volumes are made on first use; anonymous ones now. The volumes lock is held until the
         // container's row is in, so a `volume rm` cannot take a volume between its check and the insert.
-        let volumes_lock = match mounts.iter().any(|m| m.kind == "volume") {
+        let volumes_lock = match mounts.iter().any(|m| m.kind == MountKind::Volume) {
             true => Some(self.lock_volumes()?),
             false => None,
         };
         let mut made = Vec::new();
         let made_ok = (|| -> Result<()> {
-            for m in mounts.iter_mut().filter(|m| m.kind == "volume") {
+            for m in mounts.iter_mut().filter(|m| m.kind == MountKind::Volume) {
                 if m.source.is_empty() {
                     let v = self.create_volume_locked(None, BTreeMap::new(), BTreeMap::new(), true)?;
                     m.source = v.name.clone();
@@ -302,13 +294,12 @@ impl Engine {
         &self,
         options: &CreateOptions,
         config: &ContainerConfig,
-    ) -> Result<Vec<crate::volumes::MountSpec>> {
-        use crate::volumes::{parse_mount_flag, parse_volume_flag};
+    ) -> Result<Vec<crate::mounts::MountSpec>> {
         let mut mounts = Vec::new();
         for from in &options.volumes_from {
             let (name, mode) = from.split_once(':').unwrap_or((from.as_str(), ""));
             let other = self.container(name)?;
-            for m in other.config.mounts.iter().filter(|m| m.kind != "tmpfs") {
+            for m in other.config.mounts.iter().filter(|m| m.kind != MountKind::Tmpfs) {
                 let mut m = m.clone();
                 match mode {
                     "ro" => m.read_only = true,
@@ -325,32 +316,31 @@ impl Engine {
         }
         for v in &options.volumes {
             let m = parse_volume_flag(v)?;
-            if m.kind == "bind" && !std::path::Path::new(&m.source).exists() {
+            if m.kind == MountKind::Bind && !std::path::Path::new(&m.source).exists() {
                 fs::create_dir_all(&m.source).map_err(|e| Error::Io {
                     path: PathBuf::from(&m.source),
                     source: e,
                 })?;
             }
-            mounts.retain(|x: &crate::volumes::MountSpec| x.target != m.target);
+            mounts.retain(|x: &MountSpec| x.target != m.target);
             mounts.push(m);
         }
-        for spec in &options.mounts {
-            let m = parse_mount_flag(spec)?;
+        for mount in &options.mounts {
+            let m = MountSpec::from_mount(mount)?;
             if mounts.iter().any(|x| x.target == m.target) {
                 return Err(Error::InvalidArgument(format!("Duplicate mount point: {}", m.target)));
             }
             mounts.push(m);
         }
-        for t in &config.host.tmpfs {
-            let target = t.split_once(':').map_or(t.as_str(), |(p, _)| p);
-            if mounts.iter().any(|x| x.target == target) {
+        for target in config.host.tmpfs.keys() {
+            if mounts.iter().any(|x| &x.target == target) {
                 return Err(Error::InvalidArgument(format!("Duplicate mount point: {target}")));
             }
         }
         for target in config.volumes.keys() {
             if !mounts.iter().any(|m| &m.target == target) {
-                mounts.push(crate::volumes::MountSpec {
-                    kind: "volume".into(),
+                mounts.push(crate::mounts::MountSpec {
+                    kind: MountKind::Volume,
                     target: target.clone(),
                     ..Default::default()
                 });

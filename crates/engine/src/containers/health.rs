@@ -22,7 +22,83 @@ const KEPT_RESULTS: usize = 5;
 /// Output kept per result, as Docker.
 const KEPT_OUTPUT: usize = 4096;
 
-/// A container's health check, from the image's `Healthcheck` or the `--health-*` flags.
+/// Docker's `HealthConfig`: the check as the image and the `--health-*` flags give it. Durations are in
+/// nanoseconds; a zero field (or an empty test) means "the image's, or Docker's default".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HealthConfig {
+    /// `[]` inherit, `["NONE"]` no check, `["CMD", args...]`, `["CMD-SHELL", command]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub test: Vec<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub interval: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub timeout: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub start_period: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub start_interval: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+impl HealthConfig {
+    /// An image's `Healthcheck`; one that does not read as Docker's type is no check, as if absent.
+    pub fn from_image(value: &Value) -> Option<HealthConfig> {
+        serde_json::from_value(value.clone()).ok()
+    }
+
+    /// A stored check: one a config of an older version kept in a shape that no longer reads is no check.
+    pub(crate) fn stored<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Option<HealthConfig>, D::Error> {
+        Ok(Option::<Value>::deserialize(d)?
+            .as_ref()
+            .and_then(HealthConfig::from_image))
+    }
+
+    /// These settings over `base` (the image's), field by field, as dockerd merges them.
+    pub fn over(self, base: Option<HealthConfig>) -> HealthConfig {
+        let Some(base) = base else { return self };
+        let pick = |mine: i64, theirs: i64| if mine != 0 { mine } else { theirs };
+        HealthConfig {
+            test: if self.test.is_empty() { base.test } else { self.test },
+            interval: pick(self.interval, base.interval),
+            timeout: pick(self.timeout, base.timeout),
+            start_period: pick(self.start_period, base.start_period),
+            start_interval: pick(self.start_interval, base.start_interval),
+            retries: pick(self.retries, base.retries),
+        }
+    }
+
+    /// Docker's checks of the API's values.
+    pub fn check(&self) -> Result<()> {
+        let at_least_1ms = |name: &str, ns: i64| {
+            if ns != 0 && ns < 1_000_000 {
+                return Err(Error::InvalidArgument(format!(
+                    "{name} in Healthcheck cannot be less than 1ms"
+                )));
+            }
+            Ok(())
+        };
+        at_least_1ms("Interval", self.interval)?;
+        at_least_1ms("Timeout", self.timeout)?;
+        at_least_1ms("StartPeriod", self.start_period)?;
+        at_least_1ms("StartInterval", self.start_interval)?;
+        if self.retries < 0 {
+            return Err(Error::InvalidArgument(
+                "Retries in Healthcheck cannot be negative".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A container's health check as the checker runs it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Check {
     /// The command: `CMD args...` runs args, `CMD-SHELL cmd` runs `/bin/sh -c cmd`.
@@ -34,30 +110,25 @@ pub struct Check {
 }
 
 impl Check {
-    /// Docker's `Healthcheck` object (durations in nanoseconds, 0 = default); None for no check or `NONE`.
-    pub fn from_config(value: &Value) -> Option<Check> {
-        let test: Vec<String> = value["Test"]
-            .as_array()?
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect();
-        let args = match test.split_first() {
+    /// None for no check or `NONE`; Docker's defaults for what is zero.
+    pub fn from_config(config: &HealthConfig) -> Option<Check> {
+        let args = match config.test.split_first() {
             Some((kind, rest)) if kind == "CMD" && !rest.is_empty() => rest.to_vec(),
             Some((kind, rest)) if kind == "CMD-SHELL" && !rest.is_empty() => {
                 vec!["/bin/sh".into(), "-c".into(), rest.join(" ")]
             }
             _ => return None,
         };
-        let duration = |key: &str, default: Duration| match value[key].as_u64() {
-            Some(ns) if ns > 0 => Duration::from_nanos(ns),
+        let duration = |ns: i64, default: Duration| match u64::try_from(ns) {
+            Ok(ns) if ns > 0 => Duration::from_nanos(ns),
             _ => default,
         };
         Some(Check {
             args,
-            interval: duration("Interval", Duration::from_secs(30)),
-            timeout: duration("Timeout", Duration::from_secs(30)),
-            start_period: duration("StartPeriod", Duration::ZERO),
-            retries: value["Retries"].as_u64().filter(|r| *r > 0).unwrap_or(3) as u32,
+            interval: duration(config.interval, Duration::from_secs(30)),
+            timeout: duration(config.timeout, Duration::from_secs(30)),
+            start_period: duration(config.start_period, Duration::ZERO),
+            retries: u32::try_from(config.retries).ok().filter(|r| *r > 0).unwrap_or(3),
         })
     }
 }
@@ -244,9 +315,13 @@ impl Engine {
 mod tests {
     use super::*;
 
+    fn check(value: Value) -> Option<Check> {
+        Check::from_config(&HealthConfig::from_image(&value).unwrap())
+    }
+
     #[test]
     fn checks_read_dockers_config() {
-        let c = Check::from_config(&serde_json::json!({
+        let c = check(serde_json::json!({
             "Test": ["CMD-SHELL", "test -f /ok"],
             "Interval": 1_000_000_000u64,
             "Retries": 2
@@ -257,12 +332,35 @@ mod tests {
             (c.interval, c.timeout, c.retries),
             (Duration::from_secs(1), Duration::from_secs(30), 2)
         );
-        assert!(Check::from_config(&serde_json::json!({"Test": ["NONE"]})).is_none());
+        assert!(check(serde_json::json!({"Test": ["NONE"]})).is_none());
         assert_eq!(
-            Check::from_config(&serde_json::json!({"Test": ["CMD", "true"]}))
-                .unwrap()
-                .args,
+            check(serde_json::json!({"Test": ["CMD", "true"]})).unwrap().args,
             ["true"]
         );
+    }
+
+    #[test]
+    fn flags_change_only_what_they_name() {
+        let image = HealthConfig::from_image(&serde_json::json!({
+            "Test": ["CMD", "true"], "Interval": 5_000_000_000i64, "Retries": 4
+        }));
+        let flags = HealthConfig {
+            interval: 1_000_000_000,
+            ..HealthConfig::default()
+        };
+        let merged = flags.over(image);
+        assert_eq!(merged.test, ["CMD", "true"]);
+        assert_eq!((merged.interval, merged.retries), (1_000_000_000, 4));
+        // Docker's JSON leaves zero fields out.
+        assert_eq!(
+            serde_json::to_string(&merged).unwrap(),
+            r#"{"Test":["CMD","true"],"Interval":1000000000,"Retries":4}"#
+        );
+        let too_short = HealthConfig {
+            timeout: 10,
+            ..HealthConfig::default()
+        };
+        assert!(too_short.check().is_err());
+        assert!(HealthConfig::from_image(&serde_json::json!({"Test": "not a list"})).is_none());
     }
 }

@@ -11,36 +11,6 @@ use super::monitor;
 use crate::ContainerState;
 use crate::{Engine, Error, Result};
 
-/// `--restart`, parsed.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RestartPolicy {
-    No,
-    Always,
-    UnlessStopped,
-    OnFailure(Option<u32>),
-}
-
-impl RestartPolicy {
-    pub fn parse(text: &str) -> Result<RestartPolicy> {
-        let (name, count) = text.split_once(':').map_or((text, None), |(n, c)| (n, Some(c)));
-        let policy = match (name, count) {
-            ("no" | "", None) => RestartPolicy::No,
-            ("always", None) => RestartPolicy::Always,
-            ("unless-stopped", None) => RestartPolicy::UnlessStopped,
-            ("on-failure", None) => RestartPolicy::OnFailure(None),
-            ("on-failure", Some(n)) => RestartPolicy::OnFailure(Some(n.parse().map_err(|_| {
-                Error::InvalidArgument(format!("invalid restart policy {text:?}: the count must be a number"))
-            })?)),
-            _ => {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid restart policy {text:?}: use no, always, unless-stopped or on-failure[:max-retries]"
-                )))
-            }
-        };
-        Ok(policy)
-    }
-}
-
 /// How `start` hands the container's stdio over.
 #[derive(Debug)]
 pub enum StartMode {
@@ -344,30 +314,17 @@ impl Engine {
         unsafe {
             libc::close(parent_only);
         }
-        if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
-            let none = berth_relay::Caller::default();
-            let caller = match mode {
-                StartMode::Attached(caller) => caller,
-                StartMode::Detached => &none,
-            };
-            let stdin = if open_stdin { caller.stdin.as_ref() } else { None };
-            for (target, given) in [(0, stdin), (1, caller.stdout.as_ref()), (2, caller.stderr.as_ref())] {
-                let source = given.map_or(null.as_raw_fd(), |fd| fd.as_raw_fd());
-                // SAFETY: dup2 onto our own standard fds, from fds open in this process.
-                #[allow(unsafe_code)]
-                unsafe {
-                    libc::dup2(source, target);
-                }
-            }
-        }
+        let none = berth_relay::Caller::default();
+        let caller = match mode {
+            StartMode::Attached(caller) => caller,
+            StartMode::Detached => &none,
+        };
+        // Without /dev/null the monitor keeps the forking caller's stdio, as an exec'd one would.
+        let _ = caller.become_stdio(open_stdin);
         if !mode.is_attached() {
             // What the monitor says (warnings, a panic) goes to its log, as an exec'd monitor's does.
             if let Ok(log) = monitor::open_log(self.runroot(), id) {
-                // SAFETY: dup2 onto our own stderr.
-                #[allow(unsafe_code)]
-                unsafe {
-                    libc::dup2(log.as_raw_fd(), 2);
-                }
+                let _ = rustix::stdio::dup2_stderr(&log);
             }
         }
         let status_fd = write.into_raw_fd();

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::Container;
 use crate::filters::Filters;
+use crate::mounts::MountKind;
 use crate::ContainerState;
 use crate::{Engine, Error, Result};
 
@@ -78,7 +79,7 @@ pub struct SummaryHostConfig {
 #[serde(rename_all = "PascalCase")]
 pub struct SummaryMount {
     #[serde(rename = "Type")]
-    pub kind: String,
+    pub kind: crate::mounts::MountKind,
     /// The volume's name (volumes only).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
@@ -177,8 +178,8 @@ impl Engine {
                 .mounts
                 .iter()
                 .map(|m| SummaryMount {
-                    kind: m.kind.clone(),
-                    name: if m.kind == "volume" {
+                    kind: m.kind,
+                    name: if m.kind == MountKind::Volume {
                         m.source.clone()
                     } else {
                         String::new()

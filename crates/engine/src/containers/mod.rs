@@ -14,6 +14,7 @@ pub mod list;
 pub mod logs;
 pub mod monitor;
 mod ops;
+pub mod options;
 pub mod prune;
 mod remove;
 mod validate;
@@ -30,9 +31,11 @@ pub use cp::PathKind;
 pub use create::CreateOptions;
 pub use data::CommitOptions;
 pub use exec::{ExecOptions, ExecProcess, ExecStdio};
+pub use health::HealthConfig;
 pub use lifecycle::{Ended, StartMode, Started};
 pub(crate) use monitor::point_resolver_at;
 pub use ops::{Stats, UpdateOptions};
+pub use options::{DeviceMapping, RestartPolicy, RestartPolicyName, Ulimit};
 
 use crate::ContainerState;
 use crate::{time, Engine, Error, Result};
@@ -54,8 +57,9 @@ pub struct ContainerConfig {
     pub domainname: String,
     /// `--mac-address`, normalised; empty for the MAC derived from the address.
     pub mac_address: String,
-    /// Docker's `Healthcheck` object: the image's, with the `--health-*` flags laid over it.
-    pub healthcheck: Option<serde_json::Value>,
+    /// The image's check, with the `--health-*` flags laid over it.
+    #[serde(deserialize_with = "HealthConfig::stored")]
+    pub healthcheck: Option<HealthConfig>,
     pub tty: bool,
     pub open_stdin: bool,
     pub labels: BTreeMap<String, String>,
@@ -66,7 +70,7 @@ pub struct ContainerConfig {
     pub exposed_ports: BTreeMap<String, serde_json::Value>,
     pub volumes: BTreeMap<String, serde_json::Value>,
     /// Bind mounts, volumes and tmpfs mounts, resolved at create time.
-    pub mounts: Vec<crate::volumes::MountSpec>,
+    pub mounts: Vec<crate::mounts::MountSpec>,
     /// The process a container exists for (a build's RUN step): once it is gone, so is the container,
     /// removed by the next command that notices.
     pub owner: Option<monitor::Owner>,
@@ -102,17 +106,19 @@ pub struct HostConfig {
     pub cpuset_cpus: String,
     pub pids_limit: i64,
     pub oom_kill_disable: bool,
-    /// "name=soft[:hard]" as given to --ulimit.
-    pub ulimits: Vec<String>,
+    #[serde(deserialize_with = "options::list_typed_or_text")]
+    pub ulimits: Vec<Ulimit>,
     pub shm_size: i64,
-    /// PATH[:options] as given to --tmpfs.
-    pub tmpfs: Vec<String>,
+    /// Mount point to tmpfs options.
+    #[serde(deserialize_with = "options::tmpfs_map")]
+    pub tmpfs: BTreeMap<String, String>,
     pub extra_hosts: Vec<String>,
-    pub devices: Vec<String>,
+    #[serde(deserialize_with = "options::list_typed_or_text")]
+    pub devices: Vec<DeviceMapping>,
     pub log_type: String,
     pub log_opts: BTreeMap<String, String>,
-    /// "no", "always", "unless-stopped", "on-failure[:N]".
-    pub restart_policy: String,
+    #[serde(deserialize_with = "options::typed_or_text")]
+    pub restart_policy: RestartPolicy,
     pub init: bool,
     /// An external OCI runtime binary (--runtime); empty for the built-in one.
     pub runtime: String,
@@ -136,6 +142,20 @@ impl Container {
 
     pub fn id(&self) -> &str {
         &self.row.id
+    }
+
+    /// The name, without Docker's leading slash.
+    pub fn name(&self) -> &str {
+        &self.row.name
+    }
+
+    pub fn state(&self) -> ContainerState {
+        self.row.state
+    }
+
+    /// The container's init process on the host (0 when not running).
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.row.pid).unwrap_or(0)
     }
 
     pub fn short_id(&self) -> &str {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use berth_runtime::external::Runtime;
 use berth_store::containers as rows;
 
-use super::{lifecycle::RestartPolicy, monitor, Container, StartMode};
+use super::{monitor, Container, RestartPolicy, RestartPolicyName, StartMode};
 use crate::ContainerState;
 use crate::{Engine, Error, Result};
 
@@ -19,7 +19,7 @@ pub struct UpdateOptions {
     pub nano_cpus: Option<i64>,
     pub cpu_shares: Option<i64>,
     pub pids_limit: Option<i64>,
-    pub restart_policy: Option<String>,
+    pub restart_policy: Option<RestartPolicy>,
 }
 
 /// A point-in-time resource reading of one container, for `stats`.
@@ -115,8 +115,8 @@ impl Engine {
     pub fn update_container(&self, name: &str, update: &UpdateOptions) -> Result<()> {
         let c = self.container(name)?;
         if let Some(policy) = &update.restart_policy {
-            RestartPolicy::parse(policy)?;
-            if c.config.host.auto_remove && policy != "no" {
+            policy.check()?;
+            if c.config.host.auto_remove && !policy.is_none() {
                 return Err(Error::InvalidArgument(
                     "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
                 ));
@@ -140,7 +140,7 @@ impl Engine {
             h.pids_limit = v;
         }
         if let Some(p) = &update.restart_policy {
-            h.restart_policy = p.clone();
+            h.restart_policy = *p;
         }
         if c.is_running() {
             apply_limits(c.id(), update)?;
@@ -303,11 +303,10 @@ impl Engine {
             if c.is_running() {
                 continue;
             }
-            let policy = RestartPolicy::parse(&c.config.host.restart_policy).unwrap_or(RestartPolicy::No);
             let stopped_by_user = self.container_run_dir(c.id()).join("stopped-by-user").exists();
-            let wanted = match policy {
-                RestartPolicy::Always => true,
-                RestartPolicy::UnlessStopped => !stopped_by_user,
+            let wanted = match c.config.host.restart_policy.name {
+                RestartPolicyName::Always => true,
+                RestartPolicyName::UnlessStopped => !stopped_by_user,
                 _ => false,
             };
             if wanted && c.row.state != ContainerState::Created {

@@ -7,6 +7,7 @@ use berth_store::containers as rows;
 
 use super::{monitor, ContainerConfig};
 use crate::events::EventType;
+use crate::mounts::MountKind;
 use crate::ContainerState;
 use crate::{Engine, Error, Result};
 
@@ -14,7 +15,7 @@ impl Engine {
     /// Removes the anonymous volumes a container had (`rm -v`, `--rm`);
     /// ones another container uses too stay.
     pub fn remove_anonymous_volumes(&self, config: &ContainerConfig) {
-        for m in config.mounts.iter().filter(|m| m.kind == "volume") {
+        for m in config.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
             if self.volume(&m.source).is_ok_and(|v| v.anonymous) {
                 let _ = self.remove_volume(&m.source, false);
             }

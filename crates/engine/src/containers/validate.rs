@@ -4,21 +4,38 @@
 use super::ContainerConfig;
 use crate::{Error, Result};
 
-/// The log options the json-file driver takes.
-const LOG_OPTIONS: &[&str] = &["max-size", "max-file", "compress", "labels", "env", "tag"];
-
 pub(super) fn validate(config: &ContainerConfig) -> Result<()> {
     let host = &config.host;
     if !matches!(host.runtime.as_str(), "" | "berth") {
         berth_runtime::external::External::resolve(&host.runtime)?;
     }
-    if let Some(key) = host.log_opts.keys().find(|k| !LOG_OPTIONS.contains(&k.as_str())) {
+    if let Some(key) = host
+        .log_opts
+        .keys()
+        .find(|k| !crate::config::LOG_OPTS.contains(&k.as_str()))
+    {
         return Err(Error::InvalidArgument(format!(
             "unknown log opt '{key}' for json-file log driver"
         )));
     }
+    for (key, value) in &host.log_opts {
+        crate::config::check_log_opt(key, value)
+            .map_err(|why| Error::InvalidArgument(format!("invalid log opt {key}={value}: {why}")))?;
+    }
     for u in &host.ulimits {
-        berth_runtime::spec::parse_ulimit(u)?;
+        u.to_runtime()?;
+    }
+    for d in &host.devices {
+        d.check()?;
+    }
+    if let Some(path) = host.tmpfs.keys().find(|p| !p.starts_with('/')) {
+        return Err(Error::InvalidArgument(format!(
+            "invalid tmpfs {path:?}: the mount point must be an absolute path"
+        )));
+    }
+    host.restart_policy.check()?;
+    if let Some(check) = &config.healthcheck {
+        check.check()?;
     }
     if let Some(h) = host.extra_hosts.iter().find(|h| !h.contains(':')) {
         return Err(Error::InvalidArgument(format!(
@@ -48,7 +65,11 @@ mod tests {
             "unknown log opt 'colour' for json-file log driver"
         );
         let mut c = ok.clone();
-        c.host.ulimits.push("nofile".into());
+        c.host.ulimits.push(crate::containers::Ulimit {
+            name: "nofile".into(),
+            soft: 2,
+            hard: 1,
+        });
         assert!(validate(&c).is_err());
         let mut c = ok.clone();
         c.host.extra_hosts.push("nocolon".into());

@@ -68,6 +68,16 @@ pub struct Network {
     pub endpoints: Vec<EndpointRow>,
 }
 
+impl Network {
+    pub fn id(&self) -> &str {
+        &self.row.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.row.name
+    }
+}
+
 /// What a running container holds on to for its network: the reserved host ports.
 #[derive(Default)]
 pub struct Attached {

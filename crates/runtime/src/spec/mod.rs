@@ -35,7 +35,7 @@ use crate::{seccomp, user, Error};
 pub(crate) use host::Host;
 pub use request::{BindMount, Device, NetworkMode, Resources, RunSpec, SeccompMode, Ulimit};
 pub use resources::{parse_cpus, parse_memory, parse_memory_swap};
-pub use rlimits::{host_hard_limit, parse_ulimit};
+pub use rlimits::{host_hard_limit, parse_ulimit, ulimit};
 pub use security::default_capabilities;
 
 use devices::devices;

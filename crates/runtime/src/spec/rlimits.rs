@@ -105,21 +105,38 @@ pub fn parse_ulimit(s: &str) -> Result<Ulimit, Error> {
             "too many limit value arguments - {values}, can only have up to two, `soft[:hard]`"
         )));
     }
-    let value = |v: &str| -> Result<u64, Error> {
-        match v.trim() {
-            "-1" => Ok(u64::MAX),
-            t => t.parse::<u64>().map_err(|_| {
-                invalid(format!(
-                    "invalid ulimit value {v:?} in {s}: use a number, or -1 for unlimited"
-                ))
-            }),
-        }
+    let value = |v: &str| -> Result<i64, Error> {
+        v.trim().parse::<i64>().map_err(|_| {
+            invalid(format!(
+                "invalid ulimit value {v:?} in {s}: use a number, or -1 for unlimited"
+            ))
+        })
     };
     let soft = value(parts[0])?;
     let hard = match parts.get(1) {
         Some(h) => value(h)?,
         None => soft,
     };
+    ulimit(name, soft, hard)
+}
+
+/// A limit as Docker's API gives it (`{"Name": "nofile", "Soft": 1024, "Hard": 2048}`, -1 for unlimited),
+/// checked: a known name, no other negative value, soft at most hard.
+pub fn ulimit(name: &str, soft: i64, hard: i64) -> Result<Ulimit, Error> {
+    if ulimit_entry(name).is_none() {
+        return Err(invalid(format!("invalid ulimit type: {name}")));
+    }
+    let value = |v: i64| -> Result<u64, Error> {
+        match v {
+            -1 => Ok(u64::MAX),
+            v => u64::try_from(v).map_err(|_| {
+                invalid(format!(
+                    "invalid ulimit value {v} for {name}: use a number, or -1 for unlimited"
+                ))
+            }),
+        }
+    };
+    let (soft, hard) = (value(soft)?, value(hard)?);
     if soft > hard {
         return Err(invalid(format!(
             "ulimit soft limit must be less than or equal to hard limit: {} > {}",

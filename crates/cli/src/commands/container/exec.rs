@@ -110,7 +110,7 @@ pub fn attach(options: &Options, args: AttachArgs) -> anyhow::Result<()> {
     let (container, stream) = engine.attach_container(&args.container)?;
     let tty = container.config.tty;
     let raw = RawMode::enter(tty && !args.no_stdin && container.config.open_stdin);
-    let pid = container.row.pid as i32;
+    let pid = container.pid();
     let sig_proxy = args.sig_proxy && !tty;
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,

@@ -70,7 +70,7 @@ pub fn update(options: &Options, args: UpdateArgs) -> anyhow::Result<()> {
             .transpose()?,
         cpu_shares: args.cpu_shares,
         pids_limit: args.pids_limit,
-        restart_policy: args.restart.clone(),
+        restart_policy: args.restart.as_deref().map(str::parse).transpose()?,
     };
     let engine = engine(options)?;
     each(&args.containers, |n| engine.update_container(n, &update))
@@ -190,7 +190,7 @@ pub fn stats(options: &Options, args: StatsArgs) -> anyhow::Result<()> {
         engine
             .containers()?
             .into_iter()
-            .filter(|c| args.all || c.row.state == berth_engine::ContainerState::Running)
+            .filter(|c| args.all || c.state() == berth_engine::ContainerState::Running)
             .collect()
     } else {
         args.containers
@@ -227,7 +227,7 @@ pub fn stats(options: &Options, args: StatsArgs) -> anyhow::Result<()> {
             rows.push(json!({
                 "Container": if args.no_trunc { c.id() } else { c.short_id() },
                 "ID": if args.no_trunc { c.id() } else { c.short_id() },
-                "Name": c.row.name,
+                "Name": c.name(),
                 "CPUPerc": format!("{cpu:.2}%"),
                 "MemUsage": format!("{} / {}", iec(mem), iec(lim)),
                 "MemPerc": format!("{:.2}%", if lim > 0 { mem as f64 * 100.0 / lim as f64 } else { 0.0 }),

@@ -70,7 +70,7 @@ pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
                 "Ports": ports_text(&c.ports),
                 "Names": c.names.iter().map(|n| n.trim_start_matches('/')).collect::<Vec<_>>().join(","),
                 "Labels": c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                "Mounts": c.mounts.iter().map(|m| if m.kind == "volume" { m.name.clone() } else { m.destination.clone() }).collect::<Vec<_>>().join(","),
+                "Mounts": c.mounts.iter().map(|m| if m.kind == berth_engine::mounts::MountKind::Volume { m.name.clone() } else { m.destination.clone() }).collect::<Vec<_>>().join(","),
                 "Networks": c.host_config.network_mode,
                 "Size": match (c.size_rw, c.size_root_fs) {
                     (Some(rw), Some(all)) => format!("{} (virtual {})", human_size(rw as u64, 3), human_size(all as u64, 3)),

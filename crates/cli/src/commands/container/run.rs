@@ -1,6 +1,8 @@
 //! `run` and `create`, and waiting on an attached container.
 
 use super::*;
+use berth_engine::containers::options::parse_tmpfs;
+use berth_engine::containers::HealthConfig;
 
 #[derive(Args, Clone)]
 #[command(disable_help_flag = true)]
@@ -275,7 +277,11 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
         entrypoint,
         cmd: args.command.clone(),
         volumes: args.volume.clone(),
-        mounts: args.mount.clone(),
+        mounts: args
+            .mount
+            .iter()
+            .map(|m| berth_engine::mounts::parse_mount_flag(m))
+            .collect::<Result<_, _>>()?,
         volumes_from: args.volumes_from.clone(),
         publish_all: args.publish_all,
         config: ContainerConfig {
@@ -316,20 +322,25 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
                 cpuset_cpus: args.cpuset_cpus.clone().unwrap_or_default(),
                 pids_limit: args.pids_limit.unwrap_or(0),
                 oom_kill_disable: args.oom_kill_disable,
-                ulimits: args.ulimit.clone(),
+                ulimits: parse_each(&args.ulimit)?,
                 shm_size: size_flag("--shm-size", &args.shm_size)?,
-                tmpfs: args.tmpfs.clone(),
+                tmpfs: args.tmpfs.iter().map(|t| parse_tmpfs(t)).collect::<Result<_, _>>()?,
                 extra_hosts: args.add_host.clone(),
-                devices: args.device.clone(),
+                devices: parse_each(&args.device)?,
                 log_type: args.log_driver.clone().unwrap_or_default(),
                 log_opts,
-                restart_policy: args.restart.clone(),
+                restart_policy: args.restart.parse()?,
                 init: args.init,
                 runtime,
             },
             ..ContainerConfig::default()
         },
     })
+}
+
+/// Each flag value in its typed form.
+fn parse_each<T: std::str::FromStr<Err = Error>>(values: &[String]) -> Result<Vec<T>, Error> {
+    values.iter().map(|v| v.parse()).collect()
 }
 
 /// Runs `f`, turning any failure into docker's 125 with the message.
@@ -486,32 +497,31 @@ pub(super) fn finish_attached(started: Started, tty: bool, interactive: bool, si
     }
 }
 
-/// The `--health-*` flags as Docker's `Healthcheck` object (only what they name), or `NONE`.
-fn health_flags(args: &RunArgs) -> anyhow::Result<Option<serde_json::Value>> {
+/// The `--health-*` flags as Docker's `HealthConfig` (only what they name), or `NONE`.
+fn health_flags(args: &RunArgs) -> anyhow::Result<Option<HealthConfig>> {
     if args.no_healthcheck {
-        return Ok(Some(serde_json::json!({"Test": ["NONE"]})));
+        return Ok(Some(HealthConfig {
+            test: vec!["NONE".into()],
+            ..HealthConfig::default()
+        }));
     }
-    let mut check = serde_json::Map::new();
-    if let Some(cmd) = &args.health_cmd {
-        check.insert("Test".into(), serde_json::json!(["CMD-SHELL", cmd]));
-    }
-    for (key, value) in [
-        ("Interval", &args.health_interval),
-        ("Timeout", &args.health_timeout),
-        ("StartPeriod", &args.health_start_period),
-    ] {
-        if let Some(text) = value {
-            let d = berth_engine::when::parse_duration(text).map_err(|_| {
-                anyhow::anyhow!(
-                    "invalid duration {text:?} for --health-{}: use e.g. 30s or 1m",
-                    key.to_lowercase()
-                )
-            })?;
-            check.insert(key.into(), serde_json::json!(d.as_nanos() as u64));
-        }
-    }
-    if let Some(r) = args.health_retries {
-        check.insert("Retries".into(), serde_json::json!(r));
-    }
-    Ok((!check.is_empty()).then_some(serde_json::Value::Object(check)))
+    let duration = |name: &str, value: &Option<String>| -> anyhow::Result<i64> {
+        let Some(text) = value else { return Ok(0) };
+        let d = berth_engine::when::parse_duration(text)
+            .map_err(|_| anyhow::anyhow!("invalid duration {text:?} for --health-{name}: use e.g. 30s or 1m"))?;
+        Ok(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    };
+    let check = HealthConfig {
+        test: args
+            .health_cmd
+            .as_ref()
+            .map(|cmd| vec!["CMD-SHELL".into(), cmd.clone()])
+            .unwrap_or_default(),
+        interval: duration("interval", &args.health_interval)?,
+        timeout: duration("timeout", &args.health_timeout)?,
+        start_period: duration("start-period", &args.health_start_period)?,
+        start_interval: 0,
+        retries: args.health_retries.map_or(0, i64::from),
+    };
+    Ok((check != HealthConfig::default()).then_some(check))
 }

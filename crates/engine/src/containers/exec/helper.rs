@@ -272,17 +272,8 @@ fn keep_open(fds: &[RawFd]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Points fds 0-2 at /dev/null.
+/// Points fds 0-2 at /dev/null. Failing that (no /dev/null), the helper keeps what it has: a caller
+/// that waits for its output then waits for the process as well, which is slow, not wrong.
 fn release_stdio() {
-    let Ok(null) = File::options().read(true).write(true).open("/dev/null") else {
-        return;
-    };
-    for target in 0..3 {
-        // SAFETY: fds 0-2 are this process's stdio; dup2 replaces them atomically with /dev/null,
-        // and nothing in this process holds them as owned fds.
-        #[allow(unsafe_code)]
-        let mut target = unsafe { OwnedFd::from_raw_fd(target) };
-        let _ = rustix::io::dup2(&null, &mut target);
-        std::mem::forget(target);
-    }
+    let _ = berth_relay::Caller::default().become_stdio(false);
 }

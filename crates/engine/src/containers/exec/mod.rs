@@ -407,8 +407,8 @@ pub(super) fn exec_id(c: &super::Container, pid: i32) -> String {
 }
 
 pub(super) fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd)> {
-    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::Stream {
+    berth_relay::cloexec_pipe().map_err(|source| Error::Stream {
         context: "creating exec pipes".into(),
-        source: e.into(),
+        source,
     })
 }

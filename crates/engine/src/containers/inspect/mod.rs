@@ -15,12 +15,12 @@ use berth_store::networks::{EndpointRow, NetworkRow};
 
 pub use types::ContainerInspectResponse;
 use types::{
-    DeviceMapping, Empty, EndpointSettings, GraphDriverData, InspectConfig, InspectHostConfig, InspectState, LogConfig,
-    MountPoint, NetworkSettings, PortBinding, PortMap, RestartPolicy, Ulimit,
+    Empty, EndpointSettings, GraphDriverData, InspectConfig, InspectHostConfig, InspectState, LogConfig, MountPoint,
+    NetworkSettings, PortBinding, PortMap,
 };
 
-use super::lifecycle::RestartPolicy as Policy;
 use super::{image_display, monitor, Container};
+use crate::mounts::MountKind;
 use crate::ports::BoundPort;
 use crate::ContainerState;
 use crate::{Engine, Result};
@@ -38,7 +38,7 @@ impl Engine {
                 .config
                 .mounts
                 .iter()
-                .filter(|m| m.kind == "volume")
+                .filter(|m| m.kind == MountKind::Volume)
                 .map(|m| (m.source.clone(), self.volume_data(&m.source)))
                 .collect(),
             health: self.container_health(id),
@@ -133,13 +133,6 @@ fn assemble(c: &Container, o: &Observed) -> ContainerInspectResponse {
 
 fn host_config(c: &Container) -> InspectHostConfig {
     let h = &c.config.host;
-    // The stored policy was checked at create; an unreadable one shows as Docker's default.
-    let (name, maximum_retry_count) = match Policy::parse(&h.restart_policy) {
-        Ok(Policy::OnFailure(n)) => ("on-failure", n.unwrap_or(0)),
-        Ok(Policy::Always) => ("always", 0),
-        Ok(Policy::UnlessStopped) => ("unless-stopped", 0),
-        Ok(Policy::No) | Err(_) => ("no", 0),
-    };
     InspectHostConfig {
         binds: None,
         container_id_file: String::new(),
@@ -149,10 +142,7 @@ fn host_config(c: &Container) -> InspectHostConfig {
         },
         network_mode: h.network_mode.clone(),
         port_bindings: port_bindings(&h.port_bindings),
-        restart_policy: RestartPolicy {
-            name: name.into(),
-            maximum_retry_count,
-        },
+        restart_policy: h.restart_policy,
         auto_remove: h.auto_remove,
         cap_add: h.cap_add.clone(),
         cap_drop: h.cap_drop.clone(),
@@ -164,14 +154,7 @@ fn host_config(c: &Container) -> InspectHostConfig {
         privileged: h.privileged,
         readonly_rootfs: h.read_only,
         security_opt: h.security_opt.clone(),
-        tmpfs: h
-            .tmpfs
-            .iter()
-            .map(|t| {
-                let (path, options) = t.split_once(':').unwrap_or((t.as_str(), ""));
-                (path.to_string(), options.to_string())
-            })
-            .collect(),
+        tmpfs: h.tmpfs.clone(),
         // Docker's default /dev/shm: 64 MiB.
         shm_size: if h.shm_size > 0 { h.shm_size } else { 64 * 1024 * 1024 },
         runtime: if h.runtime.is_empty() {
@@ -183,12 +166,12 @@ fn host_config(c: &Container) -> InspectHostConfig {
         memory: h.memory,
         nano_cpus: h.nano_cpus,
         cpuset_cpus: h.cpuset_cpus.clone(),
-        devices: h.devices.iter().map(|d| device(d)).collect(),
+        devices: h.devices.clone(),
         memory_reservation: h.memory_reservation,
         memory_swap: h.memory_swap,
         oom_kill_disable: h.oom_kill_disable,
         pids_limit: (h.pids_limit != 0).then_some(h.pids_limit),
-        ulimits: h.ulimits.iter().filter_map(|u| ulimit(u)).collect(),
+        ulimits: h.ulimits.clone(),
         init: h.init,
     }
 }
@@ -216,38 +199,14 @@ fn port_bindings(bindings: &[crate::ports::PortBinding]) -> PortMap {
 
 /// `--device HOST[:CONTAINER[:PERMISSIONS]]` as stored, read as the monitor reads it when it starts
 /// the container.
-fn device(spec: &str) -> DeviceMapping {
-    let mut parts = spec.splitn(3, ':');
-    let host = parts.next().unwrap_or_default();
-    let container = parts.next().unwrap_or(host);
-    let permissions = parts.next().unwrap_or("rwm");
-    DeviceMapping {
-        path_on_host: host.into(),
-        path_in_container: container.into(),
-        cgroup_permissions: permissions.into(),
-    }
-}
-
-/// `--ulimit NAME=SOFT[:HARD]` as stored (checked at create, so one that no longer reads is left out).
-fn ulimit(spec: &str) -> Option<Ulimit> {
-    let u = berth_runtime::spec::parse_ulimit(spec).ok()?;
-    // Unlimited (-1) was read as u64::MAX; Docker writes it back as -1.
-    let signed = |v: u64| i64::try_from(v).unwrap_or(-1);
-    Some(Ulimit {
-        name: u.name,
-        hard: signed(u.hard),
-        soft: signed(u.soft),
-    })
-}
-
 fn mounts(c: &Container, o: &Observed) -> Vec<MountPoint> {
     c.config
         .mounts
         .iter()
         .map(|m| {
-            let volume = m.kind == "volume";
+            let volume = m.kind == MountKind::Volume;
             MountPoint {
-                kind: m.kind.clone(),
+                kind: m.kind,
                 name: if volume { m.source.clone() } else { String::new() },
                 source: match o.volumes.get(&m.source) {
                     Some(data) if volume => text(data),
@@ -258,7 +217,7 @@ fn mounts(c: &Container, o: &Observed) -> Vec<MountPoint> {
                 mode: if m.read_only { "ro".into() } else { String::new() },
                 rw: !m.read_only,
                 // Binds default to rprivate, as the kernel mounts them.
-                propagation: if m.kind == "bind" && m.propagation.is_empty() {
+                propagation: if m.kind == MountKind::Bind && m.propagation.is_empty() {
                     "rprivate".into()
                 } else {
                     m.propagation.clone()
@@ -286,7 +245,7 @@ fn config(c: &Container) -> InspectConfig {
         stdin_once: false,
         env: cfg.env.clone(),
         cmd: cfg.cmd.clone(),
-        healthcheck: cfg.healthcheck.clone().filter(|h| !h.is_null()),
+        healthcheck: cfg.healthcheck.clone(),
         image: image_display(&cfg.image),
         volumes: (!cfg.volumes.is_empty()).then(|| set(&cfg.volumes)),
         working_dir: cfg.working_dir.clone(),

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::containers::health::{self, CheckResult};
 use crate::containers::{ContainerConfig, HostConfig};
-use crate::volumes::MountSpec;
+use crate::mounts::{MountKind, MountSpec};
 
 const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -36,8 +36,8 @@ fn row(state: ContainerState) -> ContainerRow {
 /// A container with a bit of everything: entrypoint and cmd, a published and an exposed port, a
 /// volume, a bind, tmpfs, a ulimit, a device, a health check, one network.
 fn sample(state: ContainerState) -> Container {
-    let mount = |kind: &str, source: &str, target: &str, read_only: bool| MountSpec {
-        kind: kind.into(),
+    let mount = |kind: MountKind, source: &str, target: &str, read_only: bool| MountSpec {
+        kind,
         source: source.into(),
         target: target.into(),
         read_only,
@@ -51,13 +51,16 @@ fn sample(state: ContainerState) -> Container {
             cmd: Some(vec!["httpd -f".into()]),
             env: vec!["PATH=/bin".into()],
             hostname: "0123456789ab".into(),
-            healthcheck: Some(json!({"Test": ["CMD", "true"]})),
+            healthcheck: Some(crate::containers::HealthConfig {
+                test: vec!["CMD".into(), "true".into()],
+                ..Default::default()
+            }),
             labels: BTreeMap::from([("team".into(), "core".into())]),
             exposed_ports: BTreeMap::from([("80/tcp".into(), json!({})), ("9000/udp".into(), json!({}))]),
             volumes: BTreeMap::from([("/data".into(), json!({}))]),
             mounts: vec![
-                mount("volume", "data", "/data", false),
-                mount("bind", "/srv", "/srv", true),
+                mount(MountKind::Volume, "data", "/data", false),
+                mount(MountKind::Bind, "/srv", "/srv", true),
             ],
             host: HostConfig {
                 network_mode: "bridge".into(),
@@ -67,11 +70,11 @@ fn sample(state: ContainerState) -> Container {
                     container_port: 80,
                     proto: "tcp".into(),
                 }],
-                tmpfs: vec!["/run:size=64k".into(), "/tmp".into()],
-                ulimits: vec!["nofile=1024:2048".into(), "core=-1".into()],
-                devices: vec!["/dev/fuse".into()],
+                tmpfs: BTreeMap::from([("/run".into(), "size=64k".into()), ("/tmp".into(), String::new())]),
+                ulimits: vec!["nofile=1024:2048".parse().unwrap(), "core=-1".parse().unwrap()],
+                devices: vec!["/dev/fuse".parse().unwrap()],
                 log_type: "json-file".into(),
-                restart_policy: "on-failure:3".into(),
+                restart_policy: "on-failure:3".parse().unwrap(),
                 ..HostConfig::default()
             },
             ..ContainerConfig::default()

@@ -141,14 +141,6 @@ pub struct LogConfig {
     pub config: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RestartPolicy {
-    /// no, always, unless-stopped, on-failure.
-    pub name: String,
-    pub maximum_retry_count: u32,
-}
-
 /// Ports by `PORT/PROTO` (`80/tcp`): their host bindings; `null` for a port exposed but not published
 /// (`NetworkSettings.Ports` only).
 pub type PortMap = BTreeMap<String, Option<Vec<PortBinding>>>;
@@ -163,24 +155,8 @@ pub struct PortBinding {
     pub host_port: String,
 }
 
-/// A device node given to the container (`--device`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DeviceMapping {
-    pub path_on_host: String,
-    pub path_in_container: String,
-    /// Some of `rwm`.
-    pub cgroup_permissions: String,
-}
-
-/// A resource limit (`--ulimit`); -1 is unlimited.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Ulimit {
-    pub name: String,
-    pub hard: i64,
-    pub soft: i64,
-}
+/// The restart policy, devices and limits: the types the container's config keeps.
+pub use crate::containers::options::{DeviceMapping, RestartPolicy, Ulimit};
 
 /// The storage driver and the container's directories under it: the same type as an image's.
 pub use crate::images::GraphDriver as GraphDriverData;
@@ -190,7 +166,7 @@ pub use crate::images::GraphDriver as GraphDriverData;
 #[serde(rename_all = "PascalCase")]
 pub struct MountPoint {
     #[serde(rename = "Type")]
-    pub kind: String,
+    pub kind: crate::mounts::MountKind,
     /// The volume's name (volumes only).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
@@ -226,9 +202,9 @@ pub struct InspectConfig {
     pub stdin_once: bool,
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
-    /// Docker's `HealthConfig` object as the image and the `--health-*` flags made it.
+    /// The image's check with the `--health-*` flags laid over it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<Value>,
+    pub healthcheck: Option<crate::containers::HealthConfig>,
     /// The image as the user named it.
     pub image: String,
     /// `null` when there are none.

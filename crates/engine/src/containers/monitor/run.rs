@@ -12,7 +12,6 @@ use super::cleanup::cleanup_runtime;
 use super::paths::stop_marker;
 use super::record::Monitor;
 use super::shim::close_inherited_sockets;
-use crate::containers::lifecycle::RestartPolicy;
 use crate::ContainerState;
 use crate::Engine;
 
@@ -84,7 +83,7 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, start_lock_fd: i32, attach
     if resume.status.is_none() {
         let _ = fs::remove_file(stop_marker(engine, id));
     }
-    let policy = RestartPolicy::parse(&container.config.host.restart_policy).unwrap_or(RestartPolicy::No);
+    let policy = container.config.host.restart_policy;
     let mut monitor = Monitor {
         engine,
         container,
@@ -113,13 +112,7 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, start_lock_fd: i32, attach
         };
         first = false;
         let stopped_by_user = stop_marker(engine, id).exists();
-        let again = !failed_to_start
-            && !stopped_by_user
-            && match &policy {
-                RestartPolicy::No => false,
-                RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
-                RestartPolicy::OnFailure(max) => code != 0 && max.is_none_or(|m| monitor.restarts < m),
-            };
+        let again = !failed_to_start && !stopped_by_user && policy.restarts_after(code, monitor.restarts);
         if !again {
             // discard_container cleans the runtime up itself.
             if monitor.container.config.host.auto_remove {

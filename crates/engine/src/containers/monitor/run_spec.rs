@@ -9,6 +9,7 @@ use berth_runtime::spec::{self, NetworkMode, RunSpec, SeccompMode};
 use super::etc_files::write_etc_files;
 use super::paths::cgroups_path;
 use super::record::Monitor;
+use crate::mounts::MountKind;
 use crate::{Error, Result};
 
 impl Monitor<'_> {
@@ -19,29 +20,22 @@ impl Monitor<'_> {
         let dir = self.engine.container_dir(id);
         let endpoints = self.engine.container_endpoints(id)?;
         let mut files = write_etc_files(&dir, c, &endpoints)?;
-        let mut ulimits = Vec::new();
-        for u in &h.ulimits {
-            ulimits.push(spec::parse_ulimit(u)?);
-        }
-        let mut tmpfs = Vec::new();
-        for t in &h.tmpfs {
-            let (path, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
-            tmpfs.push((path.to_string(), opts.to_string()));
-        }
+        let ulimits = h.ulimits.iter().map(|u| u.to_runtime()).collect::<Result<Vec<_>>>()?;
+        let mut tmpfs: Vec<(String, String)> = h.tmpfs.clone().into_iter().collect();
         for m in &c.mounts {
             let options: Vec<String> = (!m.propagation.is_empty())
                 .then(|| m.propagation.clone())
                 .into_iter()
                 .collect();
-            match m.kind.as_str() {
-                "tmpfs" => tmpfs.push((m.target.clone(), m.tmpfs_options.clone())),
-                "bind" => files.push(spec::BindMount {
+            match m.kind {
+                MountKind::Tmpfs => tmpfs.push((m.target.clone(), m.tmpfs_options.clone())),
+                MountKind::Bind => files.push(spec::BindMount {
                     source: PathBuf::from(&m.source),
                     destination: m.target.clone(),
                     read_only: m.read_only,
                     options,
                 }),
-                _ => {
+                MountKind::Volume => {
                     let volume = self.engine.volume(&m.source)?;
                     if volume.options.get("type").map(String::as_str) == Some("tmpfs") {
                         let o = volume.options.get("o").cloned().unwrap_or_default();
@@ -80,18 +74,15 @@ impl Monitor<'_> {
                 _ => return Err(Error::InvalidArgument(format!("invalid --security-opt: {opt}"))),
             }
         }
-        let mut devices = Vec::new();
-        for d in &h.devices {
-            let mut parts = d.splitn(3, ':');
-            let host = parts.next().unwrap_or_default();
-            let container = parts.next().unwrap_or(host);
-            let perms = parts.next().unwrap_or("rwm");
-            devices.push(spec::Device {
-                host: PathBuf::from(host),
-                container: container.to_string(),
-                permissions: perms.to_string(),
-            });
-        }
+        let devices = h
+            .devices
+            .iter()
+            .map(|d| spec::Device {
+                host: PathBuf::from(&d.path_on_host),
+                container: d.path_in_container.clone(),
+                permissions: d.cgroup_permissions.clone(),
+            })
+            .collect();
         Ok(RunSpec {
             rootfs: rootfs.to_path_buf(),
             args: self.container.args(),
