@@ -11,8 +11,8 @@ use serde::Deserialize;
 /// Where berth looks when `$BERTH_CONFIG` is not set.
 pub const DEFAULT_PATH: &str = "/etc/berth/config.json";
 
-/// The options of the json-file log driver that a default may set (the CLI accepts the same).
-const LOG_OPTS: &[&str] = &["max-size", "max-file", "compress", "labels", "env", "tag"];
+/// The options of the json-file log driver: what a default may set and a container may give.
+pub(crate) const LOG_OPTS: &[&str] = &["max-size", "max-file", "compress", "labels", "env", "tag"];
 
 /// The settings berth reads; keys it does not know (Docker's daemon.json has many) are ignored.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub fn load_from(path: &Path) -> Config {
 }
 
 /// Whether the json-file driver can use `key=value`; the problem otherwise.
-fn check_log_opt(key: &str, value: &str) -> Result<(), String> {
+pub(crate) fn check_log_opt(key: &str, value: &str) -> Result<(), String> {
     if !LOG_OPTS.contains(&key) {
         return Err(format!(
             "unknown option for the json-file driver (known: {})",

@@ -70,7 +70,15 @@ impl Error {
             Error::Store(e) => e.kind(),
             Error::Image(e) => e.kind(),
             Error::Io { .. } => ErrorKind::Internal,
-            Error::Stream { .. } => ErrorKind::InvalidArgument,
+            // A stream that ends early or carries garbage is the sender's fault; a pipe, fork or
+            // write that fails is the host's.
+            Error::Stream { source, .. } => match source.kind() {
+                std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::InvalidData
+                | std::io::ErrorKind::InvalidInput => ErrorKind::InvalidArgument,
+                std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+                _ => ErrorKind::Internal,
+            },
             Error::Reported { kind, .. } => *kind,
         }
     }

@@ -73,16 +73,11 @@ pub fn log_attrs(config: &super::ContainerConfig) -> Vec<(String, String)> {
     attrs.into_iter().collect()
 }
 
-/// Parses docker's `max-size` values: 10k, 5m, 1g (binary units) or bytes.
+/// Docker's `max-size` values: 10k, 5m, 1g (binary units, as go-units' RAMInBytes) or bytes.
 pub fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim().to_ascii_lowercase();
-    let (num, mult) = match t.chars().last()? {
-        'k' => (&t[..t.len() - 1], 1024),
-        'm' => (&t[..t.len() - 1], 1024 * 1024),
-        'g' => (&t[..t.len() - 1], 1024 * 1024 * 1024),
-        _ => (t.as_str(), 1),
-    };
-    num.parse::<u64>().ok().map(|n| n * mult)
+    crate::units::parse_memory(text)
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
 }
 
 #[cfg(test)]

@@ -177,26 +177,13 @@ impl Engine {
     /// `image prune`: dangling images (every unused one with `all`) that the filters let through; the
     /// images only the build cache keeps are `builder prune`'s to remove, as BuildKit's cache is.
     pub fn prune_images_filtered(&self, options: &ImagePruneOptions) -> Result<ImagePruned> {
-        if let Some(key) = options
-            .filters
-            .keys()
-            .find(|k| !matches!(*k, "label" | "label!" | "until"))
-        {
-            let value = options.filters.get(key).first().cloned().unwrap_or_default();
-            return Err(Error::InvalidArgument(format!(
-                "invalid filter '{key}={value}': image prune takes until= and label="
-            )));
-        }
-        let until = match options.filters.get("until").last() {
-            None => None,
-            Some(value) => Some(crate::when::parse_when(value, Utc::now()).map_err(|_| {
-                Error::InvalidArgument(format!(
-                    "invalid until value {value:?}: use a timestamp or a duration like 24h"
-                ))
-            })?),
-        };
+        let filters = &options.filters;
+        filters.accept_only(&["label", "label!", "until", "dangling"])?;
+        let until = filters.time("until", Utc::now())?;
+        // The API says `-a` as dangling=false (the docker CLI sends that).
+        let all = options.all || filters.boolean("dangling")? == Some(false);
         let cache_only = self.build_cache_images()?;
-        let (removed, space_reclaimed) = self.prune_images(options.all, |image| {
+        let (removed, space_reclaimed) = self.prune_images(all, |image| {
             if cache_only.contains(image.id()) {
                 return true;
             }
@@ -206,7 +193,7 @@ impl Engine {
                     .is_some_and(|c| c < u)
             });
             let labels = image.labels();
-            !(options.filters.allows_labels(&labels) && options.filters.allows_labels_not(&labels) && old_enough)
+            !(filters.allows_labels(&labels) && filters.allows_labels_not(&labels) && old_enough)
         })?;
         Ok(ImagePruned {
             removed,
