@@ -337,7 +337,9 @@ fn networks_through_docker() {
     if !have_clients() {
         return;
     }
-    let berth = Berth::new();
+    let Some(berth) = common::with_busybox() else {
+        return;
+    };
     let server = Served::start(&berth);
     let id = server.docker_ok(&["network", "create", "--label", "k=v", "apinet"]);
     let listed = server.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
@@ -352,6 +354,33 @@ fn networks_through_docker() {
         "apinet",
     ]);
     assert_eq!(inspected.trim(), "bridge v");
+    // Connected and disconnected through the API; the CLI sees the endpoint come and go.
+    berth.ok(&["create", "--name", "member", "busybox", "true"]);
+    server.docker_ok(&["network", "connect", "--alias", "m1", "apinet", "member"]);
+    let networks = berth.ok(&[
+        "inspect",
+        "--format",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        "member",
+    ]);
+    assert!(networks.contains("apinet"), "{networks}");
+    let members = server.docker_ok(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{range .Containers}}{{.Name}}{{end}}",
+        "apinet",
+    ]);
+    assert_eq!(members.trim(), "member");
+    server.docker_ok(&["network", "disconnect", "apinet", "member"]);
+    let networks = berth.ok(&[
+        "inspect",
+        "--format",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        "member",
+    ]);
+    assert!(!networks.contains("apinet"), "{networks}");
+    berth.ok(&["rm", "member"]);
     assert_eq!(server.docker_ok(&["network", "rm", "apinet"]).trim(), "apinet");
     assert!(!berth.ok(&["network", "ls", "--format", "{{.Name}}"]).contains("apinet"));
     let out = server.docker(&["network", "inspect", "apinet"]);
