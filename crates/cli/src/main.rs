@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use commands::{build, container, events, image, network, registry, system, volume};
+use commands::{build, container, events, image, network, registry, serve, system, volume};
 use lazy::Lazy;
 
 pub use exit::Exit;
@@ -159,6 +159,8 @@ enum Command {
         #[command(subcommand)]
         command: Lazy<network::NetworkCommand>,
     },
+    /// Serve the Docker Engine API on a unix socket (for docker, compose and the SDKs)
+    Serve(Lazy<serve::ServeArgs>),
     /// Manage berth
     System {
         #[command(subcommand)]
@@ -332,6 +334,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => image::inspect(&options, args.0),
         Command::Volume { command } => volume::run(&options, command.0),
         Command::Network { command } => network::run(&options, command.0),
+        Command::Serve(args) => serve::serve(&options, args.0),
         Command::System { command } => system::run(&options, command.0),
         Command::Info(args) => system::info(&options, args.0),
         Command::Events(args) => events::events(&options, args.0),

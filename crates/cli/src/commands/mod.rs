@@ -4,6 +4,7 @@ pub mod events;
 pub mod image;
 pub mod network;
 pub mod registry;
+pub mod serve;
 pub mod system;
 pub mod volume;
 

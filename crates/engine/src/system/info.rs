@@ -26,6 +26,11 @@ pub struct SystemInfo {
     pub driver: String,
     #[serde(rename = "DriverStatus")]
     pub driver_status: Vec<[String; 2]>,
+    /// The volume, network and log drivers there are (berth's are built in).
+    #[serde(rename = "Plugins")]
+    pub plugins: PluginsInfo,
+    #[serde(rename = "Debug")]
+    pub debug: bool,
     #[serde(rename = "LoggingDriver")]
     pub logging_driver: String,
     #[serde(rename = "CgroupDriver")]
@@ -48,15 +53,57 @@ pub struct SystemInfo {
     pub docker_root_dir: String,
     #[serde(rename = "Name")]
     pub name: String,
+    #[serde(rename = "ExperimentalBuild")]
+    pub experimental_build: bool,
     #[serde(rename = "ServerVersion")]
     pub server_version: String,
     #[serde(rename = "Runtimes")]
     pub runtimes: BTreeMap<String, RuntimeInfo>,
+    /// The built-in libcontainer launcher, as `inspect` names it.
+    #[serde(rename = "DefaultRuntime")]
+    pub default_runtime: String,
+    /// Always inactive: berth has no swarm mode.
+    #[serde(rename = "Swarm")]
+    pub swarm: SwarmInfo,
+    #[serde(rename = "LiveRestoreEnabled")]
+    pub live_restore_enabled: bool,
+    #[serde(rename = "InitBinary")]
+    pub init_binary: String,
     #[serde(rename = "SecurityOptions")]
     pub security_options: Vec<String>,
     /// `null` when there is nothing to warn of, as dockerd writes it.
     #[serde(rename = "Warnings")]
     pub warnings: Option<Vec<String>>,
+}
+
+/// Docker's PluginsInfo: the drivers of each kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PluginsInfo {
+    #[serde(rename = "Volume")]
+    pub volume: Vec<String>,
+    #[serde(rename = "Network")]
+    pub network: Vec<String>,
+    #[serde(rename = "Authorization")]
+    pub authorization: Option<Vec<String>>,
+    #[serde(rename = "Log")]
+    pub log: Vec<String>,
+}
+
+/// Docker's swarm Info, as a node outside any swarm reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SwarmInfo {
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    #[serde(rename = "NodeAddr")]
+    pub node_addr: String,
+    #[serde(rename = "LocalNodeState")]
+    pub local_node_state: String,
+    #[serde(rename = "ControlAvailable")]
+    pub control_available: bool,
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "RemoteManagers")]
+    pub remote_managers: Option<Vec<String>>,
 }
 
 /// An OCI runtime the engine can use.
@@ -88,6 +135,13 @@ impl SystemInfo {
                 ["Backing Filesystem".into(), "extfs".into()],
                 ["Supports d_type".into(), "true".into()],
             ],
+            plugins: PluginsInfo {
+                volume: vec!["local".into()],
+                network: vec!["bridge".into(), "host".into(), "null".into()],
+                authorization: None,
+                log: vec!["json-file".into()],
+            },
+            debug: false,
             logging_driver: "json-file".into(),
             cgroup_driver: "cgroupfs".into(),
             cgroup_version: host.cgroup_version,
@@ -99,8 +153,20 @@ impl SystemInfo {
             mem_total: host.mem_total,
             docker_root_dir: root.to_string_lossy().into_owned(),
             name: host.name,
+            experimental_build: false,
             server_version: env!("CARGO_PKG_VERSION").into(),
             runtimes: BTreeMap::new(),
+            default_runtime: "berth".into(),
+            swarm: SwarmInfo {
+                node_id: String::new(),
+                node_addr: String::new(),
+                local_node_state: "inactive".into(),
+                control_available: false,
+                error: String::new(),
+                remote_managers: None,
+            },
+            live_restore_enabled: false,
+            init_binary: "docker-init".into(),
             security_options: Vec::new(),
             warnings: None,
         }
@@ -152,6 +218,8 @@ mod tests {
         assert_eq!(json["DriverStatus"][1][0], "Supports d_type");
         assert_eq!(json["Warnings"], serde_json::Value::Null);
         assert_eq!(json["Runtimes"], serde_json::json!({}));
+        assert_eq!(json["Swarm"]["LocalNodeState"], "inactive");
+        assert_eq!(json["Plugins"]["Volume"], serde_json::json!(["local"]));
         let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(&keys[..3], ["ID", "Containers", "ContainersRunning"]);
     }

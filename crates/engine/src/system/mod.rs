@@ -11,4 +11,4 @@ pub use df::{DataUsageOptions, DiskUsage, SystemDataUsage};
 pub use df_items::BuildCacheRecord;
 pub use host::Host;
 pub use info::{RuntimeInfo, SystemInfo};
-pub use version::{version, ComponentPlatform, SystemVersion, API_VERSION, MIN_API_VERSION};
+pub use version::{version, ComponentPlatform, ComponentVersion, SystemVersion, API_VERSION, MIN_API_VERSION};

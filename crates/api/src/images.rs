@@ -1,0 +1,182 @@
+//! Image endpoints of this increment: list, inspect, history, tag, remove and prune. (Pull, push,
+//! load, save, search and build come with their streams.)
+//!
+//! An image name may hold slashes (`registry:5000/team/app:v1`), so `/images/{name}/json` cannot be
+//! a route pattern: the rest of the path is taken whole and its last word picks the endpoint.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use berth_engine::filters::Filters;
+use berth_engine::images::{ImageListOptions, ImagePruneOptions, Removed};
+use serde::Serialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
+use crate::reply;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/images/json", get(list))
+        .route("/images/prune", post(prune))
+        .route("/images/{*rest}", get(get_image).post(post_image).delete(remove))
+}
+
+/// `name/json` -> (`name`, `json`); None when there is no name before the last word.
+fn split_action(rest: &str) -> Option<(&str, &str)> {
+    rest.rsplit_once('/').filter(|(name, _)| !name.is_empty())
+}
+
+async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Response> {
+    let mut filters = params.filters()?;
+    // API versions before 1.41 named a reference with `filter=`.
+    if let Some(reference) = params.text("filter") {
+        filters = filters.with("reference", &reference);
+    }
+    let options = ImageListOptions {
+        all: params.flag("all"),
+        filters,
+    };
+    let mut list = state.call(move |engine| engine.list_images(&options)).await?;
+    // `digests=0` asks for the list without RepoDigests, as older clients did by default.
+    if params.get("digests").is_some() && !params.flag("digests") {
+        for image in &mut list {
+            image.repo_digests.clear();
+        }
+    }
+    Ok(reply::json(&list))
+}
+
+async fn get_image(State(state): State<AppState>, Path(rest): Path<String>) -> ApiResult<Response> {
+    match split_action(&rest) {
+        Some((name, "json")) => {
+            let name = name.to_string();
+            let inspected = state.call(move |engine| engine.inspect_image(&name)).await?;
+            Ok(reply::json(&inspected))
+        }
+        Some((name, "history")) => {
+            let name = name.to_string();
+            let history = state.call(move |engine| engine.history(&name)).await?;
+            Ok(reply::json(&history))
+        }
+        _ => Err(ApiError::page_not_found()),
+    }
+}
+
+async fn post_image(State(state): State<AppState>, Path(rest): Path<String>, params: Params) -> ApiResult<Response> {
+    match split_action(&rest) {
+        Some((name, "tag")) => {
+            let repo = params
+                .text("repo")
+                .ok_or_else(|| ApiError::bad_request("tag needs a repository: give the repo parameter"))?;
+            let target = match params.text("tag") {
+                Some(tag) => format!("{repo}:{tag}"),
+                None => repo,
+            };
+            let name = name.to_string();
+            state.call(move |engine| engine.tag(&name, &target)).await?;
+            Ok(reply::empty(axum::http::StatusCode::CREATED))
+        }
+        _ => Err(ApiError::page_not_found()),
+    }
+}
+
+/// One entry of Docker's ImageDeleteResponseItem list: `{"Untagged": ...}` or `{"Deleted": ...}`.
+#[derive(Serialize)]
+enum DeleteItem {
+    Untagged(String),
+    Deleted(String),
+}
+
+fn delete_items(removed: Vec<Removed>) -> Vec<DeleteItem> {
+    removed
+        .into_iter()
+        .map(|r| match r {
+            Removed::Untagged(name) => DeleteItem::Untagged(name),
+            Removed::Deleted(id) => DeleteItem::Deleted(id.to_string()),
+        })
+        .collect()
+}
+
+async fn remove(State(state): State<AppState>, Path(name): Path<String>, params: Params) -> ApiResult<Response> {
+    // `noprune` (keep untagged parents) has nothing to act on: berth removes no parent images
+    // along with a child, so every removal already keeps them.
+    let force = params.flag("force");
+    let removed = state.call(move |engine| engine.remove_image(&name, force)).await?;
+    Ok(reply::json(&delete_items(removed)))
+}
+
+/// Docker's ImagePruneResponse.
+#[derive(Serialize)]
+struct PruneResponse {
+    #[serde(rename = "ImagesDeleted")]
+    images_deleted: Vec<DeleteItem>,
+    #[serde(rename = "SpaceReclaimed")]
+    space_reclaimed: u64,
+}
+
+/// The API says "every unused image" with the filter `dangling=false` where the CLI says `-a`.
+fn prune_options(filters: &Filters) -> ApiResult<ImagePruneOptions> {
+    let mut all = false;
+    for value in filters.get("dangling") {
+        match value.to_ascii_lowercase().as_str() {
+            "false" | "0" => all = true,
+            "true" | "1" => {}
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid filter 'dangling={value}': use true or false"
+                )))
+            }
+        }
+    }
+    let mut rest = Filters::default();
+    for key in filters.keys().filter(|k| *k != "dangling") {
+        for value in filters.get(key) {
+            rest = rest.with(key, value);
+        }
+    }
+    Ok(ImagePruneOptions { all, filters: rest })
+}
+
+async fn prune(State(state): State<AppState>, params: Params) -> ApiResult<Response> {
+    let options = prune_options(&params.filters()?)?;
+    let pruned = state.call(move |engine| engine.prune_images_filtered(&options)).await?;
+    Ok(reply::json(&PruneResponse {
+        images_deleted: delete_items(pruned.removed),
+        space_reclaimed: pruned.space_reclaimed,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_slashes_keep_them() {
+        assert_eq!(split_action("busybox/json"), Some(("busybox", "json")));
+        assert_eq!(
+            split_action("localhost:5000/team/app:v1/history"),
+            Some(("localhost:5000/team/app:v1", "history"))
+        );
+        assert_eq!(split_action("json"), None);
+    }
+
+    #[test]
+    fn dangling_false_means_all() {
+        let filters = Filters::from_json(r#"{"dangling":["false"],"label":["a=b"]}"#).unwrap();
+        let options = prune_options(&filters).unwrap();
+        assert!(options.all);
+        assert_eq!(options.filters.get("label"), ["a=b"]);
+        assert!(options.filters.get("dangling").is_empty());
+        let dangling = prune_options(&Filters::from_json(r#"{"dangling":["true"]}"#).unwrap()).unwrap();
+        assert!(!dangling.all);
+    }
+
+    #[test]
+    fn removals_serialize_as_dockers_items() {
+        let json = serde_json::to_value(delete_items(vec![Removed::Untagged("a:latest".into())])).unwrap();
+        assert_eq!(json, serde_json::json!([{ "Untagged": "a:latest" }]));
+    }
+}

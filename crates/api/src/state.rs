@@ -1,0 +1,35 @@
+//! What every handler shares: one engine, opened once, and the way to call it.
+
+use std::sync::Arc;
+
+use berth_engine::Engine;
+
+use crate::error::{ApiError, ApiResult};
+
+/// The server's shared state. The engine is `Send + Sync` (its database connection sits behind a
+/// mutex), so one is opened at start and every request uses it.
+#[derive(Clone)]
+pub struct AppState {
+    engine: Arc<Engine>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine) -> AppState {
+        AppState {
+            engine: Arc::new(engine),
+        }
+    }
+
+    /// Runs `f` on the blocking pool: engine calls read files, take locks and wait on processes, which
+    /// must never stall the threads that serve other clients.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> berth_engine::Result<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let engine = self.engine.clone();
+        match tokio::task::spawn_blocking(move || f(&engine)).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(e) => Err(ApiError::internal(format!("engine call failed: {e}"))),
+        }
+    }
+}
