@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use berth_engine::filters::Filters;
 use berth_engine::images::{ImageListOptions, ImagePruneOptions, Removed};
 use serde::Serialize;
 
@@ -117,31 +116,12 @@ struct PruneResponse {
     space_reclaimed: u64,
 }
 
-/// The API says "every unused image" with the filter `dangling=false` where the CLI says `-a`.
-fn prune_options(filters: &Filters) -> ApiResult<ImagePruneOptions> {
-    let mut all = false;
-    for value in filters.get("dangling") {
-        match value.to_ascii_lowercase().as_str() {
-            "false" | "0" => all = true,
-            "true" | "1" => {}
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "invalid filter 'dangling={value}': use true or false"
-                )))
-            }
-        }
-    }
-    let mut rest = Filters::default();
-    for key in filters.keys().filter(|k| *k != "dangling") {
-        for value in filters.get(key) {
-            rest = rest.with(key, value);
-        }
-    }
-    Ok(ImagePruneOptions { all, filters: rest })
-}
-
 async fn prune(State(state): State<AppState>, params: Params) -> ApiResult<Response> {
-    let options = prune_options(&params.filters()?)?;
+    // The engine reads `dangling=false` as "every unused image", which is how the API says `-a`.
+    let options = ImagePruneOptions {
+        all: false,
+        filters: params.filters()?,
+    };
     let pruned = state.call(move |engine| engine.prune_images_filtered(&options)).await?;
     Ok(reply::json(&PruneResponse {
         images_deleted: delete_items(pruned.removed),
@@ -161,17 +141,6 @@ mod tests {
             Some(("localhost:5000/team/app:v1", "history"))
         );
         assert_eq!(split_action("json"), None);
-    }
-
-    #[test]
-    fn dangling_false_means_all() {
-        let filters = Filters::from_json(r#"{"dangling":["false"],"label":["a=b"]}"#).unwrap();
-        let options = prune_options(&filters).unwrap();
-        assert!(options.all);
-        assert_eq!(options.filters.get("label"), ["a=b"]);
-        assert!(options.filters.get("dangling").is_empty());
-        let dangling = prune_options(&Filters::from_json(r#"{"dangling":["true"]}"#).unwrap()).unwrap();
-        assert!(!dangling.all);
     }
 
     #[test]
