@@ -17,6 +17,8 @@ mod ops;
 pub mod options;
 pub mod prune;
 mod remove;
+pub mod stats;
+pub mod top;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -34,7 +36,7 @@ pub use exec::{ExecOptions, ExecProcess, ExecStdio};
 pub use health::HealthConfig;
 pub use lifecycle::{Ended, StartMode, Started};
 pub(crate) use monitor::point_resolver_at;
-pub use ops::{Stats, UpdateOptions};
+pub use ops::UpdateOptions;
 pub use options::{DeviceMapping, RestartPolicy, RestartPolicyName, Ulimit};
 
 use crate::ContainerState;
