@@ -3,6 +3,7 @@
 //! its typed result as Docker's JSON; the server keeps no state the data root does not, so both front
 //! doors see and control the same containers, images, volumes and networks.
 
+mod container_data;
 mod containers;
 mod error;
 mod events;

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 pub use berth_relay::Caller;
 pub use cp::PathKind;
 pub use create::CreateOptions;
-pub use data::CommitOptions;
+pub use data::{ChangeKind, CommitOptions, FilesystemChange};
 pub use exec::{ExecOptions, ExecProcess, ExecStdio};
 pub use health::HealthConfig;
 pub use lifecycle::{Ended, StartMode, Started};
