@@ -660,13 +660,20 @@ fn top_stats_and_diff_of_a_container_the_cli_started() {
     assert_eq!(status, 200);
     let reading: serde_json::Value = serde_json::from_str(&body).expect("stats JSON");
     assert_eq!(reading["name"], "/busy");
-    assert!(reading["cpu_stats"]["cpu_usage"]["total_usage"].as_u64().unwrap_or(0) > 0, "{body}");
+    assert!(
+        reading["cpu_stats"]["cpu_usage"]["total_usage"].as_u64().unwrap_or(0) > 0,
+        "{body}"
+    );
     assert!(reading["memory_stats"]["limit"].as_u64().unwrap_or(0) > 0, "{body}");
     let diff = server.docker_ok(&["diff", "busy"]);
     assert!(diff.lines().any(|l| l == "A /made"), "{diff}");
     assert!(diff.lines().any(|l| l == "D /bin/true"), "{diff}");
     assert!(diff.lines().any(|l| l == "C /bin"), "{diff}");
-    assert_eq!(diff, berth.ok(&["diff", "busy"]), "both front doors report the same changes");
+    assert_eq!(
+        diff,
+        berth.ok(&["diff", "busy"]),
+        "both front doors report the same changes"
+    );
     // A stopped container: zeros, not an error; top refuses as dockerd does.
     berth.ok(&["kill", "busy"]);
     let stopped = server.docker_ok(&["stats", "--no-stream", "--format", "{{.PIDs}}", "busy"]);
