@@ -683,3 +683,175 @@ fn top_stats_and_diff_of_a_container_the_cli_started() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not running"));
     berth.ok(&["rm", "-f", "busy"]);
 }
+
+/// A CA (self-signed) and a certificate it signs, as PEM (cert, key): for the server with its
+/// addresses, for a client with none.
+fn signed_pair(
+    ca: &rcgen::Certificate,
+    ca_key: &rcgen::KeyPair,
+    names: &[&str],
+    purpose: rcgen::ExtendedKeyUsagePurpose,
+) -> (String, String) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = rcgen::CertificateParams::new(names).expect("params");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "berth test");
+    params.extended_key_usages = vec![purpose];
+    let cert = params.signed_by(&key, ca, ca_key).expect("sign");
+    (cert.pem(), key.serialize_pem())
+}
+
+fn test_ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    (params.self_signed(&key).expect("CA"), key)
+}
+
+/// TCP is served only with TLS and client certificates: the docker client with a certificate the
+/// CA signed gets through; one without a certificate, or with one another CA signed, does not; and
+/// `tcp://` without `--tlsverify` is refused at start.
+#[test]
+fn tcp_needs_tls_and_a_client_certificate_the_ca_signed() {
+    if !have_clients() {
+        return;
+    }
+    let berth = Berth::new();
+    let dir = berth.path("tls");
+    std::fs::create_dir_all(&dir).expect("tls dir");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write pem");
+        path
+    };
+    let (ca, ca_key) = test_ca("berth test CA");
+    let ca_file = write("ca.pem", &ca.pem());
+    let (cert, key) = signed_pair(
+        &ca,
+        &ca_key,
+        &["localhost", "127.0.0.1"],
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (server_cert, server_key) = (write("server-cert.pem", &cert), write("server-key.pem", &key));
+    let (cert, key) = signed_pair(&ca, &ca_key, &[], rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    let (client_cert, client_key) = (write("cert.pem", &cert), write("key.pem", &key));
+    let (other_ca, other_key) = test_ca("someone else's CA");
+    let (cert, key) = signed_pair(&other_ca, &other_key, &[], rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    let (stranger_cert, stranger_key) = (write("stranger-cert.pem", &cert), write("stranger-key.pem", &key));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    // Without --tlsverify: refused before anything listens.
+    let out = berth.run(&["serve", "--host", &tcp]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS"));
+    let served = Served::start_with(
+        &berth,
+        &[berth.path("berth.sock")],
+        &[
+            "--host",
+            &tcp,
+            "--tlsverify",
+            "--tlscacert",
+            &ca_file.display().to_string(),
+            "--tlscert",
+            &server_cert.display().to_string(),
+            "--tlskey",
+            &server_key.display().to_string(),
+        ],
+    );
+    let docker = |cert: Option<(&Path, &Path)>| {
+        let mut cmd = Command::new("docker");
+        cmd.env("DOCKER_CONFIG", berth.path("docker-config"))
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .args(["-H", &tcp, "--tlsverify", "--tlscacert"])
+            .arg(&ca_file);
+        if let Some((cert, key)) = cert {
+            cmd.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
+        }
+        cmd.args(["version", "--format", "{{.Server.APIVersion}}"])
+            .output()
+            .expect("docker")
+    };
+    // The TCP listener comes up after the socket: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "no TCP listener: {}", served.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ok = docker(Some((&client_cert, &client_key)));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "1.47");
+    let stranger = docker(Some((&stranger_cert, &stranger_key)));
+    assert!(
+        !stranger.status.success(),
+        "a certificate another CA signed got through"
+    );
+    let anonymous = docker(None);
+    assert!(
+        !anonymous.status.success(),
+        "a client without a certificate got through"
+    );
+    // The unix socket beside it answers as before.
+    let (status, _, _) = served.curl("GET", "/_ping", None);
+    assert_eq!(status, 200);
+}
+
+/// `fd://`: systemd's socket activation (here `systemd-socket-activate`, which does what a .socket
+/// unit does): the server answers on the socket it was handed, and leaves the socket file to its
+/// owner when it stops.
+#[test]
+fn sockets_systemd_passes_are_served() {
+    if !have_clients() || !common::need("systemd-socket-activate") {
+        return;
+    }
+    let berth = Berth::new();
+    let socket = berth.path("activated.sock");
+    let log = berth.path("serve.log");
+    let mut child = Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(&socket)
+        .arg(env!("CARGO_BIN_EXE_berth"))
+        .arg("--root")
+        .arg(berth.root())
+        .arg("--runroot")
+        .arg(berth.path("run"))
+        .args(["serve", "--host", "fd://"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .process_group(0)
+        .spawn()
+        .expect("systemd-socket-activate");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The first connection starts berth serve, which answers on the passed socket.
+    let out = Command::new("docker")
+        .env("DOCKER_CONFIG", berth.path("docker-config"))
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .args(["version", "--format", "{{.Server.APIVersion}}"])
+        .output()
+        .expect("docker");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.47");
+    // Without passed sockets, fd:// is refused with the reason.
+    let alone = berth.run(&["serve", "--host", "fd://"]);
+    assert!(!alone.status.success());
+    assert!(String::from_utf8_lossy(&alone.stderr).contains("systemd"));
+    let _ =
+        rustix::process::kill_process_group(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM);
+    let _ = child.wait();
+}
