@@ -18,6 +18,7 @@ pub mod options;
 pub mod prune;
 mod remove;
 mod validate;
+mod wait;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,12 +31,13 @@ pub use berth_relay::Caller;
 pub use cp::PathKind;
 pub use create::CreateOptions;
 pub use data::CommitOptions;
-pub use exec::{ExecOptions, ExecProcess, ExecStdio};
+pub use exec::{ExecOptions, ExecProcess, ExecStdio, ExecTerminal};
 pub use health::HealthConfig;
 pub use lifecycle::{Ended, StartMode, Started};
 pub(crate) use monitor::point_resolver_at;
 pub use ops::{Stats, UpdateOptions};
 pub use options::{DeviceMapping, RestartPolicy, RestartPolicyName, Ulimit};
+pub use wait::{WaitCondition, WaitOutcome, Waiter};
 
 use crate::ContainerState;
 use crate::{time, Engine, Error, Result};
