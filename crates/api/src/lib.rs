@@ -6,6 +6,8 @@
 mod containers;
 mod error;
 mod events;
+mod exec;
+mod hijack;
 mod images;
 mod listen;
 mod networks;

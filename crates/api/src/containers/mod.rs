@@ -1,23 +1,40 @@
-//! Container endpoints of this increment: list, inspect, stop, kill, restart, pause, unpause, rename,
-//! remove and prune. (Create, start, attach, exec, logs and wait come with the streams they need.)
+//! Container endpoints: create, list, inspect, start, wait, attach, logs, resize, stop, kill,
+//! restart, pause, unpause, rename, remove and prune. Attach and logs, which stream, have their own
+//! files, as does create's reading of Docker's request.
 
+pub mod attach;
+pub mod create;
+mod logs;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use berth_engine::containers::list::ListRequest;
+use berth_engine::containers::{StartMode, WaitCondition, WaitOutcome};
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
-use crate::params::Params;
+use crate::params::{JsonBody, Params};
 use crate::reply;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/containers/json", get(list))
+        .route("/containers/create", post(create))
         .route("/containers/prune", post(prune))
         .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}/start", post(start))
+        .route("/containers/{id}/wait", post(wait))
+        .route("/containers/{id}/attach", post(attach::attach))
+        .route("/containers/{id}/logs", get(logs::logs))
+        .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/stop", post(stop))
         .route("/containers/{id}/restart", post(restart))
         .route("/containers/{id}/kill", post(kill))
@@ -25,6 +42,145 @@ pub fn routes() -> Router<AppState> {
         .route("/containers/{id}/unpause", post(unpause))
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}", delete(remove))
+}
+
+/// Docker's `ContainerCreateResponse`.
+#[derive(Serialize)]
+struct Created {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "Warnings")]
+    warnings: Vec<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    params: Params,
+    JsonBody(request): JsonBody<create::CreateRequest>,
+) -> ApiResult<Response> {
+    if let Some(platform) = params.text("platform") {
+        if !platform.starts_with("linux") {
+            return Err(ApiError::bad_request(format!(
+                "invalid platform {platform:?}: berth runs linux containers"
+            )));
+        }
+    }
+    let options = create::create_options(params.text("name"), request)?;
+    let container = state.call(move |engine| engine.create_container(options)).await?;
+    Ok(reply::created(&Created {
+        id: container.id().to_string(),
+        warnings: Vec::new(),
+    }))
+}
+
+/// Starts the container: attached to the streams of an attach client waiting for it (as `docker
+/// run` attaches before it starts), else detached. 304 when it runs already.
+async fn start(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let attaches = state.attaches.clone();
+    let started = state
+        .call(move |engine| {
+            let c = engine.container(&id)?;
+            if c.is_running() {
+                return Ok(false);
+            }
+            let mode = match attaches.take(c.id()) {
+                Some(caller) => StartMode::Attached(caller),
+                None => StartMode::Detached,
+            };
+            // The monitor reports to a start's caller on a status pipe; this server learns how
+            // the container ends from the store (wait), so it does not keep the pipe.
+            drop(engine.start_container(c.id(), mode)?);
+            Ok(true)
+        })
+        .await?;
+    Ok(reply::empty(match started {
+        true => StatusCode::NO_CONTENT,
+        false => StatusCode::NOT_MODIFIED,
+    }))
+}
+
+/// Docker's `ContainerWaitResponse`.
+#[derive(Serialize)]
+struct WaitResponse {
+    #[serde(rename = "StatusCode")]
+    status_code: i64,
+    #[serde(rename = "Error")]
+    error: Option<WaitError>,
+}
+
+#[derive(Serialize)]
+struct WaitError {
+    #[serde(rename = "Message")]
+    message: String,
+}
+
+/// Sets the flag when dropped: the wait's body, dropped by hyper when its client goes, cancels
+/// the engine's wait with it.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Answers at once with the headers (the docker CLI waits for them before it starts the
+/// container it waits for), and with the body when the condition holds.
+async fn wait(State(state): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+    let condition: WaitCondition = params.get("condition").unwrap_or("").parse()?;
+    // Started before the headers go: the docker CLI starts the container as soon as it has them,
+    // and an unknown container is the request's 404.
+    let waiter = state
+        .call(move |engine| engine.container_waiter(&id, condition))
+        .await?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let guard = CancelOnDrop(cancel.clone());
+    let engine = state.engine();
+    let waited = tokio::task::spawn_blocking(move || {
+        let waited = waiter.wait(&engine, &cancel);
+        if matches!(waited, Ok(None)) {
+            tracing::debug!("wait ended: its client left");
+        }
+        waited
+    });
+    let body = futures_util::stream::once(async move {
+        let _guard = guard;
+        let response = match waited.await {
+            Ok(Ok(Some(WaitOutcome { status_code, error }))) => WaitResponse {
+                status_code,
+                error: error.map(|message| WaitError { message }),
+            },
+            Ok(Ok(None)) => WaitResponse {
+                status_code: -1,
+                error: Some(WaitError {
+                    message: "the wait was cancelled".into(),
+                }),
+            },
+            Ok(Err(e)) => WaitResponse {
+                status_code: -1,
+                error: Some(WaitError { message: e.to_string() }),
+            },
+            Err(e) => WaitResponse {
+                status_code: -1,
+                error: Some(WaitError {
+                    message: format!("the wait failed: {e}"),
+                }),
+            },
+        };
+        let mut bytes = serde_json::to_vec(&response).unwrap_or_default();
+        bytes.push(b'\n');
+        Ok::<_, std::io::Error>(Bytes::from(bytes))
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response())
+}
+
+/// Sizes the container's terminal, as `berth attach` does when its window changes.
+async fn resize(State(state): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+    let (rows, cols) = crate::exec::size(&params)?;
+    state
+        .call(move |engine| engine.resize_container_tty(&id, rows, cols))
+        .await?;
+    Ok(reply::empty(StatusCode::OK))
 }
 
 async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Response> {
