@@ -8,6 +8,8 @@ mod container_data;
 mod containers;
 mod error;
 mod events;
+mod exec;
+mod hijack;
 mod images;
 mod listen;
 mod networks;

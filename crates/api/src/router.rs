@@ -13,7 +13,7 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{container_data, containers, events, images, networks, system, volumes};
+use crate::{container_data, containers, events, exec, images, networks, system, volumes};
 
 /// The newest API version berth speaks (what `/version` and `/_ping` report).
 pub const MAX_VERSION: ApiVersion = ApiVersion { major: 1, minor: 47 };
@@ -158,6 +158,7 @@ pub fn routes(state: AppState) -> Router {
         .merge(events::routes())
         .merge(containers::routes())
         .merge(container_data::routes())
+        .merge(exec::routes())
         .merge(images::routes())
         .merge(volumes::routes())
         .merge(networks::routes());

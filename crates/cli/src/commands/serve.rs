@@ -39,6 +39,11 @@ pub fn serve(options: &Options, args: ServeArgs) -> anyhow::Result<()> {
              add --tlsverify, so only clients with a certificate --tlscacert signed may connect"
         ),
     };
+    // Exec and start run helper processes (`berth container-exec`, `berth container-monitor`):
+    // this binary (`serve` does not run sealed), named before the server has threads.
+    if let Ok(exe) = std::env::current_exe() {
+        berth_engine::use_helper_executable(exe);
+    }
     let server = berth_api::bind(berth_api::Config {
         options: options.clone(),
         hosts: args.hosts,
