@@ -1,10 +1,11 @@
 //! Container endpoints: create, list, inspect, start, wait, attach, logs, resize, stop, kill,
-//! restart, pause, unpause, rename, remove and prune. Attach and logs, which stream, have their own
+//! restart, pause, unpause, rename, update, remove and prune. Attach and logs, which stream, have their own
 //! files, as does create's reading of Docker's request.
 
 pub mod attach;
 pub mod create;
 mod logs;
+mod update;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/containers/{id}/pause", post(pause))
         .route("/containers/{id}/unpause", post(unpause))
         .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/update", post(update::update))
         .route("/containers/{id}", delete(remove))
 }
 
