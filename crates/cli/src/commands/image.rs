@@ -6,6 +6,7 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use berth_engine::containers::inspect::InspectRequest;
 use berth_engine::filters::Filters;
 use berth_engine::images::{
     ImageListOptions, ImagePruneOptions, ImageSummary, ImportOptions, ImportSource, Removed, MISSING,
@@ -358,16 +359,18 @@ pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
         bail!("\"{kind}\" is not a valid value for --type: use image, container or volume");
     }
     let engine = engine(options)?;
+    // --size counts containers' writable layers (images have their size anyway).
+    let request = InspectRequest { size: args.size };
     let mut values = Vec::new();
     let mut failed = false;
     for name in &args.names {
         // Like docker: containers first, then images, unless --type says which.
         let found = match kind {
             "image" => engine.inspect_image(name).and_then(to_json),
-            "container" => engine.inspect_container(name).and_then(to_json),
+            "container" => engine.inspect_container(name, request).and_then(to_json),
             "volume" => engine.volume(name).map(|v| super::volume::volume_json(&v)),
             _ => engine
-                .inspect_container(name)
+                .inspect_container(name, request)
                 .and_then(to_json)
                 .or_else(|_| engine.inspect_image(name).and_then(to_json))
                 .or_else(|e| {
