@@ -16,6 +16,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
+use berth_engine::containers::inspect::InspectRequest;
 use berth_engine::containers::list::ListRequest;
 use berth_engine::containers::{StartMode, WaitCondition, WaitOutcome};
 use serde::Serialize;
@@ -200,8 +201,11 @@ async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Respon
     Ok(reply::json(&list))
 }
 
-async fn inspect(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let inspected = state.call(move |engine| engine.inspect_container(&id)).await?;
+async fn inspect(State(state): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+    let request = InspectRequest {
+        size: params.flag("size"),
+    };
+    let inspected = state.call(move |engine| engine.inspect_container(&id, request)).await?;
     Ok(reply::json(&inspected))
 }
 
