@@ -200,6 +200,10 @@ impl IntoResponse for Error {
         });
         let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
         let headers = response.headers_mut();
+        // An error may come before the request's body was read (a chunk refused by its range), and
+        // then the server drops the connection after answering: say so, or a client that keeps
+        // connections would send its next request down the closed one.
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         match &self {
             Error::Unauthorized { realm } => {
                 let value = format!("Basic realm=\"{}\"", realm.replace('"', ""));
