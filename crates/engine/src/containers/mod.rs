@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use berth_relay::Caller;
 pub use cp::PathKind;
 pub use create::CreateOptions;
-pub use data::CommitOptions;
+pub use data::{CommitConfig, CommitOptions};
 pub use exec::{ExecOptions, ExecProcess, ExecStdio};
 pub use health::HealthConfig;
 pub use lifecycle::{Ended, StartMode, Started};

@@ -43,6 +43,7 @@ pub fn commit(options: &Options, args: CommitArgs) -> anyhow::Result<()> {
             message: args.message,
             changes: args.change,
             pause: args.pause,
+            config: None,
         },
     )?;
     println!("{id}");
