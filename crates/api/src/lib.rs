@@ -3,6 +3,10 @@
 //! its typed result as Docker's JSON; the server keeps no state the data root does not, so both front
 //! doors see and control the same containers, images, volumes and networks.
 
+mod archive;
+mod auth;
+mod body;
+mod build;
 mod containers;
 mod error;
 mod events;
@@ -10,10 +14,13 @@ mod images;
 mod listen;
 mod networks;
 mod params;
+mod progress;
 mod reply;
 mod router;
 mod state;
+mod stream;
 mod system;
+mod transfer;
 mod volumes;
 
 use std::path::PathBuf;

@@ -13,7 +13,7 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{containers, events, images, networks, system, volumes};
+use crate::{auth, build, containers, events, images, networks, system, transfer, volumes};
 
 /// The newest API version berth speaks (what `/version` and `/_ping` report).
 pub const MAX_VERSION: ApiVersion = ApiVersion { major: 1, minor: 47 };
@@ -159,7 +159,10 @@ pub fn routes(state: AppState) -> Router {
         .merge(containers::routes())
         .merge(images::routes())
         .merge(volumes::routes())
-        .merge(networks::routes());
+        .merge(networks::routes())
+        .merge(transfer::routes())
+        .merge(build::routes())
+        .merge(auth::routes());
     for prefix in SWARM_PREFIXES {
         router = router
             .route(&format!("/{prefix}"), any(not_a_swarm_manager))
