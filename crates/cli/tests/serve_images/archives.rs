@@ -17,14 +17,13 @@ fn save_and_load_round_trip_and_a_cut_archive_changes_nothing() {
     let id = server.docker_ok(client, &["image", "inspect", "-f", "{{.Id}}", "busybox"]);
     server.docker_ok(client, &["tag", "busybox", "other:2"]);
 
-    // docker save | docker load, through two clients at once.
+    // docker save | docker load, two clients at once (the images stay: load takes them again).
     let mut save = server
         .docker_cmd(client, &["save", "busybox", "other:2"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("docker save");
     let archive = save.stdout.take().expect("save stdout");
-    server.docker_ok(client, &["rmi", "busybox", "other:2"]);
     let load = server
         .docker_cmd(client, &["load"])
         .stdin(Stdio::from(archive))
@@ -34,15 +33,18 @@ fn save_and_load_round_trip_and_a_cut_archive_changes_nothing() {
     let loaded = server.ok(client, load, &["load"]);
     assert!(loaded.contains("Loaded image: busybox:latest"), "{loaded}");
     assert!(loaded.contains("Loaded image: other:2"), "{loaded}");
-    let again = server.docker_ok(client, &["image", "inspect", "-f", "{{.Id}}", "other:2"]);
-    assert_eq!(again, id);
 
-    // -o and -i, with each client.
+    // -o, rmi, then -i, with each client: the images come back with their IDs.
+    let file = berth.path("saved.tar");
+    let file = file.to_str().expect("path");
     for client in docker_clients() {
-        let file = berth.path("saved.tar");
-        server.docker_ok(client, &["save", "-o", file.to_str().expect("path"), "busybox"]);
-        let out = server.docker_ok(client, &["load", "-i", file.to_str().expect("path")]);
+        server.docker_ok(client, &["save", "-o", file, "busybox", "other:2"]);
+        server.docker_ok(client, &["rmi", "busybox", "other:2"]);
+        let out = server.docker_ok(client, &["load", "-i", file]);
         assert!(out.contains("Loaded image: busybox:latest"), "{client}: {out}");
+        assert!(out.contains("Loaded image: other:2"), "{client}: {out}");
+        let again = server.docker_ok(client, &["image", "inspect", "-f", "{{.Id}}", "other:2"]);
+        assert_eq!(again, id, "{client}");
     }
 
     // Several names in one archive through the API's own form.

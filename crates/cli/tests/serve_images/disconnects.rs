@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::common::{with_busybox, Berth};
 use crate::served::{docker_clients, Served};
-use crate::{check_clean, eventually, have_clients, source_in, tar_of, Registry};
+use crate::{check_clean, eventually, have_clients, source_in, tar_of};
 
 #[test]
 fn a_client_that_leaves_mid_pull_leaves_the_server_serving_and_a_later_pull_works() {
@@ -13,7 +13,7 @@ fn a_client_that_leaves_mid_pull_leaves_the_server_serving_and_a_later_pull_work
         return;
     }
     let Some(source) = with_busybox() else { return };
-    let registry = Registry::start(&source, None);
+    let registry = crate::registry(&source, None);
     let digest = source_in(&registry, &source);
     let berth = Berth::new();
     let server = Served::start(&berth);

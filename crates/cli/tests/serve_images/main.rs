@@ -16,70 +16,24 @@ mod pull_push;
 mod python;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Berth;
+use common::{Berth, ServedRegistry};
 
 /// Whether docker and curl are here (the tests say so and skip otherwise).
 fn have_clients() -> bool {
     common::need("docker") && common::need("curl")
 }
 
-/// `berth registry serve` on a free loopback port, with an htpasswd file when asked; killed on drop.
-struct Registry {
-    port: u16,
-    child: Child,
-}
-
-impl Registry {
-    fn start(berth: &Berth, htpasswd: Option<&Path>) -> Registry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let addr = format!("127.0.0.1:{port}");
-        let root = berth.path("registry");
-        let mut args = vec![
-            "registry",
-            "serve",
-            "--addr",
-            &addr,
-            "--root",
-            root.to_str().expect("path"),
-        ];
-        if let Some(file) = htpasswd {
-            args.extend(["--htpasswd", file.to_str().expect("path")]);
-        }
-        let child = berth
-            .cmd(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("berth registry serve");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "berth registry serve did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Registry { port, child }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `berth registry serve` on a free loopback port, its root in `berth`'s directory, with an
+/// htpasswd file when asked; stopped on drop.
+fn registry(berth: &Berth, htpasswd: Option<&Path>) -> ServedRegistry {
+    ServedRegistry::start_with(berth, &berth.path("registry"), htpasswd)
 }
 
 /// A data root with busybox imported, which pushed it to `registry` as `test/busybox:1`; returns the
 /// root and the manifest digest the push reported.
-fn source_in(registry: &Registry, source: &Berth) -> String {
+fn source_in(registry: &ServedRegistry, source: &Berth) -> String {
     let name = format!("{}/test/busybox:1", registry.host());
     source.ok(&["tag", "busybox", &name]);
     let out = source.ok(&["push", &name]);

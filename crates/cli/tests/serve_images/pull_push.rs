@@ -3,7 +3,7 @@
 
 use crate::common::{with_busybox, Berth};
 use crate::served::{docker_clients, Served};
-use crate::{have_clients, json_lines, source_in, stderr, stdout, Registry};
+use crate::{have_clients, json_lines, source_in, stderr, stdout};
 
 #[test]
 fn docker_pulls_and_pushes_with_progress_and_digests() {
@@ -11,7 +11,7 @@ fn docker_pulls_and_pushes_with_progress_and_digests() {
         return;
     }
     let Some(source) = with_busybox() else { return };
-    let registry = Registry::start(&source, None);
+    let registry = crate::registry(&source, None);
     let digest = source_in(&registry, &source);
     let host = registry.host();
     let name = format!("{host}/test/busybox:1");
@@ -88,7 +88,7 @@ fn a_missing_image_is_dockers_not_found_and_changes_nothing() {
         return;
     }
     let Some(source) = with_busybox() else { return };
-    let registry = Registry::start(&source, None);
+    let registry = crate::registry(&source, None);
     source_in(&registry, &source);
     let berth = Berth::new();
     let server = Served::start(&berth);
@@ -128,7 +128,7 @@ fn docker_login_checks_with_the_registry_and_pushes_with_the_clients_credentials
         .output()
         .expect("htpasswd");
     std::fs::write(&htpasswd, &out.stdout).expect("htpasswd file");
-    let registry = Registry::start(&berth, Some(&htpasswd));
+    let registry = crate::registry(&berth, Some(&htpasswd));
     let host = registry.host();
     let server = Served::start(&berth);
     let client = docker_clients()[0];

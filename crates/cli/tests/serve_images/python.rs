@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::common::with_busybox;
 use crate::served::Served;
-use crate::{context_dir, have_clients, source_in, stderr, stdout, Registry};
+use crate::{context_dir, have_clients, source_in, stderr, stdout};
 
 const SCRIPT: &str = r#"
 import io, sys
@@ -68,7 +68,7 @@ fn the_python_sdk_pulls_builds_saves_loads_and_commits() {
         return;
     }
     let Some(berth) = with_busybox() else { return };
-    let registry = Registry::start(&berth, None);
+    let registry = crate::registry(&berth, None);
     source_in(&registry, &berth);
     berth.ok(&["rmi", &format!("{}/test/busybox:1", registry.host())]);
     let server = Served::start(&berth);
