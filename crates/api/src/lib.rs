@@ -7,6 +7,7 @@ mod archive;
 mod auth;
 mod body;
 mod build;
+mod container_data;
 mod containers;
 mod error;
 mod events;

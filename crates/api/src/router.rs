@@ -13,7 +13,7 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{auth, build, containers, events, images, networks, system, transfer, volumes};
+use crate::{auth, build, container_data, containers, events, images, networks, system, transfer, volumes};
 
 /// The newest API version berth speaks (what `/version` and `/_ping` report).
 pub const MAX_VERSION: ApiVersion = ApiVersion { major: 1, minor: 47 };
@@ -157,6 +157,7 @@ pub fn routes(state: AppState) -> Router {
         .merge(system::routes())
         .merge(events::routes())
         .merge(containers::routes())
+        .merge(container_data::routes())
         .merge(images::routes())
         .merge(volumes::routes())
         .merge(networks::routes())

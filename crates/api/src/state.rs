@@ -21,6 +21,11 @@ impl AppState {
         }
     }
 
+    /// The engine itself, for a blocking task that calls it again and again (a stream of readings).
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.clone()
+    }
+
     /// Runs `f` on the blocking pool: engine calls read files, take locks and wait on processes, which
     /// must never stall the threads that serve other clients.
     pub async fn call<T: Send + 'static>(

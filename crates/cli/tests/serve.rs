@@ -624,3 +624,62 @@ fn sockets_are_made_as_asked_and_tcp_is_refused() {
         String::from_utf8_lossy(&tcp.stderr)
     );
 }
+
+/// `docker top`, `stats` and `diff` of a container the berth CLI started: the processes, the
+/// counters (with a CPU use computed from two readings) and the changes dockerd would report.
+#[test]
+fn top_stats_and_diff_of_a_container_the_cli_started() {
+    if !have_clients() {
+        return;
+    }
+    let Some(berth) = common::with_busybox() else {
+        return;
+    };
+    let server = Served::start(&berth);
+    let script = "echo x > /made; rm /bin/true; while true; do :; done";
+    berth.ok(&["run", "-d", "--name", "busy", "busybox", "sh", "-c", script]);
+    let top = server.docker_ok(&["top", "busy"]);
+    assert!(top.lines().next().is_some_and(|h| h.contains("PID")), "{top}");
+    assert!(top.contains("while true"), "{top}");
+    let only_pids = server.docker_ok(&["top", "busy", "-o", "pid"]);
+    assert_eq!(only_pids.lines().count(), 2, "{only_pids}");
+    let stats = server.docker_ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.CPUPerc}} {{.PIDs}} {{.MemUsage}}",
+        "busy",
+    ]);
+    let fields: Vec<&str> = stats.split_whitespace().collect();
+    assert_eq!(fields[0], "busy", "{stats}");
+    let cpu: f64 = fields[1].trim_end_matches('%').parse().expect("a CPU percentage");
+    assert!(cpu > 1.0, "a spinning shell uses CPU: {stats}");
+    assert_eq!(fields[2], "1", "{stats}");
+    // One reading as JSON: Docker's field names.
+    let (status, _, body) = server.curl("GET", "/containers/busy/stats?stream=false&one-shot=true", None);
+    assert_eq!(status, 200);
+    let reading: serde_json::Value = serde_json::from_str(&body).expect("stats JSON");
+    assert_eq!(reading["name"], "/busy");
+    assert!(
+        reading["cpu_stats"]["cpu_usage"]["total_usage"].as_u64().unwrap_or(0) > 0,
+        "{body}"
+    );
+    assert!(reading["memory_stats"]["limit"].as_u64().unwrap_or(0) > 0, "{body}");
+    let diff = server.docker_ok(&["diff", "busy"]);
+    assert!(diff.lines().any(|l| l == "A /made"), "{diff}");
+    assert!(diff.lines().any(|l| l == "D /bin/true"), "{diff}");
+    assert!(diff.lines().any(|l| l == "C /bin"), "{diff}");
+    assert_eq!(
+        diff,
+        berth.ok(&["diff", "busy"]),
+        "both front doors report the same changes"
+    );
+    // A stopped container: zeros, not an error; top refuses as dockerd does.
+    berth.ok(&["kill", "busy"]);
+    let stopped = server.docker_ok(&["stats", "--no-stream", "--format", "{{.PIDs}}", "busy"]);
+    assert_eq!(stopped.trim(), "0");
+    let out = server.docker(&["top", "busy"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not running"));
+    berth.ok(&["rm", "-f", "busy"]);
+}

@@ -97,9 +97,7 @@ impl Engine {
             OFlags::PATH | OFlags::NOFOLLOW
         };
         let fd = open_in(&root, src, flags).map_err(|e| match e {
-            rustix::io::Errno::NOENT => {
-                Error::InvalidArgument(format!("Could not find the file {src} in container {name}"))
-            }
+            rustix::io::Errno::NOENT => Error::NotFound(format!("Could not find the file {src} in container {name}")),
             other => io_err(src, other),
         })?;
         let contents_only = src.ends_with("/.");
@@ -129,9 +127,7 @@ impl Engine {
         let c = self.container(name)?;
         let root = self.cp_root(&c, true)?;
         let dest_fd = open_in(&root, dest, OFlags::PATH | OFlags::DIRECTORY).map_err(|e| match e {
-            rustix::io::Errno::NOENT => {
-                Error::InvalidArgument(format!("Could not find the file {dest} in container {name}"))
-            }
+            rustix::io::Errno::NOENT => Error::NotFound(format!("Could not find the file {dest} in container {name}")),
             rustix::io::Errno::NOTDIR => Error::InvalidArgument(format!("{dest} is not a directory in the container")),
             other => io_err(dest, other),
         })?;
@@ -415,5 +411,84 @@ impl Engine {
             },
             Err(_) => PathKind::Missing,
         })
+    }
+}
+
+/// Docker's `ContainerPathStat`, which the archive endpoints send base64-encoded in the
+/// `X-Docker-Container-Path-Stat` header: what the path is, without following a last symlink.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PathStat {
+    pub name: String,
+    pub size: i64,
+    /// Go's `os.FileMode` bits: the permission bits and Go's type bits (a directory is 1<<31).
+    pub mode: u32,
+    pub mtime: String,
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
+/// Go's `os.FileMode` for a `st_mode`.
+fn go_file_mode(st_mode: u32) -> u32 {
+    use rustix::fs::FileType;
+    let kind = match FileType::from_raw_mode(st_mode) {
+        FileType::Directory => 1 << 31,
+        FileType::Symlink => 1 << 27,
+        FileType::BlockDevice => 1 << 26,
+        FileType::CharacterDevice => (1 << 26) | (1 << 21),
+        FileType::Fifo => 1 << 25,
+        FileType::Socket => 1 << 24,
+        _ => 0,
+    };
+    let special = [(0o4000, 1 << 23), (0o2000, 1 << 22), (0o1000, 1 << 20)]
+        .iter()
+        .filter(|(bit, _)| st_mode & bit != 0)
+        .fold(0, |acc, (_, go)| acc | go);
+    kind | special | (st_mode & 0o777)
+}
+
+impl Engine {
+    /// `HEAD /containers/{id}/archive`: what `path` is in the container, resolved inside its root.
+    pub fn stat_container_path(&self, name: &str, path: &str) -> Result<PathStat> {
+        let c = self.container(name)?;
+        let root = self.cp_root(&c, false)?;
+        let fd = open_in(&root, path, OFlags::PATH | OFlags::NOFOLLOW).map_err(|e| match e {
+            rustix::io::Errno::NOENT => Error::NotFound(format!("Could not find the file {path} in container {name}")),
+            other => io_err(path, other),
+        })?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| io_err(path, e))?;
+        let link_target = if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink {
+            rustix::fs::readlinkat(&fd, "", Vec::new())
+                .map(|t| t.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let name = Path::new(path.trim_end_matches('/'))
+            .file_name()
+            .map_or_else(|| "/".to_string(), |n| n.to_string_lossy().into_owned());
+        let mtime = chrono::DateTime::from_timestamp(st.st_mtime, st.st_mtime_nsec as u32)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            .unwrap_or_default();
+        Ok(PathStat {
+            name,
+            size: st.st_size,
+            mode: go_file_mode(st.st_mode),
+            mtime,
+            link_target,
+        })
+    }
+}
+
+#[cfg(test)]
+mod stat_tests {
+    use super::go_file_mode;
+
+    #[test]
+    fn modes_carry_gos_type_bits() {
+        assert_eq!(go_file_mode(0o040755), (1 << 31) | 0o755);
+        assert_eq!(go_file_mode(0o100644), 0o644);
+        assert_eq!(go_file_mode(0o120777), (1 << 27) | 0o777);
+        assert_eq!(go_file_mode(0o104755), (1 << 23) | 0o755);
+        assert_eq!(go_file_mode(0o041777), (1 << 31) | (1 << 20) | 0o777);
     }
 }

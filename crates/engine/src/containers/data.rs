@@ -15,6 +15,62 @@ use crate::images::import::apply_change;
 use crate::ContainerState;
 use crate::{time, Engine, Error, Result};
 
+/// One change of a container's filesystem (Docker's `FilesystemChange`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FilesystemChange {
+    #[serde(rename = "Path")]
+    pub path: String,
+    #[serde(rename = "Kind")]
+    pub kind: ChangeKind,
+}
+
+/// Docker's change kinds, which the API writes as numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Modified = 0,
+    Added = 1,
+    Deleted = 2,
+}
+
+impl serde::Serialize for ChangeKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u8(*self as u8)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ChangeKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<ChangeKind, D::Error> {
+        match u8::deserialize(d)? {
+            0 => Ok(ChangeKind::Modified),
+            1 => Ok(ChangeKind::Added),
+            2 => Ok(ChangeKind::Deleted),
+            n => Err(serde::de::Error::custom(format!("unknown change kind {n}"))),
+        }
+    }
+}
+
+impl ChangeKind {
+    /// The letter `docker diff` prints.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Modified => 'C',
+            ChangeKind::Added => 'A',
+            ChangeKind::Deleted => 'D',
+        }
+    }
+}
+
+impl From<Change> for FilesystemChange {
+    fn from((letter, path): Change) -> FilesystemChange {
+        let kind = match letter {
+            'A' => ChangeKind::Added,
+            'D' => ChangeKind::Deleted,
+            _ => ChangeKind::Modified,
+        };
+        FilesystemChange { path, kind }
+    }
+}
+
 /// What `commit` is asked for.
 #[derive(Clone, Debug, Default)]
 pub struct CommitOptions {
@@ -130,10 +186,11 @@ impl Engine {
     }
 
     /// `diff`: what the container added, changed and deleted.
-    pub fn diff_container(&self, name: &str) -> Result<Vec<Change>> {
+    pub fn diff_container(&self, name: &str) -> Result<Vec<FilesystemChange>> {
         let c = self.container(name)?;
         let upper = self.container_dir(c.id()).join("upper");
-        Ok(diff::changes(&upper, &self.lowers(&c)?)?)
+        let changes = diff::changes(&upper, &self.lowers(&c)?)?;
+        Ok(changes.into_iter().map(FilesystemChange::from).collect())
     }
 
     /// `export`: the container's whole filesystem as a tar on `out`.

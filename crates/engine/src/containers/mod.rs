@@ -17,6 +17,8 @@ mod ops;
 pub mod options;
 pub mod prune;
 mod remove;
+pub mod stats;
+pub mod top;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -27,14 +29,14 @@ use berth_store::containers::{self as rows, ContainerRow};
 use serde::{Deserialize, Serialize};
 
 pub use berth_relay::Caller;
-pub use cp::PathKind;
+pub use cp::{PathKind, PathStat};
 pub use create::CreateOptions;
-pub use data::{CommitConfig, CommitOptions};
+pub use data::{ChangeKind, CommitConfig, CommitOptions, FilesystemChange};
 pub use exec::{ExecOptions, ExecProcess, ExecStdio};
 pub use health::HealthConfig;
 pub use lifecycle::{Ended, StartMode, Started};
 pub(crate) use monitor::point_resolver_at;
-pub use ops::{Stats, UpdateOptions};
+pub use ops::UpdateOptions;
 pub use options::{DeviceMapping, RestartPolicy, RestartPolicyName, Ulimit};
 
 use crate::ContainerState;

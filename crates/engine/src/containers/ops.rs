@@ -22,17 +22,6 @@ pub struct UpdateOptions {
     pub restart_policy: Option<RestartPolicy>,
 }
 
-/// A point-in-time resource reading of one container, for `stats`.
-#[derive(Clone, Debug, Default)]
-pub struct Stats {
-    pub cpu_usage_ns: u64,
-    pub memory_usage: u64,
-    pub memory_limit: u64,
-    pub pids: u64,
-    pub block_read: u64,
-    pub block_write: u64,
-}
-
 impl Engine {
     pub(super) fn runtime(&self, c: &Container) -> Result<Runtime> {
         Ok(Runtime::for_name(&c.config.host.runtime, self.runroot())?)
@@ -155,105 +144,6 @@ impl Engine {
         })?;
         self.emit_container(&c, "update", &[]);
         Ok(())
-    }
-
-    /// The host pids of every process in the container's cgroup.
-    pub fn container_pids(&self, name: &str) -> Result<Vec<i32>> {
-        let c = self.running(name)?;
-        let cg = monitor::cgroups_path(c.id());
-        for file in [
-            format!("/sys/fs/cgroup/pids{cg}/cgroup.procs"),
-            format!("/sys/fs/cgroup/memory{cg}/cgroup.procs"),
-            format!("/sys/fs/cgroup{cg}/cgroup.procs"),
-        ] {
-            if let Ok(text) = fs::read_to_string(&file) {
-                return Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect());
-            }
-        }
-        Ok(vec![c.row.pid as i32])
-    }
-
-    /// One resource reading from the container's cgroups.
-    pub fn container_stats(&self, name: &str) -> Result<Stats> {
-        let c = self.running(name)?;
-        let cg = monitor::cgroups_path(c.id());
-        let num = |path: String| -> u64 {
-            fs::read_to_string(path)
-                .ok()
-                .and_then(|t| t.trim().parse().ok())
-                .unwrap_or(0)
-        };
-        let mut stats = Stats {
-            cpu_usage_ns: num(format!("/sys/fs/cgroup/cpuacct{cg}/cpuacct.usage")),
-            memory_usage: num(format!("/sys/fs/cgroup/memory{cg}/memory.usage_in_bytes")),
-            memory_limit: num(format!("/sys/fs/cgroup/memory{cg}/memory.limit_in_bytes")),
-            pids: num(format!("/sys/fs/cgroup/pids{cg}/pids.current")),
-            ..Stats::default()
-        };
-        // cgroup v2: one directory for every controller ("max" reads as no limit).
-        let v2 = |file: &str| fs::read_to_string(format!("/sys/fs/cgroup{cg}/{file}")).ok();
-        if let Some(current) = v2("memory.current") {
-            stats.memory_usage = current.trim().parse().unwrap_or(0);
-            stats.memory_limit = num(format!("/sys/fs/cgroup{cg}/memory.max"));
-            stats.pids = num(format!("/sys/fs/cgroup{cg}/pids.current"));
-            stats.cpu_usage_ns = v2("cpu.stat")
-                .and_then(|t| {
-                    t.lines()
-                        .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse::<u64>().ok())
-                })
-                .map_or(0, |us| us * 1000);
-        }
-        // Docker shows usage without the page cache.
-        let (stat, inactive) = match v2("memory.stat") {
-            Some(text) => (Some(text), "inactive_file "),
-            None => (
-                fs::read_to_string(format!("/sys/fs/cgroup/memory{cg}/memory.stat")).ok(),
-                "total_inactive_file ",
-            ),
-        };
-        if let Some(text) = stat {
-            let cache = text
-                .lines()
-                .find_map(|l| l.strip_prefix(inactive))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(0);
-            stats.memory_usage = stats.memory_usage.saturating_sub(cache);
-        }
-        let host_mem = fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|t| {
-                t.lines()
-                    .find_map(|l| l.strip_prefix("MemTotal:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-            .map_or(0, |kb| kb * 1024);
-        if stats.memory_limit == 0 || stats.memory_limit > host_mem {
-            stats.memory_limit = host_mem;
-        }
-        // v2 io.stat: "MAJ:MIN rbytes=N wbytes=N ..." per device.
-        for line in v2("io.stat").iter().flat_map(|t| t.lines()) {
-            for field in line.split_whitespace() {
-                match field.split_once('=') {
-                    Some(("rbytes", n)) => stats.block_read += n.parse::<u64>().unwrap_or(0),
-                    Some(("wbytes", n)) => stats.block_write += n.parse::<u64>().unwrap_or(0),
-                    _ => {}
-                }
-            }
-        }
-        if let Ok(text) = fs::read_to_string(format!("/sys/fs/cgroup/blkio{cg}/blkio.throttle.io_service_bytes")) {
-            for line in text.lines() {
-                let parts: Vec<&str> = line.split_whitespace().collect();
-                if parts.len() == 3 {
-                    let n: u64 = parts[2].parse().unwrap_or(0);
-                    match parts[1] {
-                        "Read" => stats.block_read += n,
-                        "Write" => stats.block_write += n,
-                        _ => {}
-                    }
-                }
-            }
-        }
-        Ok(stats)
     }
 
     /// `attach`: a connection to the container's monitor, which streams

@@ -9,8 +9,8 @@ pub struct DiffArgs {
 
 /// `diff`: A, C and D lines, as docker prints them.
 pub fn diff(options: &Options, args: DiffArgs) -> anyhow::Result<()> {
-    for (kind, path) in engine(options)?.diff_container(&args.container)? {
-        println!("{kind} {path}");
+    for change in engine(options)?.diff_container(&args.container)? {
+        println!("{} {}", change.kind.letter(), change.path);
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use berth_engine::containers::stats::StatsResponse;
 use berth_engine::containers::{Container, ContainerConfig, CreateOptions, Ended, HostConfig, StartMode, Started};
 use berth_engine::{Engine, Error, Options};
 use clap::{ArgAction, Args, Subcommand};

@@ -126,42 +126,10 @@ pub fn port(options: &Options, args: PortArgs) -> anyhow::Result<()> {
 /// `top`: the host's `ps`, keeping only the container's processes.
 pub fn top(options: &Options, args: TopArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
-    let pids = engine.container_pids(&args.container)?;
-    let ps_args = if args.ps_args.is_empty() {
-        vec!["-ef".to_string()]
-    } else {
-        args.ps_args.clone()
-    };
-    let out = std::process::Command::new("ps")
-        .args(&ps_args)
-        .output()
-        .context("running ps (install procps)")?;
-    if !out.status.success() {
-        bail!(
-            "ps {}: {}",
-            ps_args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut lines = text.lines();
-    let header = lines.next().unwrap_or_default();
-    let pid_col = header
-        .split_whitespace()
-        .position(|h| h == "PID")
-        .context("couldn't find PID field in ps output")?;
-    let mut table = format!("{}\n", header.split_whitespace().collect::<Vec<_>>().join("\t"));
-    for line in lines {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else {
-            continue;
-        };
-        if pids.contains(&pid) {
-            // The last column (the command) may contain spaces.
-            let ncols = header.split_whitespace().count();
-            let (head, tail) = fields.split_at(ncols.saturating_sub(1).min(fields.len()));
-            table.push_str(&format!("{}\t{}\n", head.join("\t"), tail.join(" ")));
-        }
+    let top = engine.top_container(&args.container, &args.ps_args)?;
+    let mut table = format!("{}\n", top.titles.join("\t"));
+    for row in &top.processes {
+        table.push_str(&format!("{}\n", row.join("\t")));
     }
     print!("{}", berth_gotmpl::align_columns(&table));
     Ok(())
@@ -202,38 +170,36 @@ pub fn stats(options: &Options, args: StatsArgs) -> anyhow::Result<()> {
         args.format.as_deref(),
         "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
     )?;
-    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    // Two readings half a second apart give the CPU use, as the docker CLI's first line does.
+    let read = |previous: &[Option<StatsResponse>]| -> Vec<Option<StatsResponse>> {
+        targets
+            .iter()
+            .zip(previous)
+            .map(|(c, p)| engine.container_stats(c.id(), p.as_ref()).ok())
+            .collect()
+    };
+    let mut last = read(&vec![None; targets.len()]);
     loop {
-        let first: Vec<_> = targets.iter().map(|c| engine.container_stats(c.id()).ok()).collect();
-        let t0 = std::time::Instant::now();
         std::thread::sleep(Duration::from_millis(500));
-        let elapsed = t0.elapsed().as_nanos() as f64;
+        last = read(&last);
         let mut rows = Vec::new();
-        for (c, before) in targets.iter().zip(first) {
-            let now = engine.container_stats(c.id()).ok();
-            let (cpu, mem, lim, pids, br, bw) = match (&before, &now) {
-                (Some(b), Some(n)) => (
-                    (n.cpu_usage_ns.saturating_sub(b.cpu_usage_ns)) as f64 / elapsed * 100.0,
-                    n.memory_usage,
-                    n.memory_limit,
-                    n.pids,
-                    n.block_read,
-                    n.block_write,
-                ),
-                _ => (0.0, 0, 0, 0, 0, 0),
-            };
-            let _ = ncpu;
+        for (c, stats) in targets.iter().zip(&last) {
+            let stats = stats.clone().unwrap_or_default();
+            let (mem, lim) = (stats.memory_without_cache(), stats.memory_stats.limit.unwrap_or(0));
+            let (block_read, block_write) = stats.block_io();
+            let (rx, tx) = stats.network_io();
+            let si = |b: u64| crate::format::human_size(b, 3);
             let iec = |b: u64| crate::format::bytes_size(b);
             rows.push(json!({
                 "Container": if args.no_trunc { c.id() } else { c.short_id() },
                 "ID": if args.no_trunc { c.id() } else { c.short_id() },
                 "Name": c.name(),
-                "CPUPerc": format!("{cpu:.2}%"),
+                "CPUPerc": format!("{:.2}%", stats.cpu_percent()),
                 "MemUsage": format!("{} / {}", iec(mem), iec(lim)),
                 "MemPerc": format!("{:.2}%", if lim > 0 { mem as f64 * 100.0 / lim as f64 } else { 0.0 }),
-                "NetIO": "0B / 0B",
-                "BlockIO": format!("{} / {}", crate::format::human_size(br, 3), crate::format::human_size(bw, 3)),
-                "PIDs": pids.to_string(),
+                "NetIO": format!("{} / {}", si(rx), si(tx)),
+                "BlockIO": format!("{} / {}", si(block_read), si(block_write)),
+                "PIDs": stats.pids_stats.current.unwrap_or(0).to_string(),
             }));
         }
         let text = listing.render(
@@ -257,6 +223,5 @@ pub fn stats(options: &Options, args: StatsArgs) -> anyhow::Result<()> {
         // Redraw in place, as docker does on a terminal.
         print!("\x1b[2J\x1b[H{text}");
         io::stdout().flush()?;
-        let _ = args.all;
     }
 }
