@@ -1,5 +1,5 @@
 //! Image endpoints: list, inspect, history, tag, remove and prune here; pull, import, push and
-//! search in `transfer.rs`, load, save and commit in `archive.rs`.
+//! search in `transfer.rs`, load, save and commit in `image_archive.rs`.
 //!
 //! An image name may hold slashes (`registry:5000/team/app:v1`), so `/images/{name}/json` cannot be
 //! a route pattern: the rest of the path is taken whole and its last word picks the endpoint.
@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
 use crate::state::AppState;
-use crate::{archive, reply, transfer};
+use crate::{image_archive, reply, transfer};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -23,9 +23,9 @@ pub fn routes() -> Router<AppState> {
         .route("/images/prune", post(prune))
         .route("/images/create", post(transfer::create))
         .route("/images/search", get(transfer::search))
-        .route("/images/load", post(archive::load))
-        .route("/images/get", get(archive::save_many))
-        .route("/commit", post(archive::commit))
+        .route("/images/load", post(image_archive::load))
+        .route("/images/get", get(image_archive::save_many))
+        .route("/commit", post(image_archive::commit))
         .route("/images/{*rest}", get(get_image).post(post_image).delete(remove))
 }
 
@@ -66,7 +66,7 @@ async fn get_image(State(state): State<AppState>, Path(rest): Path<String>) -> A
             let history = state.call(move |engine| engine.history(&name)).await?;
             Ok(reply::json(&history))
         }
-        Some((name, "get")) => Ok(archive::save(state, vec![name.to_string()]).await),
+        Some((name, "get")) => Ok(image_archive::save(state, vec![name.to_string()]).await),
         _ => Err(ApiError::page_not_found()),
     }
 }

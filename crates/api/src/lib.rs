@@ -3,14 +3,15 @@
 //! its typed result as Docker's JSON; the server keeps no state the data root does not, so both front
 //! doors see and control the same containers, images, volumes and networks.
 
-mod archive;
 mod auth;
 mod body;
 mod build;
+mod container_archive;
 mod container_data;
 mod containers;
 mod error;
 mod events;
+mod image_archive;
 mod images;
 mod listen;
 mod networks;

@@ -13,7 +13,9 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{auth, build, container_data, containers, events, images, networks, system, transfer, volumes};
+use crate::{
+    auth, build, container_archive, container_data, containers, events, images, networks, system, transfer, volumes,
+};
 
 /// The newest API version berth speaks (what `/version` and `/_ping` report).
 pub const MAX_VERSION: ApiVersion = ApiVersion { major: 1, minor: 47 };
@@ -158,6 +160,7 @@ pub fn routes(state: AppState) -> Router {
         .merge(events::routes())
         .merge(containers::routes())
         .merge(container_data::routes())
+        .merge(container_archive::routes())
         .merge(images::routes())
         .merge(volumes::routes())
         .merge(networks::routes())

@@ -11,6 +11,7 @@ mod served;
 
 mod archives;
 mod build;
+mod cp;
 mod disconnects;
 mod pull_push;
 mod python;

@@ -198,7 +198,7 @@ impl Engine {
         let c = self.container(name)?;
         let dir = self.container_dir(c.id());
         // A read-only view of its own: the upper dir on top of the image.
-        let view = dir.join(format!("export-{}", std::process::id()));
+        let view = super::cp::private_view(&dir, "export");
         fs::create_dir_all(&view).map_err(|e| Error::Io {
             path: view.clone(),
             source: e,
