@@ -1,8 +1,9 @@
-//! `docker save`, `docker load`, `docker import` and `docker commit` through the server.
+//! `docker save`, `docker load`, `docker import` (stdin and a URL) and `docker commit` through the
+//! server.
 
 use std::process::Stdio;
 
-use crate::common::{busybox_rootfs, tar_dir, with_busybox};
+use crate::common::{busybox_rootfs, serve_http, tar_dir, with_busybox};
 use crate::served::{docker_clients, Served};
 use crate::{check_clean, have_clients, stderr, stdout};
 
@@ -94,6 +95,18 @@ fn docker_import_reads_stdin_and_commit_makes_an_image_of_a_container() {
         let shown = server.docker_ok(client, &["image", "inspect", "-f", "{{.Id}} {{.Config.Cmd}}", &name]);
         assert_eq!(shown.trim(), format!("{} [sh]", id.trim()));
     }
+
+    // From a URL: the server fetches it (the docker client sends fromSrc=URL).
+    let (base, fetched) = serve_http(vec![("/rootfs.tar", bytes.clone())]);
+    let url = format!("{base}/rootfs.tar");
+    let id = server.docker_ok(docker_clients()[0], &["import", "-m", "from a url", &url, "fromurl:1"]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(fetched.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let comment = server.docker_ok(
+        docker_clients()[0],
+        &["image", "inspect", "-f", "{{.Comment}}", "fromurl:1"],
+    );
+    assert_eq!(comment.trim(), "from a url");
 
     berth.ok(&["run", "--name", "made", "busybox", "sh", "-c", "echo made > /made"]);
     for (i, client) in docker_clients().into_iter().enumerate() {

@@ -1,5 +1,6 @@
 //! The Docker SDK for Python (the `docker` package) against the server: pull, build from a file
-//! object and from a directory, save in chunks, load, commit, and the errors it raises.
+//! object and from a directory, save in chunks, load, commit, put_archive and get_archive, and the
+//! errors it raises.
 
 use std::process::Command;
 
@@ -37,6 +38,19 @@ committed = container.commit(repository="sdk-commit", tag="x", message="m", conf
 assert committed.attrs["Config"]["Cmd"] == ["cat", "/made"], committed.attrs["Config"]
 assert committed.labels.get("k") == "v"
 
+import tarfile
+payload = io.BytesIO()
+with tarfile.open(fileobj=payload, mode="w") as tar:
+    data = b"put by the sdk\n"
+    info = tarfile.TarInfo("sdk.txt")
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+assert container.put_archive("/", payload.getvalue())
+stream, stat = container.get_archive("/sdk.txt")
+assert stat["name"] == "sdk.txt" and stat["size"] == len(data), stat
+with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+    assert tar.extractfile("sdk.txt").read() == data
+
 try:
     client.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 4\n"))
     raise SystemExit("a failing build raised nothing")
@@ -63,7 +77,7 @@ fn have_sdk() -> bool {
 }
 
 #[test]
-fn the_python_sdk_pulls_builds_saves_loads_and_commits() {
+fn the_python_sdk_pulls_builds_saves_loads_commits_and_copies() {
     if !have_clients() || !have_sdk() {
         return;
     }
