@@ -3,6 +3,7 @@
 //! its typed result as Docker's JSON; the server keeps no state the data root does not, so both front
 //! doors see and control the same containers, images, volumes and networks.
 
+mod activation;
 mod auth;
 mod body;
 mod build;
@@ -11,6 +12,8 @@ mod container_data;
 mod containers;
 mod error;
 mod events;
+mod exec;
+mod hijack;
 mod image_archive;
 mod images;
 mod listen;
@@ -26,6 +29,7 @@ mod transfer;
 mod volumes;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::ServiceExt as _;
@@ -34,7 +38,7 @@ use tokio::sync::watch;
 use tower_layer::Layer as _;
 
 pub use error::{status_of, ApiError};
-pub use listen::{parse_host, Host, SetupError};
+pub use listen::{parse_host, Bound, Host, SetupError, TlsFiles};
 pub use router::{MAX_VERSION, MIN_VERSION};
 
 /// What `berth serve` was asked.
@@ -46,12 +50,15 @@ pub struct Config {
     pub hosts: Vec<String>,
     /// `--group`: the group the sockets belong to (a name or id), so its members need no sudo.
     pub group: Option<String>,
+    /// `--tlsverify` with its files: what TCP listeners need.
+    pub tls: Option<TlsFiles>,
 }
 
 /// A server with its engine open and its sockets bound, not yet serving.
 pub struct Server {
     engine: Engine,
-    listeners: Vec<(Host, std::os::unix::net::UnixListener)>,
+    listeners: Vec<(Host, Bound)>,
+    tls: Option<Arc<berth_tls::ServerConfig>>,
 }
 
 /// Checks every host, opens the engine and binds the sockets, so every configuration error shows
@@ -63,19 +70,37 @@ pub fn bind(config: Config) -> Result<Server, SetupError> {
         .map(|h| parse_host(h))
         .collect::<Result<Vec<_>, _>>()?;
     let gid = config.group.as_deref().map(listen::resolve_group).transpose()?;
+    let tls = match &config.tls {
+        Some(files) => Some(berth_tls::load(&files.cert, &files.key, Some(&files.ca))?),
+        None => None,
+    };
     let engine = Engine::open(config.options)?;
     let mut listeners = Vec::new();
     for host in hosts {
-        let Host::Unix(path) = &host;
-        match listen::bind_unix(path, gid) {
-            Ok(listener) => listeners.push((host, listener)),
+        let bound = match &host {
+            Host::Unix(path) => listen::bind_unix(path, gid).map(|l| vec![Bound::Unix(l)]),
+            Host::Tcp(address) => listen::bind_tcp(address, config.tls.as_ref()).map(|l| vec![Bound::Tcp(l)]),
+            Host::Fd(wanted) => activation::take(*wanted),
+        };
+        match bound {
+            Ok(bound) => {
+                for b in bound {
+                    if matches!(b, Bound::Tcp(_)) && tls.is_none() {
+                        remove_sockets(&listeners);
+                        return Err(SetupError::Activation(format!(
+                            "{host}: systemd passed a TCP socket, which needs --tlsverify with its certificates"
+                        )));
+                    }
+                    listeners.push((host.clone(), b));
+                }
+            }
             Err(e) => {
                 remove_sockets(&listeners);
                 return Err(e);
             }
         }
     }
-    Ok(Server { engine, listeners })
+    Ok(Server { engine, listeners, tls })
 }
 
 /// `bind` then `run`: serves until SIGTERM or SIGINT.
@@ -99,11 +124,7 @@ impl Server {
             .thread_name("berth-api")
             .build()
             .map_err(SetupError::Runtime)?;
-        let paths: Vec<PathBuf> = self
-            .listeners
-            .iter()
-            .map(|(Host::Unix(path), _)| path.clone())
-            .collect();
+        let paths = made_sockets(&self.listeners);
         let served = runtime.block_on(self.serve_until_signal());
         for path in &paths {
             let _ = std::fs::remove_file(path);
@@ -123,17 +144,33 @@ impl Server {
         let app = axum::middleware::from_fn(router::versioned).layer(routes);
         let mut servers = tokio::task::JoinSet::new();
         for (host, listener) in self.listeners {
-            let listener = tokio::net::UnixListener::from_std(listener).map_err(SetupError::Runtime)?;
             let mut stop = stop_rx.clone();
-            let app = app.clone();
+            let until_stopped = async move {
+                let _ = stop.wait_for(|stopping| *stopping).await;
+            };
+            let service = app.clone().into_make_service();
             tracing::info!("listening on {host}");
-            servers.spawn(async move {
-                axum::serve(listener, app.into_make_service())
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|stopping| *stopping).await;
-                    })
-                    .await
-            });
+            match listener {
+                Bound::Unix(listener) | Bound::ActivatedUnix(listener) => {
+                    let listener = tokio::net::UnixListener::from_std(listener).map_err(SetupError::Runtime)?;
+                    servers.spawn(async move {
+                        axum::serve(listener, service)
+                            .with_graceful_shutdown(until_stopped)
+                            .await
+                    });
+                }
+                Bound::Tcp(listener) => {
+                    let listener = tokio::net::TcpListener::from_std(listener).map_err(SetupError::Runtime)?;
+                    // bind refused TCP without TLS.
+                    let Some(config) = self.tls.clone() else { continue };
+                    let listener = berth_tls::TlsListener::new(listener, config).map_err(SetupError::Runtime)?;
+                    servers.spawn(async move {
+                        axum::serve(listener, service)
+                            .with_graceful_shutdown(until_stopped)
+                            .await
+                    });
+                }
+            }
         }
         let failed = tokio::select! {
             _ = term.recv() => None,
@@ -154,8 +191,19 @@ impl Server {
     }
 }
 
-fn remove_sockets(listeners: &[(Host, std::os::unix::net::UnixListener)]) {
-    for (Host::Unix(path), _) in listeners {
+/// The socket files this server made: removed when it stops (systemd's are systemd's).
+fn made_sockets(listeners: &[(Host, Bound)]) -> Vec<PathBuf> {
+    listeners
+        .iter()
+        .filter_map(|(host, bound)| match (host, bound) {
+            (Host::Unix(path), Bound::Unix(_)) => Some(path.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn remove_sockets(listeners: &[(Host, Bound)]) {
+    for path in made_sockets(listeners) {
         let _ = std::fs::remove_file(path);
     }
 }

@@ -1,5 +1,6 @@
-//! Where the server listens: `--host` addresses, and unix sockets made as dockerd makes its own
-//! (mode 0660, owned by root, group given by `--group`), replacing a stale socket file.
+//! Where the server listens: `--host` addresses; unix sockets made as dockerd makes its own (mode
+//! 0660, owned by root, group given by `--group`), replacing a stale socket file; TCP only with TLS
+//! and client certificates; and sockets systemd hands over (`fd://`, activation.rs).
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -27,6 +28,12 @@ pub enum SetupError {
     #[error(transparent)]
     Engine(#[from] berth_engine::Error),
     /// The async runtime or a signal handler could not be set up.
+    /// The TLS certificates could not be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] berth_tls::Error),
+    /// `fd://` without sockets from systemd, or a passed fd that is not a listening socket.
+    #[error("{0}")]
+    Activation(String),
     #[error("starting the server: {0}")]
     Runtime(io::Error),
     /// Serving failed (accepting connections).
@@ -39,18 +46,42 @@ pub enum SetupError {
 pub enum Host {
     /// `unix:///path/to.sock`
     Unix(PathBuf),
+    /// `tcp://ADDRESS:PORT`, served only with TLS and client certificates.
+    Tcp(String),
+    /// `fd://` (every socket systemd passed) or `fd://N` (that one).
+    Fd(Option<i32>),
 }
 
 impl std::fmt::Display for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Host::Unix(path) => write!(f, "unix://{}", path.display()),
+            Host::Tcp(address) => write!(f, "tcp://{address}"),
+            Host::Fd(None) => write!(f, "fd://"),
+            Host::Fd(Some(fd)) => write!(f, "fd://{fd}"),
         }
     }
 }
 
-/// Parses a `--host` as dockerd's `-H` takes it. TCP needs TLS with client certificates, which this
-/// server does not have yet, so it is refused rather than served to anyone who can reach the port.
+/// The certificates of a TCP listener (`--tlsverify --tlscacert --tlscert --tlskey`): the server's
+/// own, and the CA whose client certificates it accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A socket being listened on.
+pub enum Bound {
+    /// A socket file this server made (and removes when it stops).
+    Unix(UnixListener),
+    /// A socket systemd made (and keeps).
+    ActivatedUnix(UnixListener),
+    Tcp(std::net::TcpListener),
+}
+
+/// Parses a `--host` as dockerd's `-H` takes it.
 pub fn parse_host(text: &str) -> Result<Host, SetupError> {
     let invalid = |reason: &str| SetupError::Host {
         host: text.to_string(),
@@ -64,13 +95,52 @@ pub fn parse_host(text: &str) -> Result<Host, SetupError> {
         }
         return Ok(Host::Unix(PathBuf::from(path)));
     }
-    if text.starts_with("tcp://") {
-        return Err(invalid(
-            "TCP listeners need TLS with client certificates (--tlsverify), which berth serve does not \
-             support yet: use a unix:// socket",
-        ));
+    if let Some(address) = text.strip_prefix("tcp://") {
+        let address = address.trim_end_matches('/');
+        if address
+            .rsplit_once(':')
+            .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+        {
+            return Err(invalid(
+                "a TCP host needs an address and a port, as tcp://127.0.0.1:2376",
+            ));
+        }
+        return Ok(Host::Tcp(address.to_string()));
     }
-    Err(invalid("use unix:///path/to/socket"))
+    if let Some(fd) = text.strip_prefix("fd://") {
+        if fd.is_empty() {
+            return Ok(Host::Fd(None));
+        }
+        return match fd.parse::<i32>() {
+            Ok(n) if n >= 3 => Ok(Host::Fd(Some(n))),
+            _ => Err(invalid("use fd:// for every socket systemd passes, or fd://N for one")),
+        };
+    }
+    Err(invalid(
+        "use unix:///path/to/socket, tcp://ADDRESS:PORT (with --tlsverify) or fd://",
+    ))
+}
+
+/// Binds a TCP address. Without TLS files it is refused: the API gives root on the host to anyone
+/// who can reach it, so only clients with a certificate the CA signed may.
+pub fn bind_tcp(address: &str, tls: Option<&TlsFiles>) -> Result<std::net::TcpListener, SetupError> {
+    if tls.is_none() {
+        return Err(SetupError::Host {
+            host: format!("tcp://{address}"),
+            reason: "a TCP listener needs TLS with client certificates: give --tlsverify with --tlscacert, \
+                     --tlscert and --tlskey, or use a unix:// socket"
+                .into(),
+        });
+    }
+    let listener = std::net::TcpListener::bind(address).map_err(|source| SetupError::Socket {
+        path: PathBuf::from(format!("tcp://{address}")),
+        source,
+    })?;
+    listener.set_nonblocking(true).map_err(|source| SetupError::Socket {
+        path: PathBuf::from(format!("tcp://{address}")),
+        source,
+    })?;
+    Ok(listener)
 }
 
 /// A group's id from a name in /etc/group, or a number.
@@ -136,8 +206,16 @@ mod tests {
             parse_host("unix:///run/berth/berth.sock").unwrap(),
             Host::Unix("/run/berth/berth.sock".into())
         );
-        let tcp = parse_host("tcp://0.0.0.0:2375").unwrap_err().to_string();
-        assert!(tcp.contains("TLS"), "{tcp}");
+        assert_eq!(
+            parse_host("tcp://0.0.0.0:2376").unwrap(),
+            Host::Tcp("0.0.0.0:2376".into())
+        );
+        assert!(parse_host("tcp://0.0.0.0").is_err(), "no port");
+        let plain = bind_tcp("127.0.0.1:0", None).unwrap_err().to_string();
+        assert!(plain.contains("TLS"), "{plain}");
+        assert_eq!(parse_host("fd://").unwrap(), Host::Fd(None));
+        assert_eq!(parse_host("fd://3").unwrap(), Host::Fd(Some(3)));
+        assert!(parse_host("fd://1").is_err(), "stdio is not a passed socket");
         assert!(parse_host("unix://relative.sock").is_err());
         assert!(parse_host("/run/x.sock").is_err());
     }

@@ -14,7 +14,8 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{
-    auth, build, container_archive, container_data, containers, events, images, networks, system, transfer, volumes,
+    auth, build, container_archive, container_data, containers, events, exec, images, networks, system, transfer,
+    volumes,
 };
 
 /// The newest API version berth speaks (what `/version` and `/_ping` report).
@@ -161,6 +162,7 @@ pub fn routes(state: AppState) -> Router {
         .merge(containers::routes())
         .merge(container_data::routes())
         .merge(container_archive::routes())
+        .merge(exec::routes())
         .merge(images::routes())
         .merge(volumes::routes())
         .merge(networks::routes())

@@ -1,10 +1,14 @@
-//! What every handler shares: one engine, opened once, and the way to call it.
+//! What every handler shares: one engine, opened once, and the way to call it; and the only state
+//! the server keeps itself, in memory, as dockerd does: exec instances, and attach clients waiting
+//! for their container's start.
 
 use std::sync::Arc;
 
 use berth_engine::Engine;
 
+use crate::containers::attach::Waiting;
 use crate::error::{ApiError, ApiResult};
+use crate::exec::Execs;
 use crate::stream::{Format, Sink};
 
 /// The server's shared state. The engine is `Send + Sync` (its database connection sits behind a
@@ -12,16 +16,20 @@ use crate::stream::{Format, Sink};
 #[derive(Clone)]
 pub struct AppState {
     engine: Arc<Engine>,
+    pub attaches: Arc<Waiting>,
+    pub execs: Arc<Execs>,
 }
 
 impl AppState {
     pub fn new(engine: Engine) -> AppState {
         AppState {
             engine: Arc::new(engine),
+            attaches: Arc::default(),
+            execs: Arc::default(),
         }
     }
 
-    /// The engine itself, for a blocking task that calls it again and again (a stream of readings).
+    /// The engine, for a blocking task that outlives the request (a followed stream).
     pub fn engine(&self) -> Arc<Engine> {
         self.engine.clone()
     }

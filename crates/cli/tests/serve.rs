@@ -6,151 +6,12 @@ mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::served::Served;
 use common::Berth;
-
-/// A `berth serve` on sockets in the test's directory, in its own process group: dropping it
-/// ends the group and removes the sockets.
-struct Served {
-    child: Child,
-    sockets: Vec<PathBuf>,
-    log: PathBuf,
-    docker_config: PathBuf,
-}
-
-impl Served {
-    fn start(berth: &Berth) -> Served {
-        Served::start_with(berth, &[berth.path("berth.sock")], &[])
-    }
-
-    /// Serves on `sockets` with `extra` arguments, logging the API's debug lines.
-    fn start_with(berth: &Berth, sockets: &[PathBuf], extra: &[&str]) -> Served {
-        let log = berth.path("serve.log");
-        let mut args = vec!["--log-level".to_string(), "berth_api=debug".into(), "serve".into()];
-        for socket in sockets {
-            args.push("--host".into());
-            args.push(format!("unix://{}", socket.display()));
-        }
-        args.extend(extra.iter().map(|a| a.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let child = berth
-            .cmd(&args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("serve log"))
-            .process_group(0)
-            .spawn()
-            .expect("berth serve");
-        let mut served = Served {
-            child,
-            sockets: sockets.to_vec(),
-            log,
-            docker_config: berth.path("docker-config"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        for socket in sockets {
-            while std::os::unix::net::UnixStream::connect(socket).is_err() {
-                if let Ok(Some(status)) = served.child.try_wait() {
-                    panic!("berth serve exited ({status}): {}", served.log_text());
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "berth serve did not listen: {}",
-                    served.log_text()
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        served
-    }
-
-    fn socket(&self) -> &Path {
-        &self.sockets[0]
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The docker client at `client` against this server, with its own config directory.
-    fn docker_with(&self, client: &str, args: &[&str]) -> Output {
-        Command::new(client)
-            .env("DOCKER_CONFIG", &self.docker_config)
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CONTEXT")
-            .env_remove("DOCKER_API_VERSION")
-            .arg("-H")
-            .arg(format!("unix://{}", self.socket().display()))
-            .args(args)
-            .output()
-            .expect("run docker")
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        self.docker_with("docker", args)
-    }
-
-    /// Runs docker and requires success; returns stdout.
-    fn docker_ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} failed ({}):\nstdout: {}\nstderr: {}\nserver log:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.log_text()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// An HTTP request through curl: (status, lowercased header lines, body).
-    fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<String>, String) {
-        let mut cmd = Command::new("curl");
-        cmd.args(["-s", "-i", "--max-time", "20", "--unix-socket"])
-            .arg(self.socket())
-            .args(["-X", method]);
-        if method == "HEAD" {
-            cmd.arg("-I");
-        }
-        if let Some(body) = body {
-            cmd.args(["-H", "Content-Type: application/json", "--data-binary", body]);
-        }
-        let out = cmd.arg(format!("http://berth{path}")).output().expect("curl");
-        let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
-        let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no HTTP status from curl for {method} {path}: {text:?}"));
-        (status, lines.map(str::to_lowercase).collect(), body.to_string())
-    }
-}
-
-impl Served {
-    /// SIGTERM to the server's process group, as a service manager stops it; waits for it to end.
-    fn stop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            if let Some(group) = rustix::process::Pid::from_raw(self.child.id() as i32) {
-                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
-            }
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.stop();
-        for socket in &self.sockets {
-            let _ = std::fs::remove_file(socket);
-        }
-    }
-}
 
 fn have_clients() -> bool {
     common::need("docker") && common::need("curl")
@@ -682,4 +543,176 @@ fn top_stats_and_diff_of_a_container_the_cli_started() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not running"));
     berth.ok(&["rm", "-f", "busy"]);
+}
+
+/// A CA (self-signed) and a certificate it signs, as PEM (cert, key): for the server with its
+/// addresses, for a client with none.
+fn signed_pair(
+    ca: &rcgen::Certificate,
+    ca_key: &rcgen::KeyPair,
+    names: &[&str],
+    purpose: rcgen::ExtendedKeyUsagePurpose,
+) -> (String, String) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = rcgen::CertificateParams::new(names).expect("params");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "berth test");
+    params.extended_key_usages = vec![purpose];
+    let cert = params.signed_by(&key, ca, ca_key).expect("sign");
+    (cert.pem(), key.serialize_pem())
+}
+
+fn test_ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    (params.self_signed(&key).expect("CA"), key)
+}
+
+/// TCP is served only with TLS and client certificates: the docker client with a certificate the
+/// CA signed gets through; one without a certificate, or with one another CA signed, does not; and
+/// `tcp://` without `--tlsverify` is refused at start.
+#[test]
+fn tcp_needs_tls_and_a_client_certificate_the_ca_signed() {
+    if !have_clients() {
+        return;
+    }
+    let berth = Berth::new();
+    let dir = berth.path("tls");
+    std::fs::create_dir_all(&dir).expect("tls dir");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write pem");
+        path
+    };
+    let (ca, ca_key) = test_ca("berth test CA");
+    let ca_file = write("ca.pem", &ca.pem());
+    let (cert, key) = signed_pair(
+        &ca,
+        &ca_key,
+        &["localhost", "127.0.0.1"],
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (server_cert, server_key) = (write("server-cert.pem", &cert), write("server-key.pem", &key));
+    let (cert, key) = signed_pair(&ca, &ca_key, &[], rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    let (client_cert, client_key) = (write("cert.pem", &cert), write("key.pem", &key));
+    let (other_ca, other_key) = test_ca("someone else's CA");
+    let (cert, key) = signed_pair(&other_ca, &other_key, &[], rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    let (stranger_cert, stranger_key) = (write("stranger-cert.pem", &cert), write("stranger-key.pem", &key));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    // Without --tlsverify: refused before anything listens.
+    let out = berth.run(&["serve", "--host", &tcp]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS"));
+    let served = Served::start_with(
+        &berth,
+        &[berth.path("berth.sock")],
+        &[
+            "--host",
+            &tcp,
+            "--tlsverify",
+            "--tlscacert",
+            &ca_file.display().to_string(),
+            "--tlscert",
+            &server_cert.display().to_string(),
+            "--tlskey",
+            &server_key.display().to_string(),
+        ],
+    );
+    let docker = |cert: Option<(&Path, &Path)>| {
+        let mut cmd = Command::new("docker");
+        cmd.env("DOCKER_CONFIG", berth.path("docker-config"))
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .args(["-H", &tcp, "--tlsverify", "--tlscacert"])
+            .arg(&ca_file);
+        if let Some((cert, key)) = cert {
+            cmd.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
+        }
+        cmd.args(["version", "--format", "{{.Server.APIVersion}}"])
+            .output()
+            .expect("docker")
+    };
+    // The TCP listener comes up after the socket: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "no TCP listener: {}", served.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ok = docker(Some((&client_cert, &client_key)));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "1.47");
+    let stranger = docker(Some((&stranger_cert, &stranger_key)));
+    assert!(
+        !stranger.status.success(),
+        "a certificate another CA signed got through"
+    );
+    let anonymous = docker(None);
+    assert!(
+        !anonymous.status.success(),
+        "a client without a certificate got through"
+    );
+    // The unix socket beside it answers as before.
+    let (status, _, _) = served.curl("GET", "/_ping", None);
+    assert_eq!(status, 200);
+}
+
+/// `fd://`: systemd's socket activation (here `systemd-socket-activate`, which does what a .socket
+/// unit does): the server answers on the socket it was handed, and leaves the socket file to its
+/// owner when it stops.
+#[test]
+fn sockets_systemd_passes_are_served() {
+    if !have_clients() || !common::need("systemd-socket-activate") {
+        return;
+    }
+    let berth = Berth::new();
+    let socket = berth.path("activated.sock");
+    let log = berth.path("serve.log");
+    let mut child = Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(&socket)
+        .arg(env!("CARGO_BIN_EXE_berth"))
+        .arg("--root")
+        .arg(berth.root())
+        .arg("--runroot")
+        .arg(berth.path("run"))
+        .args(["serve", "--host", "fd://"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .process_group(0)
+        .spawn()
+        .expect("systemd-socket-activate");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The first connection starts berth serve, which answers on the passed socket.
+    let out = Command::new("docker")
+        .env("DOCKER_CONFIG", berth.path("docker-config"))
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .args(["version", "--format", "{{.Server.APIVersion}}"])
+        .output()
+        .expect("docker");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.47");
+    // Without passed sockets, fd:// is refused with the reason.
+    let alone = berth.run(&["serve", "--host", "fd://"]);
+    assert!(!alone.status.success());
+    assert!(String::from_utf8_lossy(&alone.stderr).contains("systemd"));
+    let _ =
+        rustix::process::kill_process_group(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM);
+    let _ = child.wait();
 }

@@ -15,7 +15,6 @@ mod manifest;
 mod names;
 mod purge;
 mod storage;
-mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -87,7 +86,7 @@ pub struct Server {
     listener: std::net::TcpListener,
     local_addr: SocketAddr,
     state: Arc<AppState>,
-    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    tls: Option<Arc<berth_tls::ServerConfig>>,
     upload_max_age: Duration,
     upload_purge_interval: Duration,
 }
@@ -103,7 +102,7 @@ pub fn bind(config: Config) -> Result<Server> {
     let storage = Storage::open(&config.root)?;
     let auth = config.htpasswd.as_deref().map(auth::Htpasswd::load).transpose()?;
     let tls = match &config.tls {
-        Some((cert, key)) => Some(tls::load(cert, key)?),
+        Some((cert, key)) => Some(berth_tls::load(cert, key, None).map_err(|e| Error::Tls(e.to_string()))?),
         None => None,
     };
     let bind_err = |source| Error::Bind {
@@ -197,7 +196,7 @@ impl Server {
         tracing::info!("registry listening on {scheme}://{}", self.local_addr);
         let served = match self.tls {
             Some(config) => {
-                let listener = tls::TlsListener::new(listener, config).map_err(Error::Serve)?;
+                let listener = berth_tls::TlsListener::new(listener, config).map_err(Error::Serve)?;
                 tokio::select! {
                     r = axum::serve(listener, app).with_graceful_shutdown(graceful) => r,
                     _ = deadline => Ok(()),

@@ -136,6 +136,10 @@ impl Relay<'_> {
         let mut outputs: Vec<Option<(OwnedFd, usize)>> = self.outputs.drain(..).map(Some).collect();
         let mut clients: Vec<Client> = Vec::new();
         let mut own_scanner = DetachScanner::new(&self.detach_keys);
+        if let (Some(_), Some(master)) = (&winch, &self.input) {
+            // A size asked for before this relay listened for the signal.
+            self.apply_window_size(master);
+        }
         let mut buf = vec![0u8; 64 * 1024];
         while outputs.iter().any(Option::is_some) {
             // Poll order: outputs, own stdin, winch, listener, clients.
@@ -255,12 +259,7 @@ impl Relay<'_> {
                     2 => {
                         if let (Some(w), Some(master)) = (&winch, &self.input) {
                             w.drain();
-                            if let Some(stdout) = &self.caller.stdout {
-                                copy_window_size(stdout.as_fd(), master);
-                            } else if let Some(size) = self.size_file.as_deref().and_then(read_size) {
-                                // An attach client asked: it wrote its terminal's size there.
-                                let _ = rustix::termios::tcsetwinsize(master, size);
-                            }
+                            self.apply_window_size(master);
                         }
                     }
                     3 => {
@@ -295,6 +294,19 @@ impl Relay<'_> {
             }
         }
         true
+    }
+
+    /// The attached caller's terminal size onto the container's; a caller without a terminal (a
+    /// server's pipes) or an attach client leaves its size in the size file.
+    fn apply_window_size(&self, master: &OwnedFd) {
+        let from_caller = self
+            .caller
+            .stdout
+            .as_ref()
+            .and_then(|out| rustix::termios::tcgetwinsize(out).ok());
+        if let Some(size) = from_caller.or_else(|| self.size_file.as_deref().and_then(read_size)) {
+            let _ = rustix::termios::tcsetwinsize(master, size);
+        }
     }
 
     fn send_input(&mut self, data: &[u8]) {

@@ -11,6 +11,9 @@ use std::process::{Command, Output, Stdio};
 
 use sha2::{Digest, Sha256};
 
+pub mod pty;
+pub mod served;
+
 pub struct Berth {
     pub dir: tempfile::TempDir,
 }

@@ -1,8 +1,6 @@
-//! `berth serve` for end-to-end tests: a server on a socket in the test's directory, in its own
-//! process group (dropping it ends the group and removes the socket), and the clients that drive
-//! it: the docker CLI (each with its own config directory, apart from the server's), curl, and raw
-//! HTTP over the socket for clients that leave half-way.
-#![allow(dead_code)]
+//! `berth serve` for tests: a server on sockets in the test's directory, in its own process
+//! group, and the clients pointed at it: the docker client (with a config directory of its own,
+//! apart from the server's), curl, and raw HTTP for clients that leave half-way.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -11,14 +9,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::Berth;
+use super::Berth;
 
+/// A `berth serve` on sockets in the test's directory, in its own process group: dropping it
+/// ends the group and removes the sockets.
 pub struct Served {
-    child: Child,
-    socket: PathBuf,
-    log: PathBuf,
+    pub child: Child,
+    pub sockets: Vec<PathBuf>,
+    pub log: PathBuf,
     /// The docker client's config directory (its `docker login` credentials), not the server's.
-    pub client_config: PathBuf,
+    pub docker_config: PathBuf,
 }
 
 /// The docker clients on this machine: the current one and Debian's 20.10, where installed.
@@ -30,13 +30,22 @@ pub fn docker_clients() -> Vec<&'static str> {
 }
 
 impl Served {
-    /// Serves `berth`'s data root on `berth.sock` in its directory, logging the API's debug lines.
     pub fn start(berth: &Berth) -> Served {
-        let socket = berth.path("berth.sock");
+        Served::start_with(berth, &[berth.path("berth.sock")], &[])
+    }
+
+    /// Serves on `sockets` with `extra` arguments, logging the API's debug lines.
+    pub fn start_with(berth: &Berth, sockets: &[PathBuf], extra: &[&str]) -> Served {
         let log = berth.path("serve.log");
-        let host = format!("unix://{}", socket.display());
+        let mut args = vec!["--log-level".to_string(), "berth_api=debug".into(), "serve".into()];
+        for socket in sockets {
+            args.push("--host".into());
+            args.push(format!("unix://{}", socket.display()));
+        }
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let child = berth
-            .cmd(&["--log-level", "berth_api=debug", "serve", "--host", &host])
+            .cmd(&args)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("serve log"))
             .process_group(0)
@@ -44,55 +53,77 @@ impl Served {
             .expect("berth serve");
         let mut served = Served {
             child,
-            socket,
+            sockets: sockets.to_vec(),
             log,
-            client_config: berth.path("client-config"),
+            docker_config: berth.path("client-config"),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while UnixStream::connect(&served.socket).is_err() {
-            if let Ok(Some(status)) = served.child.try_wait() {
-                panic!("berth serve exited ({status}): {}", served.log_text());
+        for socket in sockets {
+            while std::os::unix::net::UnixStream::connect(socket).is_err() {
+                if let Ok(Some(status)) = served.child.try_wait() {
+                    panic!("berth serve exited ({status}): {}", served.log_text());
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "berth serve did not listen: {}",
+                    served.log_text()
+                );
+                std::thread::sleep(Duration::from_millis(20));
             }
-            assert!(
-                Instant::now() < deadline,
-                "berth serve did not listen: {}",
-                served.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
         }
         served
     }
 
     pub fn socket(&self) -> &Path {
-        &self.socket
+        &self.sockets[0]
     }
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// A docker command against this server (classic builder, the client's own config).
-    pub fn docker_cmd(&self, client: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(client);
-        cmd.env("DOCKER_CONFIG", &self.client_config)
+    /// The docker client at `client` against this server, with its own config directory and the
+    /// classic builder.
+    pub fn docker_command(&self, client: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(client);
+        command
+            .env("DOCKER_CONFIG", &self.docker_config)
             .env("DOCKER_BUILDKIT", "0")
             .env_remove("DOCKER_HOST")
             .env_remove("DOCKER_CONTEXT")
             .env_remove("DOCKER_API_VERSION")
             .arg("-H")
-            .arg(format!("unix://{}", self.socket.display()))
+            .arg(format!("unix://{}", self.socket().display()))
             .args(args);
-        cmd
+        command
     }
 
     pub fn docker_with(&self, client: &str, args: &[&str]) -> Output {
-        self.docker_cmd(client, args).output().expect("run docker")
+        self.docker_command(client, args).output().expect("run docker")
     }
 
-    /// Runs docker with `input` on stdin.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_with("docker", args)
+    }
+
+    /// Runs docker and requires success; returns stdout.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed ({}):\nstdout: {}\nstderr: {}\nserver log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log_text()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The docker client at `client` with `input` on its stdin.
     pub fn docker_stdin(&self, client: &str, args: &[&str], input: &[u8]) -> Output {
         let mut child = self
-            .docker_cmd(client, args)
+            .docker_command(client, args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -104,7 +135,7 @@ impl Served {
         child.wait_with_output().expect("wait docker")
     }
 
-    /// Requires success; returns stdout.
+    /// Requires `out` (of `client` run with `what`) to be a success; returns its stdout.
     pub fn ok(&self, client: &str, out: Output, what: &[&str]) -> String {
         assert!(
             out.status.success(),
@@ -117,44 +148,16 @@ impl Served {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    pub fn docker_ok(&self, client: &str, args: &[&str]) -> String {
+    /// Runs the docker client at `client` and requires success; returns stdout.
+    pub fn client_ok(&self, client: &str, args: &[&str]) -> String {
         let out = self.docker_with(client, args);
         self.ok(client, out, args)
-    }
-
-    /// An HTTP request through curl with a body from `data` (a file) or none: (status, body).
-    pub fn curl(&self, method: &str, path: &str, data: Option<&Path>) -> (u16, String) {
-        let mut cmd = Command::new("curl");
-        cmd.args([
-            "-s",
-            "--max-time",
-            "60",
-            "-o",
-            "-",
-            "-w",
-            "\n%{http_code}",
-            "--unix-socket",
-        ])
-        .arg(&self.socket)
-        .args(["-X", method]);
-        if let Some(file) = data {
-            cmd.args(["-H", "Content-Type: application/x-tar", "--data-binary"])
-                .arg(format!("@{}", file.display()));
-        }
-        let out = cmd.arg(format!("http://berth{path}")).output().expect("curl");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-        let status = status
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("no HTTP status from curl for {method} {path}: {text:?}"));
-        (status, body.to_string())
     }
 
     /// Sends a request by hand and returns the connection, so a test can read part of the answer
     /// and go away.
     pub fn raw_request(&self, method: &str, path: &str, body: &[u8]) -> UnixStream {
-        let mut conn = UnixStream::connect(&self.socket).expect("connect");
+        let mut conn = UnixStream::connect(self.socket()).expect("connect");
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: berth\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
             body.len()
@@ -178,7 +181,51 @@ impl Served {
         String::from_utf8_lossy(&seen).into_owned()
     }
 
-    /// SIGTERM to the server's process group; waits for it to end.
+    /// Whether the server still answers.
+    pub fn answers(&self) -> bool {
+        self.curl("GET", "/_ping", None).0 == 200
+    }
+
+    /// An HTTP request through curl: (status, lowercased header lines, body).
+    pub fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<String>, String) {
+        self.curl_with(method, path, body.map(|b| ("application/json", b.to_string())))
+    }
+
+    /// An HTTP request through curl whose body is the file at `file` (a tar, as clients send
+    /// archives and build contexts): (status, body).
+    pub fn curl_file(&self, method: &str, path: &str, file: Option<&Path>) -> (u16, String) {
+        let data = file.map(|f| ("application/x-tar", format!("@{}", f.display())));
+        let (status, _, body) = self.curl_with(method, path, data);
+        (status, body)
+    }
+
+    /// curl with a body given as `--data-binary` takes it (`@FILE` or the text) and its type.
+    fn curl_with(&self, method: &str, path: &str, data: Option<(&str, String)>) -> (u16, Vec<String>, String) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-i", "--max-time", "60", "--unix-socket"])
+            .arg(self.socket())
+            .args(["-X", method]);
+        if method == "HEAD" {
+            cmd.arg("-I");
+        }
+        if let Some((content_type, data)) = data {
+            cmd.args(["-H", &format!("Content-Type: {content_type}"), "--data-binary", &data]);
+        }
+        let out = cmd.arg(format!("http://berth{path}")).output().expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+        let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status from curl for {method} {path}: {text:?}"));
+        (status, lines.map(str::to_lowercase).collect(), body.to_string())
+    }
+}
+
+impl Served {
+    /// SIGTERM to the server's process group, as a service manager stops it; waits for it to end.
     pub fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             if let Some(group) = rustix::process::Pid::from_raw(self.child.id() as i32) {
@@ -187,16 +234,13 @@ impl Served {
             let _ = self.child.wait();
         }
     }
-
-    /// Whether the server still answers.
-    pub fn answers(&self) -> bool {
-        self.curl("GET", "/_ping", None).0 == 200
-    }
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
         self.stop();
-        let _ = std::fs::remove_file(&self.socket);
+        for socket in &self.sockets {
+            let _ = std::fs::remove_file(socket);
+        }
     }
 }

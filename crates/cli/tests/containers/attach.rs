@@ -2,81 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::common::pty::Pty;
 use crate::common::*;
 use crate::stdout;
-
-/// A pseudo-terminal for driving `run -it` and `attach` as a user would.
-struct Pty {
-    master: std::fs::File,
-}
-
-impl Pty {
-    /// Spawns berth with its stdin, stdout and stderr on a new pty's slave.
-    fn spawn(berth: &Berth, args: &[&str]) -> (Pty, std::process::Child) {
-        Pty::spawn_sized(berth, args, 24, 80)
-    }
-
-    /// The same, with a terminal of `rows` x `cols`.
-    fn spawn_sized(berth: &Berth, args: &[&str], rows: u16, cols: u16) -> (Pty, std::process::Child) {
-        use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
-        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("openpt");
-        grantpt(&master).expect("grantpt");
-        unlockpt(&master).expect("unlockpt");
-        let size = rustix::termios::Winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        rustix::termios::tcsetwinsize(&master, size).expect("window size");
-        let name = ptsname(&master, Vec::new()).expect("ptsname");
-        let slave = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(name.to_str().expect("utf-8 pts name"))
-            .expect("open slave");
-        let child = berth
-            .cmd(args)
-            .stdin(slave.try_clone().expect("dup"))
-            .stdout(slave.try_clone().expect("dup"))
-            .stderr(slave)
-            .spawn()
-            .expect("spawn");
-        let master = std::fs::File::from(master);
-        rustix::fs::fcntl_setfl(&master, rustix::fs::OFlags::NONBLOCK).expect("nonblock");
-        (Pty { master }, child)
-    }
-
-    /// Reads until `want` shows up (or fails after 10 s); returns all read.
-    fn expect(&mut self, want: &str) -> String {
-        use std::io::Read;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        while Instant::now() < deadline {
-            match self.master.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    seen.extend_from_slice(&buf[..n]);
-                    if String::from_utf8_lossy(&seen).contains(want) {
-                        return String::from_utf8_lossy(&seen).into_owned();
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
-                Err(_) => break,
-            }
-        }
-        panic!(
-            "never saw {want:?} on the terminal; got {:?}",
-            String::from_utf8_lossy(&seen)
-        );
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        use std::io::Write;
-        self.master.write_all(bytes).expect("write to pty");
-    }
-}
 
 fn wait_child(child: &mut std::process::Child) -> i32 {
     let deadline = Instant::now() + Duration::from_secs(10);

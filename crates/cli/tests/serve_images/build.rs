@@ -1,7 +1,7 @@
 //! `docker build` (the classic builder) through the server, and contexts that are not archives.
 
+use crate::common::served::{docker_clients, Served};
 use crate::common::with_busybox;
-use crate::served::{docker_clients, Served};
 use crate::{context_dir, have_clients, stderr, stdout};
 
 #[test]
@@ -16,7 +16,7 @@ fn docker_build_streams_the_classic_builders_lines() {
     for (i, client) in docker_clients().into_iter().enumerate() {
         let (one, two) = (format!("one:{i}"), format!("two:{i}"));
         let greeting = format!("GREETING=howdy{i}");
-        let out = server.docker_ok(
+        let out = server.client_ok(
             client,
             &["build", "-t", &one, "-t", &two, "--build-arg", &greeting, context],
         );
@@ -39,15 +39,15 @@ fn docker_build_streams_the_classic_builders_lines() {
 
     let client = docker_clients()[0];
     // -q prints the image ID alone.
-    let quiet = server.docker_ok(client, &["build", "-q", "-t", "quiet:1", context]);
-    let id = server.docker_ok(client, &["image", "inspect", "-f", "{{.Id}}", "quiet:1"]);
+    let quiet = server.client_ok(client, &["build", "-q", "-t", "quiet:1", context]);
+    let id = server.client_ok(client, &["image", "inspect", "-f", "{{.Id}}", "quiet:1"]);
     assert_eq!(quiet.trim(), id.trim());
 
     // A Dockerfile outside the context: the client adds it to the archive it sends.
     let outside = berth.path("Dockerfile.outside");
     std::fs::write(&outside, "FROM busybox\nRUN echo outside > /where\n").expect("Dockerfile");
     let outside = outside.to_str().expect("path");
-    server.docker_ok(client, &["build", "-f", outside, "-t", "outside:1", context]);
+    server.client_ok(client, &["build", "-f", outside, "-t", "outside:1", context]);
     assert_eq!(
         berth.ok(&["run", "--rm", "outside:1", "cat", "/where"]).trim(),
         "outside"
@@ -70,7 +70,7 @@ fn docker_build_streams_the_classic_builders_lines() {
     assert_eq!(berth.ok(&["ps", "-a", "-q"]).trim(), "");
 
     // The build cache goes with builder prune, through the API.
-    let (status, body) = server.curl("POST", "/build/prune", None);
+    let (status, body) = server.curl_file("POST", "/build/prune", None);
     assert_eq!(status, 200, "{body}");
     let pruned: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert!(
@@ -89,18 +89,18 @@ fn a_context_that_is_no_archive_or_dockerfile_is_a_400_and_changes_nothing() {
     let before = berth.store_state();
     let garbage = berth.path("garbage");
     std::fs::write(&garbage, [0xff, 0xfe, 0x00, 0x81, 0x13, 0x37].repeat(200)).expect("garbage");
-    let (status, body) = server.curl("POST", "/build?t=bad:1", Some(&garbage));
+    let (status, body) = server.curl_file("POST", "/build?t=bad:1", Some(&garbage));
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("\"message\""), "{body}");
     // Text is taken for a Dockerfile, as dockerd does; one that does not parse is a 400 too.
     let text = berth.path("text");
     std::fs::write(&text, "this is not a Dockerfile\n").expect("text");
-    let (status, body) = server.curl("POST", "/build?t=bad:1", Some(&text));
+    let (status, body) = server.curl_file("POST", "/build?t=bad:1", Some(&text));
     assert_eq!(status, 400, "{body}");
     // A gzip stream that is cut short.
     let cut = berth.path("cut.gz");
     std::fs::write(&cut, [0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00]).expect("gzip head");
-    let (status, body) = server.curl("POST", "/build?t=bad:1", Some(&cut));
+    let (status, body) = server.curl_file("POST", "/build?t=bad:1", Some(&cut));
     assert_eq!(status, 400, "{body}");
     assert_eq!(berth.store_state(), before);
     assert_eq!(berth.ok(&["ps", "-a", "-q"]).trim(), "");

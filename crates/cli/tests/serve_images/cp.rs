@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use crate::common::served::{docker_clients, Served};
 use crate::common::with_busybox;
-use crate::served::{docker_clients, Served};
 use crate::{have_clients, stderr, stdout};
 
 /// A tar whose entries are named as given, `..` included (the tar crate refuses to write such
@@ -64,9 +64,9 @@ fn docker_cp_copies_both_ways_and_export_writes_the_filesystem() {
         std::fs::create_dir_all(&out_dir).expect("out dir");
         let out = out_dir.to_str().expect("path");
         // Out: a file under a new name, a directory into a directory.
-        server.docker_ok(client, &["cp", "box:/data/file", &format!("{out}/copied")]);
+        server.client_ok(client, &["cp", "box:/data/file", &format!("{out}/copied")]);
         assert_eq!(read(&out_dir.join("copied")), "inside\n");
-        server.docker_ok(client, &["cp", "box:/data", out]);
+        server.client_ok(client, &["cp", "box:/data", out]);
         assert_eq!(read(&out_dir.join("data/sub/deep")), "deep\n");
         assert_eq!(
             std::fs::read_link(out_dir.join("data/link")).expect("a link stays a link"),
@@ -74,7 +74,7 @@ fn docker_cp_copies_both_ways_and_export_writes_the_filesystem() {
         );
         // In: a file under a new name, a directory into a directory; the berth CLI reads them.
         let note = host.join("note.txt");
-        server.docker_ok(
+        server.client_ok(
             client,
             &["cp", note.to_str().expect("path"), &format!("box:/data/note{i}")],
         );
@@ -82,7 +82,7 @@ fn docker_cp_copies_both_ways_and_export_writes_the_filesystem() {
         berth.ok(&["cp", &format!("box:/data/note{i}"), back.to_str().expect("path")]);
         assert_eq!(read(&back), "from the host\n");
         let dir = host.join("dir");
-        server.docker_ok(client, &["cp", dir.to_str().expect("path"), &format!("box:/in{i}")]);
+        server.client_ok(client, &["cp", dir.to_str().expect("path"), &format!("box:/in{i}")]);
         let shown = stdout(&berth.run(&["cp", &format!("box:/in{i}/nested/n.txt"), "-"]));
         assert!(shown.contains("nested\n"), "{shown}");
         // A missing path: the 404 in the client's words (20.10 reads only the HEAD's status).
@@ -124,7 +124,7 @@ fn docker_cp_copies_both_ways_and_export_writes_the_filesystem() {
 
     // export: the whole filesystem, what the container wrote included.
     let exported = berth.path("export.tar");
-    server.docker_ok(
+    server.client_ok(
         docker_clients()[0],
         &["export", "-o", exported.to_str().expect("path"), "box"],
     );
@@ -183,7 +183,7 @@ fn archives_that_reach_outside_their_directory_are_refused_and_write_nothing_out
         hostile_tar(&[("ok-first", None, "fine\n"), (&escape, None, "pwned\n")]),
     )
     .expect("tar");
-    let (status, body) = server.curl("PUT", "/containers/box/archive?path=/target", Some(&tar));
+    let (status, body) = server.curl_file("PUT", "/containers/box/archive?path=/target", Some(&tar));
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("outside its directory"), "{body}");
 
@@ -199,7 +199,7 @@ fn archives_that_reach_outside_their_directory_are_refused_and_write_nothing_out
         ]),
     )
     .expect("tar");
-    let (status, body) = server.curl("PUT", "/containers/box/archive?path=/target/inner", Some(&tar));
+    let (status, body) = server.curl_file("PUT", "/containers/box/archive?path=/target/inner", Some(&tar));
     // Whether refused or kept inside, nothing reaches the host.
     assert!(status == 200 || status == 400 || status == 404, "{status}: {body}");
     assert_eq!(
@@ -212,7 +212,7 @@ fn archives_that_reach_outside_their_directory_are_refused_and_write_nothing_out
     // A file where a directory is, with the docker client's noOverwriteDirNonDir.
     let tar = berth.path("swap.tar");
     std::fs::write(&tar, hostile_tar(&[("inner", None, "not a dir\n")])).expect("tar");
-    let (status, body) = server.curl(
+    let (status, body) = server.curl_file(
         "PUT",
         "/containers/box/archive?path=/target&noOverwriteDirNonDir=true",
         Some(&tar),
@@ -223,9 +223,9 @@ fn archives_that_reach_outside_their_directory_are_refused_and_write_nothing_out
     // Not a tar at all, and a target that is no directory.
     let garbage = berth.path("garbage");
     std::fs::write(&garbage, [0x13u8, 0x37].repeat(700)).expect("garbage");
-    let (status, _) = server.curl("PUT", "/containers/box/archive?path=/target", Some(&garbage));
+    let (status, _) = server.curl_file("PUT", "/containers/box/archive?path=/target", Some(&garbage));
     assert!(status >= 400, "{status}");
-    let (status, _) = server.curl("PUT", "/containers/box/archive?path=/nothing", Some(&tar));
+    let (status, _) = server.curl_file("PUT", "/containers/box/archive?path=/nothing", Some(&tar));
     assert_eq!(status, 404);
     assert_eq!(berth.store_state(), before);
     assert!(server.answers());

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use crate::common::served::{docker_clients, Served};
 use crate::common::{with_busybox, Berth};
-use crate::served::{docker_clients, Served};
 use crate::{check_clean, eventually, have_clients, source_in, tar_of};
 
 #[test]
@@ -31,7 +31,7 @@ fn a_client_that_leaves_mid_pull_leaves_the_server_serving_and_a_later_pull_work
         .trim()
         .is_empty()));
     check_clean(&berth);
-    let out = server.docker_ok(
+    let out = server.client_ok(
         docker_clients()[0],
         &["pull", &format!("{}/test/busybox:1", registry.host())],
     );

@@ -6,8 +6,6 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-#[path = "../common/served.rs"]
-mod served;
 
 mod archives;
 mod build;

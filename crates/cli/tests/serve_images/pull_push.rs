@@ -1,8 +1,8 @@
 //! `docker pull`, `docker push`, `docker login` and `/distribution` through the server, against
 //! `berth registry serve` on loopback.
 
+use crate::common::served::{docker_clients, Served};
 use crate::common::{with_busybox, Berth};
-use crate::served::{docker_clients, Served};
 use crate::{have_clients, json_lines, source_in, stderr, stdout};
 
 #[test]
@@ -19,7 +19,7 @@ fn docker_pulls_and_pushes_with_progress_and_digests() {
     let berth = Berth::new();
     let server = Served::start(&berth);
     for (i, client) in docker_clients().into_iter().enumerate() {
-        let out = server.docker_ok(client, &["pull", &name]);
+        let out = server.client_ok(client, &["pull", &name]);
         assert!(out.contains("1: Pulling from test/busybox"), "{client}: {out}");
         assert!(out.contains(&format!("Digest: {digest}")), "{client}: {out}");
         if i == 0 {
@@ -34,7 +34,7 @@ fn docker_pulls_and_pushes_with_progress_and_digests() {
                 "{client}: {out}"
             );
         }
-        let repo_digest = server.docker_ok(client, &["image", "inspect", "-f", "{{index .RepoDigests 0}}", &name]);
+        let repo_digest = server.client_ok(client, &["image", "inspect", "-f", "{{index .RepoDigests 0}}", &name]);
         assert_eq!(repo_digest.trim(), format!("{host}/test/busybox@{digest}"));
     }
     // The CLI of the same data root sees what the server pulled.
@@ -45,19 +45,19 @@ fn docker_pulls_and_pushes_with_progress_and_digests() {
     // A push under another name sends the manifest the image came with: the same digest.
     let client = docker_clients()[0];
     let copy = format!("{host}/test/copy:2");
-    server.docker_ok(client, &["tag", &name, &copy]);
-    let out = server.docker_ok(client, &["push", &copy]);
+    server.client_ok(client, &["tag", &name, &copy]);
+    let out = server.client_ok(client, &["push", &copy]);
     assert!(
         out.contains(&format!("The push refers to repository [{host}/test/copy]")),
         "{out}"
     );
     assert!(out.contains(&format!("2: digest: {digest} size: ")), "{out}");
     let by_digest = format!("{host}/test/copy@{digest}");
-    let out = server.docker_ok(client, &["pull", &by_digest]);
+    let out = server.client_ok(client, &["pull", &by_digest]);
     assert!(out.contains("Status: Image is up to date for"), "{out}");
 
     // The raw streams: Docker's JSON messages, the push ending with its aux.
-    let (status, body) = server.curl(
+    let (status, body) = server.curl_file(
         "POST",
         &format!("/images/create?fromImage={host}/test/busybox&tag=1"),
         None,
@@ -68,14 +68,14 @@ fn docker_pulls_and_pushes_with_progress_and_digests() {
         messages[0],
         serde_json::json!({"status": "Pulling from test/busybox", "id": "1"})
     );
-    let (status, body) = server.curl("POST", &format!("/images/{host}/test/copy/push?tag=2"), None);
+    let (status, body) = server.curl_file("POST", &format!("/images/{host}/test/copy/push?tag=2"), None);
     assert_eq!(status, 200, "{body}");
     let last = json_lines(&body).pop().expect("a message");
     assert_eq!(last["aux"]["Tag"], "2", "{body}");
     assert_eq!(last["aux"]["Digest"], digest.as_str(), "{body}");
 
     // What the registry holds, without pulling it.
-    let (status, body) = server.curl("GET", &format!("/distribution/{name}/json"), None);
+    let (status, body) = server.curl_file("GET", &format!("/distribution/{name}/json"), None);
     assert_eq!(status, 200, "{body}");
     let inspected: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(inspected["Descriptor"]["digest"], digest.as_str());
@@ -98,7 +98,7 @@ fn a_missing_image_is_dockers_not_found_and_changes_nothing() {
         assert!(!out.status.success(), "{client}: {}", stdout(&out));
         assert!(stderr(&out).contains("manifest unknown"), "{client}: {}", stderr(&out));
     }
-    let (status, body) = server.curl(
+    let (status, body) = server.curl_file(
         "POST",
         &format!("/images/create?fromImage={}/test/nothing&tag=1", registry.host()),
         None,
@@ -137,16 +137,16 @@ fn docker_login_checks_with_the_registry_and_pushes_with_the_clients_credentials
     assert!(!wrong.status.success());
     assert!(stderr(&wrong).contains("unauthorized"), "{}", stderr(&wrong));
     let name = format!("{host}/private/busybox:1");
-    server.docker_ok(client, &["tag", "busybox", &name]);
+    server.client_ok(client, &["tag", "busybox", &name]);
     // Without credentials the registry refuses the push.
     let refused = server.docker_with(client, &["push", &name]);
     assert!(!refused.status.success(), "{}", stdout(&refused));
 
-    let out = server.docker_ok(client, &["login", &host, "-u", "alice", "-p", "s3cret"]);
+    let out = server.client_ok(client, &["login", &host, "-u", "alice", "-p", "s3cret"]);
     assert!(out.contains("Login Succeeded"), "{out}");
     // The client keeps the credentials and sends them with X-Registry-Auth; the server stores none.
     assert!(!berth.path("docker-config/config.json").exists());
-    let out = server.docker_ok(client, &["push", &name]);
+    let out = server.client_ok(client, &["push", &name]);
     assert!(out.contains("1: digest: sha256:"), "{out}");
 
     let auth = berth.path("auth.json");
@@ -155,7 +155,7 @@ fn docker_login_checks_with_the_registry_and_pushes_with_the_clients_credentials
         format!(r#"{{"username":"alice","password":"s3cret","serveraddress":"{host}"}}"#),
     )
     .expect("auth body");
-    let (status, body) = server.curl("POST", "/auth", Some(&auth));
+    let (status, body) = server.curl_file("POST", "/auth", Some(&auth));
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&body).expect("json")["Status"],
@@ -166,5 +166,5 @@ fn docker_login_checks_with_the_registry_and_pushes_with_the_clients_credentials
         format!(r#"{{"username":"alice","password":"nope","serveraddress":"{host}"}}"#),
     )
     .expect("auth body");
-    assert_eq!(server.curl("POST", "/auth", Some(&auth)).0, 401);
+    assert_eq!(server.curl_file("POST", "/auth", Some(&auth)).0, 401);
 }

@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
+use crate::common::served::Served;
 use crate::common::with_busybox;
-use crate::served::Served;
 use crate::{context_dir, have_clients, source_in, stderr, stdout};
 
 const SCRIPT: &str = r#"

@@ -438,8 +438,9 @@ impl Engine {
 
     /// `wait`: blocks until the container stops, returns its exit code.
     pub fn wait_container(&self, name: &str) -> Result<i64> {
-        let container = self.container(name)?;
-        self.wait_stopped(container.id(), None)
+        let never = std::sync::atomic::AtomicBool::new(false);
+        let outcome = self.wait_container_until(name, super::WaitCondition::NotRunning, &never)?;
+        Ok(outcome.map_or(0, |o| o.status_code))
     }
 
     pub(crate) fn load_container_row(&self, row: rows::ContainerRow) -> Result<super::Container> {

@@ -2,12 +2,14 @@
 //! ([`Reader`]), so reading one costs the same memory whatever its size.
 
 mod reader;
+mod stream;
 mod tail;
 
 use berth_relay::log::rotated;
 pub use berth_relay::log::Writer;
 pub use reader::Reader;
 use serde::Deserialize;
+pub use stream::{LogNext, LogStream, LogsRequest};
 
 #[derive(Debug, Deserialize)]
 pub struct Entry {
@@ -20,6 +22,20 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry as `logs` shows it: `[TIME ][DETAILS ]TEXT`.
+    pub fn line(&self, timestamps: bool, details: bool) -> String {
+        let mut text = String::with_capacity(self.log.len() + 40);
+        if timestamps {
+            text.push_str(&self.time);
+            text.push(' ');
+        }
+        if details {
+            text.push_str(&self.details());
+        }
+        text.push_str(&self.log);
+        text
+    }
+
     /// `logs --details`: the attributes as Docker prints them, `k=v,k2=v2` (keys sorted, both
     /// query-escaped), then a space; a lone space when there are none.
     pub fn details(&self) -> String {

@@ -20,6 +20,7 @@ mod remove;
 pub mod stats;
 pub mod top;
 mod validate;
+mod wait;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,12 +33,13 @@ pub use berth_relay::Caller;
 pub use cp::{CopyInOptions, PathKind, PathStat};
 pub use create::CreateOptions;
 pub use data::{ChangeKind, CommitConfig, CommitOptions, FilesystemChange};
-pub use exec::{ExecOptions, ExecProcess, ExecStdio};
+pub use exec::{ExecOptions, ExecProcess, ExecStdio, ExecTerminal};
 pub use health::HealthConfig;
 pub use lifecycle::{Ended, StartMode, Started};
 pub(crate) use monitor::point_resolver_at;
 pub use ops::UpdateOptions;
 pub use options::{DeviceMapping, RestartPolicy, RestartPolicyName, Ulimit};
+pub use wait::{WaitCondition, WaitOutcome, Waiter};
 
 use crate::ContainerState;
 use crate::{time, Engine, Error, Result};

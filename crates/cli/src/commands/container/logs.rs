@@ -1,6 +1,7 @@
 //! `logs`.
 
 use super::*;
+use berth_engine::containers::logs::{LogNext, LogsRequest};
 
 #[derive(Args)]
 pub struct LogsArgs {
@@ -25,21 +26,14 @@ pub struct LogsArgs {
     container: String,
 }
 
-/// A `--since`/`--until` value as a UTC time, read by the engine's one parser of them (Go
+/// A `--since`/`--until` value in ns since the epoch, read by the engine's one parser of them (Go
 /// durations back from now, RFC 3339 and shorter dates, Unix seconds).
-fn parse_when(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    let nanos = berth_engine::when::parse_when(text, chrono::Utc::now())?;
-    Ok(chrono::DateTime::from_timestamp_nanos(nanos))
+fn parse_when(text: &str) -> anyhow::Result<i64> {
+    Ok(berth_engine::when::parse_when(text, chrono::Utc::now())?)
 }
 
 pub fn logs(options: &Options, args: LogsArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
-    let container = engine.container(&args.container)?;
-    if container.config.host.log_type == "none" {
-        bail!("configured logging driver does not support reading");
-    }
-    let since = args.since.as_deref().map(parse_when).transpose()?;
-    let until = args.until.as_deref().map(parse_when).transpose()?;
     let tail: Option<usize> = if args.tail == "all" {
         None
     } else {
@@ -49,47 +43,31 @@ pub fn logs(options: &Options, args: LogsArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("invalid --tail value {:?}", args.tail))?,
         )
     };
+    let request = LogsRequest {
+        tail,
+        follow: args.follow,
+        since: args.since.as_deref().map(parse_when).transpose()?,
+        until: args.until.as_deref().map(parse_when).transpose()?,
+    };
     let mut out = Output {
         stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
         stderr: io::stderr(),
     };
-    // One entry as docker prints it: [time ][details ]line, on the stream it came from.
-    let emit = |out: &mut Output, e: &berth_engine::containers::logs::Entry| -> io::Result<()> {
-        if since.is_some() || until.is_some() {
-            let t = parse_time(&e.time);
-            if since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)) {
-                return Ok(());
-            }
-        }
-        let mut text = String::new();
-        if args.timestamps {
-            text.push_str(&e.time);
-            text.push(' ');
-        }
-        if args.details {
-            text.push_str(&e.details());
-        }
-        text.push_str(&e.log);
-        out.write(e.stream == "stderr", text.as_bytes())
-    };
     // The engine streams the entries as it parses them: memory stays flat whatever the log's size.
-    let mut reader = engine.container_logs(container.id(), tail, args.follow)?;
+    let mut stream = engine.container_log_stream(&args.container, request)?;
     loop {
-        while let Some(e) = reader.next_entry()? {
-            emit(&mut out, &e)?;
-        }
-        if !args.follow {
-            break;
-        }
-        out.stdout.flush()?;
-        if !engine.container(container.id())?.is_running() {
-            // One last read for what arrived while it stopped.
-            while let Some(e) = reader.next_entry()? {
-                emit(&mut out, &e)?;
+        match stream.poll_next(&engine)? {
+            LogNext::Entry(e) => {
+                // As docker prints it, on the stream it came from.
+                let line = e.line(args.timestamps, args.details);
+                out.write(e.stream == "stderr", line.as_bytes())?;
             }
-            break;
+            LogNext::Pending => {
+                out.stdout.flush()?;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            LogNext::End => break,
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
     out.stdout.flush()?;
     Ok(())

@@ -17,7 +17,7 @@ use clap::{ArgAction, Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::{each, engine, for_each_name};
-use crate::format::{ellipsis, go_time, parse_time, Listing};
+use crate::format::{ellipsis, go_time, Listing};
 use crate::Exit;
 
 mod data;

@@ -74,16 +74,20 @@ impl ExecProcess {
         let Some(master) = &self.terminal else {
             return Err(Error::Conflict("the exec'd process has no terminal to resize".into()));
         };
-        let size = rustix::termios::Winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
+        set_window_size(master, rows, cols)
+    }
+
+    /// A handle on the process's terminal that outlives this value, for a caller that resizes it
+    /// while another thread relays and waits; None without a terminal.
+    pub fn terminal_handle(&self) -> Result<Option<ExecTerminal>> {
+        let Some(master) = &self.terminal else {
+            return Ok(None);
         };
-        rustix::termios::tcsetwinsize(master, size).map_err(|e| Error::Stream {
-            context: "resizing the exec'd process's terminal".into(),
+        let fd = rustix::io::fcntl_dupfd_cloexec(master, 3).map_err(|e| Error::Stream {
+            context: "dup of the exec terminal".into(),
             source: e.into(),
-        })
+        })?;
+        Ok(Some(ExecTerminal(fd)))
     }
 
     /// Waits for the process to end; returns its exit code (128+N when signal N killed it).
@@ -107,6 +111,29 @@ impl ExecProcess {
         let mut helper = self.helper;
         std::thread::spawn(move || helper.wait());
     }
+}
+
+/// An exec'd process's terminal, to resize (from [`ExecProcess::terminal_handle`]).
+#[derive(Debug)]
+pub struct ExecTerminal(OwnedFd);
+
+impl ExecTerminal {
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
+        set_window_size(&self.0, rows, cols)
+    }
+}
+
+fn set_window_size(master: &OwnedFd, rows: u16, cols: u16) -> Result<()> {
+    let size = rustix::termios::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    rustix::termios::tcsetwinsize(master, size).map_err(|e| Error::Stream {
+        context: "resizing the exec'd process's terminal".into(),
+        source: e.into(),
+    })
 }
 
 /// One line of the helper's status pipe.

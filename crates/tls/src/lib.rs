@@ -1,4 +1,7 @@
-//! TLS from PEM files, and a listener that hands axum finished TLS streams.
+//! TLS for berth's servers (`berth registry serve`, and `berth serve` on TCP): a server
+//! configuration from PEM files, with client certificates checked against a CA when one is given
+//! (Docker's `--tlsverify`), and a listener that hands axum finished TLS streams, each handshake in
+//! its own task so one stalled client never blocks the others.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -9,33 +12,68 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::rustls;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::error::{Error, Result};
+/// A certificate, key or CA that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(String);
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub use tokio_rustls::rustls::ServerConfig;
 
 /// A slow or silent client must not hold a handshake slot for ever.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
-pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
+/// The server's certificate chain and key; with `client_ca`, only clients presenting a certificate
+/// that CA signed may connect.
+pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Arc<ServerConfig>> {
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| Error::Tls(format!("{}: {e}", cert.display())))?;
+        .map_err(|e| Error(format!("{}: {e}", cert.display())))?;
     if certs.is_empty() {
-        return Err(Error::Tls(format!("{}: no certificate in PEM file", cert.display())));
+        return Err(Error(format!("{}: no certificate in PEM file", cert.display())));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| Error::Tls(format!("{}: {e}", key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| Error(format!("{}: {e}", key.display())))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| Error(e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => builder.with_client_cert_verifier(client_verifier(ca, provider)?),
+    };
+    let mut config = builder
         .with_single_cert(certs, key)
-        .map_err(|e| Error::Tls(format!("certificate and key do not fit together: {e}")))?;
+        .map_err(|e| Error(format!("certificate and key do not fit together: {e}")))?;
     // The server speaks HTTP/1.1 only.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Accepts client certificates signed by the CA in `ca` (PEM), and no connection without one.
+fn client_verifier(
+    ca: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| Error(format!("{}: {e}", ca.display())))?;
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| Error(format!("{}: not a CA certificate: {e}", ca.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(Error(format!("{}: no certificate in PEM file", ca.display())));
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| Error(format!("{}: {e}", ca.display())))
 }
 
 /// Accepts TCP connections and runs each handshake in its own task, so one
