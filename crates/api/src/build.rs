@@ -44,8 +44,9 @@ fn string_map(params: &Params, key: &str) -> ApiResult<BTreeMap<String, String>>
     Ok(map.into_iter().filter_map(|(k, v)| Some((k, v?))).collect())
 }
 
-/// What the request asks of the builder. Parameters for resources, cache sources, squash and the
-/// like are accepted and have no effect: berth's builder gives steps the host's defaults.
+/// What the request asks of the builder. Parameters for resources, cache sources (`cachefrom`),
+/// squash and the like are accepted and have no effect: berth's builder gives steps the host's
+/// defaults. `rm` and `forcerm` too: a step's container is always removed, as with both set.
 fn request(params: &Params, body: Body) -> ApiResult<BuildRequest> {
     if params.get("version") == Some("2") {
         return Err(ApiError::bad_request(

@@ -134,6 +134,10 @@ where
     let sink = Sink { tx: tx.clone() };
     tokio::task::spawn_blocking(move || {
         let result = call(&sink);
+        if let Err(e) = &result {
+            // Logged here, where it is seen even when the client has gone.
+            tracing::warn!(error = %e, "a streamed operation failed");
+        }
         drop(sink);
         let _ = tx.blocking_send(Message::End(result));
     });
@@ -166,7 +170,6 @@ where
 
 /// The end of a stream that failed after it began.
 fn failure(format: Format, e: &berth_engine::Error) -> io::Result<Bytes> {
-    tracing::warn!(error = %e, "a streamed operation failed");
     match format {
         Format::Json => {
             let mut line = serde_json::to_vec(&JsonMessage::error(e)).unwrap_or_default();

@@ -168,3 +168,33 @@ fn docker_login_checks_with_the_registry_and_pushes_with_the_clients_credentials
     .expect("auth body");
     assert_eq!(server.curl_file("POST", "/auth", Some(&auth)).0, 401);
 }
+
+#[test]
+fn docker_search_asks_the_registry_the_term_names() {
+    if !have_clients() {
+        return;
+    }
+    let berth = Berth::new();
+    let server = Served::start(&berth);
+    let answer = br#"{"num_results":2,"query":"box","results":[
+        {"name":"test/busybox","description":"a small box","star_count":7,"is_official":false,"is_automated":false},
+        {"name":"test/toybox","description":"another","star_count":1,"is_official":false,"is_automated":false}]}"#;
+    let (base, asked) = crate::common::serve_http(vec![("/v1/search", answer.to_vec())]);
+    let host = base.trim_start_matches("http://");
+    let (status, body) = server.curl_file(
+        "GET",
+        &format!("/images/search?term={host}/box&limit=5&filters=%7B%22stars%22%3A%7B%225%22%3Atrue%7D%7D"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let results: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(results.as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(results[0]["name"], "test/busybox");
+    assert_eq!(results[0]["star_count"], 7);
+    assert!(asked.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    let out = server.client_ok(docker_clients()[0], &["search", &format!("{host}/box")]);
+    assert!(out.contains("test/busybox") && out.contains("test/toybox"), "{out}");
+    // A limit outside Docker's range is a 400.
+    let (status, _) = server.curl_file("GET", "/images/search?term=box&limit=1000", None);
+    assert_eq!(status, 400);
+}
