@@ -1,7 +1,8 @@
 //! How the CLI's exit status is chosen, in one place, as Docker's client chooses it: 1 when the
 //! engine refuses or fails a request, whatever its kind; 125 when a command that runs a container
 //! (`run`, `create`, `start -a`) fails in the engine; 126 or 127 when the container's command
-//! cannot be invoked or found; otherwise the container's or process's own status.
+//! cannot be invoked or found; otherwise the container's or process's own status. A command whose
+//! stdout reader went away ends with 141, as one killed by SIGPIPE would (`out.rs`, and `main`).
 
 use berth_engine::{Error, ErrorKind};
 

@@ -4,6 +4,7 @@ mod commands;
 mod exit;
 mod format;
 mod lazy;
+mod out;
 mod progress;
 
 use std::path::PathBuf;
@@ -340,6 +341,11 @@ fn main() -> ExitCode {
         Command::Events(args) => events::events(&options, args.0),
         Command::Version(args) => system::version(&options, args.0),
     };
+    // A reader that went away took what was left to print: end as a program killed by SIGPIPE
+    // would, quietly, whatever the command made of its failed write (see out.rs).
+    if out::closed() {
+        return ExitCode::from(out::CLOSED_STATUS);
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

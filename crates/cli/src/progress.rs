@@ -44,7 +44,8 @@ impl Printer {
         if self.to_stderr {
             Box::new(std::io::stderr())
         } else {
-            Box::new(std::io::stdout())
+            // A closed stdout is noted (`main` ends with its status); the transfer goes on.
+            Box::new(crate::out::stdout())
         }
     }
 }

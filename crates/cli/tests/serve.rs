@@ -486,10 +486,11 @@ fn sockets_are_made_as_asked_and_tcp_is_refused() {
     );
 }
 
-/// `docker top`, `stats` and `diff` of a container the berth CLI started: the processes, the
-/// counters (with a CPU use computed from two readings) and the changes dockerd would report.
+/// `docker top`, `stats`, `diff` and `update` of a container the berth CLI started: the processes,
+/// the counters (with a CPU use computed from two readings), the changes dockerd would report, and
+/// new limits the CLI then sees.
 #[test]
-fn top_stats_and_diff_of_a_container_the_cli_started() {
+fn top_stats_diff_and_update_of_a_container_the_cli_started() {
     if !have_clients() {
         return;
     }
@@ -535,6 +536,27 @@ fn top_stats_and_diff_of_a_container_the_cli_started() {
         berth.ok(&["diff", "busy"]),
         "both front doors report the same changes"
     );
+    // update through the API, seen by the CLI; what berth cannot change is refused by name.
+    server.docker_ok(&[
+        "update",
+        "--memory",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--restart",
+        "on-failure:2",
+        "busy",
+    ]);
+    let updated = berth.ok(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        "busy",
+    ]);
+    assert_eq!(updated.trim(), format!("{} on-failure:2", 64 << 20));
+    let out = server.docker(&["update", "--cpu-quota", "50000", "busy"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CpuQuota"));
     // A stopped container: zeros, not an error; top refuses as dockerd does.
     berth.ok(&["kill", "busy"]);
     let stopped = server.docker_ok(&["stats", "--no-stream", "--format", "{{.PIDs}}", "busy"]);

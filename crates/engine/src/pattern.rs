@@ -1,4 +1,5 @@
-//! Go's `path.Match` patterns, which Docker's filters use (`reference=busybox*`, `reference=*/app:1.?`):
+//! Go's `path.Match` patterns, which Docker's filters (`reference=busybox*`, `reference=*/app:1.?`) and
+//! COPY/ADD sources (`src/*/conf/*.yml`, matched part by part: `build/sources.rs`) use:
 //! `*` is any run of characters but `/`, `?` one character but `/`, `[...]` a class of characters
 //! (`[^...]` negated, `a-z` ranges), and `\` makes the next character literal. A malformed pattern is
 //! an error, as in Go, rather than a pattern that never matches, so that a typo is reported.

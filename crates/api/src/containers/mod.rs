@@ -1,10 +1,11 @@
 //! Container endpoints: create, list, inspect, start, wait, attach, logs, resize, stop, kill,
-//! restart, pause, unpause, rename, remove and prune. Attach and logs, which stream, have their own
+//! restart, pause, unpause, rename, update, remove and prune. Attach and logs, which stream, have their own
 //! files, as does create's reading of Docker's request.
 
 pub mod attach;
 pub mod create;
 mod logs;
+mod update;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
+use berth_engine::containers::inspect::InspectRequest;
 use berth_engine::containers::list::ListRequest;
 use berth_engine::containers::{StartMode, WaitCondition, WaitOutcome};
 use serde::Serialize;
@@ -41,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/containers/{id}/pause", post(pause))
         .route("/containers/{id}/unpause", post(unpause))
         .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/update", post(update::update))
         .route("/containers/{id}", delete(remove))
 }
 
@@ -198,8 +201,11 @@ async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Respon
     Ok(reply::json(&list))
 }
 
-async fn inspect(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let inspected = state.call(move |engine| engine.inspect_container(&id)).await?;
+async fn inspect(State(state): State<AppState>, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+    let request = InspectRequest {
+        size: params.flag("size"),
+    };
+    let inspected = state.call(move |engine| engine.inspect_container(&id, request)).await?;
     Ok(reply::json(&inspected))
 }
 

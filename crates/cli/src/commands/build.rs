@@ -1,7 +1,7 @@
 //! `build` and `builder prune`.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -11,6 +11,7 @@ use berth_engine::Options;
 use clap::{Args, Subcommand};
 
 use super::engine;
+use crate::out::outln;
 
 #[derive(Args)]
 pub struct BuildArgs {
@@ -71,9 +72,8 @@ struct Lines {
 impl BuildOutput for Lines {
     fn line(&self, text: &str) {
         if !self.quiet {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
+            // A closed stdout is noted (`main` ends with its status); the build goes on.
+            let _ = outln!("{text}");
         }
     }
 }
@@ -138,7 +138,7 @@ pub fn build(options: &Options, args: BuildArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
     let id = engine.build_from(request, &Lines { quiet: args.quiet })?;
     if args.quiet {
-        println!("{id}");
+        outln!("{id}")?;
     }
     if let Some(path) = &args.iidfile {
         std::fs::write(path, id.to_string()).with_context(|| format!("writing {}", path.display()))?;
@@ -201,6 +201,6 @@ pub fn builder(options: &Options, command: BuilderCommand) -> anyhow::Result<()>
         return Ok(());
     }
     let bytes = engine(options)?.prune_build_cache()?.space_reclaimed;
-    println!("Total reclaimed space: {}", crate::format::human_size(bytes, 4));
+    outln!("Total reclaimed space: {}", crate::format::human_size(bytes, 4))?;
     Ok(())
 }

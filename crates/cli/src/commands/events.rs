@@ -41,17 +41,16 @@ pub fn events(options: &Options, args: EventsArgs) -> anyhow::Result<()> {
     };
     let json = matches!(args.format.as_deref(), Some("json") | Some("{{json .}}"));
     let mut events = engine(options)?.events(request)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     while let Some(event) = events.next_event()? {
         let line = match &template {
             Some(template) => template.render(&go_fields(&event))?,
             None if json => serde_json::to_string(&event)?,
             None => plain_line(&event),
         };
-        // A closed stdout (`| head -1`) ends the stream.
-        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-            break;
-        }
+        // A closed stdout (`| head -1`) ends the stream, quietly (`main` sees it noted).
+        writeln!(out, "{line}")?;
+        out.flush()?;
     }
     Ok(())
 }

@@ -2,10 +2,11 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use berth_engine::containers::inspect::InspectRequest;
 use berth_engine::filters::Filters;
 use berth_engine::images::{
     ImageListOptions, ImagePruneOptions, ImageSummary, ImportOptions, ImportSource, Removed, MISSING,
@@ -16,6 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::engine;
 use crate::format::{ellipsis, go_time_unix, human_size, inspect_json, render_one, rfc3339_unix, since_unix, Listing};
+use crate::out::{out, outln};
 use crate::Exit;
 
 #[derive(Subcommand)]
@@ -101,7 +103,7 @@ pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
         for image in &images {
             let id = short_id(&image.id, args.no_trunc);
             if seen.insert(id.clone()) {
-                println!("{id}");
+                outln!("{id}")?;
             }
         }
         return Ok(());
@@ -116,7 +118,7 @@ pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
         "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     };
     let listing = Listing::new(args.format.as_deref(), table)?;
-    print!(
+    out!(
         "{}",
         listing.render(
             &rows,
@@ -134,7 +136,7 @@ pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
                 ("VirtualSize", "VIRTUAL SIZE"),
             ])
         )?
-    );
+    )?;
     Ok(())
 }
 
@@ -240,7 +242,7 @@ pub fn import(options: &Options, args: ImportArgs) -> anyhow::Result<()> {
         let mut file = File::open(&args.source).with_context(|| format!("open {}", args.source))?;
         engine.import_from(ImportSource::Stream(&mut file), &import)?
     };
-    println!("{id}");
+    outln!("{id}")?;
     Ok(())
 }
 
@@ -270,15 +272,16 @@ pub struct RmArgs {
     images: Vec<String>,
 }
 
-fn print_removed(removed: &[Removed], lower: bool) {
+fn print_removed(removed: &[Removed], lower: bool) -> std::io::Result<()> {
     for r in removed {
         match (r, lower) {
-            (Removed::Untagged(n), false) => println!("Untagged: {n}"),
-            (Removed::Deleted(d), false) => println!("Deleted: {d}"),
-            (Removed::Untagged(n), true) => println!("untagged: {n}"),
-            (Removed::Deleted(d), true) => println!("deleted: {d}"),
-        }
+            (Removed::Untagged(n), false) => outln!("Untagged: {n}"),
+            (Removed::Deleted(d), false) => outln!("Deleted: {d}"),
+            (Removed::Untagged(n), true) => outln!("untagged: {n}"),
+            (Removed::Deleted(d), true) => outln!("deleted: {d}"),
+        }?;
     }
+    Ok(())
 }
 
 pub fn rm(options: &Options, args: RmArgs) -> anyhow::Result<()> {
@@ -286,7 +289,7 @@ pub fn rm(options: &Options, args: RmArgs) -> anyhow::Result<()> {
     let mut failed = false;
     for name in &args.images {
         match engine.remove_image(name, args.force) {
-            Ok(removed) => print_removed(&removed, false),
+            Ok(removed) => print_removed(&removed, false)?,
             Err(e) => {
                 eprintln!("Error: {e}");
                 failed = true;
@@ -326,11 +329,11 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
     }
     let pruned = engine(options)?.prune_images_filtered(&ImagePruneOptions { all: args.all, filters })?;
     if !pruned.removed.is_empty() {
-        println!("Deleted Images:");
-        print_removed(&pruned.removed, true);
-        println!();
+        outln!("Deleted Images:")?;
+        print_removed(&pruned.removed, true)?;
+        outln!()?;
     }
-    println!("Total reclaimed space: {}", human_size(pruned.space_reclaimed, 4));
+    outln!("Total reclaimed space: {}", human_size(pruned.space_reclaimed, 4))?;
     Ok(())
 }
 
@@ -356,16 +359,18 @@ pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
         bail!("\"{kind}\" is not a valid value for --type: use image, container or volume");
     }
     let engine = engine(options)?;
+    // --size counts containers' writable layers (images have their size anyway).
+    let request = InspectRequest { size: args.size };
     let mut values = Vec::new();
     let mut failed = false;
     for name in &args.names {
         // Like docker: containers first, then images, unless --type says which.
         let found = match kind {
             "image" => engine.inspect_image(name).and_then(to_json),
-            "container" => engine.inspect_container(name).and_then(to_json),
+            "container" => engine.inspect_container(name, request).and_then(to_json),
             "volume" => engine.volume(name).map(|v| super::volume::volume_json(&v)),
             _ => engine
-                .inspect_container(name)
+                .inspect_container(name, request)
                 .and_then(to_json)
                 .or_else(|_| engine.inspect_image(name).and_then(to_json))
                 .or_else(|e| {
@@ -406,10 +411,10 @@ pub fn print_inspect(values: &[Value], format: Option<&str>) -> anyhow::Result<(
     match format {
         Some(format) => {
             for v in values {
-                println!("{}", render_one(format, v)?);
+                outln!("{}", render_one(format, v)?)?;
             }
         }
-        None => println!("{}", inspect_json(&Value::Array(values.to_vec()))),
+        None => outln!("{}", inspect_json(&Value::Array(values.to_vec())))?,
     }
     Ok(())
 }
@@ -451,7 +456,7 @@ pub fn history(options: &Options, args: HistoryArgs) -> anyhow::Result<()> {
     };
     if args.quiet {
         for row in &rows {
-            println!("{}", id_text(&row.id));
+            outln!("{}", id_text(&row.id))?;
         }
         return Ok(());
     }
@@ -480,7 +485,7 @@ pub fn history(options: &Options, args: HistoryArgs) -> anyhow::Result<()> {
         args.format.as_deref(),
         "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
     )?;
-    print!(
+    out!(
         "{}",
         listing.render(
             &values,
@@ -494,7 +499,7 @@ pub fn history(options: &Options, args: HistoryArgs) -> anyhow::Result<()> {
                 ("Tags", "TAGS"),
             ])
         )?
-    );
+    )?;
     Ok(())
 }
 
@@ -527,11 +532,10 @@ pub fn save(options: &Options, args: SaveArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("failed to save image to {}", path.display()))?;
         }
         None => {
-            let stdout = io::stdout();
-            if stdout.is_terminal() {
+            if io::stdout().is_terminal() {
                 bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
             }
-            drop(engine.save(&args.images, stdout.lock())?);
+            engine.save(&args.images, crate::out::stdout())?.flush()?;
         }
     }
     Ok(())
@@ -567,7 +571,7 @@ pub fn load(options: &Options, args: LoadArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
     let loaded = engine.load(input)?;
     for line in loaded.iter().flat_map(|image| image.lines()) {
-        println!("{line}");
+        outln!("{line}")?;
     }
     // -q hides progress, as Docker's does: berth's load prints none, only the lines above (which -q keeps).
     let _ = args.quiet;

@@ -10,6 +10,7 @@ pub mod volume;
 
 use berth_engine::{Engine, Options};
 
+use crate::out::{out, outln};
 use crate::Exit;
 
 pub fn engine(options: &Options) -> anyhow::Result<Engine> {
@@ -18,9 +19,7 @@ pub fn engine(options: &Options) -> anyhow::Result<Engine> {
 
 /// Asks docker's "Are you sure you want to continue? [y/N]" after `warning`.
 pub fn confirm(warning: &str) -> anyhow::Result<bool> {
-    use std::io::Write;
-    print!("{warning}\nAre you sure you want to continue? [y/N] ");
-    std::io::stdout().flush()?;
+    out!("{warning}\nAre you sure you want to continue? [y/N] ")?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
@@ -46,7 +45,8 @@ pub fn for_each_name(names: &[String], mut op: impl FnMut(&str) -> berth_engine:
 pub fn each(names: &[String], mut op: impl FnMut(&str) -> berth_engine::Result<()>) -> anyhow::Result<()> {
     for_each_name(names, |name| {
         op(name)?;
-        println!("{name}");
+        // A closed stdout is noted (`main` ends with its status); the other names are still done.
+        let _ = outln!("{name}");
         Ok(())
     })
 }

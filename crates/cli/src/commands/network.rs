@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::{engine, key_values};
 use crate::format::Listing;
+use crate::out::{out, outln};
 use crate::Exit;
 
 #[derive(Subcommand)]
@@ -80,7 +81,7 @@ pub fn create(options: &Options, args: CreateArgs) -> anyhow::Result<()> {
         labels: key_values(&args.label, "label")?,
         options: key_values(&args.opt, "option")?,
     })?;
-    println!("{}", net.id());
+    outln!("{}", net.id())?;
     Ok(())
 }
 
@@ -149,7 +150,7 @@ pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
     };
     if args.quiet {
         for n in &networks {
-            println!("{}", id_of(n));
+            outln!("{}", id_of(n))?;
         }
         return Ok(());
     }
@@ -170,7 +171,7 @@ pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
         })
         .collect();
     let listing = Listing::new(args.format.as_deref(), "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}")?;
-    print!(
+    out!(
         "{}",
         listing.render(
             &rows,
@@ -185,7 +186,7 @@ pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
                 ("CreatedAt", "CREATED AT"),
             ])
         )?
-    );
+    )?;
     Ok(())
 }
 
@@ -255,9 +256,9 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
     }
     let report = engine(options)?.prune_networks_matching(&filters)?;
     if !report.networks_deleted.is_empty() {
-        println!("Deleted Networks:");
+        outln!("Deleted Networks:")?;
         for name in &report.networks_deleted {
-            println!("{name}");
+            outln!("{name}")?;
         }
     }
     Ok(())

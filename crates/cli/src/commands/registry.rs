@@ -1,6 +1,6 @@
 //! Registry commands: pull, push, login, logout, search, and `registry serve`.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 
 use anyhow::{bail, Context};
 use berth_engine::filters::Filters;
@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::engine;
 use crate::format::{ellipsis, Listing};
+use crate::out::{out, outln};
 use crate::progress::Printer;
 
 #[derive(Args)]
@@ -50,7 +51,7 @@ pub fn pull(options: &Options, args: PullArgs) -> anyhow::Result<()> {
         (_, None) => return Ok(()),
     };
     if args.quiet {
-        println!("{full}");
+        outln!("{full}")?;
     } else {
         printer.line(&full);
     }
@@ -98,8 +99,8 @@ pub fn push(options: &Options, args: PushArgs) -> anyhow::Result<()> {
     let pushed = engine.push(&args.name, &push, &printer)?;
     if args.quiet {
         match (args.all_tags, pushed.last()) {
-            (false, Some(p)) => println!("{}:{}", p.repository, p.tag),
-            (true, Some(p)) => println!("{}", p.repository),
+            (false, Some(p)) => outln!("{}:{}", p.repository, p.tag)?,
+            (true, Some(p)) => outln!("{}", p.repository)?,
             (_, None) => {}
         }
     }
@@ -155,13 +156,12 @@ pub fn login(options: &Options, args: LoginArgs) -> anyhow::Result<()> {
         bail!("Cannot perform an interactive login from a non TTY device");
     }
     engine(options)?.login(args.server.as_deref(), &username, &password)?;
-    println!("Login Succeeded");
+    outln!("Login Succeeded")?;
     Ok(())
 }
 
 fn prompt(text: &str) -> anyhow::Result<String> {
-    print!("{text}");
-    std::io::stdout().flush()?;
+    out!("{text}")?;
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     Ok(line.trim().to_string())
@@ -170,8 +170,7 @@ fn prompt(text: &str) -> anyhow::Result<String> {
 /// Reads a line from the terminal with echo off.
 fn rpassword_prompt(text: &str) -> anyhow::Result<String> {
     use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
-    print!("{text}");
-    std::io::stdout().flush()?;
+    out!("{text}")?;
     let stdin = std::io::stdin();
     let saved = tcgetattr(&stdin).context("reading the terminal's settings")?;
     let mut quiet = saved.clone();
@@ -180,7 +179,7 @@ fn rpassword_prompt(text: &str) -> anyhow::Result<String> {
     let mut line = String::new();
     let read = stdin.read_line(&mut line);
     let _ = tcsetattr(&stdin, OptionalActions::Now, &saved);
-    println!();
+    outln!()?;
     read?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
@@ -199,9 +198,9 @@ pub fn logout(options: &Options, args: LogoutArgs) -> anyhow::Result<()> {
         registry
     };
     if erased {
-        println!("Removing login credentials for {shown}");
+        outln!("Removing login credentials for {shown}")?;
     } else {
-        println!("Not logged in to {shown}");
+        outln!("Not logged in to {shown}")?;
     }
     Ok(())
 }
@@ -257,7 +256,7 @@ pub fn search(options: &Options, args: SearchArgs) -> anyhow::Result<()> {
         ("StarCount", "STARS"),
         ("IsOfficial", "OFFICIAL"),
     ]);
-    print!("{}", listing.render(&rows, &headers)?);
+    out!("{}", listing.render(&rows, &headers)?)?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::engine;
 use crate::format::{ellipsis, human_size, render_one, since, since_unix, Listing};
+use crate::out::{out, outln};
 use crate::Exit;
 
 #[derive(Subcommand)]
@@ -45,13 +46,13 @@ pub fn run(options: &Options, command: SystemCommand) -> anyhow::Result<()> {
         SystemCommand::Check(a) => check(options, a),
         SystemCommand::NetworkReset => {
             for name in engine(options)?.reset_networks()? {
-                println!("{name}");
+                outln!("{name}")?;
             }
             Ok(())
         }
         SystemCommand::Boot => {
             for name in engine(options)?.boot()? {
-                println!("{name}");
+                outln!("{name}")?;
             }
             Ok(())
         }
@@ -130,7 +131,7 @@ pub fn df(options: &Options, args: DfArgs) -> anyhow::Result<()> {
         args.format.as_deref(),
         "{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
     )?;
-    print!(
+    out!(
         "{}",
         listing.render(
             &rows,
@@ -142,7 +143,7 @@ pub fn df(options: &Options, args: DfArgs) -> anyhow::Result<()> {
                 ("Reclaimable", "RECLAIMABLE"),
             ])
         )?
-    );
+    )?;
     Ok(())
 }
 
@@ -160,20 +161,20 @@ fn df_verbose(usage: &SystemDataUsage, format: Option<&str>) -> anyhow::Result<(
         None | Some("table") => {}
         Some("json") => {
             let all = json!({ "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": cache });
-            println!("{}", serde_json::to_string(&all)?);
+            outln!("{}", serde_json::to_string(&all)?)?;
             return Ok(());
         }
         Some(template) => {
             let all = json!({ "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": cache });
-            println!("{}", render_one(template, &all)?);
+            outln!("{}", render_one(template, &all)?)?;
             return Ok(());
         }
     }
     let table = |template: &str, rows: &[Value], headers: &[(&str, &str)]| -> anyhow::Result<String> {
         Listing::new(None, template)?.render(rows, &super::image::headers(headers))
     };
-    print!("Images space usage:\n\n");
-    print!(
+    out!("Images space usage:\n\n")?;
+    out!(
         "{}",
         table(
             "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
@@ -189,9 +190,9 @@ fn df_verbose(usage: &SystemDataUsage, format: Option<&str>) -> anyhow::Result<(
                 ("Containers", "CONTAINERS"),
             ],
         )?
-    );
-    print!("\nContainers space usage:\n\n");
-    print!(
+    )?;
+    out!("\nContainers space usage:\n\n")?;
+    out!(
         "{}",
         table(
             "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
@@ -207,21 +208,21 @@ fn df_verbose(usage: &SystemDataUsage, format: Option<&str>) -> anyhow::Result<(
                 ("Names", "NAMES"),
             ],
         )?
-    );
-    print!("\nLocal Volumes space usage:\n\n");
-    print!(
+    )?;
+    out!("\nLocal Volumes space usage:\n\n")?;
+    out!(
         "{}",
         table(
             "{{.Name}}\t{{.Links}}\t{{.Size}}",
             &volumes,
             &[("Name", "VOLUME NAME"), ("Links", "LINKS"), ("Size", "SIZE")],
         )?
-    );
-    print!(
+    )?;
+    out!(
         "\nBuild cache usage: {}\n\n",
         human_size(usage.build_cache_usage.total_size, 4)
-    );
-    print!(
+    )?;
+    out!(
         "{}",
         table(
             "{{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}",
@@ -236,7 +237,7 @@ fn df_verbose(usage: &SystemDataUsage, format: Option<&str>) -> anyhow::Result<(
                 ("Shared", "SHARED"),
             ],
         )?
-    );
+    )?;
     Ok(())
 }
 
@@ -320,33 +321,33 @@ pub struct InfoArgs {
 pub fn info(options: &Options, args: InfoArgs) -> anyhow::Result<()> {
     let info = engine(options)?.info()?;
     if let Some(format) = &args.format {
-        println!("{}", render_one(format, &serde_json::to_value(&info)?)?);
+        outln!("{}", render_one(format, &serde_json::to_value(&info)?)?)?;
         return Ok(());
     }
-    println!("Client:");
-    println!(" Version:    {}", env!("CARGO_PKG_VERSION"));
-    println!(" Context:    default");
-    println!();
-    println!("Server:");
-    println!(" Containers: {}", info.containers);
-    println!("  Running: {}", info.containers_running);
-    println!("  Paused: {}", info.containers_paused);
-    println!("  Stopped: {}", info.containers_stopped);
-    println!(" Images: {}", info.images);
-    println!(" Server Version: {}", info.server_version);
-    println!(" Storage Driver: {}", info.driver);
-    println!(" Logging Driver: {}", info.logging_driver);
-    println!(" Cgroup Driver: {}", info.cgroup_driver);
-    println!(" Cgroup Version: {}", info.cgroup_version);
-    println!(" Kernel Version: {}", info.kernel_version);
-    println!(" Operating System: {}", info.operating_system);
-    println!(" OSType: {}", info.os_type);
-    println!(" Architecture: {}", info.architecture);
-    println!(" CPUs: {}", info.ncpu);
-    println!(" Total Memory: {}", crate::format::bytes_size(info.mem_total));
-    println!(" Name: {}", info.name);
-    println!(" Docker Root Dir: {}", info.docker_root_dir);
-    println!(" Debug Mode: false");
+    outln!("Client:")?;
+    outln!(" Version:    {}", env!("CARGO_PKG_VERSION"))?;
+    outln!(" Context:    default")?;
+    outln!()?;
+    outln!("Server:")?;
+    outln!(" Containers: {}", info.containers)?;
+    outln!("  Running: {}", info.containers_running)?;
+    outln!("  Paused: {}", info.containers_paused)?;
+    outln!("  Stopped: {}", info.containers_stopped)?;
+    outln!(" Images: {}", info.images)?;
+    outln!(" Server Version: {}", info.server_version)?;
+    outln!(" Storage Driver: {}", info.driver)?;
+    outln!(" Logging Driver: {}", info.logging_driver)?;
+    outln!(" Cgroup Driver: {}", info.cgroup_driver)?;
+    outln!(" Cgroup Version: {}", info.cgroup_version)?;
+    outln!(" Kernel Version: {}", info.kernel_version)?;
+    outln!(" Operating System: {}", info.operating_system)?;
+    outln!(" OSType: {}", info.os_type)?;
+    outln!(" Architecture: {}", info.architecture)?;
+    outln!(" CPUs: {}", info.ncpu)?;
+    outln!(" Total Memory: {}", crate::format::bytes_size(info.mem_total))?;
+    outln!(" Name: {}", info.name)?;
+    outln!(" Docker Root Dir: {}", info.docker_root_dir)?;
+    outln!(" Debug Mode: false")?;
     Ok(())
 }
 
@@ -374,24 +375,25 @@ pub fn version(_options: &Options, args: VersionArgs) -> anyhow::Result<()> {
             },
             "Server": server,
         });
-        println!("{}", render_one(format, &info)?);
+        outln!("{}", render_one(format, &info)?)?;
         return Ok(());
     }
-    println!("Client: berth");
-    println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
-    println!(" API version:       {}", berth_engine::system::API_VERSION);
-    println!(" OS/Arch:           {os_arch}");
-    println!(" Context:           default");
-    println!();
-    println!("Server: berth (daemonless: the CLI is the engine)");
-    println!(" Engine:");
-    println!("  Version:          {}", server.version);
-    println!(
+    outln!("Client: berth")?;
+    outln!(" Version:           {}", env!("CARGO_PKG_VERSION"))?;
+    outln!(" API version:       {}", berth_engine::system::API_VERSION)?;
+    outln!(" OS/Arch:           {os_arch}")?;
+    outln!(" Context:           default")?;
+    outln!()?;
+    outln!("Server: berth (daemonless: the CLI is the engine)")?;
+    outln!(" Engine:")?;
+    outln!("  Version:          {}", server.version)?;
+    outln!(
         "  API version:      {} (minimum version {})",
-        server.api_version, server.min_api_version
-    );
-    println!("  OS/Arch:          {os_arch}");
-    println!("  Kernel Version:   {}", server.kernel_version);
+        server.api_version,
+        server.min_api_version
+    )?;
+    outln!("  OS/Arch:          {os_arch}")?;
+    outln!("  Kernel Version:   {}", server.kernel_version)?;
     Ok(())
 }
 
@@ -423,10 +425,10 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let report = engine(options)?.prune_system(&request)?;
-    print_list("Deleted Containers:", &report.containers.removed);
-    print_list("Deleted Networks:", &report.networks.networks_deleted);
+    print_list("Deleted Containers:", &report.containers.removed)?;
+    print_list("Deleted Networks:", &report.networks.networks_deleted)?;
     if let Some(volumes) = &report.volumes {
-        print_list("Deleted Volumes:", &volumes.volumes_deleted);
+        print_list("Deleted Volumes:", &volumes.volumes_deleted)?;
     }
     let images: Vec<String> = report
         .images
@@ -436,8 +438,8 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
             Removed::Deleted(d) => format!("deleted: {d}"),
         })
         .collect();
-    print_list("Deleted Images:", &images);
-    println!("Total reclaimed space: {}", human_size(report.space_reclaimed(), 4));
+    print_list("Deleted Images:", &images)?;
+    outln!("Total reclaimed space: {}", human_size(report.space_reclaimed(), 4))?;
     Ok(())
 }
 
@@ -471,15 +473,15 @@ fn prune_warning(args: &PruneArgs) -> String {
 }
 
 /// A heading and one line per item, then a blank line; nothing when there are no items.
-fn print_list(heading: &str, items: &[String]) {
+fn print_list(heading: &str, items: &[String]) -> std::io::Result<()> {
     if items.is_empty() {
-        return;
+        return Ok(());
     }
-    println!("{heading}");
+    outln!("{heading}")?;
     for item in items {
-        println!("{item}");
+        outln!("{item}")?;
     }
-    println!();
+    outln!()
 }
 
 #[derive(Args)]
@@ -511,9 +513,9 @@ pub fn check(options: &Options, args: CheckArgs) -> anyhow::Result<()> {
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", plain_report(&report, &options.root, args.repair));
+        out!("{}", plain_report(&report, &options.root, args.repair))?;
     }
     if report.is_consistent() || (args.repair && report.all_repaired()) {
         Ok(())

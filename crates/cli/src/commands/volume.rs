@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{engine, key_values};
 use crate::format::{human_size, Listing};
+use crate::out::{out, outln};
 use crate::Exit;
 
 #[derive(Subcommand)]
@@ -64,7 +65,7 @@ pub fn create(options: &Options, args: CreateArgs) -> anyhow::Result<()> {
         key_values(&args.opt, "option")?,
         false,
     )?;
-    println!("{}", v.name);
+    outln!("{}", v.name)?;
     Ok(())
 }
 
@@ -95,7 +96,7 @@ pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
     let volumes = engine(options)?.list_volumes(&Filters::from_args(&args.filter)?)?;
     if args.quiet {
         for v in &volumes {
-            println!("{}", v.name);
+            outln!("{}", v.name)?;
         }
         return Ok(());
     }
@@ -115,7 +116,7 @@ pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
         })
         .collect();
     let listing = Listing::new(args.format.as_deref(), "{{.Driver}}\t{{.Name}}")?;
-    print!(
+    out!(
         "{}",
         listing.render(
             &rows,
@@ -129,7 +130,7 @@ pub fn ls(options: &Options, args: LsArgs) -> anyhow::Result<()> {
                 ("Links", "LINKS"),
             ])
         )?
-    );
+    )?;
     Ok(())
 }
 
@@ -202,12 +203,12 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
     }
     let report = engine(options)?.prune_volumes(&filters)?;
     if !report.volumes_deleted.is_empty() {
-        println!("Deleted Volumes:");
+        outln!("Deleted Volumes:")?;
         for name in &report.volumes_deleted {
-            println!("{name}");
+            outln!("{name}")?;
         }
-        println!();
+        outln!()?;
     }
-    println!("Total reclaimed space: {}", human_size(report.space_reclaimed, 4));
+    outln!("Total reclaimed space: {}", human_size(report.space_reclaimed, 4))?;
     Ok(())
 }

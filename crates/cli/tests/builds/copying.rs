@@ -1,5 +1,5 @@
-//! Files into the image: `.dockerignore`, ADD (archives, URLs, checksums), and COPY's `--chown`,
-//! `--exclude` and `--parents`.
+//! Files into the image: `.dockerignore`, ADD (archives, URLs, checksums), COPY's `--chown`,
+//! `--exclude` and `--parents`, and wildcards in sources.
 
 use crate::common::*;
 use crate::{build, context};
@@ -180,4 +180,50 @@ fn copy_parents_keeps_source_paths() {
         berth.ok(&["run", "--rm", "parents:1", "cat", "/dst/x/a.txt", "/dst/y/z/b.txt"]),
         "a\nb\n"
     );
+}
+
+#[test]
+fn copy_wildcards_match_in_every_part_of_the_source() {
+    let Some(berth) = with_busybox() else { return };
+    let dir = context(
+        &berth,
+        "ctx",
+        &[
+            ("src/api/conf/app.yml", "api\n"),
+            ("src/db/conf/db.yml", "db\n"),
+            ("src/db/conf/notes.txt", "not yaml\n"),
+            ("src/web/other/web.yml", "elsewhere\n"),
+            ("src/db/conf/deeper/x.yml", "one level too deep\n"),
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY src/*/conf/*.yml /dst/\nCOPY --parents src/*/conf/*.yml /tree/\n",
+            ),
+        ],
+    );
+    build(&berth, &dir, "wild:1");
+    let files = |path: &str| {
+        let listing = berth.ok(&["run", "--rm", "wild:1", "busybox", "find", path, "-type", "f"]);
+        let mut files: Vec<String> = listing.lines().map(String::from).collect();
+        files.sort();
+        files
+    };
+    assert_eq!(files("/dst"), ["/dst/app.yml", "/dst/db.yml"]);
+    assert_eq!(
+        files("/tree"),
+        ["/tree/src/api/conf/app.yml", "/tree/src/db/conf/db.yml"]
+    );
+    assert_eq!(
+        berth.ok(&["run", "--rm", "wild:1", "cat", "/dst/app.yml", "/dst/db.yml"]),
+        "api\ndb\n"
+    );
+    // Nothing matched, and a malformed pattern, are errors that name the source.
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nCOPY src/*/none/*.yml /dst/\n").expect("Dockerfile");
+    let err = berth.fails(&["build", dir.to_str().expect("path")]);
+    assert!(
+        err.contains("no source files were specified: src/*/none/*.yml"),
+        "{err}"
+    );
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nCOPY src/[a-/conf /dst/\n").expect("Dockerfile");
+    let err = berth.fails(&["build", dir.to_str().expect("path")]);
+    assert!(err.contains("invalid source pattern \"src/[a-/conf\""), "{err}");
 }

@@ -379,3 +379,48 @@ fn stats_all_shows_stopped_containers() {
     assert_eq!(lines, ["busy 1", "idle 0"]);
     berth.ok(&["rm", "-f", "busy", "idle"]);
 }
+
+#[test]
+fn inspect_size_counts_the_writable_layer() {
+    let Some(berth) = with_busybox() else { return };
+    const WRITTEN: i64 = 3 * 1024 * 1024;
+    berth.ok(&[
+        "run",
+        "--name",
+        "writer",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("head -c {WRITTEN} /dev/zero > /blob"),
+    ]);
+    let inspect = |args: &[&str]| -> Value {
+        let text = berth.ok(args);
+        let all: Value = serde_json::from_str(&text).expect("json");
+        all[0].clone()
+    };
+    for args in [
+        &["inspect", "-s", "writer"][..],
+        &["inspect", "--size", "--type", "container", "writer"],
+        &["container", "inspect", "--size", "writer"],
+    ] {
+        let v = inspect(args);
+        let rw = v["SizeRw"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{args:?}: no SizeRw in {v}"));
+        let root_fs = v["SizeRootFs"].as_i64().expect("SizeRootFs");
+        assert!(rw >= WRITTEN, "{args:?}: SizeRw {rw} < {WRITTEN}");
+        // The root filesystem is the layer plus the image (busybox's binary alone is some hundreds of KB).
+        assert!(root_fs > rw + 100_000, "{args:?}: SizeRootFs {root_fs}, SizeRw {rw}");
+    }
+    // Without --size both are left out, as Docker leaves them out.
+    for args in [&["inspect", "writer"][..], &["container", "inspect", "writer"]] {
+        let v = inspect(args);
+        let object = v.as_object().expect("an object");
+        assert!(
+            !object.contains_key("SizeRw") && !object.contains_key("SizeRootFs"),
+            "{args:?}"
+        );
+    }
+}

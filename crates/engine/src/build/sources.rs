@@ -9,10 +9,12 @@ use berth_build::{Ignore, Source};
 
 use super::download::{is_url, url_file_name};
 use super::{build_error, clean_path};
+use crate::pattern::Pattern;
 use crate::{Error, Result};
 
-/// The files a COPY source names in `root`: a path, or a pattern with `*`, `?` or `[...]` in its last
-/// part. Paths outside the root are refused, as Docker does.
+/// The files a COPY source names in `root`: a path, or a pattern, with Go's `path.Match` wildcards
+/// (`*`, `?`, `[...]`, `\` escapes) in any of its parts (`src/*/conf/*.yml`), matched part by part as
+/// Docker's builder does when it walks the context. Paths outside the root are refused, as Docker does.
 pub(super) fn resolve_sources(root: &Path, source: &str, ignore: Option<&Ignore>) -> Result<Vec<(String, PathBuf)>> {
     let rel = source.trim_start_matches('/');
     let mut depth = 0i32;
@@ -29,33 +31,10 @@ pub(super) fn resolve_sources(root: &Path, source: &str, ignore: Option<&Ignore>
         }
     }
     let clean = clean_path(rel).trim_start_matches('/').to_string();
-    let excluded = |rel: &str, dir: bool| ignore.is_some_and(|i| i.is_excluded(rel, dir));
-    let (dir, last) = match clean.rsplit_once('/') {
-        Some((d, l)) => (d.to_string(), l.to_string()),
-        None => (String::new(), clean.clone()),
-    };
-    if last.contains(['*', '?', '[']) {
-        let mut found = Vec::new();
-        let base = root.join(&dir);
-        let mut names: Vec<String> = fs::read_dir(&base)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        for name in names {
-            let rel = if dir.is_empty() {
-                name.clone()
-            } else {
-                format!("{dir}/{name}")
-            };
-            let full = root.join(&rel);
-            if wildcard(&last, &name) && !excluded(&rel, full.is_dir()) {
-                found.push((rel, full));
-            }
-        }
+    let excluded = |rel: &str, full: &Path| ignore.is_some_and(|i| i.is_excluded(rel, full.is_dir()));
+    if has_wildcards(&clean) {
+        let mut found = match_parts(root, &clean, source)?;
+        found.retain(|(rel, full)| !excluded(rel, full));
         if found.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "no source files were specified: {source} matched nothing"
@@ -68,7 +47,7 @@ pub(super) fn resolve_sources(root: &Path, source: &str, ignore: Option<&Ignore>
     } else {
         root.join(&clean)
     };
-    if fs::symlink_metadata(&full).is_err() || (!clean.is_empty() && excluded(&clean, full.is_dir())) {
+    if fs::symlink_metadata(&full).is_err() || (!clean.is_empty() && excluded(&clean, &full)) {
         return Err(Error::InvalidArgument(format!(
             "COPY failed: file not found in build context or excluded by .dockerignore: stat {source}: file does not exist"
         )));
@@ -76,42 +55,87 @@ pub(super) fn resolve_sources(root: &Path, source: &str, ignore: Option<&Ignore>
     Ok(vec![(clean, full)])
 }
 
-/// `*`, `?` and `[...]` as filepath.Match does for one path element.
-fn wildcard(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
-            Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
-            Some('[') => {
-                let Some(end) = p.iter().position(|c| *c == ']') else {
-                    return false;
-                };
-                let Some(&c) = n.first() else { return false };
-                let class = &p[1..end];
-                let (negate, class) = match class.first() {
-                    Some('^') | Some('!') => (true, &class[1..]),
-                    _ => (false, class),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < class.len() {
-                    if i + 2 < class.len() && class[i + 1] == '-' {
-                        hit |= class[i] <= c && c <= class[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= class[i] == c;
-                        i += 1;
-                    }
-                }
-                hit != negate && go(&p[end + 1..], &n[1..])
+/// Whether a source is a pattern: it has a `*`, `?` or `[` that no `\` escapes (Docker's
+/// `containsWildcards`); any other source is a plain path.
+fn has_wildcards(path: &str) -> bool {
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
             }
-            Some(&c) => n.first() == Some(&c) && go(&p[1..], &n[1..]),
+            '*' | '?' | '[' => return true,
+            _ => {}
         }
     }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
+    false
+}
+
+/// What `pattern` (clean and relative) matches under `root`, each of its parts against the names of
+/// one level by Go's `path.Match`, sorted as a walk of the context finds them. A malformed part is an
+/// error naming `source`, even when an earlier part matches nothing. Only directories are walked
+/// into, never a symlink (as Go's `filepath.Walk`): it could point out of the context, and is a
+/// match of its own.
+fn match_parts(root: &Path, pattern: &str, source: &str) -> Result<Vec<(String, PathBuf)>> {
+    let parts = pattern
+        .split('/')
+        .map(|part| {
+            let plain = !part.contains(['*', '?', '[', '\\']);
+            let compiled = Pattern::new(part)
+                .map_err(|e| Error::InvalidArgument(format!("invalid source pattern {source:?}: {e}")))?;
+            Ok((part, plain, compiled))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // The paths matched so far, relative to the root ("" is the root).
+    let mut matched = vec![String::new()];
+    for (part, plain, compiled) in parts {
+        let mut next = Vec::new();
+        for dir in &matched {
+            let full = root.join(dir);
+            let is_dir = if dir.is_empty() {
+                // The context itself may be reached through a symlink.
+                fs::metadata(&full)
+            } else {
+                fs::symlink_metadata(&full)
+            }
+            .is_ok_and(|m| m.is_dir());
+            if !is_dir {
+                continue;
+            }
+            let names: Vec<String> = if plain {
+                // A part without wildcards names one entry: no need to list a big directory for it.
+                match fs::symlink_metadata(full.join(part)) {
+                    Ok(_) => vec![part.to_string()],
+                    Err(_) => Vec::new(),
+                }
+            } else {
+                let listing = fs::read_dir(&full).map_err(|e| Error::Io {
+                    path: full.clone(),
+                    source: e,
+                })?;
+                let mut names: Vec<String> = listing
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| compiled.matches(name))
+                    .collect();
+                names.sort();
+                names
+            };
+            next.extend(
+                names
+                    .into_iter()
+                    .map(|name| if dir.is_empty() { name } else { format!("{dir}/{name}") }),
+            );
+        }
+        matched = next;
+    }
+    Ok(matched
+        .into_iter()
+        .map(|rel| {
+            let full = root.join(&rel);
+            (rel, full)
+        })
+        .collect())
 }
 
 /// One thing a COPY or ADD writes.
@@ -355,31 +379,6 @@ mod tests {
     }
 
     #[test]
-    fn wildcards_match_like_go() {
-        assert!(wildcard("*.txt", "a.txt"));
-        assert!(!wildcard("*.txt", "a.txt.bak"));
-        assert!(wildcard("f?le", "file"));
-        assert!(wildcard("[a-c]x", "bx"));
-        assert!(!wildcard("[!a-c]x", "bx"));
-    }
-
-    #[test]
-    fn wildcard_corners() {
-        assert!(wildcard("*", ""));
-        assert!(wildcard("*", "anything"));
-        assert!(!wildcard("?", ""));
-        assert!(wildcard("?", "é"), "? is one character, not one byte");
-        assert!(wildcard("a*b*c", "aXXbYYc"));
-        assert!(!wildcard("a*b*c", "aXXbYY"));
-        assert!(wildcard("[^a-c]x", "dx"));
-        assert!(wildcard("[abc]", "c"));
-        assert!(!wildcard("[abc]", "d"));
-        assert!(!wildcard("[abc", "a"), "an unterminated class matches nothing");
-        assert!(wildcard("exact", "exact"));
-        assert!(!wildcard("exact", "exactly"));
-    }
-
-    #[test]
     fn a_plain_path_names_one_file() {
         let ctx = context();
         let found = resolve_sources(ctx.path(), "a.txt", None).unwrap();
@@ -472,9 +471,74 @@ mod tests {
     }
 
     #[test]
-    fn wildcards_are_only_read_in_the_last_part() {
+    fn wildcards_match_in_every_part() {
         let ctx = context();
-        assert!(resolve_sources(ctx.path(), "s*/x.txt", None).is_err());
+        let root = ctx.path();
+        let found = |source: &str| rels(resolve_sources(root, source, None).unwrap());
+        assert_eq!(found("s*/x.txt"), ["sub/x.txt"]);
+        assert_eq!(found("*/*.txt"), ["sub/x.txt"]);
+        assert_eq!(found("*/*/y.txt"), ["sub/deep/y.txt"]);
+        assert_eq!(found("sub/*/*"), ["sub/deep/y.txt"]);
+        assert_eq!(found("*/deep"), ["sub/deep"]);
+        assert_eq!(found("d?r/*.log"), ["dir/drop.log", "dir/keep.log"]);
+        // Sorted as a walk finds them: by directory, then by name.
+        assert_eq!(found("*/*"), ["dir/drop.log", "dir/keep.log", "sub/deep", "sub/x.txt"]);
+        // `*` stops at a slash: one part never matches two levels.
+        assert_eq!(
+            error(resolve_sources(root, "*/y.txt", None)),
+            "no source files were specified: */y.txt matched nothing"
+        );
+        assert_eq!(
+            error(resolve_sources(root, "*/nothing.txt", None)),
+            "no source files were specified: */nothing.txt matched nothing"
+        );
+        // A file where a directory is needed matches nothing.
+        assert!(resolve_sources(root, "a.txt/*", None).is_err());
+        // .dockerignore applies to what the whole pattern matches.
+        let ignored = ignore("sub/x.txt\n");
+        assert_eq!(
+            error(resolve_sources(root, "*/x.txt", Some(&ignored))),
+            "no source files were specified: */x.txt matched nothing"
+        );
+    }
+
+    #[test]
+    fn wildcards_are_go_patterns() {
+        let ctx = context();
+        let root = ctx.path();
+        fs::write(root.join("!x"), "bang").unwrap();
+        let found = |source: &str| rels(resolve_sources(root, source, None).unwrap());
+        // `!` does not negate a class in Go: `[!a]` is `!` or `a`.
+        assert_eq!(found("[!a]*"), ["!x", "a.txt"]);
+        assert_eq!(found("[^a-b]*"), ["!x", "c.md", "dir", "notes.log", "sub"]);
+        assert_eq!(found("?.*"), ["a.txt", "b.txt", "c.md"]);
+        // `\` makes the next character literal; a source without an unescaped wildcard is a plain path.
+        assert_eq!(found("*.t\\xt"), ["a.txt", "b.txt"]);
+        assert!(!has_wildcards("file\\*name"));
+        assert!(has_wildcards("src/*/conf"));
+    }
+
+    #[test]
+    fn malformed_patterns_are_errors_naming_them() {
+        let ctx = context();
+        for source in ["sub/[a", "[z-a]/x.txt", "nothing/*/[", "*.txt[]"] {
+            assert_eq!(
+                error(resolve_sources(ctx.path(), source, None)),
+                format!("invalid source pattern {source:?}: syntax error in pattern")
+            );
+        }
+    }
+
+    #[test]
+    fn symlinks_are_matched_but_not_walked_into() {
+        let ctx = context();
+        let root = ctx.path();
+        symlink("sub", root.join("link")).unwrap();
+        symlink("/etc", root.join("host")).unwrap();
+        assert_eq!(rels(resolve_sources(root, "l*", None).unwrap()), ["link"]);
+        assert!(resolve_sources(root, "link/*.txt", None).is_err());
+        assert!(resolve_sources(root, "host/*", None).is_err());
+        assert!(resolve_sources(root, "*/passwd", None).is_err());
     }
 
     #[test]

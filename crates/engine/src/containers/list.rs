@@ -143,12 +143,19 @@ impl Engine {
         Ok(listed)
     }
 
+    /// A container's `SizeRw`, the bytes of the files in its writable layer (its overlay upper dir),
+    /// and `SizeRootFs`, that plus its image's size: what `ps -s` and `inspect -s` show.
+    pub(super) fn container_sizes(&self, c: &Container) -> (i64, i64) {
+        let rw = crate::disk::dir_size(&self.container_dir(c.id()).join("upper")) as i64;
+        let image = self.image(&c.row.image_id).map(|i| i.record.size).unwrap_or(0) as i64;
+        (rw, rw + image)
+    }
+
     fn summary(&self, c: &Container, health: &str, size: bool) -> ContainerSummary {
         let (size_rw, size_root_fs) = match size {
             true => {
-                let rw = crate::disk::dir_size(&self.container_dir(c.id()).join("upper")) as i64;
-                let image = self.image(&c.row.image_id).map(|i| i.record.size).unwrap_or(0) as i64;
-                (Some(rw), Some(rw + image))
+                let (rw, root_fs) = self.container_sizes(c);
+                (Some(rw), Some(root_fs))
             }
             false => (None, None),
         };

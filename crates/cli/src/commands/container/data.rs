@@ -10,7 +10,7 @@ pub struct DiffArgs {
 /// `diff`: A, C and D lines, as docker prints them.
 pub fn diff(options: &Options, args: DiffArgs) -> anyhow::Result<()> {
     for change in engine(options)?.diff_container(&args.container)? {
-        println!("{} {}", change.kind.letter(), change.path);
+        outln!("{} {}", change.kind.letter(), change.path)?;
     }
     Ok(())
 }
@@ -46,7 +46,7 @@ pub fn commit(options: &Options, args: CommitArgs) -> anyhow::Result<()> {
             config: None,
         },
     )?;
-    println!("{id}");
+    outln!("{id}")?;
     Ok(())
 }
 
@@ -81,7 +81,7 @@ pub fn export(options: &Options, args: ExportArgs) -> anyhow::Result<()> {
             if std::io::IsTerminal::is_terminal(&io::stdout()) {
                 bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
             }
-            engine.export_container(&args.container, io::BufWriter::new(io::stdout().lock()))?;
+            engine.export_container(&args.container, io::BufWriter::new(crate::out::stdout()))?;
         }
     }
     Ok(())
@@ -175,7 +175,7 @@ pub(super) fn cp_with(engine: &Engine, args: &CpArgs, scratch: &Path) -> anyhow:
         (None, None) => bail!("must specify at least one container source"),
         (Some((name, src)), None) => {
             if args.dest == "-" {
-                engine.copy_from_container(name, src, args.follow_link, io::BufWriter::new(io::stdout().lock()))?;
+                engine.copy_from_container(name, src, args.follow_link, io::BufWriter::new(crate::out::stdout()))?;
                 return Ok(());
             }
             let tarball = scratch.join("out.tar");

@@ -55,6 +55,7 @@ pub fn exec(options: &Options, args: ExecArgs) -> anyhow::Result<()> {
             None => engine.container(&args.container)?.detach_keys(),
         };
         let terminal = berth_engine::relay::Caller::own_stdio(args.interactive)?;
+        crate::out::end_when_reader_leaves();
         engine.exec_attached(&args.container, &exec, args.tty, terminal, keys)
     };
     match result {
@@ -176,7 +177,7 @@ pub fn attach(options: &Options, args: AttachArgs) -> anyhow::Result<()> {
         });
     }
     let mut from = stream;
-    let mut out = io::stdout().lock();
+    let mut out = crate::out::stdout();
     let mut err = io::stderr();
     if tty {
         let _ = io::copy(&mut from, &mut out);

@@ -1,5 +1,7 @@
 //! `inspect` of containers.
 
+use berth_engine::containers::inspect::InspectRequest;
+
 use super::*;
 
 #[derive(Args)]
@@ -16,11 +18,15 @@ pub struct InspectArgs {
 
 pub fn inspect(options: &Options, args: InspectArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
+    let request = InspectRequest { size: args.size };
     let mut values = Vec::new();
     let mut failed = false;
     for name in &args.containers {
         // The printed JSON and the templates both read the typed result as Docker's JSON.
-        match engine.inspect_container(name).and_then(crate::commands::image::to_json) {
+        match engine
+            .inspect_container(name, request)
+            .and_then(crate::commands::image::to_json)
+        {
             Ok(v) => values.push(v),
             Err(e) => {
                 eprintln!("Error: {e}");

@@ -28,7 +28,7 @@ pub fn start(options: &Options, args: StartArgs) -> anyhow::Result<()> {
                 let tty = engine.container(name).map(|c| c.config.tty).unwrap_or(false);
                 return finish_attached(started, tty, args.interactive, true);
             }
-            Ok(_) => println!("{name}"),
+            Ok(_) => outln!("{name}")?,
             Err(e) => {
                 eprintln!("Error response from daemon: {e}");
                 failed = true;
@@ -121,13 +121,13 @@ pub fn prune(options: &Options, args: PruneArgs) -> anyhow::Result<()> {
     }
     let pruned = engine(options)?.prune_containers(&filters)?;
     if !pruned.removed.is_empty() {
-        println!("Deleted Containers:");
+        outln!("Deleted Containers:")?;
         for id in &pruned.removed {
-            println!("{id}");
+            outln!("{id}")?;
         }
-        println!();
+        outln!()?;
     }
-    println!("Total reclaimed space: {}", crate::format::human_size(pruned.bytes, 4));
+    outln!("Total reclaimed space: {}", crate::format::human_size(pruned.bytes, 4))?;
     Ok(())
 }
 
@@ -141,7 +141,8 @@ pub fn wait(options: &Options, args: WaitArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
     for_each_name(&args.containers, |name| {
         let code = engine.wait_container(name)?;
-        println!("{code}");
+        // A closed stdout is noted (`main` ends with its status); the other waits are still done.
+        let _ = outln!("{code}");
         Ok(())
     })
 }

@@ -50,7 +50,7 @@ pub fn logs(options: &Options, args: LogsArgs) -> anyhow::Result<()> {
         until: args.until.as_deref().map(parse_when).transpose()?,
     };
     let mut out = Output {
-        stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+        stdout: io::BufWriter::with_capacity(64 * 1024, crate::out::stdout()),
         stderr: io::stderr(),
     };
     // The engine streams the entries as it parses them: memory stays flat whatever the log's size.
@@ -75,12 +75,12 @@ pub fn logs(options: &Options, args: LogsArgs) -> anyhow::Result<()> {
 
 /// Where `logs` prints: stdout buffered (a big log is many small entries), stderr not; stdout is
 /// flushed before each stderr entry, so the two streams keep their order on a shared terminal.
-struct Output<'a> {
-    stdout: io::BufWriter<io::StdoutLock<'a>>,
+struct Output {
+    stdout: io::BufWriter<crate::out::Stdout>,
     stderr: io::Stderr,
 }
 
-impl Output<'_> {
+impl Output {
     fn write(&mut self, to_stderr: bool, bytes: &[u8]) -> io::Result<()> {
         if to_stderr {
             self.stdout.flush()?;

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use super::{each, engine, for_each_name};
 use crate::format::{ellipsis, go_time, Listing};
+use crate::out::{out, outln};
 use crate::Exit;
 
 mod data;

@@ -100,7 +100,7 @@ pub fn port(options: &Options, args: PortArgs) -> anyhow::Result<()> {
     match &args.private_port {
         None => {
             for p in &ports {
-                println!("{}/{} -> {}:{}", p.container_port, p.proto, p.host_ip, p.host_port);
+                outln!("{}/{} -> {}:{}", p.container_port, p.proto, p.host_ip, p.host_port)?;
             }
         }
         Some(wanted) => {
@@ -116,7 +116,7 @@ pub fn port(options: &Options, args: PortArgs) -> anyhow::Result<()> {
                 bail!("No public port '{number}/{proto}' published for {}", args.container);
             }
             for p in found {
-                println!("{}:{}", p.host_ip, p.host_port);
+                outln!("{}:{}", p.host_ip, p.host_port)?;
             }
         }
     }
@@ -131,7 +131,7 @@ pub fn top(options: &Options, args: TopArgs) -> anyhow::Result<()> {
     for row in &top.processes {
         table.push_str(&format!("{}\n", row.join("\t")));
     }
-    print!("{}", berth_gotmpl::align_columns(&table));
+    out!("{}", berth_gotmpl::align_columns(&table))?;
     Ok(())
 }
 
@@ -217,11 +217,10 @@ pub fn stats(options: &Options, args: StatsArgs) -> anyhow::Result<()> {
             ]),
         )?;
         if args.no_stream {
-            print!("{text}");
+            out!("{text}")?;
             return Ok(());
         }
         // Redraw in place, as docker does on a terminal.
-        print!("\x1b[2J\x1b[H{text}");
-        io::stdout().flush()?;
+        out!("\x1b[2J\x1b[H{text}")?;
     }
 }

@@ -50,7 +50,7 @@ pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
     };
     if args.quiet {
         for c in &list {
-            println!("{}", id(c));
+            outln!("{}", id(c))?;
         }
         return Ok(());
     }
@@ -85,7 +85,7 @@ pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
         "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
     };
     let listing = Listing::new(args.format.as_deref(), table)?;
-    print!(
+    out!(
         "{}",
         listing.render(
             &rows,
@@ -105,7 +105,7 @@ pub fn ps(options: &Options, args: PsArgs) -> anyhow::Result<()> {
                 ("Size", "SIZE"),
             ])
         )?
-    );
+    )?;
     Ok(())
 }
 

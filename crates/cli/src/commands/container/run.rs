@@ -391,7 +391,7 @@ pub fn create(options: &Options, args: RunArgs) -> anyhow::Result<()> {
         let engine = engine(options)?;
         create_container(&engine, &args)
     })?;
-    println!("{}", container.id());
+    outln!("{}", container.id())?;
     Ok(())
 }
 
@@ -421,7 +421,7 @@ pub fn run(options: &Options, args: RunArgs) -> anyhow::Result<()> {
         }
     };
     if args.detach {
-        println!("{}", container.id());
+        outln!("{}", container.id())?;
         return Ok(());
     }
     finish_attached(started, args.tty, args.interactive, args.sig_proxy)
@@ -462,6 +462,7 @@ impl Drop for RawMode {
 pub(super) fn finish_attached(started: Started, tty: bool, interactive: bool, sig_proxy: bool) -> anyhow::Result<()> {
     use signal_hook::consts::*;
     let raw = RawMode::enter(tty && interactive);
+    crate::out::end_when_reader_leaves();
     let (pid, monitor) = (started.pid, started.monitor_pid);
     let mut signals =
         signal_hook::iterator::Signals::new([SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2])?;

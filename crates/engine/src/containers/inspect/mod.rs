@@ -25,12 +25,21 @@ use crate::ports::BoundPort;
 use crate::ContainerState;
 use crate::{Engine, Result};
 
+/// What `inspect CONTAINER` asks for beside the container (`GET /containers/{id}/json?size=`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InspectRequest {
+    /// Count the container's writable layer: `SizeRw`, and `SizeRootFs` with its image (`--size`).
+    /// Without it both are left out, as Docker does: counting walks the whole layer.
+    pub size: bool,
+}
+
 impl Engine {
     /// `inspect CONTAINER` (`GET /containers/{id}/json`).
-    pub fn inspect_container(&self, name: &str) -> Result<ContainerInspectResponse> {
+    pub fn inspect_container(&self, name: &str, request: InspectRequest) -> Result<ContainerInspectResponse> {
         let c = self.container(name)?;
         let id = c.id();
         let observed = Observed {
+            sizes: request.size.then(|| self.container_sizes(&c)),
             dir: self.container_dir(id),
             log_path: monitor::log_path(self, id),
             netns: self.netns_path(id),
@@ -64,6 +73,8 @@ struct Observed {
     ports: Vec<BoundPort>,
     /// Its endpoints in network-name order.
     endpoints: Vec<(NetworkRow, EndpointRow)>,
+    /// `SizeRw` and `SizeRootFs`, when asked for.
+    sizes: Option<(i64, i64)>,
 }
 
 /// A path as the JSON string Docker writes. Lossy for a non-UTF-8 data root, where serializing the
@@ -123,8 +134,8 @@ fn assemble(c: &Container, o: &Observed) -> ContainerInspectResponse {
                 .collect(),
             name: "overlay2".into(),
         },
-        size_rw: None,
-        size_root_fs: None,
+        size_rw: o.sizes.map(|(rw, _)| rw),
+        size_root_fs: o.sizes.map(|(_, root_fs)| root_fs),
         mounts: mounts(c, o),
         config: config(c),
         network_settings: network_settings(c, o),

@@ -127,6 +127,7 @@ fn observed() -> Observed {
                 aliases: r#"["www"]"#.into(),
             },
         )],
+        sizes: None,
     }
 }
 
@@ -317,4 +318,23 @@ fn the_json_reads_back_as_the_same_value() {
     let text = serde_json::to_string(&inspect).unwrap();
     let back: ContainerInspectResponse = serde_json::from_str(&text).unwrap();
     assert_eq!(back, inspect);
+}
+
+#[test]
+fn sizes_are_there_only_when_asked_for() {
+    let c = sample(ContainerState::Exited);
+    let v = serde_json::to_value(assemble(&c, &observed())).unwrap();
+    assert!(v.get("SizeRw").is_none() && v.get("SizeRootFs").is_none(), "{v}");
+    let sized = Observed {
+        sizes: Some((4096, 4096 + 1_000_000)),
+        ..observed()
+    };
+    let v = serde_json::to_value(assemble(&c, &sized)).unwrap();
+    assert_eq!(v["SizeRw"], json!(4096));
+    assert_eq!(v["SizeRootFs"], json!(1_004_096));
+    // Where dockerd writes them: after GraphDriver.
+    let keys = keys(&v);
+    let at = |k: &str| keys.iter().position(|x| *x == k).unwrap();
+    assert_eq!(at("SizeRw"), at("GraphDriver") + 1);
+    assert_eq!(at("SizeRootFs"), at("GraphDriver") + 2);
 }

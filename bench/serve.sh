@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Benchmark: the Docker Engine API. The stock docker client against `berth serve` and against dockerd
+# (Debian's docker.io, private state), side by side in one run: `docker run --rm IMG true`, 50
+# `docker ps` at once, and each server's idle memory (dockerd with its containerd).
+# Run as root. Writes a markdown report to docs/BENCH-SERVE.md (or $OUT).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+bench_need hyperfine:hyperfine dockerd:docker.io busybox:busybox-static
+out=${OUT:-docs/BENCH-SERVE.md}
+runs=${RUNS:-30}
+clients=${CLIENTS:-50}
+work=$(mktemp -d /tmp/berth-bench-serve.XXXXXX)
+run=$work/run
+mkdir -p "$run" && mount -t tmpfs tmpfs "$run"
+export BERTH_ROOT=$work/berth BERTH_RUNROOT=$run/berth
+berth_sock=$work/berth.sock
+serve_pid=
+cleanup() {
+  set +e
+  [[ -n $serve_pid ]] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
+  $berth ps -aq --no-trunc 2>/dev/null | xargs -r $berth rm -f >/dev/null 2>&1
+  bench_stop_dockerd "$work"
+  umount -R "$run" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+bench_busybox_image "$work" bench/busybox:1 true sh sleep
+
+# berth serve first, alone; dockerd only once berth's runs are done, so neither idles beside the other.
+$berth serve --host "unix://$berth_sock" 2>"$work/serve.log" &
+serve_pid=$!
+for _ in $(seq 1 100); do [[ -S $berth_sock ]] && break; sleep 0.05; done
+berth_docker="docker -H unix://$berth_sock"
+# Memory of the idle server, after it has served a few requests.
+$berth_docker version >/dev/null
+$berth_docker ps -a >/dev/null
+sleep 1
+berth_rss=$(awk '/^VmRSS/ {print $2}' "/proc/$serve_pid/status")
+
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/berth-run.json" \
+  -n "berth serve" "$berth_docker run --rm --network none bench/busybox:1 true"
+hyperfine --warmup 1 --runs 10 --export-json "$work/berth-ps.json" \
+  -n "berth serve" "seq $clients | xargs -P $clients -I{} $berth_docker ps -q"
+kill "$serve_pid" && wait "$serve_pid" 2>/dev/null || true
+serve_pid=
+
+bench_dockerd "$work" "$run/docker"
+docker load -q -i "$work/image.tar" >/dev/null
+docker ps -a >/dev/null
+sleep 1
+dockerd_pid=$(cat "$work/docker.pid")
+dockerd_rss=$(awk '/^VmRSS/ {print $2}' "/proc/$dockerd_pid/status")
+# dockerd starts its own containerd (a child), which it needs to run anything.
+containerd_rss=0
+for pid in $(pgrep -P "$dockerd_pid" containerd || true); do
+  containerd_rss=$((containerd_rss + $(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")))
+done
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/docker-run.json" \
+  -n "dockerd" "docker run --rm --network none bench/busybox:1 true"
+hyperfine --warmup 1 --runs 10 --export-json "$work/docker-ps.json" \
+  -n "dockerd" "seq $clients | xargs -P $clients -I{} docker ps -q"
+
+{
+  echo "# Benchmark: the Docker Engine API"
+  echo
+  echo "Measured by \`bench/serve.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r), the docker client"
+  echo "$(docker version --format '{{.Client.Version}}') against \`berth serve\` (berth $($berth version --format '{{.Client.Version}}')) and against"
+  echo "$(docker version --format 'dockerd {{.Server.Version}}') (private state, no networking of its own), one after the other in one run."
+  echo "The same busybox image in both; $runs runs of \`docker run --rm --network none IMG true\` after 3 warm-ups;"
+  echo "$clients \`docker ps\` at once, 10 times. Both time the whole docker client, whose own start is part of each run."
+  echo
+  python3 - "$work" "$clients" "$berth_rss" "$dockerd_rss" "$containerd_rss" <<'PY'
+import json, sys
+work, clients, berth_rss, dockerd_rss, containerd_rss = sys.argv[1], *map(int, sys.argv[2:])
+def median(name):
+    return json.load(open(f"{work}/{name}.json"))["results"][0]["median"] * 1000
+run_b, run_d = median("berth-run"), median("docker-run")
+ps_b, ps_d = median("berth-ps"), median("docker-ps")
+print("| | berth serve | dockerd | compared |")
+print("| --- | ---: | ---: | ---: |")
+print(f"| `docker run --rm IMG true` (median) | {run_b:.1f} ms | {run_d:.1f} ms | berth {run_d / run_b:.1f}x faster (target: 5x) |")
+print(f"| {clients} `docker ps` at once (median of the batch) | {ps_b:.1f} ms | {ps_d:.1f} ms | berth {ps_d / ps_b:.1f}x faster |")
+daemon = dockerd_rss + containerd_rss
+print(f"| idle memory (VmRSS) | {berth_rss / 1024:.1f} MiB | {daemon / 1024:.1f} MiB (dockerd {dockerd_rss / 1024:.1f} + containerd {containerd_rss / 1024:.1f}) | berth {berth_rss / daemon:.2f} of it (target: at most 0.2) |")
+PY
+} > "$out"
+cat "$out"
