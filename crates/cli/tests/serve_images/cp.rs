@@ -122,6 +122,42 @@ fn docker_cp_copies_both_ways_and_export_writes_the_filesystem() {
     assert_eq!(head(&server, "/containers/box/archive?path=/nothing").0, 404);
     assert_eq!(head(&server, "/containers/nobox/archive?path=/").0, 404);
 
+    // Copies out of one stopped container side by side: each request mounts a view of its own.
+    let copies: Vec<_> = (0..4)
+        .map(|i| {
+            let file = berth.path(&format!("side{i}.tar"));
+            let child = std::process::Command::new("curl")
+                .args(["-s", "--fail", "--max-time", "60", "-o"])
+                .arg(&file)
+                .arg("--unix-socket")
+                .arg(server.socket())
+                .arg("http://berth/containers/box/archive?path=/data")
+                .spawn()
+                .expect("curl");
+            (file, child)
+        })
+        .collect();
+    for (file, mut child) in copies {
+        assert!(child.wait().expect("curl").success(), "{}", server.log_text());
+        let mut archive = tar::Archive::new(std::fs::File::open(&file).expect("tar"));
+        let names: Vec<String> = archive
+            .entries()
+            .expect("entries")
+            .map(|e| e.expect("entry").path().expect("path").display().to_string())
+            .collect();
+        assert!(names.iter().any(|n| n == "data/sub/deep"), "{names:?}");
+    }
+
+    // and takes it away again.
+    let id = berth.ok(&["inspect", "-f", "{{.Id}}", "box"]);
+    let views: Vec<_> = std::fs::read_dir(berth.root().join("containers").join(id.trim()))
+        .expect("container dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("cp-"))
+        .collect();
+    assert!(views.is_empty(), "views left: {views:?}");
+
     // export: the whole filesystem, what the container wrote included.
     let exported = berth.path("export.tar");
     server.client_ok(
