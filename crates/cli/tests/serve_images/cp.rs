@@ -266,3 +266,34 @@ fn archives_that_reach_outside_their_directory_are_refused_and_write_nothing_out
     assert_eq!(berth.store_state(), before);
     assert!(server.answers());
 }
+
+#[test]
+fn docker_cp_reaches_a_running_container_and_its_volumes() {
+    if !have_clients() {
+        return;
+    }
+    let Some(berth) = with_busybox() else { return };
+    let server = Served::start(&berth);
+    berth.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "-v",
+        "vol:/vol",
+        "busybox",
+        "sh",
+        "-c",
+        "echo running > /vol/state; sleep 60",
+    ]);
+    let client = docker_clients()[0];
+    let note = berth.path("note.txt");
+    std::fs::write(&note, "into a running one\n").expect("note");
+    server.client_ok(client, &["cp", note.to_str().expect("path"), "live:/vol/note.txt"]);
+    let shown = berth.ok(&["exec", "live", "cat", "/vol/note.txt"]);
+    assert_eq!(shown, "into a running one\n");
+    let out = berth.path("state");
+    server.client_ok(client, &["cp", "live:/vol/state", out.to_str().expect("path")]);
+    assert_eq!(read(&out), "running\n");
+    berth.ok(&["rm", "-f", "live"]);
+}
