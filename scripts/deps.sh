@@ -16,6 +16,7 @@ packages=(
   debootstrap       # a Debian base image for the build test that runs apt-get through the build network
   git               # build contexts from git repositories (and git daemon for their test)
   gcc libc6-dev     # the security tests' static attacker programs (libc.a), and the Rust toolchain's linker
+  python3-docker    # the Docker SDK for Python, a client of `berth serve` in its tests
 )
 "$(dirname "$0")/install-packages.sh" "${packages[@]}"
 if ! command -v cargo >/dev/null; then

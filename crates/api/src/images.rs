@@ -1,10 +1,11 @@
-//! Image endpoints of this increment: list, inspect, history, tag, remove and prune. (Pull, push,
-//! load, save, search and build come with their streams.)
+//! Image endpoints: list, inspect, history, tag, remove and prune here; pull, import, push and
+//! search in `transfer.rs`, load, save and commit in `image_archive.rs`.
 //!
 //! An image name may hold slashes (`registry:5000/team/app:v1`), so `/images/{name}/json` cannot be
 //! a route pattern: the rest of the path is taken whole and its last word picks the endpoint.
 
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -13,13 +14,18 @@ use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
-use crate::reply;
 use crate::state::AppState;
+use crate::{image_archive, reply, transfer};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/images/json", get(list))
         .route("/images/prune", post(prune))
+        .route("/images/create", post(transfer::create))
+        .route("/images/search", get(transfer::search))
+        .route("/images/load", post(image_archive::load))
+        .route("/images/get", get(image_archive::save_many))
+        .route("/commit", post(image_archive::commit))
         .route("/images/{*rest}", get(get_image).post(post_image).delete(remove))
 }
 
@@ -60,12 +66,19 @@ async fn get_image(State(state): State<AppState>, Path(rest): Path<String>) -> A
             let history = state.call(move |engine| engine.history(&name)).await?;
             Ok(reply::json(&history))
         }
+        Some((name, "get")) => Ok(image_archive::save(state, vec![name.to_string()]).await),
         _ => Err(ApiError::page_not_found()),
     }
 }
 
-async fn post_image(State(state): State<AppState>, Path(rest): Path<String>, params: Params) -> ApiResult<Response> {
+async fn post_image(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Response> {
     match split_action(&rest) {
+        Some((name, "push")) => transfer::push(state, name.to_string(), &headers, &params).await,
         Some((name, "tag")) => {
             let repo = params
                 .text("repo")

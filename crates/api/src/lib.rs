@@ -4,20 +4,28 @@
 //! doors see and control the same containers, images, volumes and networks.
 
 mod activation;
+mod auth;
+mod body;
+mod build;
+mod container_archive;
 mod container_data;
 mod containers;
 mod error;
 mod events;
 mod exec;
 mod hijack;
+mod image_archive;
 mod images;
 mod listen;
 mod networks;
 mod params;
+mod progress;
 mod reply;
 mod router;
 mod state;
+mod stream;
 mod system;
+mod transfer;
 mod volumes;
 
 use std::path::PathBuf;

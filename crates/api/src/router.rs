@@ -13,7 +13,10 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{container_data, containers, events, exec, images, networks, system, volumes};
+use crate::{
+    auth, build, container_archive, container_data, containers, events, exec, images, networks, system, transfer,
+    volumes,
+};
 
 /// The newest API version berth speaks (what `/version` and `/_ping` report).
 pub const MAX_VERSION: ApiVersion = ApiVersion { major: 1, minor: 47 };
@@ -158,10 +161,14 @@ pub fn routes(state: AppState) -> Router {
         .merge(events::routes())
         .merge(containers::routes())
         .merge(container_data::routes())
+        .merge(container_archive::routes())
         .merge(exec::routes())
         .merge(images::routes())
         .merge(volumes::routes())
-        .merge(networks::routes());
+        .merge(networks::routes())
+        .merge(transfer::routes())
+        .merge(build::routes())
+        .merge(auth::routes());
     for prefix in SWARM_PREFIXES {
         router = router
             .route(&format!("/{prefix}"), any(not_a_swarm_manager))

@@ -9,6 +9,7 @@ use berth_engine::Engine;
 use crate::containers::attach::Waiting;
 use crate::error::{ApiError, ApiResult};
 use crate::exec::Execs;
+use crate::stream::{Format, Sink};
 
 /// The server's shared state. The engine is `Send + Sync` (its database connection sits behind a
 /// mutex), so one is opened at start and every request uses it.
@@ -44,5 +45,16 @@ impl AppState {
             Ok(result) => result.map_err(ApiError::from),
             Err(e) => Err(ApiError::internal(format!("engine call failed: {e}"))),
         }
+    }
+
+    /// Runs `f` on the blocking pool with a [`Sink`] its output streams to the client through
+    /// (see `stream.rs`): pulls, pushes, builds, loads and saves.
+    pub async fn stream(
+        &self,
+        format: Format,
+        f: impl FnOnce(&Engine, &Sink) -> berth_engine::Result<()> + Send + 'static,
+    ) -> axum::response::Response {
+        let engine = self.engine.clone();
+        crate::stream::respond(format, move |sink| f(&engine, sink)).await
     }
 }

@@ -189,7 +189,7 @@ fn unpack_stream(mut input: Box<dyn Read + Send>, dir: &Path) -> Result<Option<S
                 context: "reading the context archive".into(),
                 source,
             })?;
-            tar::Archive::new(stream).unpack(dir).map_err(|source| Error::Stream {
+            unpack_archive(stream, dir).map_err(|source| Error::Stream {
                 context: "unpacking the context archive".into(),
                 source,
             })?;
@@ -203,6 +203,69 @@ fn unpack_stream(mut input: Box<dyn Read + Send>, dir: &Path) -> Result<Option<S
                 .map_err(|e| Error::InvalidArgument(format!("the Dockerfile given is not UTF-8: {e}")))?;
             Ok(Some(text))
         }
+    }
+}
+
+/// Unpacks a context archive into `dir`, as Go's tar reader reads it: the docker client sends a
+/// context whose Dockerfile it added (`-f` outside the context) without the last entry's padding
+/// and the end-of-archive blocks, which dockerd takes. Such an end is padded here; an archive cut
+/// inside an entry's data is still an error.
+fn unpack_archive(stream: impl Read, dir: &Path) -> std::io::Result<()> {
+    let real = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let mut archive = tar::Archive::new(PaddedAtEnd {
+        inner: stream,
+        real: real.clone(),
+        padding: None,
+    });
+    let mut directories = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let data_end = entry.raw_file_position() + entry.size();
+        if entry.header().entry_type() == tar::EntryType::Directory {
+            directories.push(entry);
+        } else {
+            entry.unpack_in(dir)?;
+        }
+        if real.get() < data_end {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the archive ends inside an entry",
+            ));
+        }
+    }
+    // Directories last, deepest first, so their modes do not stop what goes in them.
+    directories.sort_by(|a, b| b.path_bytes().cmp(&a.path_bytes()));
+    for mut directory in directories {
+        directory.unpack_in(dir)?;
+    }
+    Ok(())
+}
+
+/// A reader that, at the end of its input, adds zeros up to the next 512-byte block and two empty
+/// blocks (a tar's end), and counts the bytes that were really there.
+struct PaddedAtEnd<R> {
+    inner: R,
+    real: std::rc::Rc<std::cell::Cell<u64>>,
+    /// Zeros still to give once the input ended.
+    padding: Option<u64>,
+}
+
+impl<R: Read> Read for PaddedAtEnd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.padding.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.real.set(self.real.get() + n as u64);
+                return Ok(n);
+            }
+            let to_block = (512 - self.real.get() % 512) % 512;
+            self.padding = Some(to_block + 1024);
+        }
+        let left = self.padding.unwrap_or(0);
+        let n = (buf.len() as u64).min(left) as usize;
+        buf[..n].fill(0);
+        self.padding = Some(left - n as u64);
+        Ok(n)
     }
 }
 
@@ -314,6 +377,25 @@ mod tests {
         let dir = prepared.dir.clone();
         drop(prepared);
         assert!(!dir.exists(), "the unpacked context goes with the build");
+    }
+
+    #[test]
+    fn an_archive_without_its_end_blocks_unpacks_but_a_cut_one_does_not() {
+        let tar = tar_of(&[("Dockerfile", "FROM scratch\n"), (".dockerfile.x", "FROM busybox\n")]);
+        // What the docker client sends for `-f` outside the context: the last entry's data, and
+        // nothing after it.
+        let last_data_end = 512 * 3 + "FROM busybox\n".len();
+        let dir = tempfile::tempdir().unwrap();
+        unpack_archive(&tar[..last_data_end], dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".dockerfile.x")).unwrap(),
+            "FROM busybox\n"
+        );
+        let cut = tempfile::tempdir().unwrap();
+        let err = unpack_archive(&tar[..last_data_end - 3], cut.path()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        let whole = tempfile::tempdir().unwrap();
+        unpack_archive(&tar[..], whole.path()).unwrap();
     }
 
     #[test]

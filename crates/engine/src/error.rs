@@ -18,6 +18,10 @@ pub enum Error {
     /// The container could not start; `code` is docker's status (125, 126, 127).
     #[error("{message}")]
     StartFailed { code: i32, message: String },
+    /// A build step's command exited with `code` ("The command '…' returned a non-zero code: N");
+    /// Docker's build stream carries the code.
+    #[error("{message}")]
+    StepFailed { code: i64, message: String },
     /// Something named that is not there, other than the objects above (a repository without tags).
     #[error("{0}")]
     NotFound(String),
@@ -61,7 +65,7 @@ impl Error {
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Download { .. } => ErrorKind::Unavailable,
             Error::Network(_) => ErrorKind::Internal,
-            Error::StartFailed { .. } => ErrorKind::InvalidArgument,
+            Error::StartFailed { .. } | Error::StepFailed { .. } => ErrorKind::InvalidArgument,
             Error::Runtime(e) => e.kind(),
             Error::Registry(e) => e.kind(),
             Error::InvalidArgument(_) | Error::InvalidArchive(_) | Error::Reference(_) => ErrorKind::InvalidArgument,

@@ -189,7 +189,7 @@ impl Engine {
         let build_cache_reclaimed = match build_cache_kept {
             true => 0,
             // prune_images took what interrupted pulls left; this is the cache's own images and mounts.
-            false => self.prune_build_cache()?.1,
+            false => self.prune_build_cache()?.space_reclaimed,
         };
         Ok(SystemPruneReport {
             containers,

@@ -3,9 +3,14 @@
 
 use std::sync::Arc;
 
-use berth_registry::{Client, ClientOptions, Credentials, DockerConfig, StaticCredentials};
+use berth_registry::{Client, ClientOptions, DockerConfig, StaticCredentials};
+
+/// A user name and password (or identity token) for a registry: what `login` checks and stores, and
+/// what a caller hands to a pull or push instead of the stored ones (the API's `X-Registry-Auth`).
+pub use berth_registry::Credentials;
 
 use crate::filters::Filters;
+use crate::units::human_size;
 use crate::{Digest, Engine, Error, Result};
 
 /// Docker Hub, where names without a registry live.
@@ -54,6 +59,32 @@ impl LayerState {
             _ => None,
         }
     }
+
+    /// Docker's bar for the states that carry one, `[=====>      ]  1.2MB/3.4MB` (the byte count
+    /// alone when the total is unknown): what the CLI draws after the status and what the API sends
+    /// as `progress`.
+    pub fn bar(&self) -> Option<String> {
+        let (done, total) = self.progress()?;
+        Some(progress_bar(done, total))
+    }
+}
+
+/// `[=====>      ]  1.2MB/3.4MB`, 50 wide, as Docker draws a transfer.
+fn progress_bar(done: u64, total: u64) -> String {
+    if total == 0 {
+        return human_size(done, 3);
+    }
+    const WIDTH: u64 = 50;
+    let filled = (done.min(total) * WIDTH / total) as usize;
+    let arrow = if filled < WIDTH as usize { ">" } else { "" };
+    let rest = (WIDTH as usize).saturating_sub(filled + arrow.len());
+    format!(
+        "[{}{arrow}{}]  {}/{}",
+        "=".repeat(filled),
+        " ".repeat(rest),
+        human_size(done, 3),
+        human_size(total, 3)
+    )
 }
 
 /// A line of a pull or push that is not about one layer, as Docker's progress stream carries it.
@@ -130,6 +161,22 @@ impl Progress for Quiet {
     fn status(&self, _: &Status) {}
 }
 
+/// Credentials a registry accepted.
+#[derive(Clone, Debug)]
+pub struct LoginChecked {
+    /// The registry's host (`docker.io` for Docker Hub).
+    pub registry: String,
+    /// What to keep: the password, or the identity token the registry issued instead.
+    pub credentials: Credentials,
+}
+
+impl LoginChecked {
+    /// The identity token the registry issued, if it issued one (Docker's `IdentityToken`).
+    pub fn identity_token(&self) -> Option<&str> {
+        self.credentials.identity_token.as_deref()
+    }
+}
+
 /// One answer of `search`.
 pub use berth_registry::SearchResult;
 
@@ -164,6 +211,15 @@ impl Engine {
         self.client_with(registry, Arc::new(config))
     }
 
+    /// A client for `registry` with the caller's credentials when it gave some, else those of
+    /// Docker's config.json.
+    pub(crate) fn registry_client_as(&self, registry: &str, auth: Option<&Credentials>) -> Result<Client> {
+        match auth {
+            Some(given) => self.client_with(registry, Arc::new(StaticCredentials(given.clone()))),
+            None => self.registry_client(registry),
+        }
+    }
+
     fn client_with(&self, registry: &str, credentials: Arc<dyn berth_registry::CredentialsProvider>) -> Result<Client> {
         let options = ClientOptions {
             credentials: Some(credentials),
@@ -173,9 +229,10 @@ impl Engine {
         Ok(Client::new(registry, options)?)
     }
 
-    /// `login`: checks the credentials with the registry, then stores them in Docker's config.json (an
-    /// identity token instead of the password when the registry hands one out).
-    pub fn login(&self, server: Option<&str>, username: &str, password: &str) -> Result<String> {
+    /// Checks credentials with a registry (`server` as `login` names it) without storing them: what
+    /// the API's `/auth` does. Returns the registry's host and the credentials to keep (an identity
+    /// token instead of the password when the registry hands one out).
+    pub fn check_login(&self, server: Option<&str>, username: &str, password: &str) -> Result<LoginChecked> {
         let registry = registry_host(server);
         if username.is_empty() || password.is_empty() {
             return Err(Error::InvalidArgument(
@@ -189,8 +246,7 @@ impl Engine {
         };
         let client = self.client_with(&registry, Arc::new(StaticCredentials(given.clone())))?;
         let info = client.check_login()?;
-        let mut config = DockerConfig::load_default()?;
-        let stored = match info.identity_token {
+        let credentials = match info.identity_token {
             Some(token) => Credentials {
                 username: username.to_string(),
                 password: String::new(),
@@ -198,9 +254,17 @@ impl Engine {
             },
             None => given,
         };
-        config.store(&registry, &stored)?;
+        Ok(LoginChecked { registry, credentials })
+    }
+
+    /// `login`: checks the credentials with the registry, then stores them in Docker's config.json (an
+    /// identity token instead of the password when the registry hands one out).
+    pub fn login(&self, server: Option<&str>, username: &str, password: &str) -> Result<String> {
+        let checked = self.check_login(server, username, password)?;
+        let mut config = DockerConfig::load_default()?;
+        config.store(&checked.registry, &checked.credentials)?;
         config.save()?;
-        Ok(registry)
+        Ok(checked.registry)
     }
 
     /// `logout`: forgets the stored credentials; false if there were none.
@@ -311,6 +375,17 @@ mod tests {
         assert_eq!(done.to_string(), "Status: Image is up to date for busybox:latest");
         assert_eq!(LayerState::Mounted { from: "a/b".into() }.status(), "Mounted from a/b");
         assert_eq!(LayerState::Pushing { done: 1, total: 2 }.progress(), Some((1, 2)));
+        assert_eq!(LayerState::Pushed.bar(), None);
+    }
+
+    #[test]
+    fn bars_look_like_dockers() {
+        assert_eq!(
+            progress_bar(1_200_000, 3_400_000),
+            format!("[{}>{}]  1.2MB/3.4MB", "=".repeat(17), " ".repeat(32))
+        );
+        assert!(progress_bar(10, 10).starts_with(&format!("[{}]", "=".repeat(50))));
+        assert_eq!(progress_bar(512, 0), "512B");
     }
 
     #[test]

@@ -200,7 +200,7 @@ pub fn builder(options: &Options, command: BuilderCommand) -> anyhow::Result<()>
     if !args.force && !super::confirm("WARNING! This will remove all dangling build cache.")? {
         return Ok(());
     }
-    let (_, bytes) = engine(options)?.prune_build_cache()?;
+    let bytes = engine(options)?.prune_build_cache()?.space_reclaimed;
     outln!("Total reclaimed space: {}", crate::format::human_size(bytes, 4))?;
     Ok(())
 }

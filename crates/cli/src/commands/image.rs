@@ -570,16 +570,8 @@ pub fn load(options: &Options, args: LoadArgs) -> anyhow::Result<()> {
     }
     let engine = engine(options)?;
     let loaded = engine.load(input)?;
-    for image in loaded {
-        for (tag, old) in &image.moved {
-            outln!("The image {tag} already exists, renaming the old one with ID {old} to empty string")?;
-        }
-        if image.tags.is_empty() {
-            outln!("Loaded image ID: {}", image.id)?;
-        }
-        for tag in &image.tags {
-            outln!("Loaded image: {tag}")?;
-        }
+    for line in loaded.iter().flat_map(|image| image.lines()) {
+        outln!("{line}")?;
     }
     // -q hides progress, as Docker's does: berth's load prints none, only the lines above (which -q keeps).
     let _ = args.quiet;

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Read};
 
 use anyhow::{bail, Context};
 use berth_engine::filters::Filters;
-use berth_engine::images::PullOptions;
+use berth_engine::images::{PullOptions, PushOptions};
 use berth_engine::{Engine, Options};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -40,6 +40,7 @@ pub fn pull(options: &Options, args: PullArgs) -> anyhow::Result<()> {
         &PullOptions {
             platform: args.platform,
             all_tags: args.all_tags,
+            auth: None,
         },
         &printer,
     )?;
@@ -66,6 +67,7 @@ pub fn pull_for_run(engine: &Engine, image: &str, platform: Option<String>, quie
         &PullOptions {
             platform,
             all_tags: false,
+            auth: None,
         },
         &printer,
     )?;
@@ -90,7 +92,11 @@ pub struct PushArgs {
 pub fn push(options: &Options, args: PushArgs) -> anyhow::Result<()> {
     let engine = engine(options)?;
     let printer = Printer::new(std::io::stdout().is_terminal(), false, args.quiet);
-    let pushed = engine.push(&args.name, args.all_tags, &printer)?;
+    let push = PushOptions {
+        all_tags: args.all_tags,
+        auth: None,
+    };
+    let pushed = engine.push(&args.name, &push, &printer)?;
     if args.quiet {
         match (args.all_tags, pushed.last()) {
             (false, Some(p)) => outln!("{}:{}", p.repository, p.tag)?,

@@ -332,20 +332,29 @@ pub struct ServedRegistry {
 
 impl ServedRegistry {
     pub fn start(berth: &Berth, dir: &Path) -> ServedRegistry {
+        ServedRegistry::start_with(berth, dir, None)
+    }
+
+    /// As `start`, asking for basic auth with the users of an `htpasswd` file when given.
+    pub fn start_with(berth: &Berth, dir: &Path, htpasswd: Option<&Path>) -> ServedRegistry {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("free port");
         let addr = format!("127.0.0.1:{port}");
+        let mut args = vec![
+            "registry",
+            "serve",
+            "--addr",
+            &addr,
+            "--root",
+            dir.to_str().expect("path"),
+        ];
+        if let Some(file) = htpasswd {
+            args.extend(["--htpasswd", file.to_str().expect("path")]);
+        }
         let child = berth
-            .cmd(&[
-                "registry",
-                "serve",
-                "--addr",
-                &addr,
-                "--root",
-                dir.to_str().expect("path"),
-            ])
+            .cmd(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -68,17 +68,16 @@ impl Engine {
         Ok((cache_only.len(), bytes + mounts))
     }
 
-    /// `builder prune`: forgets the build cache and removes the images only it kept; returns bytes freed.
-    pub fn prune_build_cache(&self) -> Result<(usize, u64)> {
+    /// `builder prune`: forgets the build cache and removes the images only it kept.
+    pub fn prune_build_cache(&self) -> Result<BuildCachePruned> {
         let ids = meta::cache_only_images(&*self.store().db()?)?;
-        let steps = self
-            .store()
+        self.store()
             .write(|tx| meta::clear_build_cache(tx).map_err(Error::from))?;
-        let mut freed = 0;
+        let mut caches_deleted = Vec::new();
         for id in ids {
             if let Ok(removed) = self.remove_image(&id.to_string(), false) {
                 if !removed.is_empty() {
-                    freed += 1;
+                    caches_deleted.push(id.to_string());
                 }
             }
         }
@@ -87,8 +86,21 @@ impl Engine {
         let mounts = self.layout().build_cache_mounts();
         let mount_bytes = crate::disk::dir_size(&mounts);
         let _ = fs::remove_dir_all(&mounts);
-        Ok((steps.max(freed), collected.bytes + mount_bytes))
+        Ok(BuildCachePruned {
+            caches_deleted,
+            space_reclaimed: collected.bytes + mount_bytes,
+        })
     }
+}
+
+/// What `builder prune` removed: Docker's BuildCachePruneReport.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct BuildCachePruned {
+    /// The images only the cache kept, which went with it.
+    #[serde(rename = "CachesDeleted")]
+    pub caches_deleted: Vec<String>,
+    #[serde(rename = "SpaceReclaimed")]
+    pub space_reclaimed: u64,
 }
 
 /// The cache key of a step: parent image, the step as expanded, build args in effect, extra content.

@@ -22,6 +22,8 @@ mod sources;
 mod steps;
 mod view;
 
+pub use cache::BuildCachePruned;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::PathBuf;
@@ -60,6 +62,8 @@ pub struct BuildOptions {
 /// Where the builder's lines go (Docker's classic output).
 pub trait BuildOutput: Sync {
     fn line(&self, text: &str);
+    /// The built image's ID, once, before "Successfully built" (the API's `aux` message).
+    fn image_id(&self, _id: &Digest) {}
 }
 
 /// Build args Docker predefines (usable without an ARG, never persisted).
@@ -75,10 +79,6 @@ const PREDEFINED_ARGS: &[&str] = &[
     "ALL_PROXY",
     "all_proxy",
 ];
-
-fn step_failed(message: String) -> Error {
-    Error::InvalidArgument(message)
-}
 
 /// The state of the stage being built.
 struct Stage {
@@ -296,6 +296,7 @@ impl Engine {
     }
 
     fn tag_result(&self, id: &Digest, options: &BuildOptions, out: &dyn BuildOutput) -> Result<()> {
+        out.image_id(id);
         out.line(&format!("Successfully built {}", id.short()));
         for tag in &options.tags {
             self.tag(&id.to_string(), tag)?;

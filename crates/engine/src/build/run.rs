@@ -11,7 +11,7 @@ use berth_store::Digest;
 use super::cache::{cache_key, tree_stamp};
 use super::sources::resolve_sources;
 use super::view::ImageView;
-use super::{build_error, clean_path, rand_suffix, step_failed, BuildOutput, Job, Stage};
+use super::{build_error, clean_path, rand_suffix, BuildOutput, Job, Stage};
 use crate::containers::{Caller, ContainerConfig, CreateOptions, Ended, HostConfig, StartMode};
 use crate::images::derive::NewLayer;
 use crate::{Engine, Error, Result};
@@ -72,10 +72,10 @@ impl Engine {
                 self.run_attached(&cid, out)?
             };
             if code != 0 {
-                return Err(step_failed(format!(
-                    "The command '{}' returned a non-zero code: {code}",
-                    args.join(" ")
-                )));
+                return Err(Error::StepFailed {
+                    code,
+                    message: format!("The command '{}' returned a non-zero code: {code}", args.join(" ")),
+                });
             }
             let ingest = self.store().ingest()?;
             let (tar, written) = self.container_layer(&ingest, &cid)?;

@@ -52,6 +52,42 @@ fn open_in(root: &Root, path: &str, flags: OFlags) -> std::result::Result<OwnedF
     )
 }
 
+/// A directory name in `dir` for one call's view of a container (`cp-PID-N`): calls in one
+/// process (the API server's requests) never share one, so none unmounts another's.
+pub(super) fn private_view(dir: &Path, what: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.join(format!("{what}-{}-{n}", std::process::id()))
+}
+
+/// How `copy_into_container` unpacks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CopyInOptions {
+    /// Keep the archive's owners (`cp -a`, the API's `copyUIDGID`).
+    pub keep_owners: bool,
+    /// Refuse to put a non-directory where a directory is, or the reverse (the API's
+    /// `noOverwriteDirNonDir`, which the docker client always sets).
+    pub no_overwrite_dir_non_dir: bool,
+}
+
+/// With `noOverwriteDirNonDir`: whether `name` in `parent` is a directory where the entry is
+/// not, or the reverse (Docker's texts).
+fn refuse_dir_swap(parent: &OwnedFd, name: &OsStr, entry_is_dir: bool, shown: &str) -> Result<()> {
+    let Ok(st) = rustix::fs::statat(parent, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) else {
+        return Ok(());
+    };
+    let there_is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory;
+    match (there_is_dir, entry_is_dir) {
+        (true, false) => Err(Error::InvalidArgument(format!(
+            "cannot overwrite directory {shown:?} with non-directory"
+        ))),
+        (false, true) => Err(Error::InvalidArgument(format!(
+            "cannot overwrite non-directory {shown:?} with directory"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl Engine {
     fn cp_root(&self, c: &Container, writable: bool) -> Result<Root> {
         if c.row.state.is_live() {
@@ -61,7 +97,7 @@ impl Engine {
             return Ok(Root { fd, view: None });
         }
         let dir = self.container_dir(c.id());
-        let view = dir.join(format!("cp-{}", std::process::id()));
+        let view = private_view(&dir, "cp");
         fs::create_dir_all(&view).map_err(|e| Error::Io {
             path: view.clone(),
             source: e,
@@ -122,8 +158,14 @@ impl Engine {
     /// relative to a directory opened inside the root, never through a
     /// symlink that leaves it. A hard link names a regular file inside DEST;
     /// a file written onto a symlink lands on the link's target, resolved
-    /// inside the root. With `archive`, owners are kept.
-    pub fn copy_into_container(&self, name: &str, dest: &str, archive: bool, input: &mut dyn Read) -> Result<()> {
+    /// inside the root. See [`CopyInOptions`] for owners and replacing directories.
+    pub fn copy_into_container(
+        &self,
+        name: &str,
+        dest: &str,
+        options: CopyInOptions,
+        input: &mut dyn Read,
+    ) -> Result<()> {
         let c = self.container(name)?;
         let root = self.cp_root(&c, true)?;
         let dest_fd = open_in(&root, dest, OFlags::PATH | OFlags::DIRECTORY).map_err(|e| match e {
@@ -164,7 +206,19 @@ impl Engine {
             let header = entry.header().clone();
             let mode = Mode::from_raw_mode(header.mode().unwrap_or(0o644) & 0o7777);
             let shown = path.display().to_string();
-            match header.entry_type() {
+            let kind = header.entry_type();
+            let handled = matches!(
+                kind,
+                tar::EntryType::Directory
+                    | tar::EntryType::Symlink
+                    | tar::EntryType::Regular
+                    | tar::EntryType::Continuous
+                    | tar::EntryType::Link
+            );
+            if handled && options.no_overwrite_dir_non_dir {
+                refuse_dir_swap(&parent_fd, &file_name, kind == tar::EntryType::Directory, &shown)?;
+            }
+            match kind {
                 tar::EntryType::Directory => match rustix::fs::mkdirat(&parent_fd, &*file_name, mode) {
                     Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                     Err(e) => return Err(io_err(&shown, e)),
@@ -180,7 +234,7 @@ impl Engine {
                     let mut file = File::from(file);
                     std::io::copy(&mut entry, &mut file).map_err(|e| io_err(&shown, e))?;
                     let _ = rustix::fs::fchmod(file.as_fd(), mode);
-                    if archive {
+                    if options.keep_owners {
                         let (uid, gid) = owner(&header);
                         let _ = rustix::fs::fchown(file.as_fd(), uid, gid);
                     }
@@ -211,7 +265,7 @@ impl Engine {
                 }
                 _ => continue,
             }
-            if archive {
+            if options.keep_owners {
                 let (uid, gid) = owner(&header);
                 let _ = rustix::fs::chownat(&parent_fd, &*file_name, uid, gid, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
             }

@@ -81,6 +81,78 @@ pub struct CommitOptions {
     pub changes: Vec<String>,
     /// Freeze the container while its changes are read (docker's default).
     pub pause: bool,
+    /// Settings for the image that take the place of the container's (the API's body): each field
+    /// given wins, those left empty come from the container, as dockerd merges them.
+    pub config: Option<CommitConfig>,
+}
+
+/// The runtime settings an image carries (its config's `config`), as commit's caller gives them.
+pub use berth_image::spec::ContainerConfig as CommitConfig;
+
+/// `given` over `base`, as dockerd's commit merges a caller's config over the container's: empty
+/// fields are the container's; Env, Labels and ExposedPorts add the container's entries the caller
+/// did not name; an Entrypoint given without a Cmd clears the Cmd.
+fn merge_config(base: CommitConfig, mut given: CommitConfig) -> CommitConfig {
+    if given.user.is_empty() {
+        given.user = base.user;
+    }
+    if given.working_dir.is_empty() {
+        given.working_dir = base.working_dir;
+    }
+    if given.stop_signal.is_empty() {
+        given.stop_signal = base.stop_signal;
+    }
+    given.env = match (given.env.take().filter(|e| !e.is_empty()), base.env) {
+        (None, base) => base,
+        (Some(mut env), base) => {
+            let named: Vec<String> = env
+                .iter()
+                .map(|e| e.split('=').next().unwrap_or("").to_string())
+                .collect();
+            for entry in base.unwrap_or_default() {
+                let key = entry.split('=').next().unwrap_or("");
+                if !named.iter().any(|n| n == key) {
+                    env.push(entry);
+                }
+            }
+            Some(env)
+        }
+    };
+    given.labels = match (given.labels.take(), base.labels) {
+        (None, base) => base,
+        (Some(mut labels), base) => {
+            for (k, v) in base.unwrap_or_default() {
+                labels.entry(k).or_insert(v);
+            }
+            Some(labels)
+        }
+    };
+    given.exposed_ports = match (given.exposed_ports.take(), base.exposed_ports) {
+        (None, base) => base,
+        (Some(mut ports), base) => {
+            for (k, v) in base.unwrap_or_default() {
+                ports.entry(k).or_insert(v);
+            }
+            Some(ports)
+        }
+    };
+    if given.entrypoint.as_ref().is_none_or(Vec::is_empty) {
+        if given.cmd.as_ref().is_none_or(Vec::is_empty) {
+            given.cmd = base.cmd;
+        }
+        if given.entrypoint.is_none() {
+            given.entrypoint = base.entrypoint;
+        }
+    }
+    given.volumes = given.volumes.or(base.volumes);
+    given.healthcheck = given.healthcheck.or(base.healthcheck);
+    given.on_build = given.on_build.or(base.on_build);
+    given.shell = given.shell.or(base.shell);
+    given.args_escaped = given.args_escaped.or(base.args_escaped);
+    for (k, v) in base.extra {
+        given.extra.entry(k).or_insert(v);
+    }
+    given
 }
 
 impl Engine {
@@ -126,7 +198,7 @@ impl Engine {
         let c = self.container(name)?;
         let dir = self.container_dir(c.id());
         // A read-only view of its own: the upper dir on top of the image.
-        let view = dir.join(format!("export-{}", std::process::id()));
+        let view = super::cp::private_view(&dir, "export");
         fs::create_dir_all(&view).map_err(|e| Error::Io {
             path: view.clone(),
             source: e,
@@ -170,6 +242,9 @@ impl Engine {
         run.user = c.config.user.clone();
         run.labels = (!c.config.labels.is_empty()).then(|| c.config.labels.clone());
         run.stop_signal = c.config.stop_signal.clone();
+        if let Some(given) = &options.config {
+            run = merge_config(run, given.clone());
+        }
         for change in &options.changes {
             apply_change(&mut run, change)?;
         }
@@ -219,5 +294,34 @@ impl Engine {
         }
         self.emit_container(&c, "commit", &attributes);
         Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_given_config_wins_field_by_field() {
+        let base = CommitConfig {
+            user: "app".into(),
+            env: Some(vec!["A=1".into(), "B=2".into()]),
+            cmd: Some(vec!["sh".into()]),
+            labels: Some([("x".to_string(), "1".to_string())].into()),
+            ..CommitConfig::default()
+        };
+        let given = CommitConfig {
+            env: Some(vec!["B=3".into()]),
+            labels: Some([("y".to_string(), "2".to_string())].into()),
+            entrypoint: Some(vec!["/bin/app".into()]),
+            ..CommitConfig::default()
+        };
+        let merged = merge_config(base.clone(), given);
+        assert_eq!(merged.user, "app");
+        assert_eq!(merged.env, Some(vec!["B=3".to_string(), "A=1".to_string()]));
+        assert_eq!(merged.labels.unwrap().len(), 2);
+        // An entrypoint given alone drops the container's command, as dockerd does.
+        assert_eq!(merged.cmd, None);
+        assert_eq!(merge_config(base.clone(), CommitConfig::default()), base);
     }
 }

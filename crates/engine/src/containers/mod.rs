@@ -30,9 +30,9 @@ use berth_store::containers::{self as rows, ContainerRow};
 use serde::{Deserialize, Serialize};
 
 pub use berth_relay::Caller;
-pub use cp::{PathKind, PathStat};
+pub use cp::{CopyInOptions, PathKind, PathStat};
 pub use create::CreateOptions;
-pub use data::{ChangeKind, CommitOptions, FilesystemChange};
+pub use data::{ChangeKind, CommitConfig, CommitOptions, FilesystemChange};
 pub use exec::{ExecOptions, ExecProcess, ExecStdio, ExecTerminal};
 pub use health::HealthConfig;
 pub use lifecycle::{Ended, StartMode, Started};

@@ -30,6 +30,25 @@ pub struct Loaded {
     pub moved: Vec<(String, Digest)>,
 }
 
+impl Loaded {
+    /// What `docker load` says about the image, line by line: a tag taken from another image, then
+    /// "Loaded image: TAG" for each tag, or "Loaded image ID: ID" for an untagged image.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .moved
+            .iter()
+            .map(|(tag, old)| {
+                format!("The image {tag} already exists, renaming the old one with ID {old} to empty string")
+            })
+            .collect();
+        if self.tags.is_empty() {
+            lines.push(format!("Loaded image ID: {}", self.id));
+        }
+        lines.extend(self.tags.iter().map(|tag| format!("Loaded image: {tag}")));
+        lines
+    }
+}
+
 /// The files of an archive, by normalised path.
 struct Files {
     regular: HashMap<String, TempBlob>,

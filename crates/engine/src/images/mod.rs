@@ -2,6 +2,7 @@
 //! (in submodules) import, load and save.
 
 pub(crate) mod derive;
+mod distribution;
 pub(crate) mod import;
 mod inspect;
 mod list;
@@ -17,12 +18,13 @@ use berth_image::spec::ImageConfig;
 use berth_reference::{is_id_prefix, Reference};
 use berth_store::{meta, Digest};
 
+pub use distribution::{DistributionDescriptor, DistributionInspect};
 pub use import::{ImportOptions, ImportSource};
 pub use inspect::{GraphDriver, HistoryResponseItem, ImageInspect, ImageInspectConfig, ImageMetadata, RootFs, MISSING};
 pub use list::{ImageListOptions, ImagePruneOptions, ImagePruned, ImageSummary};
 pub use load::Loaded;
 pub use pull::{PullOptions, Pulled};
-pub use push::Pushed;
+pub use push::{PushOptions, Pushed};
 
 use crate::events::EventType;
 use crate::{time, Engine, Error, Result};

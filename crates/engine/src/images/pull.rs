@@ -21,7 +21,7 @@ use berth_store::{meta, Digest, FileLock, Ingest, TempBlob};
 use super::unpack::{commit_image, unpack_one, LayerSource};
 use crate::error::IoContext;
 use crate::events::EventType;
-use crate::registry::{LayerState, Progress, Status};
+use crate::registry::{Credentials, LayerState, Progress, Status};
 use crate::{time, Engine, Error, Result};
 
 /// Parallel layer downloads, as Docker's default `max-concurrent-downloads`.
@@ -34,6 +34,9 @@ pub struct PullOptions {
     pub platform: Option<String>,
     /// `--all-tags`: every tag of the repository.
     pub all_tags: bool,
+    /// Credentials for the registry (the API's `X-Registry-Auth`); those of Docker's config.json
+    /// when None.
+    pub auth: Option<Credentials>,
 }
 
 /// One image a pull brought (or found up to date).
@@ -93,7 +96,7 @@ impl Engine {
             Some(text) => berth_registry::platform::parse_platform(text)?,
             None => berth_image::spec::host_platform(),
         };
-        let client = self.registry_client(given.domain())?;
+        let client = self.registry_client_as(given.domain(), options.auth.as_ref())?;
         if options.all_tags {
             if !given.is_name_only() {
                 return Err(Error::InvalidArgument(

@@ -13,7 +13,7 @@ use berth_store::{meta, Digest};
 
 use super::pull::short_id;
 use crate::events::EventType;
-use crate::registry::{LayerState, Progress, Status};
+use crate::registry::{Credentials, LayerState, Progress, Status};
 use crate::{Engine, Error, Result};
 
 /// Parallel layer uploads, as Docker's default `max-concurrent-uploads` (5) on a small machine.
@@ -30,6 +30,16 @@ pub struct Pushed {
     pub size: usize,
 }
 
+/// What `push` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct PushOptions {
+    /// `--all-tags`: every local tag of the repository.
+    pub all_tags: bool,
+    /// Credentials for the registry (the API's `X-Registry-Auth`); those of Docker's config.json
+    /// when None.
+    pub auth: Option<Credentials>,
+}
+
 /// A blob to send: digest, size, media type.
 struct Blob {
     digest: Digest,
@@ -39,8 +49,8 @@ struct Blob {
 
 impl Engine {
     /// `push NAME[:TAG]` (or every local tag of the repository with `all_tags`).
-    pub fn push(&self, name: &str, all_tags: bool, progress: &dyn Progress) -> Result<Vec<Pushed>> {
-        let pushed = self.push_images(name, all_tags, progress)?;
+    pub fn push(&self, name: &str, options: &PushOptions, progress: &dyn Progress) -> Result<Vec<Pushed>> {
+        let pushed = self.push_images(name, options, progress)?;
         for p in &pushed {
             let attributes = [("name".to_string(), p.tag.clone())].into();
             self.emit(EventType::Image, "push", &p.tag, attributes);
@@ -48,9 +58,9 @@ impl Engine {
         Ok(pushed)
     }
 
-    fn push_images(&self, name: &str, all_tags: bool, progress: &dyn Progress) -> Result<Vec<Pushed>> {
+    fn push_images(&self, name: &str, options: &PushOptions, progress: &dyn Progress) -> Result<Vec<Pushed>> {
         let given = Reference::parse(name)?;
-        let tags: Vec<Reference> = if all_tags {
+        let tags: Vec<Reference> = if options.all_tags {
             if !given.is_name_only() {
                 return Err(Error::InvalidArgument(
                     "tag can't be used with --all-tags/-a: give only the repository name".into(),
@@ -85,7 +95,7 @@ impl Engine {
         progress.status(&Status::PushRefersTo {
             repository: given.name(),
         });
-        let client = self.registry_client(given.domain())?;
+        let client = self.registry_client_as(given.domain(), options.auth.as_ref())?;
         let mut pushed = Vec::new();
         for reference in &tags {
             pushed.push(self.push_one(&client, reference, progress)?);

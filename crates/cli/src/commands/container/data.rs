@@ -43,6 +43,7 @@ pub fn commit(options: &Options, args: CommitArgs) -> anyhow::Result<()> {
             message: args.message,
             changes: args.change,
             pause: args.pause,
+            config: None,
         },
     )?;
     outln!("{id}")?;
@@ -159,6 +160,15 @@ pub fn cp(options: &Options, args: CpArgs) -> anyhow::Result<()> {
     result
 }
 
+/// How `cp` unpacks into a container: owners kept with `-a`; a directory may be replaced by a file
+/// of the same name and the reverse (the docker client refuses, through the API's flag).
+fn copy_in(args: &CpArgs) -> berth_engine::containers::CopyInOptions {
+    berth_engine::containers::CopyInOptions {
+        keep_owners: args.archive,
+        no_overwrite_dir_non_dir: false,
+    }
+}
+
 pub(super) fn cp_with(engine: &Engine, args: &CpArgs, scratch: &Path) -> anyhow::Result<()> {
     match (container_side(&args.src), container_side(&args.dest)) {
         (Some(_), Some(_)) => bail!("copying between containers is not supported"),
@@ -219,7 +229,7 @@ pub(super) fn cp_with(engine: &Engine, args: &CpArgs, scratch: &Path) -> anyhow:
         }
         (None, Some((name, dest))) => {
             if args.src == "-" {
-                engine.copy_into_container(name, dest, args.archive, &mut io::stdin().lock())?;
+                engine.copy_into_container(name, dest, copy_in(args), &mut io::stdin().lock())?;
                 return Ok(());
             }
             let src = Path::new(&args.src);
@@ -267,7 +277,7 @@ pub(super) fn cp_with(engine: &Engine, args: &CpArgs, scratch: &Path) -> anyhow:
                 }
                 b.finish()?;
             }
-            engine.copy_into_container(name, &into, args.archive, &mut std::fs::File::open(&tarball)?)?;
+            engine.copy_into_container(name, &into, copy_in(args), &mut std::fs::File::open(&tarball)?)?;
             let _ = args.quiet;
             Ok(())
         }
