@@ -13,6 +13,7 @@ mod error;
 pub mod events;
 pub mod filters;
 mod ids;
+mod inherit;
 pub mod images;
 pub mod layout;
 pub mod mounts;
