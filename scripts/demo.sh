@@ -28,8 +28,17 @@ registry_pid= serve_pid=
 # The compose project's name: its containers, network and volume are named and labelled after it.
 project=berthdemo
 compose_file=examples/sinatra-redis/compose.yml
+# The API server's pid, kept in the run root: a killed run's server is stopped by the next run.
+serve_pidfile=$BERTH_RUNROOT/demo-serve.pid
+stop_demo_server() {
+  local pid
+  pid=$(cat "$serve_pidfile" 2>/dev/null) || return 0
+  [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *" serve --host unix:///tmp/berth-demo."* ]] && kill "$pid"
+  rm -f "$serve_pidfile"
+}
 # What one run makes and the next must not find (also after a run that was killed).
 remove_demo_objects() {
+  stop_demo_server
   "$berth" rm -f web redis web-pulled >/dev/null 2>&1
   "$berth" ps -aq --filter "label=com.docker.compose.project=$project" | xargs -r "$berth" rm -f >/dev/null 2>&1
   "$berth" network rm demo >/dev/null 2>&1
@@ -41,7 +50,7 @@ remove_demo_objects() {
 cleanup() {
   set +e
   [[ -n $registry_pid ]] && kill "$registry_pid" 2>/dev/null
-  [[ -n $serve_pid ]] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid"
+  [[ -n $serve_pid ]] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" && rm -f "$serve_pidfile"
   remove_demo_objects
   "$berth" system network-reset >/dev/null 2>&1
   rm -rf "$work"
@@ -129,6 +138,7 @@ say "6. Compose: the same app from a compose file, by docker-compose through ber
 # The server runs on this demo's data root; docker-compose knows it only as a Docker engine.
 "$berth" --root "$BERTH_ROOT" --runroot "$BERTH_RUNROOT" serve --host "unix://$work/berth.sock" >"$work/serve.log" 2>&1 &
 serve_pid=$!
+echo "$serve_pid" >"$serve_pidfile"
 for _ in $(seq 100); do curl -sf --unix-socket "$work/berth.sock" http://berth/_ping >/dev/null && break; sleep 0.1; done
 export DOCKER_HOST=unix://$work/berth.sock
 compose() { step docker-compose -p "$project" -f "$compose_file" "$@"; }
@@ -161,6 +171,7 @@ printf '\033[2m(the compose step took %d ms, docker-compose and the checks inclu
 kill "$serve_pid"
 wait "$serve_pid" || true
 serve_pid=
+rm -f "$serve_pidfile"
 unset DOCKER_HOST
 
 say "7. Ship: push to a private registry, remove the images, pull them back and run the pulled app"
