@@ -1,7 +1,8 @@
 //! Debian's docker-compose (1.29, on the Python SDK) against `berth serve`: a project of two
 //! busybox services on a user network, where a client reaches a web server by its service name,
 //! a named volume, a port published on an ephemeral host port and fetched from the host; `up -d`,
-//! `logs`, `exec`, `--scale web=3` and `down -v`, after which nothing of the project is left.
+//! `logs`, `exec`, a changed service recreated, `--scale web=3` and `down -v`, after which nothing
+//! of the project is left.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -42,11 +43,17 @@ volumes:
 struct Compose<'a> {
     server: &'a Served,
     file: PathBuf,
+    /// `COMPOSE_API_VERSION`, when not the version compose negotiates (berth's newest).
+    api_version: Option<&'static str>,
 }
 
 impl Compose<'_> {
     fn run(&self, args: &[&str]) -> Output {
-        Command::new("timeout")
+        let mut command = Command::new("timeout");
+        if let Some(version) = self.api_version {
+            command.env("COMPOSE_API_VERSION", version);
+        }
+        command
             .arg("120")
             .arg("docker-compose")
             .arg("-p")
@@ -119,7 +126,11 @@ fn docker_compose_brings_a_project_up_scales_it_and_takes_it_down() {
     std::fs::create_dir_all(&dir).expect("project dir");
     let file = dir.join("compose.yml");
     std::fs::write(&file, COMPOSE_FILE).expect("compose file");
-    let compose = Compose { server: &server, file };
+    let compose = Compose {
+        server: &server,
+        file: file.clone(),
+        api_version: None,
+    };
 
     compose.ok(&["up", "-d"]);
     let label = project_label();
@@ -154,6 +165,44 @@ fn docker_compose_brings_a_project_up_scales_it_and_takes_it_down() {
         compose.ok(&["exec", "-T", "web", "cat", "/www/index.html"]).trim(),
         page.lines().last().unwrap_or_default().trim()
     );
+
+    // A changed service is recreated: the old container renamed and removed, a new one made. Compose
+    // reads the image's ContainerConfig for it, which API 1.45 and later leave out (dockerd 25 and
+    // later too), so this client asks for 1.44.
+    let before = ids(
+        &berth,
+        &["ps", "-q", "--filter", "label=com.docker.compose.service=client"],
+    );
+    let changed = COMPOSE_FILE.replace(
+        "    networks: [back]\nnetworks:",
+        "    networks: [back]\n    environment: [ROUND=2]\nnetworks:",
+    );
+    assert_ne!(changed, COMPOSE_FILE);
+    std::fs::write(&file, changed).expect("changed compose file");
+    let older = Compose {
+        api_version: Some("1.44"),
+        ..compose
+    };
+    let out = older.run(&["up", "-d"]);
+    assert!(
+        out.status.success() && text(&out.stderr).contains("Recreating"),
+        "up -d of a changed service: {}\nserver log:\n{}",
+        said(&out),
+        server.log_text()
+    );
+    let after = ids(
+        &berth,
+        &["ps", "-q", "--filter", "label=com.docker.compose.service=client"],
+    );
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, before);
+    let env = berth.ok(&["inspect", "-f", "{{json .Config.Env}}", &after[0]]);
+    assert!(env.contains("ROUND=2"), "{env}");
+    assert_eq!(ids(&berth, &["ps", "-aq", "--filter", &label]).len(), 2);
+    let compose = Compose {
+        api_version: None,
+        ..older
+    };
 
     // Three web containers, each on its own host port, sharing the volume.
     compose.ok(&["up", "-d", "--scale", "web=3"]);
