@@ -213,8 +213,10 @@ fn healthcheck_makes_a_container_healthy_then_unhealthy() {
         "slow",
         "--health-cmd",
         "true",
+        // Long enough that no check runs before the inspect, short enough that the checker (which
+        // sleeps an interval before it looks again) is gone soon after the test.
         "--health-interval",
-        "1h",
+        "5s",
         "busybox",
         "sleep",
         "60",
