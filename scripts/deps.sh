@@ -12,6 +12,7 @@ packages=(
   bind9-dnsutils    # dig and nslookup: real DNS clients for the per-network DNS server's tests
   curl python3      # the demo and the networking tests fetch pages through published ports
   python3-docker    # the Docker SDK for Python, a client of `berth serve` in its tests
+  docker-compose    # compose 1.29 (on the Python SDK) brings up the demo's app through `berth serve`
   docker-registry apache2-utils # registry tests: the CNCF distribution registry as a peer, htpasswd for its basic auth
   debootstrap       # a Debian base image for the build test that runs apt-get through the build network
   git               # build contexts from git repositories (and git daemon for their test)

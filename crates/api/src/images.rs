@@ -8,14 +8,18 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
-use berth_engine::images::{ImageListOptions, ImagePruneOptions, Removed};
+use axum::{Extension, Router};
+use berth_engine::images::{ImageInspectConfig, ImageListOptions, ImagePruneOptions, Removed};
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::router::ApiVersion;
 use crate::state::AppState;
 use crate::{image_archive, reply, transfer};
+
+/// The first API version whose image inspect leaves out `Container` and `ContainerConfig`.
+const WITHOUT_CONTAINER_CONFIG: ApiVersion = ApiVersion { major: 1, minor: 45 };
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -54,12 +58,42 @@ async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Respon
     Ok(reply::json(&list))
 }
 
-async fn get_image(State(state): State<AppState>, Path(rest): Path<String>) -> ApiResult<Response> {
+/// Image inspect as clients of API versions before 1.45 read it: with the deprecated `Container`
+/// (the build container's ID) and `ContainerConfig` (its config), which dockerd 26 and later
+/// answer empty, as berth does (its builds keep no container config). docker-compose 1.29 reads
+/// `ContainerConfig.Volumes` when it recreates a container, and fails without the field.
+#[derive(Serialize)]
+struct WithContainerConfig<T> {
+    #[serde(flatten)]
+    image: T,
+    #[serde(rename = "Container")]
+    container: String,
+    #[serde(rename = "ContainerConfig")]
+    container_config: ImageInspectConfig,
+}
+
+fn inspect_reply<T: Serialize>(image: T, version: ApiVersion) -> Response {
+    if version >= WITHOUT_CONTAINER_CONFIG {
+        return reply::json(&image);
+    }
+    reply::json(&WithContainerConfig {
+        image,
+        container: String::new(),
+        container_config: ImageInspectConfig::default(),
+    })
+}
+
+async fn get_image(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    version: Option<Extension<ApiVersion>>,
+) -> ApiResult<Response> {
     match split_action(&rest) {
         Some((name, "json")) => {
             let name = name.to_string();
             let inspected = state.call(move |engine| engine.inspect_image(&name)).await?;
-            Ok(reply::json(&inspected))
+            let version = version.map_or(crate::MAX_VERSION, |Extension(v)| v);
+            Ok(inspect_reply(inspected, version))
         }
         Some((name, "history")) => {
             let name = name.to_string();
@@ -154,6 +188,26 @@ mod tests {
             Some(("localhost:5000/team/app:v1", "history"))
         );
         assert_eq!(split_action("json"), None);
+    }
+
+    async fn body(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn clients_before_1_45_get_an_empty_container_config() {
+        let image = serde_json::json!({ "Id": "sha256:ab", "Config": { "Cmd": ["sh"] } });
+        let old = body(inspect_reply(&image, ApiVersion { major: 1, minor: 44 })).await;
+        assert_eq!(old["Id"], "sha256:ab");
+        assert_eq!(old["Container"], "");
+        // dockerd's empty config: every field written, the lists and maps null.
+        assert_eq!(old["ContainerConfig"]["Image"], "");
+        assert_eq!(old["ContainerConfig"]["Tty"], false);
+        assert!(old["ContainerConfig"]["Volumes"].is_null());
+        assert!(old["ContainerConfig"].get("Volumes").is_some());
+        let new = body(inspect_reply(&image, crate::MAX_VERSION)).await;
+        assert_eq!(new, image);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod events;
 pub mod filters;
 mod ids;
 pub mod images;
+mod inherit;
 pub mod layout;
 pub mod mounts;
 pub mod networks;

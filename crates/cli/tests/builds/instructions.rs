@@ -204,6 +204,26 @@ fn healthcheck_makes_a_container_healthy_then_unhealthy() {
         "60",
     ]);
     wait_health(&berth, "flagged", "healthy");
+    // A container with a check is `starting` as soon as its start returns, before any check ran
+    // (docker-compose's `service_healthy` reads no status as no check).
+    berth.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--health-cmd",
+        "true",
+        // Long enough that no check runs before the inspect, short enough that the checker (which
+        // sleeps an interval before it looks again) is gone soon after the test.
+        "--health-interval",
+        "5s",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let slow = berth.ok(&["inspect", "-f", "{{.State.Health.Status}}", "slow"]);
+    assert_eq!(slow.trim(), "starting");
+    berth.ok(&["rm", "-f", "slow"]);
     berth.ok(&["rm", "-f", "svc", "off", "flagged"]);
 }
 

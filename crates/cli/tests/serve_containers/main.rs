@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod compose;
 mod hostile;
 mod python;
 mod run;

@@ -170,6 +170,16 @@ impl Engine {
             return;
         }
         let id = c.id();
+        // A started container with a check is `starting` from the moment its start returns, as with
+        // Docker (docker-compose reads a missing status as "no health check" and gives up), not only
+        // once the checker process has come up; and a restart starts over.
+        self.save_health(
+            id,
+            &Health {
+                status: "starting".into(),
+                ..Health::default()
+            },
+        );
         let Ok(exe) = crate::berth_executable() else { return };
         let mut command = std::process::Command::new(exe);
         command

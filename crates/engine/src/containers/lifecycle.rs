@@ -280,19 +280,13 @@ impl Engine {
                     .stderr(stream(&caller.stderr));
             }
         }
-        // The status pipe's write end and the start lock must survive exec in the monitor.
-        for fd in [write.as_fd(), start_lock.as_fd()] {
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).map_err(|e| Error::Stream {
-                context: "passing the status pipe and the start lock".into(),
-                source: e.into(),
-            })?;
-        }
+        // The status pipe's write end and the start lock survive exec in the monitor, and in no other
+        // child: this process may have threads spawning others at this very moment.
+        crate::inherit::keep_open_in_child(&mut command, vec![write.as_raw_fd(), lock_fd]);
         let child = command.spawn().map_err(|e| Error::Stream {
             context: "starting the container's monitor".into(),
             source: e,
         });
-        // Nothing else this process starts (the health checker) may hold the start lock.
-        let _ = rustix::io::fcntl_setfd(start_lock.as_fd(), rustix::io::FdFlags::CLOEXEC);
         drop(write);
         child.map(Some)
     }

@@ -38,8 +38,9 @@ pub struct ImageInspect {
 }
 
 /// The image's container defaults as inspect shows them: Docker's `ContainerConfig`, with the fields
-/// dockerd always writes filled in, and whatever else the image's config carries kept.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// dockerd always writes filled in, and whatever else the image's config carries kept. The default
+/// is the empty config dockerd writes where it has none.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ImageInspectConfig {
     pub hostname: String,

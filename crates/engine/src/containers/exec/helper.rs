@@ -136,13 +136,7 @@ impl Engine {
         cmd.stdin(stream(theirs.stdin))
             .stdout(stream(theirs.stdout))
             .stderr(stream(theirs.stderr));
-        let inherited = [request.as_raw_fd(), status.as_raw_fd()];
-        // SAFETY: the closure runs in the forked child before exec and only makes fcntl calls,
-        // which are async-signal-safe; the fds are open in the parent and so in the child.
-        #[allow(unsafe_code)]
-        unsafe {
-            cmd.pre_exec(move || keep_open(&inherited));
-        }
+        crate::inherit::keep_open_in_child(&mut cmd, vec![request.as_raw_fd(), status.as_raw_fd()]);
         let child = cmd.spawn().map_err(|e| Error::Stream {
             context: "starting the exec helper".into(),
             source: e,
@@ -259,17 +253,6 @@ fn request_memfd(request: &Request) -> Result<OwnedFd> {
     let mut file = File::from(fd);
     file.write_all(&json).map_err(failed)?;
     Ok(file.into())
-}
-
-/// In the forked helper before exec: the given fds stay open across it.
-fn keep_open(fds: &[RawFd]) -> std::io::Result<()> {
-    for &fd in fds {
-        // SAFETY: `fd` is open in this (forked) process, which the parent made sure of.
-        #[allow(unsafe_code)]
-        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-    }
-    Ok(())
 }
 
 /// Points fds 0-2 at /dev/null. Failing that (no /dev/null), the helper keeps what it has: a caller

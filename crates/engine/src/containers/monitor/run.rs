@@ -61,6 +61,12 @@ pub fn run(engine: &Engine, id: &str, status_fd: i32, start_lock_fd: i32, attach
     // SAFETY: as for the status fd: the start lock's fd is ours alone, handed over by the starter.
     #[allow(unsafe_code)]
     let start_lock = (start_lock_fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(start_lock_fd) });
+    // Handed over open across exec; nothing this monitor spawns may keep it: a network's DNS
+    // server, started by the first container on its network, held it for its whole life, and every
+    // `rm` of that container waited for it.
+    if let Some(lock) = &start_lock {
+        let _ = rustix::io::fcntl_setfd(lock, rustix::io::FdFlags::CLOEXEC);
+    }
     let mut status = Status(status_file, start_lock);
     if resume.status.is_none() {
         // Our own session: the terminal's signals for the CLI never reach us.
