@@ -738,3 +738,45 @@ fn sockets_systemd_passes_are_served() {
         rustix::process::kill_process_group(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM);
     let _ = child.wait();
 }
+
+/// The server outlives the processes it starts (monitors, DNS servers, exec helpers) and must reap
+/// them: none of its children may be left a zombie after their containers are gone.
+#[test]
+fn the_server_leaves_no_zombies_behind() {
+    if !have_clients() {
+        return;
+    }
+    let Some(berth) = common::with_busybox() else {
+        return;
+    };
+    let server = Served::start(&berth);
+    berth.ok(&["network", "create", "zombienet"]);
+    for _ in 0..3 {
+        server.docker_ok(&["run", "--rm", "--network", "zombienet", "busybox", "true"]);
+    }
+    server.docker_ok(&["run", "-d", "--name", "kept", "busybox", "sleep", "1000"]);
+    server.docker_ok(&["exec", "kept", "true"]);
+    server.docker_ok(&["rm", "-f", "kept"]);
+    let pid = server.child.id().to_string();
+    let zombies = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .filter(|stat| {
+                // "PID (comm) STATE PPID ...": the fields after the command's closing parenthesis.
+                let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+                let mut fields = rest.split_whitespace();
+                fields.next() == Some("Z") && fields.next() == Some(pid.as_str())
+            })
+            .collect()
+    };
+    // A child that just ended is reaped within moments.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !zombies().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(zombies(), Vec::<String>::new(), "zombie children of berth serve");
+    berth.ok(&["network", "rm", "zombienet"]);
+}

@@ -75,8 +75,7 @@ pub(crate) fn ensure_server(engine: &Engine, network_id: &str) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    // Reaped by init once it exits: it is in its own session.
-    std::mem::forget(child);
+    crate::reap::release(child);
     Ok(())
 }
 

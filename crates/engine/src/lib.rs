@@ -23,6 +23,7 @@ mod parallel;
 pub mod pattern;
 pub mod ports;
 pub mod prune;
+mod reap;
 pub mod registry;
 pub mod system;
 mod time;

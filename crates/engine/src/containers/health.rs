@@ -201,7 +201,7 @@ impl Engine {
             });
         }
         match command.spawn() {
-            Ok(child) => std::mem::forget(child),
+            Ok(child) => crate::reap::release(child),
             Err(e) => tracing::warn!(id, error = %e, "starting the health checker"),
         }
     }

@@ -123,8 +123,10 @@ impl Engine {
                 "the container's monitor exited before starting the container".into(),
             ));
         }
-        // The monitor lives on in its own session; nobody waits for it but init.
-        std::mem::forget(child);
+        // The monitor lives on in its own session. A forked one (None) is a grandchild, never ours.
+        if let Some(child) = child {
+            crate::reap::release(child);
+        }
         let line = line.trim();
         if let Some(pids) = line.strip_prefix("started ") {
             // The container as loaded above: its config says whether it has a check (no second read).
@@ -214,7 +216,7 @@ impl Engine {
     ) -> Result<Option<std::process::Child>> {
         // The monitor holds the start lock too, until the container runs or fails (see monitor::Status).
         let lock_fd = start_lock.as_fd().as_raw_fd();
-        if single_threaded() {
+        if crate::reap::single_threaded() {
             // Neither process may carry an open database across the fork (see Store::close_db): each opens it
             // again when it next needs it.
             self.store().close_db();
@@ -440,15 +442,4 @@ impl Engine {
     pub(crate) fn load_container_row(&self, row: rows::ContainerRow) -> Result<super::Container> {
         self.load_container(row)
     }
-}
-
-/// Whether this process has exactly one thread (so forking it is safe).
-pub(super) fn single_threaded() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim() == "1"))
-        })
-        .unwrap_or(false)
 }

@@ -52,7 +52,7 @@ impl Engine {
         status: OwnedFd,
         ours: [Option<&OwnedFd>; 3],
     ) -> Result<Helper> {
-        if super::super::lifecycle::single_threaded() && berth_runtime::sealed::is_sealed() {
+        if crate::reap::single_threaded() && berth_runtime::sealed::is_sealed() {
             return self.fork_helper(request, theirs, status, ours);
         }
         self.spawn_helper(request, theirs, status)
