@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use berth_engine::containers::stats::StatsResponse;
@@ -68,26 +67,17 @@ async fn stats(State(state): State<AppState>, Path(id): Path<String>, params: Pa
             .await?;
         return Ok(reply::json(&second));
     }
-    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+    let (tx, response) = reply::channel_body("application/json", 4);
     let engine = state.engine();
     tokio::task::spawn_blocking(move || follow(&engine, &id, first, tx));
-    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|line| line.map(Ok::<_, std::io::Error>)));
-    Ok(([(header::CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response())
+    Ok(response)
 }
 
 /// Sends `first`, then a reading every interval, until the client is gone or the container is.
 fn follow(engine: &Engine, id: &str, first: StatsResponse, tx: mpsc::Sender<Bytes>) {
     let mut reading = first;
     loop {
-        let mut line = match serde_json::to_vec(&reading) {
-            Ok(line) => line,
-            Err(e) => {
-                tracing::warn!(error = %e, "a stats reading did not serialize");
-                return;
-            }
-        };
-        line.push(b'\n');
-        if tx.blocking_send(Bytes::from(line)).is_err() {
+        if !reply::send_json_line(&tx, &reading) {
             return;
         }
         std::thread::sleep(STATS_INTERVAL);

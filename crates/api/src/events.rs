@@ -7,10 +7,9 @@
 
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use berth_engine::events::{EventsRequest, Next};
@@ -18,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::error::ApiResult;
 use crate::params::Params;
+use crate::reply;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -48,11 +48,9 @@ async fn events(State(state): State<AppState>, params: Params) -> ApiResult<Resp
     let request = request(&params)?;
     // Opened here so a bad filter is the request's 400, before any of the stream is sent.
     let events = state.call(move |engine| engine.events(request)).await?;
-    let (tx, mut rx) = mpsc::channel::<Bytes>(BUFFERED_LINES);
+    let (tx, response) = reply::channel_body("application/json", BUFFERED_LINES);
     tokio::task::spawn_blocking(move || follow(events, tx));
-    let stream =
-        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|line| line.map(Ok::<_, std::io::Error>)));
-    Ok(([(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
+    Ok(response)
 }
 
 /// Sends each event as a line until `until` passes, the log fails, or the client is gone.
@@ -60,15 +58,7 @@ fn follow(mut events: berth_engine::events::Events, tx: mpsc::Sender<Bytes>) {
     loop {
         match events.poll_next() {
             Ok(Next::Event(event)) => {
-                let mut line = match serde_json::to_vec(&event) {
-                    Ok(line) => line,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "an event did not serialize");
-                        continue;
-                    }
-                };
-                line.push(b'\n');
-                if tx.blocking_send(Bytes::from(line)).is_err() {
+                if !reply::send_json_line(&tx, &event) {
                     break;
                 }
             }

@@ -8,10 +8,9 @@
 
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use berth_engine::containers::logs::{LogNext, LogStream, LogsRequest};
 use berth_engine::Engine;
 use tokio::sync::mpsc;
@@ -19,6 +18,7 @@ use tokio::sync::mpsc;
 use crate::error::{ApiError, ApiResult};
 use crate::hijack::frame;
 use crate::params::Params;
+use crate::reply;
 use crate::router::ApiVersion;
 use crate::state::AppState;
 
@@ -100,16 +100,15 @@ pub async fn logs(
         timestamps: params.flag("timestamps"),
         details: params.flag("details"),
     };
-    let (tx, mut rx) = mpsc::channel::<Bytes>(BUFFERED);
-    let engine = state.engine();
-    tokio::task::spawn_blocking(move || follow(&engine, stream, shape, tx));
-    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|c| c.map(Ok::<_, std::io::Error>)));
     let multiplexed = !tty && version >= ApiVersion { major: 1, minor: 42 };
     let content_type = match multiplexed {
         true => "application/vnd.docker.multiplexed-stream",
         false => "application/vnd.docker.raw-stream",
     };
-    Ok(([(header::CONTENT_TYPE, content_type)], Body::from_stream(body)).into_response())
+    let (tx, response) = reply::channel_body(content_type, BUFFERED);
+    let engine = state.engine();
+    tokio::task::spawn_blocking(move || follow(&engine, stream, shape, tx));
+    Ok(response)
 }
 
 /// Sends the entries until the stream ends or the client is gone.
