@@ -318,17 +318,8 @@ pub fn create_options(name: Option<String>, request: CreateRequest) -> ApiResult
     zero("IOMaximumBandwidth", &host.io_maximum_bandwidth)?;
 
     let restart_policy = host.restart_policy.unwrap_or_default();
-    restart_policy.check()?;
     let devices = host.devices.unwrap_or_default();
-    for device in &devices {
-        device.check()?;
-    }
     let tmpfs = host.tmpfs.unwrap_or_default();
-    if let Some(path) = tmpfs.keys().find(|p| !p.starts_with('/')) {
-        return Err(ApiError::bad_request(format!(
-            "invalid tmpfs {path:?}: the mount point must be an absolute path"
-        )));
-    }
     let exposed_ports = request.exposed_ports.unwrap_or_default();
     for key in exposed_ports.keys() {
         port_key(key)?;
@@ -376,7 +367,7 @@ pub fn create_options(name: Option<String>, request: CreateRequest) -> ApiResult
         None | Some("") | Some("berth") => String::new(),
         Some(name) => name.to_string(),
     };
-    Ok(CreateOptions {
+    let options = CreateOptions {
         name: name.filter(|n| !n.is_empty()),
         entrypoint: request.entrypoint.map(StrSlice::into_vec),
         cmd: request.cmd.map(StrSlice::into_vec).unwrap_or_default(),
@@ -435,7 +426,11 @@ pub fn create_options(name: Option<String>, request: CreateRequest) -> ApiResult
             },
             ..ContainerConfig::default()
         },
-    })
+    };
+    // What create would refuse (a retry count without on-failure, a device mode, a relative tmpfs),
+    // refused as the request is read, by the engine's own checks.
+    berth_engine::containers::check_config(&options.config)?;
+    Ok(options)
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ impl Engine {
     /// `create`: resolves the image and the configuration, records the
     /// container as created and prepares its directories.
     pub fn create_container(&self, options: CreateOptions) -> Result<Container> {
-        super::validate::validate(&options.config)?;
+        super::validate::check_config(&options.config)?;
         let image = self.image(&options.config.image)?;
         let image_config = image.config.config.clone().unwrap_or_default();
         let mut config = options.config.clone();

@@ -39,6 +39,7 @@ pub use lifecycle::{Ended, StartMode, Started};
 pub(crate) use monitor::point_resolver_at;
 pub use ops::UpdateOptions;
 pub use options::{DeviceMapping, RestartPolicy, RestartPolicyName, Ulimit};
+pub use validate::check_config;
 pub use wait::{WaitCondition, WaitOutcome, Waiter};
 
 use crate::ContainerState;

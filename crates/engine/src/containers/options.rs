@@ -182,13 +182,25 @@ impl FromStr for DeviceMapping {
 
 /// `--tmpfs PATH[:OPTIONS]` as Docker's `Tmpfs` map has it: the mount point and its options.
 pub fn parse_tmpfs(text: &str) -> Result<(String, String)> {
-    let (path, options) = text.split_once(':').unwrap_or((text, ""));
+    let (path, options) = split_tmpfs(text);
+    check_tmpfs_target(&path)?;
+    Ok((path, options))
+}
+
+/// A tmpfs mount point must be absolute.
+pub(crate) fn check_tmpfs_target(path: &str) -> Result<()> {
     if !path.starts_with('/') {
         return Err(Error::InvalidArgument(format!(
-            "invalid tmpfs {text:?}: the mount point must be an absolute path"
+            "invalid tmpfs {path:?}: the mount point must be an absolute path"
         )));
     }
-    Ok((path.to_string(), options.to_string()))
+    Ok(())
+}
+
+/// `PATH[:OPTIONS]`, unchecked.
+fn split_tmpfs(text: &str) -> (String, String) {
+    let (path, options) = text.split_once(':').unwrap_or((text, ""));
+    (path.to_string(), options.to_string())
 }
 
 /// A value stored as itself, or as the text the CLI gave (configs of older versions).
@@ -239,13 +251,7 @@ pub(crate) fn tmpfs_map<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<
     }
     Ok(match Form::deserialize(d)? {
         Form::Map(map) => map,
-        Form::List(list) => list
-            .iter()
-            .map(|t| {
-                let (path, options) = t.split_once(':').unwrap_or((t.as_str(), ""));
-                (path.to_string(), options.to_string())
-            })
-            .collect(),
+        Form::List(list) => list.iter().map(|t| split_tmpfs(t)).collect(),
     })
 }
 

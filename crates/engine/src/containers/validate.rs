@@ -4,7 +4,9 @@
 use super::ContainerConfig;
 use crate::{Error, Result};
 
-pub(super) fn validate(config: &ContainerConfig) -> Result<()> {
+/// Checks what `create` checks of a configuration before anything is made, with Docker's texts: a
+/// front door may call it to refuse a request as it reads it.
+pub fn check_config(config: &ContainerConfig) -> Result<()> {
     let host = &config.host;
     if !matches!(host.runtime.as_str(), "" | "berth") {
         berth_runtime::external::External::resolve(&host.runtime)?;
@@ -28,10 +30,8 @@ pub(super) fn validate(config: &ContainerConfig) -> Result<()> {
     for d in &host.devices {
         d.check()?;
     }
-    if let Some(path) = host.tmpfs.keys().find(|p| !p.starts_with('/')) {
-        return Err(Error::InvalidArgument(format!(
-            "invalid tmpfs {path:?}: the mount point must be an absolute path"
-        )));
+    for path in host.tmpfs.keys() {
+        super::options::check_tmpfs_target(path)?;
     }
     host.restart_policy.check()?;
     if let Some(check) = &config.healthcheck {
@@ -57,11 +57,11 @@ mod tests {
     #[test]
     fn refuses_what_the_runtime_could_not_use() {
         let ok = ContainerConfig::default();
-        assert!(validate(&ok).is_ok());
+        assert!(check_config(&ok).is_ok());
         let mut c = ok.clone();
         c.host.log_opts.insert("colour".into(), "red".into());
         assert_eq!(
-            validate(&c).unwrap_err().to_string(),
+            check_config(&c).unwrap_err().to_string(),
             "unknown log opt 'colour' for json-file log driver"
         );
         let mut c = ok.clone();
@@ -70,18 +70,21 @@ mod tests {
             soft: 2,
             hard: 1,
         });
-        assert!(validate(&c).is_err());
+        assert!(check_config(&c).is_err());
         let mut c = ok.clone();
         c.host.extra_hosts.push("nocolon".into());
-        assert!(validate(&c)
+        assert!(check_config(&c)
             .unwrap_err()
             .to_string()
             .contains("bad format for add-host"));
         let mut c = ok.clone();
         c.host.dns.push("resolver.example".into());
-        assert!(validate(&c).unwrap_err().to_string().contains("is not an ip address"));
+        assert!(check_config(&c)
+            .unwrap_err()
+            .to_string()
+            .contains("is not an ip address"));
         let mut c = ok;
         c.host.runtime = "/nonexistent/runc".into();
-        assert!(validate(&c).is_err());
+        assert!(check_config(&c).is_err());
     }
 }
