@@ -101,6 +101,12 @@ enum Command {
     /// Runs one exec'd process (started by berth itself)
     #[command(hide = true, name = "container-exec")]
     ContainerExec(Lazy<container::ExecHelperArgs>),
+    /// Forks monitors and exec helpers for `berth serve` (started by berth itself)
+    #[command(hide = true, name = "container-spawner")]
+    ContainerSpawner {
+        #[arg(long)]
+        socket_fd: i32,
+    },
     /// A user-defined network's DNS server (started by berth itself)
     #[command(hide = true, name = "network-dns")]
     NetworkDns { network_id: String },
@@ -225,6 +231,7 @@ fn starts_container_processes(words: &[&str]) -> bool {
                 | "build"
                 | "container-monitor"
                 | "container-exec"
+                | "container-spawner"
                 | "container-health",
             ..
         ] | ["container", "run" | "start" | "restart" | "exec"]
@@ -310,6 +317,10 @@ fn main() -> ExitCode {
         Command::Container { command } => container::run_command(&options, command.0),
         Command::ContainerMonitor(args) => container::monitor(&options, args.0),
         Command::ContainerExec(args) => container::exec_helper(&options, args.0),
+        Command::ContainerSpawner { socket_fd } => match berth_engine::serve_spawner(options, socket_fd) {
+            0 => Ok(()),
+            code => Err(Exit::status(code as i64).into()),
+        },
         Command::NetworkDns { network_id } => {
             commands::engine(&options).and_then(|engine| Ok(berth_engine::dns::serve(&engine, &network_id)?))
         }

@@ -25,6 +25,7 @@ pub mod ports;
 pub mod prune;
 mod reap;
 pub mod registry;
+mod spawner;
 pub mod system;
 mod time;
 pub mod units;
@@ -40,6 +41,7 @@ use std::path::{Path, PathBuf};
 pub use berth_relay as relay;
 pub use berth_types::{ContainerState, Digest, ErrorKind};
 pub use error::{Error, Result};
+pub use spawner::{serve_spawner, start_spawner};
 
 use berth_store::Store;
 

@@ -44,6 +44,11 @@ pub fn serve(options: &Options, args: ServeArgs) -> anyhow::Result<()> {
     if let Ok(exe) = std::env::current_exe() {
         berth_engine::use_helper_executable(exe);
     }
+    // Monitors and exec helpers are forked by a sealed, single-threaded spawner: this process will
+    // have threads, and spawning each one by exec costs ~15 ms a start.
+    if let Err(e) = berth_engine::start_spawner(options) {
+        eprintln!("berth serve: {e}; starting each monitor and exec helper by exec instead");
+    }
     let server = berth_api::bind(berth_api::Config {
         options: options.clone(),
         hosts: args.hosts,

@@ -10,6 +10,7 @@ mod compose;
 mod hostile;
 mod python;
 mod run;
+mod spawner;
 mod terminals;
 
 use std::process::Output;

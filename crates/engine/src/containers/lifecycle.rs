@@ -231,7 +231,7 @@ impl Engine {
                     &mode,
                     container.config.open_stdin,
                     write,
-                    parent_only,
+                    Some(parent_only),
                     lock_fd,
                 );
                 // SAFETY: ends the child without running the parent's destructors or atexit handlers.
@@ -242,6 +242,32 @@ impl Engine {
             }
             if pid > 0 {
                 return Ok(None);
+            }
+        } else if let Some(spawner) = crate::spawner::spawner() {
+            // A caller with threads (the API server) has its fork server fork the monitor.
+            let caller = match &mode {
+                StartMode::Attached(caller) => Some(caller),
+                StartMode::Detached => None,
+            };
+            fn stream(fd: Option<&Option<std::os::fd::OwnedFd>>) -> Option<std::os::fd::BorrowedFd<'_>> {
+                fd.and_then(|fd| fd.as_ref()).map(|fd| fd.as_fd())
+            }
+            let stdin = caller.map(|c| &c.stdin).filter(|_| container.config.open_stdin);
+            let job = crate::spawner::Job::Monitor {
+                id: container.id().to_string(),
+                attached: mode.is_attached(),
+                open_stdin: container.config.open_stdin,
+            };
+            let fds = [
+                Some(write.as_fd()),
+                Some(start_lock.as_fd()),
+                stream(stdin),
+                stream(caller.map(|c| &c.stdout)),
+                stream(caller.map(|c| &c.stderr)),
+            ];
+            match spawner.hand(job, &fds) {
+                Ok(()) => return Ok(None),
+                Err(e) => tracing::warn!(error = %e, "the spawner could not start the monitor; spawning one"),
             }
         }
         let exe = crate::berth_executable().map_err(|e| Error::Stream {
@@ -293,22 +319,25 @@ impl Engine {
         child.map(Some)
     }
 
-    /// The forked monitor's body: its own stdio, then the monitor.
-    fn forked_monitor(
+    /// The forked monitor's body: its own stdio, then the monitor. `parent_only` is an fd of the
+    /// forking parent's that the monitor must not hold (its end of the status pipe).
+    pub(crate) fn forked_monitor(
         &self,
         id: &str,
         mode: &StartMode,
         open_stdin: bool,
         write: std::os::fd::OwnedFd,
-        parent_only: std::os::fd::RawFd,
+        parent_only: Option<std::os::fd::RawFd>,
         start_lock_fd: std::os::fd::RawFd,
     ) -> i32 {
         use std::os::fd::IntoRawFd;
-        // SAFETY: the parent's end of the status pipe, which nothing in this child uses; the object owning
-        // it is never dropped here, as the child ends with _exit.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::close(parent_only);
+        if let Some(fd) = parent_only {
+            // SAFETY: the parent's end of the status pipe, which nothing in this child uses; the object
+            // owning it is never dropped here, as the child ends with _exit.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::close(fd);
+            }
         }
         let none = berth_relay::Caller::default();
         let caller = match mode {

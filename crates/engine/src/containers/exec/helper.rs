@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 
@@ -16,7 +16,7 @@ use crate::{Engine, Error, ErrorKind, Options, Result};
 
 /// The helper's ends of the process's stdio (none: the null device; all none with a terminal).
 #[derive(Debug, Default)]
-pub(super) struct Stdio {
+pub(crate) struct Stdio {
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
@@ -27,6 +27,8 @@ pub(super) struct Stdio {
 pub(super) enum Helper {
     Spawned(Child),
     Forked(rustix::process::Pid),
+    /// Forked by the spawner: init's to reap, not ours.
+    Handed,
 }
 
 impl Helper {
@@ -38,6 +40,7 @@ impl Helper {
             Helper::Forked(pid) => {
                 let _ = rustix::process::waitpid(Some(*pid), rustix::process::WaitOptions::empty());
             }
+            Helper::Handed => {}
         }
     }
 }
@@ -54,6 +57,18 @@ impl Engine {
     ) -> Result<Helper> {
         if crate::reap::single_threaded() && berth_runtime::sealed::is_sealed() {
             return self.fork_helper(request, theirs, status, ours);
+        }
+        if let Some(spawner) = crate::spawner::spawner() {
+            let fds = [
+                Some(status.as_fd()),
+                theirs.stdin.as_ref().map(|fd| fd.as_fd()),
+                theirs.stdout.as_ref().map(|fd| fd.as_fd()),
+                theirs.stderr.as_ref().map(|fd| fd.as_fd()),
+            ];
+            match spawner.hand(crate::spawner::Job::Exec(request.clone()), &fds) {
+                Ok(()) => return Ok(Helper::Handed),
+                Err(e) => tracing::warn!(error = %e, "the spawner could not start the exec helper; spawning one"),
+            }
         }
         self.spawn_helper(request, theirs, status)
     }
@@ -72,11 +87,6 @@ impl Engine {
         #[allow(unsafe_code)]
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            // Not in the caller's process group: a ctrl-c at the caller's terminal leaves the
-            // process running, as Docker's does.
-            let _ = rustix::process::setpgid(None, None);
-            // Nor does it hold the caller's stdio: `out=$(berth exec -d ...)` must not wait for it.
-            release_stdio();
             for fd in ours.into_iter().flatten() {
                 // SAFETY: the caller's end of a pipe, which this child must not hold open (its
                 // stdin would never see an end); the owning object is never dropped here, as the
@@ -86,18 +96,7 @@ impl Engine {
                     libc::close(fd.as_raw_fd());
                 }
             }
-            let stdio = match (&request.console_socket, theirs.stdout, theirs.stderr) {
-                (Some(path), _, _) => Ok(launch::Stdio::Tty {
-                    console_socket: path.clone(),
-                }),
-                (None, Some(stdout), Some(stderr)) => Ok(launch::Stdio::Pipes {
-                    stdin: theirs.stdin,
-                    stdout,
-                    stderr,
-                }),
-                _ => Err(Error::Internal("an exec without stdio".into())),
-            };
-            let code = serve(self, request, stdio, File::from(status), || {});
+            let code = self.forked_exec_helper(request, theirs, status);
             // SAFETY: ends the child without running the parent's destructors or atexit handlers.
             #[allow(unsafe_code)]
             unsafe {
@@ -111,6 +110,28 @@ impl Engine {
                 source: std::io::Error::last_os_error(),
             }),
         }
+    }
+
+    /// A forked helper's work, once it is in its own process group and holds nothing of its
+    /// caller's: its process's stdio are `theirs` (or a terminal).
+    pub(crate) fn forked_exec_helper(&self, request: &Request, theirs: Stdio, status: OwnedFd) -> i32 {
+        // Not in the caller's process group: a ctrl-c at the caller's terminal leaves the process
+        // running, as Docker's does.
+        let _ = rustix::process::setpgid(None, None);
+        // Nor does it hold the caller's stdio: `out=$(berth exec -d ...)` must not wait for it.
+        release_stdio();
+        let stdio = match (&request.console_socket, theirs.stdout, theirs.stderr) {
+            (Some(path), _, _) => Ok(launch::Stdio::Tty {
+                console_socket: path.clone(),
+            }),
+            (None, Some(stdout), Some(stderr)) => Ok(launch::Stdio::Pipes {
+                stdin: theirs.stdin,
+                stdout,
+                stderr,
+            }),
+            _ => Err(Error::Internal("an exec without stdio".into())),
+        };
+        serve(self, request, stdio, File::from(status), || {})
     }
 
     fn spawn_helper(&self, request: &Request, theirs: Stdio, status: OwnedFd) -> Result<Helper> {

@@ -25,6 +25,7 @@ mod helper;
 
 use crate::{Engine, Error, ErrorKind, Result};
 pub use helper::exec_helper;
+pub(crate) use helper::Stdio as HelperStdio;
 
 /// What `exec` runs.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -190,8 +191,8 @@ fn read_report(status: &mut BufReader<File>) -> Option<Report> {
 
 /// What the helper is asked to do, handed over in a memfd (the environment may hold secrets,
 /// which a command line would show to every user of the host).
-#[derive(Serialize, Deserialize)]
-pub(super) struct Request {
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Request {
     container: String,
     options: ExecOptions,
     stdin: bool,
