@@ -8,6 +8,7 @@ mod common;
 
 mod compose;
 mod hostile;
+mod plain_attach;
 mod python;
 mod run;
 mod terminals;
