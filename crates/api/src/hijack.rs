@@ -1,9 +1,9 @@
 //! Hijacked connections, as dockerd makes them for attach and exec: the connection carries a
 //! process's streams both ways once the response's head has gone (see [`client`] for the ways a
-//! client is reached: upgraded, or a plain 200). Output goes to the client in Docker's stream
-//! format: frames of `[stream, 0, 0, 0, len (u32 BE)]` + data without a TTY (stream 1 stdout, 2
-//! stderr), raw bytes with one. Input from the client goes to the process, scanned for the detach
-//! keys.
+//! client is reached: upgraded, a plain 200, a websocket). Output goes to the client in Docker's
+//! stream format: frames of `[stream, 0, 0, 0, len (u32 BE)]` + data without a TTY (stream 1
+//! stdout, 2 stderr), raw bytes with one, and raw bytes on a websocket, whose frames keep pieces
+//! apart already. Input from the client goes to the process, scanned for the detach keys.
 //!
 //! A [`Session`] ends when every output source has ended (the process's streams closed), when the
 //! client types the detach keys, or when the client goes; its readers are tasks that end with it,
@@ -22,7 +22,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-pub use client::{take, Pending};
+pub use client::{take, take_websocket, Pending};
 use client::{Input, Output, Received};
 
 /// `data` as one frame of stream `stream` (1 stdout, 2 stderr).
@@ -135,7 +135,7 @@ pub enum Ended {
     Output,
     /// The client typed the detach keys.
     Detached,
-    /// Writing to the client failed: it went away.
+    /// The client went away (writing to it failed) or closed the session (a websocket's close).
     ClientGone,
 }
 
@@ -157,6 +157,7 @@ enum InputEnded {
     /// It sends no more, and may still read.
     Eof,
     Detached,
+    Gone,
 }
 
 impl Session {
@@ -211,6 +212,10 @@ impl Session {
                         to_client.end().await;
                         return Ended::Detached;
                     }
+                    InputEnded::Gone => {
+                        to_client.end().await;
+                        return Ended::ClientGone;
+                    }
                 }
             }
         }
@@ -226,6 +231,10 @@ async fn pump_input(from_client: &mut Input, mut sink: Option<Sink>, mut detach:
             Received::End => {
                 release(sink);
                 return InputEnded::Eof;
+            }
+            Received::Gone => {
+                release(sink);
+                return InputEnded::Gone;
             }
         };
         let (data, detached) = match &mut detach {

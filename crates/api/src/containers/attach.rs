@@ -1,4 +1,5 @@
-//! `POST /containers/{id}/attach`: the container's streams over a hijacked connection.
+//! `POST /containers/{id}/attach` and `GET /containers/{id}/attach/ws`: the container's streams
+//! over a hijacked connection or a websocket.
 //!
 //! A running container's monitor serves attach clients on a unix socket, in Docker's stream format
 //! already: the server splices the connection to it. The docker CLI's `run` attaches *before* it
@@ -14,7 +15,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use berth_engine::containers::logs::{LogNext, LogsRequest};
 use berth_engine::containers::{Caller, Container};
 use berth_engine::relay::{parse_detach_keys, DetachScanner};
@@ -104,6 +105,29 @@ pub async fn attach(
     let (client, response) = hijack::take(&mut req, version, container.config.tty);
     let multiplexed = !container.config.tty;
     serve(state, container, wanted, multiplexed, client).await?;
+    Ok(response)
+}
+
+/// `GET /containers/{id}/attach/ws`: the same session over a websocket, the output raw (dockerd
+/// never multiplexes it: one frame is one piece of one stream). Before API 1.42 dockerd attached
+/// every stream whatever the query said.
+pub async fn attach_ws(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+    mut req: Request,
+) -> ApiResult<Response> {
+    let mut wanted = Wanted::from(&params)?;
+    let version = version_of(&req);
+    if version < (ApiVersion { major: 1, minor: 42 }) {
+        (wanted.stdin, wanted.stdout, wanted.stderr) = (true, true, true);
+    }
+    let container = state.call(move |engine| engine.container(&id)).await?;
+    let (client, response) = match hijack::take_websocket(&mut req, version) {
+        Ok(taken) => taken,
+        Err(refusal) => return Ok(refusal.into_response()),
+    };
+    serve(state, container, wanted, false, client).await?;
     Ok(response)
 }
 
