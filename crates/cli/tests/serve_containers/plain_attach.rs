@@ -1,6 +1,6 @@
 //! Attach and exec start without an `Upgrade` header, as curl sends them: dockerd answers `200 OK`
 //! (content type raw-stream) and streams, multiplexed unless there is a terminal. Here the stream
-//! is the response's body.
+//! is the response's body, and the request's body the process's input.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,15 +31,15 @@ fn stream_of(frames: &[(u8, Vec<u8>)], stream: u8) -> String {
     String::from_utf8_lossy(&data).into_owned()
 }
 
-/// `curl -X POST` without an upgrade, for at most `seconds`: (status line and lowercased
-/// headers, body bytes, curl's exit code).
-fn curl_post(server: &Served, path: &str, json: Option<&str>, seconds: u32) -> (String, Vec<u8>, i32) {
+/// `curl -X POST` without an upgrade, with a body of (type, text), for at most `seconds`: (status
+/// line and lowercased headers, body bytes, curl's exit code).
+fn curl_post(server: &Served, path: &str, body: Option<(&str, &str)>, seconds: u32) -> (String, Vec<u8>, i32) {
     let mut cmd = Command::new("curl");
     cmd.args(["-s", "-i", "-N", "--max-time", &seconds.to_string(), "-X", "POST"])
         .arg("--unix-socket")
         .arg(server.socket());
-    if let Some(json) = json {
-        cmd.args(["-H", "Content-Type: application/json", "--data-binary", json]);
+    if let Some((content_type, text)) = body {
+        cmd.args(["-H", &format!("Content-Type: {content_type}"), "--data-binary", text]);
     }
     let out = cmd
         .arg(format!("http://berth{path}"))
@@ -82,6 +82,17 @@ fn attach_and_exec_without_an_upgrade_stream_the_output_as_the_body() {
     let text = String::from_utf8_lossy(&body);
     assert!(text.contains("tick\r\n") && text.contains("tock\r\n"), "{text:?}");
 
+    // The request's body is the container's input.
+    server.docker_ok(&["run", "-d", "-i", "--name", "catty", "busybox", "cat"]);
+    let (head, body, _) = curl_post(
+        &server,
+        "/containers/catty/attach?stream=1&stdin=1&stdout=1",
+        Some(("application/octet-stream", "typed in the body\n")),
+        2,
+    );
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(stream_of(&demux(&body), 1), "typed in the body\n");
+
     // An exec's output, both streams, and the end of the body when it exits.
     let (status, _, created) = server.curl(
         "POST",
@@ -92,7 +103,12 @@ fn attach_and_exec_without_an_upgrade_stream_the_output_as_the_body() {
     let exec: serde_json::Value = serde_json::from_str(&created).expect("exec JSON");
     let exec = exec["Id"].as_str().expect("exec id").to_string();
     let start = format!("/exec/{exec}/start");
-    let (head, body, code) = curl_post(&server, &start, Some(r#"{"Detach":false,"Tty":false}"#), 20);
+    let (head, body, code) = curl_post(
+        &server,
+        &start,
+        Some(("application/json", r#"{"Detach":false,"Tty":false}"#)),
+        20,
+    );
     assert_eq!(code, 0, "{head}");
     assert!(head.starts_with("http/1.1 200"), "{head}");
     let frames = demux(&body);
@@ -144,5 +160,5 @@ fn attach_and_exec_without_an_upgrade_stream_the_output_as_the_body() {
         ("one\n", "two\n")
     );
     assert!(server.answers());
-    server.docker_ok(&["rm", "-f", "ticker", "tty", "brief"]);
+    server.docker_ok(&["rm", "-f", "ticker", "tty", "catty", "brief"]);
 }
