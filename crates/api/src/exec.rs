@@ -286,7 +286,7 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>, mut req: R
         watch_exit(record, process);
         return Ok(reply::empty(StatusCode::OK));
     }
-    let upgrade = hijack::take_upgrade(&mut req)?;
+    let (client, response) = hijack::take(&mut req, version, record.tty);
     // A container that stopped since the create is the request's 409; later failures can only be
     // told on the stream.
     let container = record.container_id.clone();
@@ -304,8 +304,8 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>, mut req: R
     // As dockerd, the process starts once the connection is taken: a client that reads the 101's
     // headers through a buffered reader (the Python SDK) would lose output sent with them.
     tokio::spawn(async move {
-        let conn = match upgrade.await {
-            Ok(upgraded) => hyper_util::rt::TokioIo::new(upgraded),
+        let client = match client.connect().await {
+            Ok(client) => client,
             Err(e) => {
                 tracing::debug!(error = %e, "exec: the connection was not upgraded");
                 record.exited(0, 126);
@@ -338,10 +338,10 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>, mut req: R
                 failure_session(tty, &e.message)
             }
         };
-        let ended = session.run_then(conn, record.ended()).await;
+        let ended = session.run_then(client, record.ended()).await;
         tracing::debug!(exec = %record.id, ?ended, "exec session ended");
     });
-    Ok(hijack::switching(version, tty))
+    Ok(response)
 }
 
 /// A session that only tells the client why the process did not run.

@@ -1,64 +1,29 @@
-//! Hijacked connections, as dockerd makes them for attach and exec: the request is upgraded (101,
-//! `Upgrade: tcp`) and the connection then carries a process's streams both ways. Output goes to
-//! the client in Docker's stream format: frames of `[stream, 0, 0, 0, len (u32 BE)]` + data
-//! without a TTY (stream 1 stdout, 2 stderr), raw bytes with one. Input from the client goes to the
-//! process, scanned for the detach keys.
+//! Hijacked connections, as dockerd makes them for attach and exec: the connection carries a
+//! process's streams both ways once the response's head has gone (see [`client`] for the ways a
+//! client is reached: upgraded, a plain 200, a websocket). Output goes to the client in Docker's
+//! stream format: frames of `[stream, 0, 0, 0, len (u32 BE)]` + data without a TTY (stream 1
+//! stdout, 2 stderr), raw bytes with one, and raw bytes on a websocket, whose frames keep pieces
+//! apart already. Input from the client goes to the process, scanned for the detach keys.
 //!
 //! A [`Session`] ends when every output source has ended (the process's streams closed), when the
-//! client types the detach keys, or when writing to the client fails; its readers are tasks that
-//! end with it, so nothing outlives a client that left.
+//! client types the detach keys, or when the client goes; its readers are tasks that end with it,
+//! so nothing outlives a client that left.
+
+pub mod client;
 
 use std::io;
 use std::os::fd::OwnedFd;
 
 use axum::body::Bytes;
-use axum::extract::Request;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
 use berth_engine::relay::DetachScanner;
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::error::{ApiError, ApiResult};
-use crate::router::ApiVersion;
-
-/// An upgraded connection.
-pub type Conn = TokioIo<hyper::upgrade::Upgraded>;
-
-/// Takes the upgrade of `req`; a request that did not ask for one is refused (there would be no
-/// way to send the process input).
-pub fn take_upgrade(req: &mut Request) -> ApiResult<OnUpgrade> {
-    if !req.headers().contains_key(header::UPGRADE) {
-        return Err(ApiError::bad_request(
-            "this endpoint hijacks the connection: send Connection: Upgrade and Upgrade: tcp",
-        ));
-    }
-    Ok(hyper::upgrade::on(req))
-}
-
-/// The 101 that hands the connection over; `tty` picks the stream format the body will have
-/// (clients of API 1.42 and later read it from the content type).
-pub fn switching(version: ApiVersion, tty: bool) -> Response {
-    let multiplexed = !tty && version >= ApiVersion { major: 1, minor: 42 };
-    let content_type = match multiplexed {
-        true => "application/vnd.docker.multiplexed-stream",
-        false => "application/vnd.docker.raw-stream",
-    };
-    (
-        StatusCode::SWITCHING_PROTOCOLS,
-        [
-            (header::CONNECTION, "Upgrade"),
-            (header::UPGRADE, "tcp"),
-            (header::CONTENT_TYPE, content_type),
-        ],
-    )
-        .into_response()
-}
+pub use client::{take, take_websocket, Pending};
+use client::{Input, Output, Received};
 
 /// `data` as one frame of stream `stream` (1 stdout, 2 stderr).
 pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
@@ -128,12 +93,14 @@ pub enum Out {
 pub enum Source {
     /// A pipe or terminal.
     Fd { fd: Fd, out: Out },
-    /// A container monitor's attach socket, which speaks Docker's format already: passed through,
-    /// keeping only the frames of the streams wanted (`[stdout, stderr]`) unless `raw`.
+    /// A container monitor's attach socket, which speaks Docker's format already. A terminal's
+    /// output is passed through as it is; otherwise only the frames of the streams wanted
+    /// (`[stdout, stderr]`) are kept, whole when `multiplexed`, else their data alone.
     Monitor {
         socket: OwnedReadHalf,
-        raw: bool,
+        tty: bool,
         wanted: [bool; 2],
+        multiplexed: bool,
     },
 }
 
@@ -168,7 +135,7 @@ pub enum Ended {
     Output,
     /// The client typed the detach keys.
     Detached,
-    /// Writing to the client failed: it went away.
+    /// The client went away (writing to it failed) or closed the session (a websocket's close).
     ClientGone,
 }
 
@@ -185,22 +152,33 @@ const CHUNK: usize = 32 * 1024;
 /// How long a prelude waits after the 101 (see [`Session::run_then`]).
 const PRELUDE_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// How the client's input ended.
+enum InputEnded {
+    /// It sends no more, and may still read.
+    Eof,
+    Detached,
+    Gone,
+}
+
 impl Session {
-    /// Relays until the session ends; the connection is closed when this returns.
-    pub async fn run(self, conn: Conn) -> Ended {
-        self.run_then(conn, async {}).await
+    /// Relays until the session ends; the client's connection is closed when this returns.
+    pub async fn run(self, client: (Input, Output)) -> Ended {
+        self.run_then(client, async {}).await
     }
 
     /// [`Session::run`], but when the output ends, `before_close` is awaited before the client
     /// sees the end (an exec's exit code is recorded by then, for the client to read next).
-    pub async fn run_then(self, conn: Conn, before_close: impl std::future::Future<Output = ()>) -> Ended {
-        let (mut from_client, mut to_client) = tokio::io::split(conn);
+    pub async fn run_then(
+        self,
+        (mut from_client, mut to_client): (Input, Output),
+        before_close: impl std::future::Future<Output = ()>,
+    ) -> Ended {
         if !self.prelude.is_empty() {
             // A client that reads the 101's headers through a buffered reader and then reads the
             // socket itself (the Python SDK) loses what arrived with them: a replayed log, ready at
             // once, waits a moment, as dockerd's comes a moment later too.
             tokio::time::sleep(PRELUDE_DELAY).await;
-            if to_client.write_all(&self.prelude).await.is_err() {
+            if to_client.send(&self.prelude).await.is_err() {
                 return Ended::ClientGone;
             }
         }
@@ -218,48 +196,50 @@ impl Session {
             tokio::select! {
                 chunk = rx.recv() => match chunk {
                     Some(bytes) => {
-                        if to_client.write_all(&bytes).await.is_err() {
+                        if to_client.send(&bytes).await.is_err() {
                             return Ended::ClientGone;
                         }
                     }
                     None => {
                         before_close.await;
-                        let _ = to_client.flush().await;
-                        let _ = to_client.shutdown().await;
+                        to_client.end().await;
                         return Ended::Output;
                     }
                 },
-                detached = &mut input, if !input_done => {
-                    if detached {
-                        let _ = to_client.flush().await;
+                ended = &mut input, if !input_done => match ended {
+                    InputEnded::Eof => input_done = true,
+                    InputEnded::Detached => {
+                        to_client.end().await;
                         return Ended::Detached;
                     }
-                    input_done = true;
+                    InputEnded::Gone => {
+                        to_client.end().await;
+                        return Ended::ClientGone;
+                    }
                 }
             }
         }
     }
 }
 
-/// Copies the client's input to `sink` until the client stops sending; true when it typed the
-/// detach keys. Without a sink the input is read and dropped (so a closed client is noticed).
-async fn pump_input(
-    from_client: &mut tokio::io::ReadHalf<Conn>,
-    mut sink: Option<Sink>,
-    mut detach: Option<Detach>,
-) -> bool {
-    let mut buf = vec![0u8; CHUNK];
+/// Copies the client's input to `sink` until the client stops sending or types the detach keys.
+/// Without a sink the input is read and dropped (so a closed client is noticed).
+async fn pump_input(from_client: &mut Input, mut sink: Option<Sink>, mut detach: Option<Detach>) -> InputEnded {
     loop {
-        let n = match from_client.read(&mut buf).await {
-            Ok(0) | Err(_) => {
+        let received = match from_client.recv().await {
+            Received::Data(data) => data,
+            Received::End => {
                 release(sink);
-                return false;
+                return InputEnded::Eof;
             }
-            Ok(n) => n,
+            Received::Gone => {
+                release(sink);
+                return InputEnded::Gone;
+            }
         };
         let (data, detached) = match &mut detach {
-            Some(d) => d.scanner.feed(&buf[..n]),
-            None => (buf[..n].to_vec(), false),
+            Some(d) => d.scanner.feed(&received),
+            None => (received, false),
         };
         if let Some(s) = &mut sink {
             let mut failed = s.write_all(&data).await.is_err();
@@ -274,7 +254,7 @@ async fn pump_input(
             }
         }
         if detached {
-            return true;
+            return InputEnded::Detached;
         }
     }
 }
@@ -308,7 +288,7 @@ async fn pump(source: Source, tx: mpsc::Sender<Bytes>) {
             }
         }
         Source::Monitor {
-            mut socket, raw: true, ..
+            mut socket, tty: true, ..
         } => {
             let mut buf = vec![0u8; CHUNK];
             loop {
@@ -321,7 +301,12 @@ async fn pump(source: Source, tx: mpsc::Sender<Bytes>) {
                 }
             }
         }
-        Source::Monitor { mut socket, wanted, .. } => loop {
+        Source::Monitor {
+            mut socket,
+            wanted,
+            multiplexed,
+            ..
+        } => loop {
             let mut header = [0u8; 8];
             if socket.read_exact(&mut header).await.is_err() {
                 return;
@@ -336,7 +321,14 @@ async fn pump(source: Source, tx: mpsc::Sender<Bytes>) {
                 2 => wanted[1],
                 _ => false,
             };
-            if keep && tx.send(Bytes::from(frame(header[0], &data))).await.is_err() {
+            if !keep || data.is_empty() {
+                continue;
+            }
+            let bytes = match multiplexed {
+                true => frame(header[0], &data),
+                false => data,
+            };
+            if tx.send(Bytes::from(bytes)).await.is_err() {
                 return;
             }
         },

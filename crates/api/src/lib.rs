@@ -27,6 +27,7 @@ mod stream;
 mod system;
 mod transfer;
 mod volumes;
+mod websocket;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! `POST /containers/{id}/attach`: the container's streams over a hijacked connection.
+//! `POST /containers/{id}/attach` and `GET /containers/{id}/attach/ws`: the container's streams
+//! over a hijacked connection or a websocket.
 //!
 //! A running container's monitor serves attach clients on a unix socket, in Docker's stream format
 //! already: the server splices the connection to it. The docker CLI's `run` attaches *before* it
@@ -14,7 +15,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use berth_engine::containers::logs::{LogNext, LogsRequest};
 use berth_engine::containers::{Caller, Container};
 use berth_engine::relay::{parse_detach_keys, DetachScanner};
@@ -90,6 +91,8 @@ impl Wanted {
     }
 }
 
+/// `POST /containers/{id}/attach`: hijacked (or, without an `Upgrade` header, the output as the
+/// response's body), Docker's stream multiplexed unless the container has a terminal.
 pub async fn attach(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -97,19 +100,58 @@ pub async fn attach(
     mut req: Request,
 ) -> ApiResult<Response> {
     let wanted = Wanted::from(&params)?;
-    let version = req
-        .extensions()
+    let version = version_of(&req);
+    let container = state.call(move |engine| engine.container(&id)).await?;
+    let (client, response) = hijack::take(&mut req, version, container.config.tty);
+    let multiplexed = !container.config.tty;
+    serve(state, container, wanted, multiplexed, client).await?;
+    Ok(response)
+}
+
+/// `GET /containers/{id}/attach/ws`: the same session over a websocket, the output raw (dockerd
+/// never multiplexes it: one frame is one piece of one stream). Before API 1.42 dockerd attached
+/// every stream whatever the query said.
+pub async fn attach_ws(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+    mut req: Request,
+) -> ApiResult<Response> {
+    let mut wanted = Wanted::from(&params)?;
+    let version = version_of(&req);
+    if version < (ApiVersion { major: 1, minor: 42 }) {
+        (wanted.stdin, wanted.stdout, wanted.stderr) = (true, true, true);
+    }
+    let container = state.call(move |engine| engine.container(&id)).await?;
+    let (client, response) = match hijack::take_websocket(&mut req, version) {
+        Ok(taken) => taken,
+        Err(refusal) => return Ok(refusal.into_response()),
+    };
+    serve(state, container, wanted, false, client).await?;
+    Ok(response)
+}
+
+fn version_of(req: &Request) -> ApiVersion {
+    req.extensions()
         .get::<ApiVersion>()
         .copied()
-        .unwrap_or(crate::MAX_VERSION);
-    let container = state.call(move |engine| engine.container(&id)).await?;
-    let upgrade = hijack::take_upgrade(&mut req)?;
-    let tty = container.config.tty;
+        .unwrap_or(crate::MAX_VERSION)
+}
+
+/// Sets up the session `wanted` asks for and runs it, in a task of its own, once the client is
+/// reached.
+async fn serve(
+    state: AppState,
+    container: Container,
+    wanted: Wanted,
+    multiplexed: bool,
+    client: hijack::Pending,
+) -> ApiResult<()> {
     let prelude = match wanted.logs {
         true => {
             let (id, wanted_streams) = (container.id().to_string(), [wanted.stdout, wanted.stderr]);
             state
-                .call(move |engine| replay(engine, &id, tty, wanted_streams))
+                .call(move |engine| replay(engine, &id, multiplexed, wanted_streams))
                 .await?
         }
         false => Vec::new(),
@@ -126,9 +168,9 @@ pub async fn attach(
         if running {
             let name = container.id().to_string();
             let (_, socket) = state.call(move |engine| engine.attach_container(&name)).await?;
-            connect_monitor(&mut session, socket, &wanted, &container)?;
+            connect_monitor(&mut session, socket, &wanted, &container, multiplexed)?;
         } else {
-            let caller = pipes_for_start(&mut session, &wanted, &container)?;
+            let caller = pipes_for_start(&mut session, &wanted, &container, multiplexed)?;
             if !state.attaches.put(container.id(), caller) {
                 return Err(ApiError::new(
                     axum::http::StatusCode::CONFLICT,
@@ -138,13 +180,14 @@ pub async fn attach(
                     ),
                 ));
             }
+            tracing::debug!(container = %container.id(), "attach waits for the container's start");
             waiting_for_start = true;
         }
     }
     let id = container.id().to_string();
     tokio::spawn(async move {
-        let conn = match upgrade.await {
-            Ok(upgraded) => hyper_util::rt::TokioIo::new(upgraded),
+        let client = match client.connect().await {
+            Ok(client) => client,
             Err(e) => {
                 tracing::debug!(error = %e, "attach: the connection was not upgraded");
                 state.attaches.take(&id);
@@ -154,17 +197,17 @@ pub async fn attach(
         let ended = match waiting_for_start {
             true => {
                 tokio::select! {
-                    ended = session.run(conn) => ended,
+                    ended = session.run(client) => ended,
                     _ = started_elsewhere(&state, &id) => hijack::Ended::Output,
                 }
             }
-            false => session.run(conn).await,
+            false => session.run(client).await,
         };
         // Its start never came: the streams it left are dropped.
         state.attaches.take(&id);
         tracing::debug!(container = %id, ?ended, "attach ended");
     });
-    Ok(hijack::switching(version, tty))
+    Ok(())
 }
 
 /// Resolves once the container's waiting streams can no longer be used: it was started by another
@@ -193,6 +236,7 @@ fn connect_monitor(
     socket: std::os::unix::net::UnixStream,
     wanted: &Wanted,
     container: &Container,
+    multiplexed: bool,
 ) -> ApiResult<()> {
     socket
         .set_nonblocking(true)
@@ -202,8 +246,9 @@ fn connect_monitor(
     let (read, write) = socket.into_split();
     session.sources.push(Source::Monitor {
         socket: read,
-        raw: container.config.tty,
+        tty: container.config.tty,
         wanted: [wanted.stdout, wanted.stderr],
+        multiplexed,
     });
     if wanted.stdin && container.config.open_stdin {
         session.input = Some(Sink::Monitor(write));
@@ -218,7 +263,12 @@ fn connect_monitor(
 
 /// Pipes for a start to hand the monitor: the server's ends go into the session, the monitor's
 /// into the returned caller.
-fn pipes_for_start(session: &mut Session, wanted: &Wanted, container: &Container) -> ApiResult<Caller> {
+fn pipes_for_start(
+    session: &mut Session,
+    wanted: &Wanted,
+    container: &Container,
+    multiplexed: bool,
+) -> ApiResult<Caller> {
     let pipe = || -> ApiResult<(OwnedFd, OwnedFd)> {
         berth_engine::relay::cloexec_pipe().map_err(|e| ApiError::internal(format!("attach pipes: {e}")))
     };
@@ -229,7 +279,7 @@ fn pipes_for_start(session: &mut Session, wanted: &Wanted, container: &Container
         let (read, write) = pipe()?;
         session.sources.push(Source::Fd {
             fd: fd(read)?,
-            out: if tty { Out::Raw } else { Out::Frame(1) },
+            out: if multiplexed { Out::Frame(1) } else { Out::Raw },
         });
         caller.stdout = Some(write);
     }
@@ -238,7 +288,7 @@ fn pipes_for_start(session: &mut Session, wanted: &Wanted, container: &Container
         let (read, write) = pipe()?;
         session.sources.push(Source::Fd {
             fd: fd(read)?,
-            out: Out::Frame(2),
+            out: if multiplexed { Out::Frame(2) } else { Out::Raw },
         });
         caller.stderr = Some(write);
     }
@@ -252,7 +302,7 @@ fn pipes_for_start(session: &mut Session, wanted: &Wanted, container: &Container
 }
 
 /// The container's log so far, as the attach stream carries it (`logs=1`).
-fn replay(engine: &Engine, id: &str, tty: bool, wanted: [bool; 2]) -> berth_engine::Result<Vec<u8>> {
+fn replay(engine: &Engine, id: &str, multiplexed: bool, wanted: [bool; 2]) -> berth_engine::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut stream = match engine.container_log_stream(id, LogsRequest::default()) {
         Ok(stream) => stream,
@@ -265,9 +315,9 @@ fn replay(engine: &Engine, id: &str, tty: bool, wanted: [bool; 2]) -> berth_engi
         if !wanted[index] {
             continue;
         }
-        match tty {
-            true => out.extend_from_slice(entry.log.as_bytes()),
-            false => out.extend(hijack::frame(index as u8 + 1, entry.log.as_bytes())),
+        match multiplexed {
+            true => out.extend(hijack::frame(index as u8 + 1, entry.log.as_bytes())),
+            false => out.extend_from_slice(entry.log.as_bytes()),
         }
     }
     Ok(out)

@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/containers/{id}/start", post(start))
         .route("/containers/{id}/wait", post(wait))
         .route("/containers/{id}/attach", post(attach::attach))
+        .route("/containers/{id}/attach/ws", get(attach::attach_ws))
         .route("/containers/{id}/logs", get(logs::logs))
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/stop", post(stop))

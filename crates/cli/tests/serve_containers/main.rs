@@ -1,17 +1,20 @@
 //! `berth serve`'s container endpoints driven by real clients: the stock `docker` CLI (the
-//! machine's 28 and Debian's 20.10 where installed) through pipes and a pty, the Python SDK, and
-//! curl or a raw socket for what clients should not send. Each test serves its own data root on
-//! its own socket; the server is stopped and the containers removed when it ends.
+//! machine's 28 and Debian's 20.10 where installed) through pipes and a pty, the Python SDK (also
+//! over a websocket), and curl or a raw socket for what clients should not send. Each test serves
+//! its own data root on its own socket; the server is stopped and the containers removed when it
+//! ends.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod compose;
 mod hostile;
+mod plain_attach;
 mod python;
 mod run;
 mod spawner;
 mod terminals;
+mod websocket;
 
 use std::process::Output;
 
