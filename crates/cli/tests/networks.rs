@@ -671,8 +671,14 @@ fn link_on_a_user_network_names_the_target_for_the_linking_container() {
         berth.ok(&["inspect", "-f", &format, "linker"]).trim(),
         r#"["db:store"]"#
     );
+    // Connecting to another network repeats the links (compose does); new ones are refused.
+    let other = format!("{net}b");
+    berth.ok(&["network", "create", &other]);
+    let err = berth.fails(&["network", "connect", "--link", "db:elsewhere", &other, "linker"]);
+    assert!(err.contains("berth takes links when a container is created"), "{err}");
+    berth.ok(&["network", "connect", "--link", "db:store", &other, "linker"]);
     berth.ok(&["rm", "-f", "linker", "db"]);
-    berth.ok(&["network", "rm", &net]);
+    berth.ok(&["network", "rm", &net, &other]);
 }
 
 /// `--link` on the default network, as Docker's legacy links: checked at create, the target must
