@@ -153,6 +153,8 @@ struct EndpointConfig {
     ipam_config: Option<EndpointIpam>,
     #[serde(rename = "Aliases")]
     aliases: Option<Vec<String>>,
+    #[serde(rename = "Links")]
+    links: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,7 +173,12 @@ async fn connect(
         return Err(ApiError::bad_request("connect needs a container: give Container"));
     }
     let endpoint = request.endpoint_config.unwrap_or_default();
+    let mut links = Vec::new();
+    for text in endpoint.links.unwrap_or_default() {
+        links.push(text.parse()?);
+    }
     let options = ConnectOptions {
+        links,
         aliases: endpoint.aliases.unwrap_or_default(),
         ip: endpoint
             .ipam_config

@@ -576,3 +576,215 @@ fn nothing_is_left_behind() {
     }
     assert!(!berth.ok(&["network", "ls", "--format", "{{.Name}}"]).contains(&net));
 }
+
+/// `--link` on a user-defined network: the alias names the target for the linking container only
+/// (Docker answers it from its DNS, berth from the container's /etc/hosts), the target need not
+/// exist, and inspect shows the links on the network's endpoint.
+#[test]
+fn link_on_a_user_network_names_the_target_for_the_linking_container() {
+    let Some(berth) = with_busybox() else { return };
+    let net = format!("lnk{}", std::process::id());
+    berth.ok(&["network", "create", &net]);
+    let www = web_root(&berth, "linked\n");
+    berth.ok(&[
+        "run",
+        "-d",
+        "--network",
+        &net,
+        "--name",
+        "db",
+        "-v",
+        &www,
+        "busybox",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    let got = berth.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--link",
+        "db:store",
+        "busybox",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://store/",
+    ]);
+    assert_eq!(got, "linked\n");
+    // The command's exit code passes through.
+    let out = berth.run(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--link",
+        "db:store",
+        "busybox",
+        "sh",
+        "-c",
+        "wget -q -O /dev/null http://store/ && exit 3",
+    ]);
+    assert_eq!(code(&out), 3, "{}", String::from_utf8_lossy(&out.stderr));
+    // Another container on the network does not know the alias.
+    let hosts = berth.ok(&["run", "--rm", "--network", &net, "busybox", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("store"), "{hosts}");
+    // A link to a container that does not exist is accepted, as Docker does there, and gives nothing.
+    let hosts = berth.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--link",
+        "ghost:spook",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(!hosts.contains("spook"), "{hosts}");
+    berth.ok(&[
+        "create",
+        "--network",
+        &net,
+        "--name",
+        "linker",
+        "--link",
+        "db:store",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        berth
+            .ok(&["inspect", "-f", "{{json .HostConfig.Links}}", "linker"])
+            .trim(),
+        "null"
+    );
+    let format = format!("{{{{json (index .NetworkSettings.Networks \"{net}\").Links}}}}");
+    assert_eq!(
+        berth.ok(&["inspect", "-f", &format, "linker"]).trim(),
+        r#"["db:store"]"#
+    );
+    // Connecting to another network repeats the links (compose does); new ones are refused.
+    let other = format!("{net}b");
+    berth.ok(&["network", "create", &other]);
+    let err = berth.fails(&["network", "connect", "--link", "db:elsewhere", &other, "linker"]);
+    assert!(err.contains("berth takes links when a container is created"), "{err}");
+    berth.ok(&["network", "connect", "--link", "db:store", &other, "linker"]);
+    berth.ok(&["rm", "-f", "linker", "db"]);
+    berth.ok(&["network", "rm", &net, &other]);
+}
+
+/// `--link` on the default network, as Docker's legacy links: checked at create, the target must
+/// run at start, an /etc/hosts line and the link variables.
+#[test]
+fn link_on_the_default_network_is_a_legacy_link() {
+    let Some(berth) = with_busybox() else { return };
+    let www = web_root(&berth, "legacy\n");
+    berth.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "-e",
+        "SECRET=s3",
+        "--expose",
+        "80",
+        "-v",
+        &www,
+        "busybox",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    let ip = berth.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db"]);
+    let ip = ip.trim();
+    let hostname = berth.ok(&["inspect", "-f", "{{.Config.Hostname}}", "db"]);
+    let seen = berth.ok(&[
+        "run",
+        "--name",
+        "web",
+        "--link",
+        "db:store",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/hosts; env; wget -q -O - http://store/",
+    ]);
+    assert!(
+        seen.contains(&format!("{ip}\tstore {} db\n", hostname.trim())),
+        "{seen}"
+    );
+    for var in [
+        format!("STORE_PORT=tcp://{ip}:80"),
+        format!("STORE_PORT_80_TCP_ADDR={ip}"),
+        "STORE_NAME=/web/store".to_string(),
+        "STORE_ENV_SECRET=s3".to_string(),
+    ] {
+        assert!(seen.lines().any(|l| l == var), "{var} not in {seen}");
+    }
+    assert!(seen.ends_with("legacy\n"), "{seen}");
+    assert_eq!(
+        berth.ok(&["inspect", "-f", "{{json .HostConfig.Links}}", "web"]).trim(),
+        r#"["/db:/web/store"]"#
+    );
+
+    // Refused at create, with Docker's texts.
+    berth.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "host",
+        "--name",
+        "onhost",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    for (args, says) in [
+        (vec!["--link", "nosuch"], "could not get container for nosuch"),
+        (
+            vec!["--network", "host", "--link", "db"],
+            "host type networking can't be used with links",
+        ),
+        (
+            vec!["--network", "container:db", "--link", "db"],
+            "container type network can't be used with links",
+        ),
+        (
+            vec!["--link", "onhost:h"],
+            "host type networking can't be used with links",
+        ),
+        (vec!["--link", "../../etc/passwd:x"], "invalid link"),
+        (vec!["--link", "db:a/../b"], "invalid link"),
+        (vec!["--link", "db:x y"], "invalid link"),
+        (vec!["--link", "a:b:c"], "bad format for links"),
+    ] {
+        let mut command = vec!["run", "--rm"];
+        command.extend(args);
+        command.extend(["busybox", "true"]);
+        let err = berth.fails(&command);
+        assert!(err.contains(says), "{command:?}: {err}");
+    }
+
+    // The target must run when the linking container starts.
+    berth.ok(&["create", "--name", "stopped", "busybox", "true"]);
+    berth.ok(&["create", "--name", "needs", "--link", "stopped:s", "busybox", "true"]);
+    let err = berth.fails(&["start", "needs"]);
+    assert!(
+        err.contains("Cannot link to a non running container: /stopped AS /needs/s"),
+        "{err}"
+    );
+    berth.ok(&["rm", "-f", "web", "needs", "stopped", "onhost", "db"]);
+    assert_eq!(berth.ok(&["ps", "-aq"]), "");
+}

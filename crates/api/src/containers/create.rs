@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use berth_engine::containers::{
-    ContainerConfig, CreateOptions, DeviceMapping, HealthConfig, HostConfig, RestartPolicy, Ulimit,
+    ContainerConfig, CreateOptions, DeviceMapping, HealthConfig, HostConfig, Link, RestartPolicy, Ulimit,
 };
 use berth_engine::mounts::Mount;
 use berth_engine::networks::PortBinding;
@@ -289,7 +289,6 @@ pub fn create_options(name: Option<String>, request: CreateRequest) -> ApiResult
         Some(v) if !v.is_empty() => Err(refuse(field, "leave it empty")),
         _ => Ok(()),
     };
-    empty_list("Links (legacy container links)", &host.links)?;
     empty_list("MaskedPaths", &host.masked_paths)?;
     empty_list("ReadonlyPaths", &host.readonly_paths)?;
     empty_list("DeviceCgroupRules", &host.device_cgroup_rules)?;
@@ -342,11 +341,13 @@ pub fn create_options(name: Option<String>, request: CreateRequest) -> ApiResult
     }
     let mut mac_address = request.mac_address.unwrap_or_default();
     let (mut aliases, mut ipv4_address) = (Vec::new(), String::new());
+    // HostConfig.Links and the endpoint's Links name the same links (compose sends both).
+    let mut link_texts = host.links.unwrap_or_default();
     if let Some((name, settings)) = endpoints.into_iter().next() {
         if network_mode.is_empty() || network_mode == "default" {
             network_mode = name;
         }
-        empty_list("EndpointsConfig Links (legacy container links)", &settings.links)?;
+        link_texts.extend(settings.links.unwrap_or_default());
         aliases = settings.aliases.unwrap_or_default();
         if let Some(ipam) = settings.ipam_config {
             zero("IPv6Address", &ipam.ipv6_address)?;
@@ -358,6 +359,13 @@ pub fn create_options(name: Option<String>, request: CreateRequest) -> ApiResult
     }
     if network_mode.is_empty() {
         network_mode = "default".into();
+    }
+    let mut links: Vec<Link> = Vec::new();
+    for text in &link_texts {
+        let link: Link = text.parse()?;
+        if !links.contains(&link) {
+            links.push(link);
+        }
     }
     let log = host.log_config.unwrap_or_default();
     // Config.Volumes names anonymous volumes (`docker run -v /data`): `-v` text with no source.
@@ -396,6 +404,7 @@ pub fn create_options(name: Option<String>, request: CreateRequest) -> ApiResult
                 port_bindings: port_bindings(host.port_bindings.unwrap_or_default())?,
                 network_aliases: aliases,
                 ipv4_address,
+                links,
                 dns: host.dns.unwrap_or_default(),
                 dns_search: host.dns_search.unwrap_or_default(),
                 dns_options: host.dns_options.unwrap_or_default(),
@@ -481,6 +490,37 @@ mod tests {
         .unwrap();
         assert_eq!(o.cmd, ["echo hi"]);
         assert!(!o.config.tty);
+    }
+
+    #[test]
+    fn compose_one_off_links_read_once_each() {
+        let o = options(
+            r#"{"Image":"busybox","HostConfig":{"NetworkMode":"proj_default",
+                  "Links":["proj_redis_1:redis","proj_redis_1:proj_redis_1","proj_redis_1:redis_1"]},
+                "NetworkingConfig":{"EndpointsConfig":{"proj_default":{"Aliases":[],
+                  "Links":["proj_redis_1:redis","proj_redis_1:proj_redis_1","proj_redis_1:redis_1"]}}}}"#,
+        )
+        .unwrap();
+        let links: Vec<String> = o.config.host.links.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            links,
+            [
+                "proj_redis_1:redis",
+                "proj_redis_1:proj_redis_1",
+                "proj_redis_1:redis_1"
+            ]
+        );
+        // What inspect shows is read back.
+        let o = options(r#"{"Image":"busybox","HostConfig":{"Links":["/db:/web/data"]}}"#).unwrap();
+        assert_eq!(o.config.host.links[0].to_string(), "db:data");
+        for bad in [
+            r#"{"Image":"b","HostConfig":{"Links":["../../etc:x"]}}"#,
+            r#"{"Image":"b","HostConfig":{"Links":["db:a\nb"]}}"#,
+            r#"{"Image":"b","HostConfig":{"NetworkMode":"host","Links":["db"]}}"#,
+        ] {
+            let e = options(bad).unwrap_err();
+            assert_eq!(e.status, 400, "{bad}: {}", e.message);
+        }
     }
 
     #[test]

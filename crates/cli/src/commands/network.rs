@@ -93,6 +93,9 @@ pub struct ConnectArgs {
     /// IPv4 address (e.g., "172.30.100.104")
     #[arg(long)]
     ip: Option<String>,
+    /// Add link to another container (only one it was created with)
+    #[arg(long)]
+    link: Vec<String>,
     network: String,
     container: String,
 }
@@ -104,6 +107,7 @@ pub fn connect(options: &Options, args: ConnectArgs) -> anyhow::Result<()> {
         &ConnectOptions {
             aliases: args.alias,
             ip: args.ip,
+            links: args.link.iter().map(|l| l.parse()).collect::<Result<_, _>>()?,
         },
     )?;
     Ok(())

@@ -1,8 +1,8 @@
 //! Debian's docker-compose (1.29, on the Python SDK) against `berth serve`: a project of two
 //! busybox services on a user network, where a client reaches a web server by its service name,
 //! a named volume, a port published on an ephemeral host port and fetched from the host; `up -d`,
-//! `logs`, `exec`, a changed service recreated, `--scale web=3` and `down -v`, after which nothing
-//! of the project is left.
+//! `logs`, `exec`, `run --rm` (a one-off container with legacy links), a changed service recreated,
+//! `--scale web=3` and `down -v`, after which nothing of the project is left.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -18,7 +18,8 @@ const PROJECT: &str = "bcompose";
 
 /// Two services on the network `back`: `web` serves a page naming its container from the volume
 /// `pages`, published on 127.0.0.1 at a port the engine picks (so it scales); `client` fetches it
-/// by the name `web` once a second and prints it (and stops at once on SIGTERM, as pid 1).
+/// by the name `web` once a second and prints it (and stops at once on SIGTERM, as pid 1). `client`
+/// links to `web` as `www`, a name only the link gives.
 const COMPOSE_FILE: &str = r#"version: "2.4"
 services:
   web:
@@ -32,6 +33,7 @@ services:
   client:
     image: busybox:latest
     command: ["sh", "-c", "trap 'exit 0' TERM; while true; do wget -qO- http://web/ && sleep 1 || sleep 0.2; done"]
+    links: ["web:www"]
     networks: [back]
 networks:
   back: {}
@@ -165,6 +167,39 @@ fn docker_compose_brings_a_project_up_scales_it_and_takes_it_down() {
         compose.ok(&["exec", "-T", "web", "cat", "/www/index.html"]).trim(),
         page.lines().last().unwrap_or_default().trim()
     );
+
+    // A one-off container: compose links it to web (`www`, `web_1`, `bcompose_web_1`) and to the
+    // running client, in HostConfig.Links and the endpoint's Links. Names only the links give
+    // resolve in it, and its exit code is compose's.
+    let out = compose.run(&[
+        "run",
+        "--rm",
+        "-T",
+        "client",
+        "sh",
+        "-c",
+        "wget -qO- http://www/ && wget -qO- http://web_1/ && cat /etc/hosts && exit 7",
+    ]);
+    let said_run = said(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "docker-compose run: {said_run}\nserver log:\n{}",
+        server.log_text()
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.matches("hello from ").count(), 2, "{said_run}");
+    assert!(
+        stdout.contains("\tweb_1\n") && stdout.contains("\tclient_1\n"),
+        "{said_run}"
+    );
+    let one_off = "label=com.docker.compose.oneoff=True";
+    assert_eq!(
+        berth.ok(&["ps", "-aq", "--filter", one_off]),
+        "",
+        "the one-off container stayed"
+    );
+    assert_eq!(ids(&berth, &["ps", "-aq", "--filter", &label]).len(), 2);
 
     // A changed service is recreated: the old container renamed and removed, a new one made. Compose
     // reads the image's ContainerConfig for it, which API 1.45 and later leave out (dockerd 25 and

@@ -102,6 +102,7 @@ impl Engine {
         }
         // The network (the default one is made on first use) before anything else is created.
         let network = self.network_for_mode(&config.host.network_mode)?;
+        self.register_links(&mut config)?;
         if options.publish_all {
             for port in config.exposed_ports.keys() {
                 let (number, proto) = port.split_once('/').unwrap_or((port.as_str(), "tcp"));

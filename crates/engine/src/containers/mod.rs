@@ -10,6 +10,7 @@ pub mod exec;
 pub mod health;
 pub mod inspect;
 mod lifecycle;
+pub mod links;
 pub mod list;
 pub mod logs;
 pub mod monitor;
@@ -36,6 +37,7 @@ pub use data::{ChangeKind, CommitConfig, CommitOptions, FilesystemChange};
 pub use exec::{ExecOptions, ExecProcess, ExecStdio, ExecTerminal};
 pub use health::HealthConfig;
 pub use lifecycle::{Ended, StartMode, Started};
+pub use links::Link;
 pub(crate) use monitor::point_resolver_at;
 pub use ops::UpdateOptions;
 pub use options::{DeviceMapping, RestartPolicy, RestartPolicyName, Ulimit};
@@ -93,6 +95,9 @@ pub struct HostConfig {
     pub network_aliases: Vec<String>,
     /// `--ip`: the address wanted on its network.
     pub ipv4_address: String,
+    /// `--link NAME[:ALIAS]` (see links.rs); on the default network the target's name as create
+    /// found it.
+    pub links: Vec<Link>,
     /// `--dns`, `--dns-search`, `--dns-option`.
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,

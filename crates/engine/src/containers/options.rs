@@ -382,6 +382,8 @@ mod tests {
             BTreeMap::from([("/run".into(), "size=64k".into()), ("/scratch".into(), String::new())])
         );
         assert_eq!(h.devices, ["/dev/fuse".parse::<DeviceMapping>().unwrap()]);
+        // Configs from before links have none.
+        assert!(h.links.is_empty());
         let check = c.healthcheck.unwrap();
         assert_eq!((check.test.len(), check.interval), (2, 5_000_000_000));
         assert_eq!(c.mounts[1].kind, crate::mounts::MountKind::Tmpfs);

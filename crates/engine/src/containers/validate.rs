@@ -34,6 +34,7 @@ pub fn check_config(config: &ContainerConfig) -> Result<()> {
         super::options::check_tmpfs_target(path)?;
     }
     host.restart_policy.check()?;
+    super::links::check_links(config)?;
     if let Some(check) = &config.healthcheck {
         check.check()?;
     }

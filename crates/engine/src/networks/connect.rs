@@ -60,6 +60,12 @@ impl Engine {
                 c.row.name
             )));
         }
+        if let Some(link) = options.links.iter().find(|l| !c.config.host.links.contains(l)) {
+            return Err(Error::InvalidArgument(format!(
+                "berth takes links when a container is created: {link} is not a link of {}; create it with --link {link}",
+                c.row.name
+            )));
+        }
         let net = self.network(network)?.row;
         let wanted = match options.ip.as_deref().unwrap_or("") {
             "" => None,

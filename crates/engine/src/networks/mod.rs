@@ -59,6 +59,9 @@ pub struct NetworkOptions {
 pub struct ConnectOptions {
     pub aliases: Vec<String>,
     pub ip: Option<String>,
+    /// `--link`: berth takes links at create, so only links the container has already (compose
+    /// repeats them when it connects a container to each of its networks).
+    pub links: Vec<crate::containers::Link>,
 }
 
 /// A network as `network ls` and `network inspect` show it.

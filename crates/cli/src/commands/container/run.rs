@@ -136,6 +136,9 @@ pub struct RunArgs {
     /// Add network-scoped alias for the container
     #[arg(long, alias = "net-alias")]
     network_alias: Vec<String>,
+    /// Add link to another container
+    #[arg(long)]
+    link: Vec<String>,
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     ip: Option<String>,
@@ -304,6 +307,7 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
                 network_mode: args.network.clone(),
                 port_bindings,
                 network_aliases: args.network_alias.clone(),
+                links: parse_each(&args.link)?,
                 ipv4_address: args.ip.clone().unwrap_or_default(),
                 dns: args.dns.clone(),
                 dns_search: args.dns_search.clone(),

@@ -162,6 +162,8 @@ fn host_config(c: &Container) -> InspectHostConfig {
         dns_search: h.dns_search.clone(),
         extra_hosts: h.extra_hosts.clone(),
         group_add: c.config.group_add.clone(),
+        links: (!h.links.is_empty() && super::links::registered(&h.network_mode))
+            .then(|| h.links.iter().map(|l| l.docker_form(c.name())).collect()),
         privileged: h.privileged,
         readonly_rootfs: h.read_only,
         security_opt: h.security_opt.clone(),
@@ -284,12 +286,20 @@ fn network_settings(c: &Container, o: &Observed) -> NetworkSettings {
             });
     }
     let running = c.is_running();
+    let links = &c.config.host.links;
+    // Links on a user-defined network belong to the endpoint on the network the container was made on.
+    let mode = &c.config.host.network_mode;
+    let links_on = |n: &NetworkRow| {
+        let here = !links.is_empty() && !super::links::registered(mode) && (&n.name == mode || &n.id == mode);
+        here.then(|| links.iter().map(ToString::to_string).collect())
+    };
     let mut networks = BTreeMap::new();
     let mut primary = None;
     for (n, e) in &o.endpoints {
         let aliases: Vec<String> = serde_json::from_str(&e.aliases).unwrap_or_default();
         let mut endpoint = EndpointSettings {
             aliases: (!aliases.is_empty()).then_some(aliases),
+            links: links_on(n),
             network_id: n.id.clone(),
             ..EndpointSettings::default()
         };

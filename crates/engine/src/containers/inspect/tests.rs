@@ -159,7 +159,7 @@ fn keys_are_in_dockers_order() {
     assert_keys(
         &v["HostConfig"],
         "Binds ContainerIDFile LogConfig NetworkMode PortBindings RestartPolicy AutoRemove CapAdd CapDrop Dns \
-         DnsOptions DnsSearch ExtraHosts GroupAdd Privileged ReadonlyRootfs SecurityOpt Tmpfs ShmSize Runtime \
+         DnsOptions DnsSearch ExtraHosts GroupAdd Links Privileged ReadonlyRootfs SecurityOpt Tmpfs ShmSize Runtime \
          CpuShares Memory NanoCpus CpusetCpus Devices MemoryReservation MemorySwap OomKillDisable PidsLimit \
          Ulimits Init",
     );
@@ -337,4 +337,22 @@ fn sizes_are_there_only_when_asked_for() {
     let at = |k: &str| keys.iter().position(|x| *x == k).unwrap();
     assert_eq!(at("SizeRw"), at("GraphDriver") + 1);
     assert_eq!(at("SizeRootFs"), at("GraphDriver") + 2);
+}
+
+/// Links on the default network are Docker's registered ones (`/TARGET:/NAME/ALIAS` in HostConfig);
+/// on a user-defined network they are the endpoint's, as given.
+#[test]
+fn links_show_where_docker_shows_them() {
+    let mut c = sample(ContainerState::Running);
+    c.config.host.links = vec!["db:store".parse().unwrap()];
+    let v = serde_json::to_value(assemble(&c, &observed())).unwrap();
+    assert_eq!(v["HostConfig"]["Links"], json!(["/db:/web/store"]));
+    assert_eq!(v["NetworkSettings"]["Networks"]["bridge"]["Links"], Value::Null);
+
+    let mut o = observed();
+    o.endpoints[0].0.name = "back".into();
+    c.config.host.network_mode = "back".into();
+    let v = serde_json::to_value(assemble(&c, &o)).unwrap();
+    assert_eq!(v["HostConfig"]["Links"], Value::Null);
+    assert_eq!(v["NetworkSettings"]["Networks"]["back"]["Links"], json!(["db:store"]));
 }

@@ -107,6 +107,9 @@ pub struct InspectHostConfig {
     pub dns_search: Vec<String>,
     pub extra_hosts: Vec<String>,
     pub group_add: Vec<String>,
+    /// The links registered on the default network, `/TARGET:/NAME/ALIAS`; `null` when none (links
+    /// on a user-defined network show in its endpoint's `Links`).
+    pub links: Option<Vec<String>>,
     pub privileged: bool,
     pub readonly_rootfs: bool,
     pub security_opt: Vec<String>,

@@ -8,12 +8,13 @@ use berth_runtime::spec;
 use crate::{Engine, Error, Result};
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf as Docker writes them: the container's own address and
-/// name in hosts; for a user-defined network, the network's DNS server (on its gateway) in resolv.conf. They
-/// are written beside the container and bound in.
+/// name in hosts, and the lines its links give (`links`); for a user-defined network, the network's DNS
+/// server (on its gateway) in resolv.conf. They are written beside the container and bound in.
 pub(super) fn write_etc_files(
     dir: &Path,
     c: &crate::containers::ContainerConfig,
     endpoints: &[(berth_store::networks::NetworkRow, berth_store::networks::EndpointRow)],
+    links: &[String],
 ) -> Result<Vec<spec::BindMount>> {
     let io = |path: &Path, e: std::io::Error| Error::Io {
         path: path.to_path_buf(),
@@ -37,6 +38,10 @@ pub(super) fn write_etc_files(
             };
             text.push_str(&format!("{ip}\t{name}\n"));
         }
+    }
+    for line in links {
+        text.push_str(line);
+        text.push('\n');
     }
     if let Some((_, endpoint)) = endpoints.first() {
         text.push_str(&format!("{}\t{}\n", endpoint.ip, c.hostname));

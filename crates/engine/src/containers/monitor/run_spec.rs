@@ -19,7 +19,8 @@ impl Monitor<'_> {
         let id = &self.container.row.id;
         let dir = self.engine.container_dir(id);
         let endpoints = self.engine.container_endpoints(id)?;
-        let mut files = write_etc_files(&dir, c, &endpoints)?;
+        let linked = self.engine.linked(&self.container, &endpoints)?;
+        let mut files = write_etc_files(&dir, c, &endpoints, &linked.hosts)?;
         let ulimits = h.ulimits.iter().map(|u| u.to_runtime()).collect::<Result<Vec<_>>>()?;
         let mut tmpfs: Vec<(String, String)> = h.tmpfs.clone().into_iter().collect();
         for m in &c.mounts {
@@ -86,7 +87,7 @@ impl Monitor<'_> {
         Ok(RunSpec {
             rootfs: rootfs.to_path_buf(),
             args: self.container.args(),
-            env: c.env.clone(),
+            env: crate::containers::links::with_link_env(&c.env, &linked.env),
             cwd: c.working_dir.clone(),
             user: c.user.clone(),
             group_add: c.group_add.clone(),
