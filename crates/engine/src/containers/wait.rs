@@ -52,8 +52,12 @@ pub struct WaitOutcome {
 /// How often a wait reads the container's new events (its `die` and `destroy` end most waits) and
 /// the cancel flag: reading what was appended to the log is cheap, and `docker run` waits on it.
 const POLL: Duration = Duration::from_millis(5);
-/// Every how many polls it also looks at the record (a monitor killed before it could say anything).
-const RECORD_EVERY: u32 = 4;
+/// For its first moments a wait reads every millisecond: `docker run --rm` of a short command waits
+/// on the container's removal right after its start, and the read costs a few microseconds.
+const FIRST_POLL: Duration = Duration::from_millis(1);
+const FIRST_POLLS_FOR: Duration = Duration::from_secs(1);
+/// How often it also looks at the record (a monitor killed before it could say anything).
+const RECORD_EVERY: Duration = Duration::from_millis(20);
 
 /// What a container's new events said.
 #[derive(Default)]
@@ -96,7 +100,7 @@ fn outcome(code: i64, error: &str) -> WaitOutcome {
 
 impl Engine {
     /// Blocks until `condition` holds for container `name`. `None` when `cancel` was set first: it is
-    /// read at every poll, 5 ms apart.
+    /// read at every poll (see `Waiter::wait`).
     pub fn wait_container_until(
         &self,
         name: &str,
@@ -133,7 +137,7 @@ impl Engine {
 
 impl Waiter {
     /// Blocks until the condition holds. `None` when `cancel` was set first: it is read at every
-    /// poll, 5 ms apart.
+    /// poll, 1 ms apart at first, then 5 ms.
     pub fn wait(mut self, engine: &Engine, cancel: &AtomicBool) -> Result<Option<WaitOutcome>> {
         if let Some(done) = self.done.take() {
             return Ok(Some(done));
@@ -141,7 +145,12 @@ impl Waiter {
         let (id, condition) = (self.id.clone(), self.condition);
         // The last exit code seen, from a `die` event or the record.
         let mut last_code = None;
-        let mut round = 0u32;
+        let began = std::time::Instant::now();
+        let mut next_look = began;
+        let pause = || match began.elapsed() < FIRST_POLLS_FOR {
+            true => FIRST_POLL,
+            false => POLL,
+        };
         loop {
             if cancel.load(Ordering::Relaxed) {
                 return Ok(None);
@@ -153,11 +162,11 @@ impl Waiter {
             if seen.destroyed {
                 return Ok(Some(outcome(last_code.unwrap_or(0), "")));
             }
-            round = round.wrapping_add(1);
-            if round % RECORD_EVERY != 1 {
-                std::thread::sleep(POLL);
+            if std::time::Instant::now() < next_look {
+                std::thread::sleep(pause());
                 continue;
             }
+            next_look = std::time::Instant::now() + RECORD_EVERY;
             match engine.seen(&id)? {
                 Seen::Gone => {
                     // Its `die` may have been written between the two reads above.
@@ -183,7 +192,7 @@ impl Waiter {
                 }
                 Seen::Running => {}
             }
-            std::thread::sleep(POLL);
+            std::thread::sleep(pause());
         }
     }
 }
