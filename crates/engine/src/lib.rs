@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod build_context;
+mod cgroup_warmup;
 pub mod check;
 pub mod config;
 pub mod containers;

@@ -38,6 +38,8 @@ impl Engine {
     /// container as created and prepares its directories.
     pub fn create_container(&self, options: CreateOptions) -> Result<Container> {
         super::validate::check_config(&options.config)?;
+        // A start usually follows (`run`, `docker run`): its cgroup attach's wait starts now.
+        crate::cgroup_warmup::warm_up();
         let image = self.image(&options.config.image)?;
         let image_config = image.config.config.clone().unwrap_or_default();
         let mut config = options.config.clone();

@@ -87,6 +87,7 @@ impl Engine {
         // One start at a time per container: two at once would both set up its network namespace and root,
         // and both fail. The second finds it running, as with Docker.
         let id = self.container(name)?.id().to_string();
+        crate::cgroup_warmup::warm_up();
         let lock = self.start_lock(&id)?;
         let container = match self.settled_container(&id) {
             Err(Error::NoSuchContainer(what)) => {
