@@ -204,6 +204,8 @@ impl Engine {
     /// thread: the process is made by a helper process.
     pub fn exec_start(&self, name: &str, options: &ExecOptions, stdio: ExecStdio) -> Result<ExecProcess> {
         let c = self.exec_target(name)?;
+        // The process joins the container's cgroups: that wait starts now (see cgroup_warmup).
+        crate::cgroup_warmup::warm_up();
         let console = match stdio {
             ExecStdio::Tty => Some(self.console_socket()?),
             _ => None,
