@@ -17,7 +17,6 @@ packages=(
   debootstrap       # a Debian base image for the build test that runs apt-get through the build network
   git               # build contexts from git repositories (and git daemon for their test)
   gcc libc6-dev     # the security tests' static attacker programs (libc.a), and the Rust toolchain's linker
-  python3-docker    # the Docker SDK for Python, a client of `berth serve` in its tests
   python3-websocket # websocket-client, which the Python SDK's attach over a websocket (ws=True) uses
 )
 "$(dirname "$0")/install-packages.sh" "${packages[@]}"
