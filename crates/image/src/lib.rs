@@ -2,6 +2,7 @@
 //! the snapshotter, save/load archives.
 
 pub mod error;
+pub mod idmap;
 pub mod layer;
 pub mod snapshot;
 pub mod spec;

@@ -1,0 +1,204 @@
+//! Image layers seen through a user namespace's id mapping, without a chowned copy: the groundwork
+//! for `--userns=auto` (docs/USERNS-SPIKE.md).
+//!
+//! Each layer directory is cloned as a detached mount (`open_tree`) and idmapped with the
+//! container's user namespace (`mount_setattr`, MOUNT_ATTR_IDMAP, Linux 5.12+); the overlay takes
+//! the clones as its lower layers by `/proc/self/fd/N` and keeps its own references, so no idmapped
+//! mount is ever attached to the mount table and the clones close right after. The overlay must be
+//! mounted from the host's user namespace: mounted inside the container's, overlayfs ignores the
+//! `trusted.overlay.opaque` marks of the layers and shows what they hide. The upper and work
+//! directories are plain, owned by the range's base id, so what the container writes is stored
+//! shifted.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::mount::OpenTreeFlags;
+
+use crate::Error;
+
+/// `MOUNT_ATTR_IDMAP` from linux/mount.h (not in rustix 1.1).
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// linux/mount.h's `struct mount_attr`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// A detached clone of the directory `dir`, its ids mapped through `userns` (a user namespace fd):
+/// a file owned by id N on disk shows as owned by whatever N maps to in that namespace's parent.
+pub fn idmapped_clone(dir: &Path, userns: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let tree = rustix::mount::open_tree(
+        rustix::fs::CWD,
+        dir,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )?;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    // SAFETY: mount_setattr(2) reads `attr` (a live, properly laid out struct mount_attr, whose size
+    // is passed) and the empty C string; `tree` is an open mount fd that outlives the call.
+    #[allow(unsafe_code)]
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if done != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(tree)
+}
+
+/// Mounts at `target` an overlay of `lowers` (top-most first), each seen through `userns`'s
+/// mapping, with `upper` and `work` as they are (the caller owns them to the range's base id).
+/// Call it from the host's user namespace.
+pub fn mount_overlay_idmapped(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    volatile: bool,
+    userns: BorrowedFd<'_>,
+) -> Result<(), Error> {
+    let clones = lowers
+        .iter()
+        .map(|dir| idmapped_clone(dir, userns).map_err(|e| Error::io("idmapping layer", dir, e)))
+        .collect::<Result<Vec<OwnedFd>, Error>>()?;
+    let through: Vec<PathBuf> = clones
+        .iter()
+        .map(|fd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd())))
+        .collect();
+    crate::snapshot::mount_overlay_with(&through, upper, work, target, volatile)
+    // The clones close here: the overlay holds its own references to them.
+}
+
+/// A user namespace mapping ids 0..size to host ids base..base+size, held by its fd: made by a
+/// child that unshares one and is gone once the namespace is open.
+pub fn user_namespace(base: u32, size: u32) -> io::Result<OwnedFd> {
+    use std::os::unix::process::CommandExt;
+    let mut child = std::process::Command::new("/bin/sh");
+    child.args(["-c", "read _"]).stdin(std::process::Stdio::piped());
+    // SAFETY: the closure runs in the forked child before exec and makes one unshare call, which is
+    // async-signal-safe; NEWUSER unshares no fd table, so unshare_unsafe's caveat does not apply.
+    #[allow(unsafe_code)]
+    unsafe {
+        child.pre_exec(|| rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWUSER).map_err(Into::into));
+    }
+    let mut child = child.spawn()?;
+    let pid = child.id();
+    let map = format!("0 {base} {size}\n");
+    let opened = std::fs::write(format!("/proc/{pid}/uid_map"), &map)
+        .and_then(|_| std::fs::write(format!("/proc/{pid}/gid_map"), &map))
+        .and_then(|_| std::fs::File::open(format!("/proc/{pid}/ns/user")));
+    // The child's stdin closes: it ends, and the namespace lives on through our fd.
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let file = opened?;
+    // SAFETY: the fd is the open file's own, taken over from it here.
+    #[allow(unsafe_code)]
+    Ok(unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(file)) })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    fn mounts() -> usize {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .map(|m| m.lines().count())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn layers_show_their_files_shifted_without_a_copy_and_opaque_dirs_still_hide() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: idmapped mounts need root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (lower, top) = (dir.path().join("lower"), dir.path().join("top"));
+        for d in [lower.join("etc"), lower.join("home/user"), top.join("etc")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(lower.join("etc/hosts"), "h").unwrap();
+        std::fs::write(lower.join("home/user/file"), "f").unwrap();
+        std::os::unix::fs::chown(lower.join("home/user/file"), Some(1000), Some(1000)).unwrap();
+        std::fs::write(top.join("etc/only-in-top"), "t").unwrap();
+        // The top layer's etc replaces the lower's whole (an opaque directory, as layers mark them).
+        rustix::fs::setxattr(
+            top.join("etc"),
+            "trusted.overlay.opaque",
+            b"y",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+        let (upper, work, merged) = (
+            dir.path().join("upper"),
+            dir.path().join("work"),
+            dir.path().join("merged"),
+        );
+        for d in [&upper, &work, &merged] {
+            std::fs::create_dir(d).unwrap();
+        }
+        let base = 300_000;
+        for d in [&upper, &work] {
+            std::os::unix::fs::chown(d, Some(base), Some(base)).unwrap();
+        }
+        let userns = match user_namespace(base, 65536) {
+            Ok(fd) => fd,
+            Err(e) => {
+                eprintln!("skipped: no user namespace here ({e})");
+                return;
+            }
+        };
+        let before = mounts();
+        mount_overlay_idmapped(
+            &[top.clone(), lower.clone()],
+            &upper,
+            &work,
+            &merged,
+            true,
+            userns.as_fd(),
+        )
+        .expect("an overlay over idmapped layers");
+        let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // One new mount: the overlay, no idmapped clone left attached.
+            assert_eq!(mounts(), before + 1);
+            let owner = |p: &str| {
+                let m = std::fs::metadata(merged.join(p)).unwrap();
+                (m.uid(), m.gid())
+            };
+            assert_eq!(owner("home/user/file"), (base + 1000, base + 1000));
+            assert_eq!(owner("home"), (base, base));
+            let etc: Vec<String> = std::fs::read_dir(merged.join("etc"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(etc, ["only-in-top"], "the opaque directory did not hide the lower one");
+            // On disk the layers stay as they were: nothing was chowned.
+            assert_eq!(std::fs::metadata(lower.join("home/user/file")).unwrap().uid(), 1000);
+        }));
+        let unmounted = crate::snapshot::unmount(&merged);
+        if let Err(panic) = checked {
+            std::panic::resume_unwind(panic);
+        }
+        unmounted.unwrap();
+        assert_eq!(mounts(), before);
+    }
+}
