@@ -279,6 +279,13 @@ pub fn with_busybox() -> Option<Berth> {
 }
 
 /// A finished command's exit code (-1 when a signal ended it).
+/// The parent of process `pid`, from /proc/PID/stat (None once it is gone). The field after the
+/// command name in parentheses (which may hold spaces and parentheses) is the state, then the ppid.
+pub fn parent_of(pid: impl std::fmt::Display) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
 pub fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }

@@ -122,11 +122,7 @@ fn a_dead_monitor_is_recorded_with_its_last_words() {
         .ok(&["inspect", "--format", "{{.State.Pid}}", &id])
         .trim()
         .to_string();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("container stat");
-    let shim: i32 = stat
-        .rsplit_once(") ")
-        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
-        .expect("parent pid");
+    let shim = parent_of(&pid).expect("parent pid") as i32;
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::read_to_string(format!("/proc/{shim}/comm"))
         .unwrap_or_default()
@@ -327,12 +323,7 @@ fn an_idle_container_costs_a_shim_under_2_mb() {
     let id = berth.ok(&["run", "-d", "busybox", "sh", "-c", "echo up; sleep 100"]);
     let id = id.trim();
     let pid = berth.ok(&["inspect", "--format", "{{.State.Pid}}", id]);
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).expect("container stat");
-    let monitor = stat[stat.rfind(')').expect("comm") + 2..]
-        .split_whitespace()
-        .nth(1)
-        .expect("ppid")
-        .to_string();
+    let monitor = parent_of(pid.trim()).expect("the container's monitor");
     // The monitor hands the container over to berth-shim (same pid) after its first 100 ms.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::fs::read_to_string(format!("/proc/{monitor}/comm"))

@@ -159,15 +159,7 @@ fn system_boot_restarts_always_containers() {
     for id in [&always, &plain] {
         let inspect: Value = serde_json::from_str(&berth.ok(&["inspect", id])).expect("json");
         let pid = inspect[0]["State"]["Pid"].as_i64().unwrap_or(0);
-        let monitor = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                s.rsplit(')')
-                    .next()
-                    .and_then(|r| r.split_whitespace().nth(1))
-                    .map(String::from)
-            })
-            .unwrap_or_default();
+        let monitor = parent_of(pid).map(|p| p.to_string()).unwrap_or_default();
         let _ = std::process::Command::new("kill")
             .args(["-9", &monitor, &pid.to_string()])
             .status();

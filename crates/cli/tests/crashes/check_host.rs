@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{code, with_busybox, Berth};
+use crate::common::{code, parent_of, with_busybox, Berth};
 
 /// Kinds and objects of a check's findings (JSON), with its exit code.
 fn check(berth: &Berth, repair: bool) -> (i32, Vec<(String, String, Value)>) {
@@ -68,12 +68,6 @@ fn sqlite(berth: &Berth, sql: &str) -> bool {
 
 fn alive(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"))
-}
-
-fn parent_of(pid: i32) -> i32 {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
-    after_name.split(' ').nth(1).expect("ppid").parse().expect("ppid")
 }
 
 /// Waits for `pid` to be gone (its parent reaps it, or init does).
@@ -141,7 +135,7 @@ fn sleeper_with_a_port(berth: &Berth) -> (String, i32) {
 fn a_container_whose_monitor_died_is_recorded_exited() {
     let Some(berth) = with_busybox() else { return };
     let (id, pid) = sleeper_with_a_port(&berth);
-    let monitor = parent_of(pid);
+    let monitor = parent_of(pid).expect("the container's monitor") as i32;
     assert!(monitor > 1);
     // SAFETY: kill(2) with a pid and a signal number has no memory effects.
     assert_eq!(unsafe { libc::kill(monitor, libc::SIGKILL) }, 0);

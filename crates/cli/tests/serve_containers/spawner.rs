@@ -4,15 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::code;
+use crate::common::{code, parent_of as parent};
 use crate::{said, serve_busybox, text};
-
-/// The parent of process `pid`, from /proc (None once it is gone).
-fn parent(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command name in parentheses: state, then the parent's pid.
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
-}
 
 /// Live processes whose command line holds all of `words`.
 fn processes_with(words: &[&str]) -> Vec<u32> {
