@@ -341,20 +341,8 @@ mod tests {
             row: berth_store::containers::ContainerRow {
                 id: "0".repeat(64),
                 name: "redis".into(),
-                image_id: String::new(),
-                created: String::new(),
-                config: String::new(),
                 state: crate::ContainerState::Running,
-                pid: 0,
-                monitor_pid: 0,
-                monitor_start: 0,
-                monitor_boot: String::new(),
-                exit_code: 0,
-                started_at: String::new(),
-                finished_at: String::new(),
-                error: String::new(),
-                oom_killed: false,
-                restart_count: 0,
+                ..Default::default()
             },
             config: ContainerConfig {
                 env: vec!["PATH=/bin".into(), "REDIS_VERSION=7".into()],

@@ -21,15 +21,10 @@ fn row(state: ContainerState) -> ContainerRow {
         config: String::new(),
         state,
         pid: if state.is_running() { 4242 } else { 0 },
-        monitor_pid: 0,
-        monitor_start: 0,
-        monitor_boot: String::new(),
-        exit_code: 0,
         started_at: "2026-01-02T03:04:06Z".into(),
         finished_at: "0001-01-01T00:00:00Z".into(),
-        error: String::new(),
-        oom_killed: false,
         restart_count: 1,
+        ..Default::default()
     }
 }
 

@@ -83,20 +83,11 @@ mod tests {
         let mut row = ContainerRow {
             id: "c".into(),
             name: "n".into(),
-            image_id: String::new(),
-            created: String::new(),
-            config: String::new(),
             state: crate::ContainerState::Running,
-            pid: 0,
             monitor_pid: me,
             monitor_start: process_start(me).expect("our own start time"),
             monitor_boot: boot_id().to_string(),
-            exit_code: 0,
-            started_at: String::new(),
-            finished_at: String::new(),
-            error: String::new(),
-            oom_killed: false,
-            restart_count: 0,
+            ..Default::default()
         };
         assert!(!boot_id().is_empty());
         assert!(monitor_alive(&row));
