@@ -19,12 +19,13 @@ static WARMING: AtomicBool = AtomicBool::new(false);
 /// short-lived thread; a single-threaded one (the CLI, which must stay so to fork its monitor) a
 /// forked child, which init reaps after the CLI exits.
 pub(crate) fn warm_up() {
-    let Some(procs) = own_cgroup_procs() else {
-        return;
-    };
     if WARMING.swap(true, Ordering::AcqRel) {
         return;
     }
+    // With no cgroup file to write, now or later, the flag stays set: there is nothing to warm.
+    let Some(procs) = own_cgroup_procs() else {
+        return;
+    };
     if crate::reap::single_threaded() {
         // SAFETY: this process has a single thread, so the child may run any code after the fork;
         // it only writes one file and ends with _exit, never returning into our caller.
