@@ -11,7 +11,7 @@
 //! shifted.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::mount::OpenTreeFlags;
@@ -107,10 +107,7 @@ pub fn user_namespace(base: u32, size: u32) -> io::Result<OwnedFd> {
     // The child's stdin closes: it ends, and the namespace lives on through our fd.
     drop(child.stdin.take());
     let _ = child.wait();
-    let file = opened?;
-    // SAFETY: the fd is the open file's own, taken over from it here.
-    #[allow(unsafe_code)]
-    Ok(unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(file)) })
+    Ok(OwnedFd::from(opened?))
 }
 
 #[cfg(test)]
