@@ -250,10 +250,9 @@ impl Engine {
                 StartMode::Attached(caller) => Some(caller),
                 StartMode::Detached => None,
             };
-            fn stream(fd: Option<&Option<std::os::fd::OwnedFd>>) -> Option<std::os::fd::BorrowedFd<'_>> {
-                fd.and_then(|fd| fd.as_ref()).map(|fd| fd.as_fd())
-            }
-            let stdin = caller.map(|c| &c.stdin).filter(|_| container.config.open_stdin);
+            let stdin = caller
+                .filter(|_| container.config.open_stdin)
+                .and_then(|c| c.stdin.as_ref());
             let job = crate::spawner::Job::Monitor {
                 id: container.id().to_string(),
                 attached: mode.is_attached(),
@@ -262,9 +261,9 @@ impl Engine {
             let fds = [
                 Some(write.as_fd()),
                 Some(start_lock.as_fd()),
-                stream(stdin),
-                stream(caller.map(|c| &c.stdout)),
-                stream(caller.map(|c| &c.stderr)),
+                stdin.map(AsFd::as_fd),
+                caller.and_then(|c| c.stdout.as_ref()).map(AsFd::as_fd),
+                caller.and_then(|c| c.stderr.as_ref()).map(AsFd::as_fd),
             ];
             match spawner.hand(job, &fds) {
                 Ok(()) => return Ok(None),
