@@ -24,6 +24,10 @@ pub struct Config {
     pub log_driver: Option<String>,
     /// The log options a container of the default driver gets unless it sets them itself.
     pub log_opts: BTreeMap<String, String>,
+    /// The `--userns` of containers created without one: "host" (when unset) or "auto".
+    pub userns: Option<String>,
+    /// The host ids `--userns=auto` ranges come from, "BASE:SIZE" (see `userns.rs` for the default).
+    pub userns_pool: Option<String>,
 }
 
 /// The file berth's settings come from.

@@ -30,6 +30,7 @@ mod spawner;
 pub mod system;
 mod time;
 pub mod units;
+pub mod userns;
 pub mod views;
 pub mod volumes;
 pub mod when;

@@ -60,6 +60,34 @@ pub fn create(path: &Path) -> Result<()> {
     result
 }
 
+/// Binds the network namespace `ns` (an open nsfs fd, say one made inside a container's own user
+/// namespace) at `path` (a new, empty file in an existing directory), as [`create`] does a new one, and
+/// brings its loopback up.
+pub fn adopt(path: &Path, ns: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let error = |op: &'static str, source: io::Error| Error::Netns {
+        path: path.to_path_buf(),
+        op,
+        source,
+    };
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(path)
+        .map_err(|source| match source.kind() {
+            io::ErrorKind::AlreadyExists => Error::NetnsExists(path.to_path_buf()),
+            _ => error("create the namespace file", source),
+        })?;
+    let result = mount_bind(format!("/proc/self/fd/{}", ns.as_raw_fd()).as_str(), path)
+        .map_err(|e| error("bind mount", e.into()))
+        .and_then(|()| run_in(path, || link::set_up("lo")));
+    if result.is_err() {
+        let _ = remove(path);
+    }
+    result
+}
+
 /// Unbinds and removes a namespace created by [`create`]. The namespace
 /// itself goes away once nothing else (a process, another mount) holds it.
 /// A missing file or one that is not a mount point is not an error.

@@ -13,5 +13,6 @@ pub mod sealed;
 pub mod seccomp;
 pub mod spec;
 pub mod user;
+pub mod userns;
 
 pub use error::Error;

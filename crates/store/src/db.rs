@@ -126,6 +126,15 @@ CREATE INDEX build_cache_image ON build_cache(image_id);
     r#"
 ALTER TABLE containers ADD COLUMN monitor_boot TEXT NOT NULL DEFAULT '';
 "#,
+    // 7: the host ids a `--userns=auto` container's user namespace maps to, its for life (its upper dir is
+    // stored shifted), freed with its row. Allocated in the create transaction; `base` is unique.
+    r#"
+CREATE TABLE id_ranges (
+    container_id TEXT PRIMARY KEY REFERENCES containers(id) ON DELETE CASCADE,
+    base         INTEGER NOT NULL UNIQUE,
+    size         INTEGER NOT NULL
+);
+"#,
 ];
 
 pub(crate) fn open(path: &Path) -> Result<Connection, Error> {

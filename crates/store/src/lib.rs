@@ -3,11 +3,12 @@
 
 mod error;
 
-pub use berth_types::{ContainerState, Digest, DigestError, Hasher, HashingReader, HashingWriter};
+pub use berth_types::{ContainerState, Digest, DigestError, Hasher, HashingReader, HashingWriter, IdRange};
 pub use error::{Error, ErrorKind, IoContext};
 pub mod check;
 pub mod containers;
 mod db;
+pub mod id_ranges;
 mod lock;
 pub mod meta;
 pub mod networks;

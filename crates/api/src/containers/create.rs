@@ -266,7 +266,6 @@ pub fn create_options(name: Option<String>, request: CreateRequest) -> ApiResult
     own_namespace("PidMode", &host.pid_mode, &["private"])?;
     own_namespace("IpcMode", &host.ipc_mode, &["private", "shareable"])?;
     own_namespace("UTSMode", &host.uts_mode, &[])?;
-    own_namespace("UsernsMode", &host.userns_mode, &[])?;
     own_namespace("CgroupnsMode", &host.cgroupns_mode, &["private"])?;
     if !matches!(host.isolation.as_deref(), None | Some("") | Some("default")) {
         return Err(refuse("Isolation", "it is a Windows setting"));
@@ -432,6 +431,9 @@ pub fn create_options(name: Option<String>, request: CreateRequest) -> ApiResult
                 restart_policy,
                 init: host.init.unwrap_or(false),
                 runtime,
+                // The engine checks it: "", host, auto, auto:size=N.
+                userns_mode: host.userns_mode.clone().unwrap_or_default(),
+                id_range: None,
             },
             ..ContainerConfig::default()
         },

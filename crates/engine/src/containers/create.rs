@@ -130,6 +130,15 @@ impl Engine {
                 _ => {}
             }
         }
+        let userns = crate::userns::UsernsMode::parse(&config.host.userns_mode)?;
+        if config.host.userns_mode.trim() != "host" {
+            config.host.userns_mode = userns.as_config();
+        }
+        // Only the allocation below gives one.
+        config.host.id_range = None;
+        if let crate::userns::UsernsMode::Auto { .. } = userns {
+            check_userns_conflicts(&config)?;
+        }
         let wanted_ip = match config.host.ipv4_address.as_str() {
             "" => None,
             text => Some(
@@ -276,13 +285,23 @@ impl Engine {
                 let mac = (!config.mac_address.is_empty()).then_some(config.mac_address.as_str());
                 self.allocate_endpoint(tx, network, &row.id, wanted_ip, &config.host.network_aliases, mac)?;
             }
-            Ok(())
+            let mut row = row.clone();
+            if let crate::userns::UsernsMode::Auto { size } = userns {
+                let mut config = config.clone();
+                config.host.id_range = Some(crate::userns::allocate(tx, &row.id, size)?);
+                row.config = serde_json::to_string(&config).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                rows::update(tx, &row)?;
+            }
+            Ok(row)
         });
-        if let Err(e) = inserted {
-            undo_volumes(&made);
-            let _ = fs::remove_dir_all(&dir);
-            return Err(e);
-        }
+        let row = match inserted {
+            Ok(row) => row,
+            Err(e) => {
+                undo_volumes(&made);
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
         drop(volumes_lock);
         let container = self.load_container(row)?;
         let attributes = crate::events::container_attributes(&container);
@@ -350,5 +369,28 @@ impl Engine {
             }
         }
         Ok(mounts)
+    }
+}
+
+/// What a container in a user namespace of its own cannot share with the host (as Docker refuses it with
+/// user namespaces on): the kernel would not let its root into what the host's root owns.
+fn check_userns_conflicts(config: &ContainerConfig) -> Result<()> {
+    if config.host.privileged {
+        return Err(Error::InvalidArgument(
+            "privileged mode is incompatible with user namespaces. You must run the container in the host \
+             namespace when running privileged mode: add --userns=host"
+                .into(),
+        ));
+    }
+    match config.host.network_mode.as_str() {
+        "host" => Err(Error::InvalidArgument(
+            "Cannot share the host's network namespace when user namespaces are enabled: add --userns=host".into(),
+        )),
+        mode if mode.starts_with("container:") => Err(Error::InvalidArgument(
+            "cannot join another container's network namespace with --userns=auto: it belongs to another user \
+             namespace; use a network both containers are on"
+                .into(),
+        )),
+        _ => Ok(()),
     }
 }

@@ -132,6 +132,11 @@ pub struct HostConfig {
     pub init: bool,
     /// An external OCI runtime binary (--runtime); empty for the built-in one.
     pub runtime: String,
+    /// `--userns`: "" (the host's user namespace) or "auto[:size=N]" (see userns.rs).
+    pub userns_mode: String,
+    /// The host ids an "auto" container's ids 0..size map to, allocated at create for its life (also
+    /// in the id_ranges table, which keeps ranges apart).
+    pub id_range: Option<berth_store::IdRange>,
 }
 
 /// A container as the engine sees it: its row and its parsed config.

@@ -15,7 +15,13 @@ use crate::{Engine, Error, Result};
 impl Engine {
     /// Everything a container's own network namespace needs before it starts: the namespace, one veth per
     /// network it is on, and its published ports. Returns what must stay open while it runs.
-    pub(crate) fn connect_namespace(&self, c: &crate::containers::Container) -> Result<(PathBuf, Attached)> {
+    /// `made` is a network namespace made inside the container's own user namespace, bound in place of a
+    /// new one.
+    pub(crate) fn connect_namespace(
+        &self,
+        c: &crate::containers::Container,
+        made: Option<std::os::fd::BorrowedFd<'_>>,
+    ) -> Result<(PathBuf, Attached)> {
         let id = c.id();
         let path = self.netns_path(id);
         self.disconnect_namespace(id);
@@ -25,7 +31,11 @@ impl Engine {
                 source: e,
             })?;
         }
-        netns::create(&path).map_err(net_error)?;
+        match made {
+            Some(ns) => netns::adopt(&path, ns),
+            None => netns::create(&path),
+        }
+        .map_err(net_error)?;
         let result = self.attach_inner(c, &path);
         if result.is_err() {
             self.disconnect_namespace(id);

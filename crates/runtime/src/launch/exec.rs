@@ -27,8 +27,14 @@ impl Launcher {
         }
         let mut process = process.clone();
         process.set_terminal(Some(matches!(stdio, Stdio::Tty { .. })));
-        let executor = match Container::load(dir.clone()) {
-            Ok(container) => filter::prepare_exec(container.bundle(), &mut process)?,
+        let (executor, userns) = match Container::load(dir.clone()) {
+            Ok(container) => {
+                let userns = match container.pid() {
+                    Some(pid) => super::userns_join::foreign_userns(pid.as_raw())?,
+                    None => None,
+                };
+                (filter::prepare_exec(container.bundle(), &mut process)?, userns)
+            }
             Err(err) => return Err(lc_error("exec in", id, err)),
         };
         let json = serde_json::to_vec(&process)
@@ -43,15 +49,21 @@ impl Launcher {
             if let Some(executor) = executor {
                 builder = builder.with_executor(executor);
             }
-            let caller = CallerState::save();
-            let pid = builder.as_tenant().with_detach(true).with_process(Some(&path)).build();
-            caller.restore();
-            pid.map_err(|err| lc_error("exec in", id, err))
+            let start = || {
+                let caller = CallerState::save();
+                let pid = builder.as_tenant().with_detach(true).with_process(Some(&path)).build();
+                caller.restore();
+                pid.map(|pid| pid.as_raw()).map_err(|err| lc_error("exec in", id, err))
+            };
+            match userns {
+                Some(userns) => super::userns_join::start_in(userns, start),
+                None => start(),
+            }
         });
         if let Err(err) = fs::remove_file(&path) {
             tracing::debug!(path = %path.display(), error = %err, "removing the exec process file");
         }
-        Ok(result?.as_raw())
+        result
     }
 }
 

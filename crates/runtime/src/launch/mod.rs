@@ -87,6 +87,7 @@ mod signal;
 mod start;
 #[cfg(test)]
 mod tests;
+mod userns_join;
 mod wait;
 
 use std::fs::{self, File};

@@ -33,7 +33,7 @@ use oci_spec::runtime::{Capabilities, Linux, LinuxCapabilities, Process, Root, S
 use crate::{seccomp, user, Error};
 
 pub(crate) use host::Host;
-pub use request::{BindMount, Device, NetworkMode, Resources, RunSpec, SeccompMode, Ulimit};
+pub use request::{BindMount, Device, NetworkMode, Resources, RunSpec, SeccompMode, Ulimit, UserNamespace};
 pub use resources::{parse_cpus, parse_memory, parse_memory_swap};
 pub use rlimits::{host_hard_limit, parse_ulimit, ulimit};
 pub use security::default_capabilities;
@@ -57,6 +57,16 @@ pub const DEFAULT_SHM_SIZE: u64 = 64 << 20;
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::InvalidArgument(msg.into())
+}
+
+/// Container ids 0..size as host ids base..base+size.
+fn id_mapping(range: berth_types::IdRange) -> oci_spec::runtime::LinuxIdMapping {
+    oci_spec::runtime::LinuxIdMappingBuilder::default()
+        .container_id(0u32)
+        .host_id(range.base)
+        .size(range.size)
+        .build()
+        .unwrap_or_default()
 }
 
 /// The OCI runtime spec for `run`, as dockerd would write it (see the module docs for the differences).
@@ -121,8 +131,9 @@ pub(crate) fn build_with(run: &RunSpec, host: &Host) -> Result<Spec, Error> {
     };
 
     let mut linux = Linux::default();
-    linux.set_uid_mappings(None);
-    linux.set_gid_mappings(None);
+    let maps = run.user_namespace.as_ref().map(|ns| vec![id_mapping(ns.range)]);
+    linux.set_uid_mappings(maps.clone());
+    linux.set_gid_mappings(maps);
     linux.set_sysctl(Some(sysctls(run)?).filter(|s| !s.is_empty()));
     linux.set_resources(Some(resources(run, host, device_rules)?));
     linux.set_cgroups_path((!run.cgroups_path.is_empty()).then(|| PathBuf::from(&run.cgroups_path)));

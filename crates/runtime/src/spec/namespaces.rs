@@ -16,9 +16,15 @@ fn namespace(typ: LinuxNamespaceType, path: Option<PathBuf>) -> LinuxNamespace {
     ns
 }
 
-/// Docker's: mount, network, uts, pid, ipc, and cgroup on cgroup v2 hosts.
+/// Docker's: mount, network, uts, pid, ipc, and cgroup on cgroup v2 hosts; and the container's own user
+/// namespace, when it has one.
 pub(super) fn namespaces(run: &RunSpec, host: &Host) -> Result<Vec<LinuxNamespace>, Error> {
-    let mut list = vec![namespace(LinuxNamespaceType::Mount, None)];
+    let mut list = Vec::new();
+    if let Some(user) = &run.user_namespace {
+        // First: the namespaces made after it (mount, uts, pid, ipc) belong to it.
+        list.push(namespace(LinuxNamespaceType::User, Some(user.path.clone())));
+    }
+    list.push(namespace(LinuxNamespaceType::Mount, None));
     match &run.network {
         NetworkMode::None => list.push(namespace(LinuxNamespaceType::Network, None)),
         NetworkMode::Host => {}
@@ -76,7 +82,12 @@ pub(super) fn sysctls(run: &RunSpec) -> Result<HashMap<String, String>, Error> {
     let mut out = HashMap::new();
     if own_net {
         // ICMP echo sockets for every group: ping works without CAP_NET_RAW.
-        out.insert("net.ipv4.ping_group_range".to_string(), "0 2147483647".to_string());
+        // In a user namespace only its mapped groups may be named.
+        let last = run
+            .user_namespace
+            .as_ref()
+            .map_or(2147483647, |ns| ns.range.size.saturating_sub(1));
+        out.insert("net.ipv4.ping_group_range".to_string(), format!("0 {last}"));
         out.insert("net.ipv4.ip_unprivileged_port_start".to_string(), "0".to_string());
     }
     for (key, value) in &run.sysctls {

@@ -21,6 +21,15 @@ impl NetworkMode {
     }
 }
 
+/// The container's own user namespace (`--userns=auto`), made by the caller: the runtime joins it by
+/// `path` and records `range` as the spec's one-line uid and gid maps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserNamespace {
+    /// A path that opens the namespace while the runtime starts (a `/proc/PID/fd/N` of the caller's).
+    pub path: PathBuf,
+    pub range: berth_types::IdRange,
+}
+
 /// `--security-opt seccomp=...`
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum SeccompMode {
@@ -109,6 +118,8 @@ pub struct RunSpec {
     pub no_new_privileges: bool,
     pub seccomp: SeccompMode,
     pub network: NetworkMode,
+    /// `None`: the host's user namespace.
+    pub user_namespace: Option<UserNamespace>,
     pub resources: Resources,
     pub ulimits: Vec<Ulimit>,
     /// Bytes; 64 MiB when unset (or 0).

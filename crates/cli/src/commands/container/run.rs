@@ -199,6 +199,10 @@ pub struct RunArgs {
     /// Runtime to use for this container
     #[arg(long)]
     runtime: Option<String>,
+    /// User namespace to use: host (container root is host root), or auto[:size=N] (a range of
+    /// unprivileged host ids of its own); default: berth's config file's, or host
+    #[arg(long)]
+    userns: Option<String>,
     /// Override the key sequence for detaching a container
     #[arg(long)]
     detach_keys: Option<String>,
@@ -336,6 +340,8 @@ pub(super) fn create_options(args: &RunArgs) -> anyhow::Result<CreateOptions> {
                 restart_policy: args.restart.parse()?,
                 init: args.init,
                 runtime,
+                userns_mode: args.userns.clone().unwrap_or_default(),
+                id_range: None,
             },
             ..ContainerConfig::default()
         },

@@ -64,6 +64,7 @@ fn cleanup_mounts(engine: &Engine, id: &str) -> Vec<String> {
     for path in [attach_socket_path(engine, id), size_file_path(engine, id)] {
         let _ = fs::remove_file(path);
     }
+    super::idmapped::detach_all(engine, id);
     let merged = engine.container_dir(id).join("merged");
     for target in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
         let _ = berth_image::snapshot::unmount(&merged.join(target));

@@ -11,6 +11,7 @@
 mod cleanup;
 mod etc_files;
 mod executable;
+mod idmapped;
 mod paths;
 mod process;
 mod record;

@@ -2,18 +2,21 @@
 //! first use, security options, devices, limits).
 
 use std::fs::{self, File};
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
 use berth_runtime::spec::{self, NetworkMode, RunSpec, SeccompMode};
 
 use super::etc_files::write_etc_files;
+use super::idmapped;
 use super::paths::cgroups_path;
 use super::record::Monitor;
 use crate::mounts::MountKind;
 use crate::{Error, Result};
 
 impl Monitor<'_> {
-    pub(super) fn run_spec(&self, rootfs: &Path) -> Result<RunSpec> {
+    /// `userns`: the container's own user namespace, through whose mapping its volumes are bound.
+    pub(super) fn run_spec(&self, rootfs: &Path, userns: Option<BorrowedFd<'_>>) -> Result<RunSpec> {
         let c = &self.container.config;
         let h = &c.host;
         let id = &self.container.row.id;
@@ -21,6 +24,19 @@ impl Monitor<'_> {
         let endpoints = self.engine.container_endpoints(id)?;
         let linked = self.engine.linked(&self.container, &endpoints)?;
         let mut files = write_etc_files(&dir, c, &endpoints, &linked.hosts)?;
+        if let Some(range) = h.id_range {
+            // The container's root may rewrite them, as it may without a user namespace.
+            for file in &files {
+                let (uid, gid) = (
+                    rustix::fs::Uid::from_raw(range.base),
+                    rustix::fs::Gid::from_raw(range.base),
+                );
+                rustix::fs::chown(&file.source, Some(uid), Some(gid)).map_err(|e| Error::Io {
+                    path: file.source.clone(),
+                    source: e.into(),
+                })?;
+            }
+        }
         let ulimits = h.ulimits.iter().map(|u| u.to_runtime()).collect::<Result<Vec<_>>>()?;
         let mut tmpfs: Vec<(String, String)> = h.tmpfs.clone().into_iter().collect();
         for m in &c.mounts {
@@ -43,15 +59,20 @@ impl Monitor<'_> {
                         tmpfs.push((m.target.clone(), o));
                         continue;
                     }
-                    let source = match (
+                    let mut source = match (
                         volume.options.get("type").map(String::as_str),
                         volume.options.get("device"),
                     ) {
                         (Some("none"), Some(device)) => PathBuf::from(device),
                         _ => volume.mountpoint.clone(),
                     };
-                    if !m.nocopy {
-                        copy_up(rootfs, &m.target, &source);
+                    if !m.nocopy && copy_up(rootfs, &m.target, &source) {
+                        if let Some(range) = h.id_range {
+                            idmapped::unshift_tree(&source, range);
+                        }
+                    }
+                    if let Some(userns) = userns {
+                        source = idmapped::attach(self.engine, id, files.len(), &source, userns)?;
                     }
                     files.push(spec::BindMount {
                         source,
@@ -101,6 +122,8 @@ impl Monitor<'_> {
             seccomp,
             // Set by the caller (network_mode), which may create a namespace.
             network: NetworkMode::None,
+            // Set by the caller too, which makes it.
+            user_namespace: None,
             resources: spec::Resources {
                 memory: (h.memory > 0).then_some(h.memory),
                 memory_swap: (h.memory_swap != 0).then_some(h.memory_swap),
@@ -126,12 +149,12 @@ impl Monitor<'_> {
 /// Fills a new, empty volume with what the image has at `target`, keeping
 /// owners and modes, as docker does on a volume's first use. The target is
 /// resolved inside the container's root, so an image's symlinks never lead
-/// the copy to host files.
-fn copy_up(rootfs: &Path, target: &str, volume: &Path) {
+/// the copy to host files. Whether it copied.
+fn copy_up(rootfs: &Path, target: &str, volume: &Path) -> bool {
     if fs::read_dir(volume).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return;
+        return false;
     }
-    let Ok(root) = File::open(rootfs) else { return };
+    let Ok(root) = File::open(rootfs) else { return false };
     let Ok(dir) = rustix::fs::openat2(
         &root,
         target,
@@ -139,7 +162,7 @@ fn copy_up(rootfs: &Path, target: &str, volume: &Path) {
         rustix::fs::Mode::empty(),
         rustix::fs::ResolveFlags::IN_ROOT,
     ) else {
-        return;
+        return false;
     };
     // "/." makes the magic link resolve to the directory it names.
     let source = PathBuf::from(format!("/proc/self/fd/{}/.", std::os::fd::AsRawFd::as_raw_fd(&dir)));
@@ -154,4 +177,5 @@ fn copy_up(rootfs: &Path, target: &str, volume: &Path) {
         );
         let _ = rustix::fs::chmod(volume, rustix::fs::Mode::from_raw_mode(st.st_mode & 0o7777));
     }
+    true
 }

@@ -2,7 +2,7 @@
 //! pty, and its output relayed until it ends or the monitor hands over to berth-shim.
 
 use std::fs::{self, File};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -36,10 +36,21 @@ impl Monitor<'_> {
     ) -> std::result::Result<i32, (i32, String)> {
         let engine = self.engine;
         let id = self.id();
-        let rootfs = self.mount_root().map_err(|e| (125, e.to_string()))?;
-        let network = self.network_mode().map_err(|e| (125, e.to_string()))?;
-        let mut run_spec = self.run_spec(&rootfs).map_err(|e| (125, e.to_string()))?;
+        // Held until the runtime has joined them (by this process's fd path).
+        let namespaces = self.user_namespaces().map_err(|e| (125, e.to_string()))?;
+        let userns = namespaces.as_ref().map(|(ns, _)| ns.user.as_fd());
+        let rootfs = self.mount_root(userns).map_err(|e| (125, e.to_string()))?;
+        let own_net = namespaces
+            .as_ref()
+            .and_then(|(ns, _)| ns.net.as_ref())
+            .map(|fd| fd.as_fd());
+        let network = self.network_mode(own_net).map_err(|e| (125, e.to_string()))?;
+        let mut run_spec = self.run_spec(&rootfs, userns).map_err(|e| (125, e.to_string()))?;
         run_spec.network = network;
+        run_spec.user_namespace = namespaces.as_ref().map(|(ns, range)| spec::UserNamespace {
+            path: berth_runtime::userns::path_of(&ns.user),
+            range: *range,
+        });
         ensure_workdir(&rootfs, &run_spec.cwd).map_err(|e| (125, e))?;
         check_executable(&rootfs, &run_spec.binds, &run_spec.args, &run_spec.env)?;
         if self.container.config.host.init {
@@ -108,6 +119,8 @@ impl Monitor<'_> {
                 .map_err(|e| (125, e.to_string()))?;
             (pid, vec![(out_r, 0), (err_r, 1)], stdin_w)
         };
+        // Its mount namespace holds its own copies of the volumes' idmapped clones.
+        super::idmapped::detach_all(engine, &id);
         self.mark_running(pid, status, first);
         if stop_marker(engine, &id).exists() {
             // A stop or kill came while this run was starting, too late for the check before it and too early
@@ -174,7 +187,7 @@ impl Monitor<'_> {
 
     /// The network namespace the container gets: its own one wired to its networks (with its ports
     /// published), the host's, an empty one, or another container's.
-    fn network_mode(&mut self) -> Result<NetworkMode> {
+    fn network_mode(&mut self, own: Option<BorrowedFd<'_>>) -> Result<NetworkMode> {
         let mode = self.container.config.host.network_mode.clone();
         if mode == "host" {
             return Ok(NetworkMode::Host);
@@ -196,14 +209,27 @@ impl Monitor<'_> {
             ))));
         }
         self.held_ports.clear();
-        let (path, attached) = self.engine.connect_namespace(&self.container)?;
+        let (path, attached) = self.engine.connect_namespace(&self.container, own)?;
         self.held_ports = attached.held_ports;
         Ok(NetworkMode::Path(path))
     }
 
+    /// A `--userns=auto` container's user namespace over its range, and the network namespace it will
+    /// own unless the container has none of berth's (`--network none`); made afresh for each run.
+    fn user_namespaces(&self) -> Result<Option<(berth_runtime::userns::Namespaces, berth_store::IdRange)>> {
+        let Some(range) = self.container.config.host.id_range else {
+            return Ok(None);
+        };
+        let network = self.container.config.host.network_mode != "none";
+        let made = berth_runtime::userns::create(range, network)
+            .map_err(|e| Error::Internal(format!("making the container's user namespace: {e}")))?;
+        Ok(Some((made, range)))
+    }
+
     /// Mounts the overlay of the image's layers with the container's upper
-    /// dir, unless it is still mounted from a previous run.
-    fn mount_root(&self) -> Result<PathBuf> {
+    /// dir, unless it is still mounted from a previous run. With a user namespace, the layers are seen
+    /// through its mapping (no copy), and the upper dir belongs to the range's root.
+    fn mount_root(&self, userns: Option<BorrowedFd<'_>>) -> Result<PathBuf> {
         let dir = self.engine.container_dir(&self.container.row.id);
         let merged = dir.join("merged");
         if is_mountpoint(&merged) {
@@ -227,12 +253,36 @@ impl Monitor<'_> {
                 // mount the upper again while it is there.
                 let _ = fs::remove_dir_all(work.join("work/incompat"));
             }
-            berth_image::snapshot::mount_overlay_with(&lowers, &dir.join("upper"), &work, &merged, volatile)?;
+            let upper = dir.join("upper");
+            match (userns, self.container.config.host.id_range) {
+                (Some(userns), Some(range)) => {
+                    for d in [&upper, &work] {
+                        rustix::fs::chown(d, Some(uid(range.base)), Some(gid(range.base))).map_err(|e| Error::Io {
+                            path: d.clone(),
+                            source: e.into(),
+                        })?;
+                    }
+                    berth_image::idmap::mount_overlay_idmapped(&lowers, &upper, &work, &merged, volatile, userns)?;
+                }
+                _ => berth_image::snapshot::mount_overlay_with(&lowers, &upper, &work, &merged, volatile)?,
+            }
+        } else if userns.is_some() {
+            return Err(Error::InvalidArgument(
+                "--userns=auto needs overlayfs, which this host's data root cannot mount: use --userns=host".into(),
+            ));
         } else if fs::read_dir(&merged).map(|mut d| d.next().is_none()).unwrap_or(true) {
             berth_image::snapshot::copy_view(&lowers, &merged)?;
         }
         Ok(merged)
     }
+}
+
+fn uid(id: u32) -> rustix::fs::Uid {
+    rustix::fs::Uid::from_raw(id)
+}
+
+fn gid(id: u32) -> rustix::fs::Gid {
+    rustix::fs::Gid::from_raw(id)
 }
 
 /// Docker creates a missing working directory (root-owned, 0755). Each
