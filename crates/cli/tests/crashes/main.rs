@@ -14,6 +14,7 @@ mod ports;
 mod pulls;
 mod rmi;
 mod save;
+mod userns;
 mod volumes;
 
 use std::process::{Child, Command};

@@ -175,6 +175,7 @@ fn host_config(c: &Container) -> InspectHostConfig {
         } else {
             h.runtime.clone()
         },
+        userns_mode: h.userns_mode.clone(),
         cpu_shares: h.cpu_shares,
         memory: h.memory,
         nano_cpus: h.nano_cpus,

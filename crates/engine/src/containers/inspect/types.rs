@@ -119,6 +119,8 @@ pub struct InspectHostConfig {
     pub shm_size: i64,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub runtime: String,
+    /// "" (the host's), "host" or "auto[:size=N]".
+    pub userns_mode: String,
     // Resources.
     pub cpu_shares: i64,
     pub memory: i64,
