@@ -30,6 +30,24 @@ struct MountAttr {
     userns_fd: u64,
 }
 
+/// Whether the kernel has idmapped mounts (mount_setattr(2), Linux 5.12+): asked with a bad fd, it
+/// answers EBADF where the call exists and ENOSYS where it does not.
+pub fn supported() -> bool {
+    // SAFETY: mount_setattr(2) with fd -1 and a null attr fails before reading anything.
+    #[allow(unsafe_code)]
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            -1,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            std::ptr::null::<MountAttr>(),
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    done == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS)
+}
+
 /// A detached clone of the directory `dir`, its ids mapped through `userns` (a user namespace fd):
 /// a file owned by id N on disk shows as owned by whatever N maps to in that namespace's parent.
 pub fn idmapped_clone(dir: &Path, userns: BorrowedFd<'_>) -> io::Result<OwnedFd> {

@@ -348,6 +348,24 @@ pub fn info(options: &Options, args: InfoArgs) -> anyhow::Result<()> {
     outln!(" Name: {}", info.name)?;
     outln!(" Docker Root Dir: {}", info.docker_root_dir)?;
     outln!(" Debug Mode: false")?;
+    outln!(" Security Options:")?;
+    for option in &info.security_options {
+        let mut parts = option.split(',');
+        outln!("  {}", parts.next().unwrap_or_default().trim_start_matches("name="))?;
+        for part in parts {
+            if let Some(("profile", profile)) = part.split_once('=') {
+                outln!("   Profile: {profile}")?;
+            }
+        }
+    }
+    let userns = &info.user_namespaces;
+    outln!(" Rootless: {}", info.rootless)?;
+    outln!(" User Namespaces:")?;
+    outln!("  Default: {}", userns.default)?;
+    outln!("  Pool: {} ({} in use)", userns.pool, userns.ranges_in_use)?;
+    outln!("  Idmapped Mounts: {}", userns.idmapped_mounts)?;
+    outln!(" Network Backend: {}", info.network_backend)?;
+    outln!(" Cgroup Limits: {}", info.cgroup_limits)?;
     Ok(())
 }
 

@@ -328,4 +328,13 @@ fn berths_config_file_makes_auto_the_default() {
         .expect("berth");
     assert_eq!(code(&out), 125);
     assert!(String::from_utf8_lossy(&out.stderr).contains("userns-pool"));
+    // `info` tells the default, the pool and how much of it is held.
+    let info = run(&["info", "--format", "{{json .UserNamespaces}} {{json .SecurityOptions}}"]);
+    assert!(
+        info.contains(r#""Default":"auto","Pool":"3000000000:262144","RangesInUse":4"#),
+        "{info}"
+    );
+    assert!(info.contains("name=userns"), "{info}");
+    berth.ok(&["rm", "c0"]);
+    assert!(run(&["info"]).contains("Pool: 3000000000:262144 (3 in use)"));
 }

@@ -74,6 +74,35 @@ pub struct SystemInfo {
     /// `null` when there is nothing to warn of, as dockerd writes it.
     #[serde(rename = "Warnings")]
     pub warnings: Option<Vec<String>>,
+    /// berth's own from here (Docker's clients ignore fields they do not know): whether this berth runs
+    /// without root.
+    #[serde(rename = "Rootless")]
+    pub rootless: bool,
+    #[serde(rename = "UserNamespaces")]
+    pub user_namespaces: UserNamespacesInfo,
+    /// How containers reach networks: "bridge" (veths on berth's bridges, nftables NAT).
+    #[serde(rename = "NetworkBackend")]
+    pub network_backend: String,
+    /// Whether cgroup limits (--memory, --cpus, --pids-limit) hold, and why not when they do not.
+    #[serde(rename = "CgroupLimits")]
+    pub cgroup_limits: String,
+}
+
+/// `--userns`: the default mode and the pool `auto` ranges come from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct UserNamespacesInfo {
+    /// "host" or "auto[:size=N]": what a container created without `--userns` gets.
+    #[serde(rename = "Default")]
+    pub default: String,
+    /// "BASE:SIZE" host ids.
+    #[serde(rename = "Pool")]
+    pub pool: String,
+    /// Ranges held by this root's containers.
+    #[serde(rename = "RangesInUse")]
+    pub ranges_in_use: usize,
+    /// Whether the kernel mounts image layers idmapped (no chowned copies).
+    #[serde(rename = "IdmappedMounts")]
+    pub idmapped_mounts: bool,
 }
 
 /// Docker's PluginsInfo: the drivers of each kind.
@@ -167,8 +196,12 @@ impl SystemInfo {
             },
             live_restore_enabled: false,
             init_binary: "docker-init".into(),
-            security_options: Vec::new(),
+            security_options: vec!["name=seccomp,profile=builtin".into()],
             warnings: None,
+            rootless: false,
+            user_namespaces: UserNamespacesInfo::default(),
+            network_backend: "bridge".into(),
+            cgroup_limits: "enforced".into(),
         }
     }
 }
@@ -179,7 +212,22 @@ impl Engine {
         let images = self.images()?.len();
         let (total, running, paused, _, _) = self.container_usage()?;
         let counts = Counts { total, running, paused };
-        Ok(SystemInfo::new(counts, images, self.root(), Host::probe()))
+        let mut info = SystemInfo::new(counts, images, self.root(), Host::probe());
+        let default = crate::userns::UsernsMode::parse("")?;
+        if default != crate::userns::UsernsMode::Host {
+            info.security_options.push("name=userns".into());
+        }
+        let pool = crate::userns::pool()?;
+        info.user_namespaces = UserNamespacesInfo {
+            default: match default.as_config() {
+                mode if mode.is_empty() => "host".into(),
+                mode => mode,
+            },
+            pool: format!("{}:{}", pool.base, pool.size),
+            ranges_in_use: berth_store::id_ranges::taken(&*self.store().db()?)?.len(),
+            idmapped_mounts: berth_image::idmap::supported(),
+        };
+        Ok(info)
     }
 }
 
