@@ -217,11 +217,13 @@ fn cgroups_of(id: &str) -> Vec<PathBuf> {
 }
 
 /// Mount points under this root's data root or run root, with the container each belongs to
-/// (`containers/<id>/...` of the data root, `netns/<id>` of the run root).
+/// (`containers/<id>/...` of the data root, `netns/<id>` and `containers/<id>/...` (a userns container's
+/// idmapped volume clones) of the run root).
 fn our_mounts(engine: &Engine) -> Vec<OurMount> {
     let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let containers = canonical(&engine.layout().containers());
     let netns = canonical(&engine.layout().netns_dir());
+    let run_containers = canonical(&engine.layout().run_containers());
     let mut points = mounts_under(engine.root());
     if !engine.runroot().starts_with(engine.root()) {
         points.extend(mounts_under(engine.runroot()));
@@ -229,7 +231,7 @@ fn our_mounts(engine: &Engine) -> Vec<OurMount> {
     points
         .into_iter()
         .map(|p| {
-            let id = [&containers, &netns]
+            let id = [&containers, &netns, &run_containers]
                 .iter()
                 .find_map(|base| p.strip_prefix(base).ok()?.components().next())
                 .map(|c| c.as_os_str().to_string_lossy().into_owned());
