@@ -26,12 +26,14 @@ pub use exit::Exit;
     after_help = "Run 'berth COMMAND --help' for more information on a command."
 )]
 struct Cli {
-    /// Root directory of persistent berth state
-    #[arg(long, env = "BERTH_ROOT", default_value = "/var/lib/berth", global = true)]
-    root: PathBuf,
-    /// Root directory for runtime state (sockets, locks)
-    #[arg(long, env = "BERTH_RUNROOT", default_value = "/run/berth", global = true)]
-    runroot: PathBuf,
+    /// Root directory of persistent berth state (default: /var/lib/berth; without root,
+    /// $XDG_DATA_HOME/berth)
+    #[arg(long, env = "BERTH_ROOT", global = true)]
+    root: Option<PathBuf>,
+    /// Root directory for runtime state (sockets, locks) (default: /run/berth; without root,
+    /// $XDG_RUNTIME_DIR/berth)
+    #[arg(long, env = "BERTH_RUNROOT", global = true)]
+    runroot: Option<PathBuf>,
     /// Set the logging level ("debug", "info", "warn", "error")
     #[arg(short = 'l', long, default_value = "warn")]
     log_level: String,
@@ -182,6 +184,28 @@ enum Command {
 }
 
 /// Where the global `--root` came from, looked up in the subcommand's matches too (it is global).
+/// The run root as the command line (`--runroot DIR` or `--runroot=DIR`), the environment or the default
+/// gives it, read before clap parses: a rootless berth needs it to join its namespaces first.
+fn runroot_before_parsing(args: &[std::ffi::OsString]) -> PathBuf {
+    let mut words = args.iter().skip(1);
+    while let Some(word) = words.next() {
+        let word = word.to_string_lossy();
+        if word == "--" {
+            break;
+        }
+        if word == "--runroot" {
+            if let Some(dir) = words.next() {
+                return PathBuf::from(dir);
+            }
+        } else if let Some(dir) = word.strip_prefix("--runroot=") {
+            return PathBuf::from(dir);
+        }
+    }
+    std::env::var_os("BERTH_RUNROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(berth_engine::rootless::default_runroot)
+}
+
 fn root_source(matches: &clap::ArgMatches) -> Option<clap::parser::ValueSource> {
     let mut m = matches;
     let mut source = m.value_source("root");
@@ -240,8 +264,18 @@ fn starts_container_processes(words: &[&str]) -> bool {
 }
 
 fn main() -> ExitCode {
-    // Sealing executes this binary again: before parsing, so that arguments are parsed once.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "rootless-pause") {
+        berth_engine::rootless::pause();
+    }
+    // Without root, every command first joins the user's namespaces (while it has one thread).
+    if berth_engine::rootless::is_rootless() {
+        if let Err(e) = berth_engine::rootless::enter(&runroot_before_parsing(&args)) {
+            eprintln!("berth: {e}");
+            return ExitCode::from(125);
+        }
+    }
+    // Sealing executes this binary again: before parsing, so that arguments are parsed once.
     if starts_container_processes(&command_words(&args)) {
         if let Err(e) = berth_engine::seal_executable() {
             eprintln!("berth: {e}");
@@ -266,13 +300,17 @@ fn main() -> ExitCode {
             };
         }
     };
+    let runroot = cli
+        .runroot
+        .clone()
+        .unwrap_or_else(berth_engine::rootless::default_runroot);
     // libcgroups warns about every v1 controller this kernel lacks: keep that quiet.
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{},libcgroups=error,libcontainer=off", cli.log_level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libcgroups=error,libcontainer=off"));
     // The monitor's stderr may be the user's terminal (attached runs): it
     // logs to a file beside the container's runtime state instead.
     if let Command::ContainerMonitor(args) = &cli.command {
-        if let Ok(file) = berth_engine::containers::monitor::open_log(&cli.runroot, args.0.id()) {
+        if let Ok(file) = berth_engine::containers::monitor::open_log(&runroot, args.0.id()) {
             tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new("warn,libcgroups=error"))
                 .with_ansi(false)
@@ -287,8 +325,8 @@ fn main() -> ExitCode {
             .init();
     }
     let options = berth_engine::Options {
-        root: cli.root,
-        runroot: cli.runroot,
+        root: cli.root.clone().unwrap_or_else(berth_engine::rootless::default_root),
+        runroot,
     };
     let result = match cli.command {
         Command::Run(args) => container::run(&options, args.0),

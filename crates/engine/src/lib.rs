@@ -26,6 +26,7 @@ pub mod ports;
 pub mod prune;
 mod reap;
 pub mod registry;
+pub mod rootless;
 mod spawner;
 pub mod system;
 mod time;

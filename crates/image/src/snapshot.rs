@@ -20,6 +20,15 @@ use crate::Error;
 /// build), so it must hold complete copies: no directory redirects, no metadata-only copies.
 const RW_OPTIONS: &[(&str, &str)] = &[("index", "off"), ("redirect_dir", "off"), ("metacopy", "off")];
 
+/// [`RW_OPTIONS`], but none with `userxattr` (rootless), which refuses them and implies what they
+/// ask for: no metacopy, redirects neither made nor followed.
+fn rw_options() -> &'static [(&'static str, &'static str)] {
+    match crate::layer::in_user_namespace() {
+        true => &[],
+        false => RW_OPTIONS,
+    }
+}
+
 /// Longest mount(2) data the kernel accepts: one page, including the terminating NUL.
 const MOUNT_DATA_MAX: usize = 4095;
 
@@ -160,12 +169,15 @@ fn mount_new_api(lowers: &[&Path], upper: Option<(&Path, &Path, bool)>, target: 
             Err(e) => return Err(fail(format!("adding layer {}", lower.display()), e)),
         }
     }
+    if crate::layer::in_user_namespace() {
+        rmount::fsconfig_set_flag(&fs, "userxattr").map_err(|e| fail("setting userxattr".into(), e))?;
+    }
     if let Some((upper, work, volatile)) = upper {
         rmount::fsconfig_set_string(&fs, "upperdir", upper)
             .map_err(|e| fail(format!("setting upper directory {}", upper.display()), e))?;
         rmount::fsconfig_set_string(&fs, "workdir", work)
             .map_err(|e| fail(format!("setting work directory {}", work.display()), e))?;
-        for (key, value) in RW_OPTIONS {
+        for (key, value) in rw_options() {
             rmount::fsconfig_set_string(&fs, *key, *value).map_err(|e| fail(format!("setting {key}={value}"), e))?;
         }
         if volatile {
@@ -252,12 +264,16 @@ fn legacy_options(
         }
         data.push_str(&option_path(lower, force_fd, held)?);
     }
+    if crate::layer::in_user_namespace() {
+        // Rootless: overlayfs reads its marks from user.overlay.* xattrs (see layer::in_user_namespace).
+        data.push_str(",userxattr");
+    }
     if let Some((upper, work, volatile)) = upper {
         data.push_str(",upperdir=");
         data.push_str(&option_path(upper, false, held)?);
         data.push_str(",workdir=");
         data.push_str(&option_path(work, false, held)?);
-        for (key, value) in RW_OPTIONS {
+        for (key, value) in rw_options() {
             data.push_str(&format!(",{key}={value}"));
         }
         if volatile {

@@ -92,6 +92,10 @@ impl NamedHierarchies {
     /// still starts, and its own read-only mount of that hierarchy is all it sees of it.
     pub fn join(cgroups_path: &Path) -> NamedHierarchies {
         let mut joined = NamedHierarchies::default();
+        // Under a cgroup2 /sys/fs/cgroup (rootless berth's own view) the named hierarchies are not mounted.
+        if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            return joined;
+        }
         let Ok(own) = fs::read_to_string("/proc/self/cgroup") else {
             return joined;
         };

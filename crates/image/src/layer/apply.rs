@@ -35,7 +35,6 @@ const OPAQUE_SUFFIX: &[u8] = b".wh..opq";
 const META_SUFFIX_PREFIX: &[u8] = b".wh.";
 const AUFS_META_PREFIX: &[u8] = b".wh..wh.";
 const AUFS_ROOT_OPAQUE: &[u8] = b".wh..wh..opq";
-const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
 
 /// Unpacks one layer tar (plain, gzip or zstd; sniffed) into `dest`, an existing empty
 /// directory that becomes an overlayfs lower layer. OCI whiteouts become overlayfs
@@ -278,9 +277,9 @@ impl Applier {
             self.ensure_parents(raw, parent)?;
             self.ensure_dir(raw, parent)?;
             let r = if parent.is_empty() {
-                rfs::fsetxattr(&self.root, OPAQUE_XATTR, b"y", rfs::XattrFlags::empty())
+                rfs::fsetxattr(&self.root, OPAQUE_XATTR.name(), b"y", rfs::XattrFlags::empty())
             } else {
-                rfs::lsetxattr(self.path(parent), OPAQUE_XATTR, b"y", rfs::XattrFlags::empty())
+                rfs::lsetxattr(self.path(parent), OPAQUE_XATTR.name(), b"y", rfs::XattrFlags::empty())
             };
             return r.map_err(|e| self.err("marking opaque (needs trusted xattrs, run as root)", parent, e));
         }
@@ -622,7 +621,7 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<Meta,
                     mtime = t;
                 }
             } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
-                if name.starts_with(OVERLAY_XATTR_PREFIX) {
+                if name.starts_with(super::overlay_xattr_prefix().as_bytes()) {
                     tracing::warn!(entry = %String::from_utf8_lossy(raw), xattr = %String::from_utf8_lossy(name),
                         "ignoring an overlayfs xattr in a layer tar");
                     continue;

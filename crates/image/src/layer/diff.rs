@@ -170,7 +170,7 @@ impl Walk {
                 names
                     .filter_map(|n| {
                         let n = n.to_string_lossy().into_owned();
-                        if n.starts_with("trusted.overlay.") {
+                        if n.starts_with(super::overlay_xattr_prefix()) {
                             return None;
                         }
                         xattr::get(path, &n)

@@ -14,8 +14,6 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, Timespec, Timestamps, CWD
 use super::OPAQUE_XATTR;
 use crate::Error;
 
-const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
-
 /// Merges an overlay-format layer directory (as `apply_layer` produces) onto a plain tree `dest`:
 /// character-device 0:0 whiteouts delete the path in `dest`, opaque directories first empty the
 /// directory in `dest`, and everything else is copied keeping owner, mode, times, xattrs (except
@@ -151,7 +149,7 @@ impl Merger {
             .map_err(|e| Error::io("changing owner of", dst, e))?;
         let names: Vec<_> = match xattr::list(src) {
             Ok(names) => names
-                .filter(|n| !n.as_bytes().starts_with(OVERLAY_XATTR_PREFIX))
+                .filter(|n| !n.as_bytes().starts_with(super::overlay_xattr_prefix().as_bytes()))
                 .collect(),
             Err(e) if unsupported(&e) => Vec::new(),
             Err(e) => return Err(Error::io("listing extended attributes of", src, e)),

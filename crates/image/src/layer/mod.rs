@@ -17,8 +17,46 @@ pub use merge::merge_overlay_dir;
 /// Buffer size for reading layer streams.
 pub(crate) const BUF_SIZE: usize = 1 << 20;
 
-/// The xattr overlayfs reads to hide lower layers' contents of a directory.
-pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// Whether this process is in a user namespace other than the host's (rootless berth). There
+/// overlayfs keeps its marks in `user.overlay.*` xattrs (mounted with `userxattr`), since setting
+/// `trusted.*` ones needs root on the host; so the layers of a rootless data root carry those.
+pub fn in_user_namespace() -> bool {
+    static INSIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INSIDE.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/uid_map")
+            .map(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+            .unwrap_or(false)
+    })
+}
+
+/// The prefix of the xattrs overlayfs reads here (see [`in_user_namespace`]).
+pub fn overlay_xattr_prefix() -> &'static str {
+    match in_user_namespace() {
+        true => "user.overlay.",
+        false => "trusted.overlay.",
+    }
+}
+
+/// The xattr overlayfs reads to hide lower layers' contents of a directory: `trusted.overlay.opaque`,
+/// or `user.overlay.opaque` in a user namespace.
+pub struct OpaqueXattr;
+
+impl OpaqueXattr {
+    pub fn name(&self) -> &'static str {
+        match in_user_namespace() {
+            true => "user.overlay.opaque",
+            false => "trusted.overlay.opaque",
+        }
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for OpaqueXattr {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.name().as_ref()
+    }
+}
+
+pub const OPAQUE_XATTR: OpaqueXattr = OpaqueXattr;
 
 /// Compression of a layer stream, recognised by its magic bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

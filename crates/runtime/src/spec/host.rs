@@ -29,6 +29,8 @@ pub(crate) struct Host {
     pub kernel: (u32, u32, u32),
     /// Where host devices are enumerated for --privileged.
     pub dev_dir: PathBuf,
+    /// The highest group id this process's user namespace maps (rootless berth maps only its range).
+    pub top_gid: u32,
 }
 
 impl Host {
@@ -74,8 +76,21 @@ impl Host {
             arch: std::env::consts::ARCH.to_string(),
             kernel: seccomp::running_kernel(),
             dev_dir: PathBuf::from("/dev"),
+            top_gid: top_mapped_id(&std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default()),
         }
     }
+}
+
+/// The highest id an id map (`/proc/PID/gid_map` text: "inside outside count" lines) maps.
+pub(super) fn top_mapped_id(map: &str) -> u32 {
+    map.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().map(|f| f.parse::<u64>().ok());
+            let (inside, _, count) = (fields.next()??, fields.next()??, fields.next()??);
+            (count > 0).then(|| (inside + count - 1).min(u64::from(u32::MAX)) as u32)
+        })
+        .max()
+        .unwrap_or(u32::MAX - 1)
 }
 
 /// The directories under /sys/fs/cgroup that hold a cgroup v1 file system (not the comount symlinks, not

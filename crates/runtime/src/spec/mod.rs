@@ -134,8 +134,9 @@ pub(crate) fn build_with(run: &RunSpec, host: &Host) -> Result<Spec, Error> {
     let maps = run.user_namespace.as_ref().map(|ns| vec![id_mapping(ns.range)]);
     linux.set_uid_mappings(maps.clone());
     linux.set_gid_mappings(maps);
-    linux.set_sysctl(Some(sysctls(run)?).filter(|s| !s.is_empty()));
-    linux.set_resources(Some(resources(run, host, device_rules)?));
+    linux.set_sysctl(Some(sysctls(run, host)?).filter(|s| !s.is_empty()));
+    let resources = resources(run, host, device_rules)?;
+    linux.set_resources((!run.without_cgroup_limits).then_some(resources));
     linux.set_cgroups_path((!run.cgroups_path.is_empty()).then(|| PathBuf::from(&run.cgroups_path)));
     linux.set_namespaces(Some(namespaces(run, host)?));
     linux.set_devices((!devices.is_empty()).then_some(devices));

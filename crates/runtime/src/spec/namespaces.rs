@@ -77,16 +77,17 @@ fn check_sysctl(key: &str, own_net: bool) -> Result<(), Error> {
 }
 
 /// Docker's defaults for a container with its own network namespace, then the user's.
-pub(super) fn sysctls(run: &RunSpec) -> Result<HashMap<String, String>, Error> {
+pub(super) fn sysctls(run: &RunSpec, host: &Host) -> Result<HashMap<String, String>, Error> {
     let own_net = run.network.own_namespace();
     let mut out = HashMap::new();
     if own_net {
         // ICMP echo sockets for every group: ping works without CAP_NET_RAW.
-        // In a user namespace only its mapped groups may be named.
+        // In a user namespace (the container's own, or rootless berth's) only its mapped groups may be named.
         let last = run
             .user_namespace
             .as_ref()
-            .map_or(2147483647, |ns| ns.range.size.saturating_sub(1));
+            .map_or(host.top_gid, |ns| ns.range.size.saturating_sub(1))
+            .min(2147483647);
         out.insert("net.ipv4.ping_group_range".to_string(), format!("0 {last}"));
         out.insert("net.ipv4.ip_unprivileged_port_start".to_string(), "0".to_string());
     }

@@ -132,6 +132,8 @@ pub struct RunSpec {
     pub devices: Vec<Device>,
     /// e.g. "/berth/<id>"
     pub cgroups_path: String,
+    /// No cgroup limits or device rules at all: rootless berth on a host that delegates no cgroups.
+    pub without_cgroup_limits: bool,
     pub sysctls: BTreeMap<String, String>,
     pub oom_score_adj: Option<i32>,
 }

@@ -168,6 +168,7 @@ fn host_config(c: &Container) -> InspectHostConfig {
         readonly_rootfs: h.read_only,
         security_opt: h.security_opt.clone(),
         tmpfs: h.tmpfs.clone(),
+        userns_mode: h.userns_mode.clone(),
         // Docker's default /dev/shm: 64 MiB.
         shm_size: if h.shm_size > 0 { h.shm_size } else { 64 * 1024 * 1024 },
         runtime: if h.runtime.is_empty() {
@@ -175,7 +176,6 @@ fn host_config(c: &Container) -> InspectHostConfig {
         } else {
             h.runtime.clone()
         },
-        userns_mode: h.userns_mode.clone(),
         cpu_shares: h.cpu_shares,
         memory: h.memory,
         nano_cpus: h.nano_cpus,

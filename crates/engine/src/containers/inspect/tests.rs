@@ -154,7 +154,7 @@ fn keys_are_in_dockers_order() {
     assert_keys(
         &v["HostConfig"],
         "Binds ContainerIDFile LogConfig NetworkMode PortBindings RestartPolicy AutoRemove CapAdd CapDrop Dns \
-         DnsOptions DnsSearch ExtraHosts GroupAdd Links Privileged ReadonlyRootfs SecurityOpt Tmpfs ShmSize Runtime \
+         DnsOptions DnsSearch ExtraHosts GroupAdd Links Privileged ReadonlyRootfs SecurityOpt Tmpfs UsernsMode ShmSize Runtime \
          CpuShares Memory NanoCpus CpusetCpus Devices MemoryReservation MemorySwap OomKillDisable PidsLimit \
          Ulimits Init",
     );

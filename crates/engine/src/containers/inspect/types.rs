@@ -116,11 +116,11 @@ pub struct InspectHostConfig {
     /// Mount point to tmpfs options (`--tmpfs`). `omitempty` in dockerd, written for templates.
     #[serde(default)]
     pub tmpfs: BTreeMap<String, String>,
+    /// "" (the host's), "host" or "auto[:size=N]".
+    pub userns_mode: String,
     pub shm_size: i64,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub runtime: String,
-    /// "" (the host's), "host" or "auto[:size=N]".
-    pub userns_mode: String,
     // Resources.
     pub cpu_shares: i64,
     pub memory: i64,

@@ -140,9 +140,27 @@ impl Monitor<'_> {
             binds: files,
             devices,
             cgroups_path: cgroups_path(id),
+            without_cgroup_limits: self.without_cgroup_limits(),
             sysctls: Default::default(),
             oom_score_adj: None,
         })
+    }
+}
+
+impl Monitor<'_> {
+    /// Rootless on a host that delegates no cgroups: the container runs without limits, and says so
+    /// (once per start, on the monitor's log or the attached terminal) when it asked for any.
+    fn without_cgroup_limits(&self) -> bool {
+        let Err(why) = crate::rootless::cgroup_limits() else {
+            return false;
+        };
+        let h = &self.container.config.host;
+        let asked =
+            h.memory > 0 || h.nano_cpus > 0 || h.cpu_shares > 0 || h.pids_limit > 0 || !h.cpuset_cpus.is_empty();
+        if asked {
+            tracing::warn!(id = self.container.row.id, "{why}");
+        }
+        true
     }
 }
 

@@ -25,6 +25,7 @@ fn fake_host() -> Host {
         arch: "x86_64".to_string(),
         kernel: (6, 18, 0),
         dev_dir: PathBuf::from("/dev"),
+        top_gid: u32::MAX - 1,
     }
 }
 
