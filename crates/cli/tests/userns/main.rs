@@ -5,6 +5,7 @@
 mod common;
 
 mod containers;
+mod rootless;
 
 use common::Berth;
 
