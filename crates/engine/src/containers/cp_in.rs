@@ -24,7 +24,8 @@ pub struct CopyInOptions {
 }
 
 /// The host owner copy-in gives an entry, each id `None` where it is left as it is: `tar` is the
-/// owner the archive names (a pax record's, or its header's), `now` the entry's owner on the host
+/// owner the archive names (a pax record's, or its header's; `None` where its field is empty or
+/// unreadable, which stands for root, who made the entry), `now` the entry's owner on the host
 /// once made (host root's, berth's, when it was just created).
 ///
 /// Without a user namespace (`range` None) the ids are the container's as they are: kept with
@@ -38,14 +39,20 @@ pub struct CopyInOptions {
 pub(super) fn host_owner(
     range: Option<IdRange>,
     keep_owners: bool,
-    tar: (u64, u64),
+    tar: (Option<u64>, Option<u64>),
     now: (u32, u32),
 ) -> std::result::Result<(Option<u32>, Option<u32>), u64> {
     match (range, keep_owners) {
         (None, false) => Ok((None, None)),
-        (None, true) => Ok((u32::try_from(tar.0).ok(), u32::try_from(tar.1).ok())),
+        (None, true) => Ok((
+            tar.0.and_then(|id| u32::try_from(id).ok()),
+            tar.1.and_then(|id| u32::try_from(id).ok()),
+        )),
         (Some(r), true) => {
-            let to_host = |id: u64| u32::try_from(id).ok().and_then(|id| r.to_host(id)).ok_or(id);
+            let to_host = |id: Option<u64>| {
+                let id = id.unwrap_or(0);
+                u32::try_from(id).ok().and_then(|id| r.to_host(id)).ok_or(id)
+            };
             Ok((Some(to_host(tar.0)?), Some(to_host(tar.1)?)))
         }
         (Some(r), false) => {
@@ -55,16 +62,17 @@ pub(super) fn host_owner(
     }
 }
 
-/// The owner a tar entry names: a pax record's `uid`/`gid` over its header's.
-fn entry_owner<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<(u64, u64)> {
+/// The owner a tar entry names: a pax record's `uid`/`gid` over its header's (`None` for a field
+/// that is empty or no number).
+fn entry_owner<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<(Option<u64>, Option<u64>)> {
     let header = entry.header();
-    let (mut uid, mut gid) = (header.uid()?, header.gid()?);
+    let (mut uid, mut gid) = (header.uid().ok(), header.gid().ok());
     if let Some(pax) = entry.pax_extensions()? {
         for ext in pax.flatten() {
             let number = || ext.value().ok().and_then(|v| v.trim().parse::<u64>().ok());
             match ext.key() {
-                Ok("uid") => uid = number().unwrap_or(uid),
-                Ok("gid") => gid = number().unwrap_or(gid),
+                Ok("uid") => uid = number().or(uid),
+                Ok("gid") => gid = number().or(gid),
                 _ => {}
             }
         }
@@ -106,7 +114,13 @@ fn spool_checked(input: &mut dyn Read, range: IdRange, dir: &Path) -> Result<Fil
 }
 
 /// Gives the entry `fd` names the owner [`host_owner`] decides for it.
-fn set_owner(root: &Root, options: CopyInOptions, tar: (u64, u64), target: Target<'_>, shown: &str) -> Result<()> {
+fn set_owner(
+    root: &Root,
+    options: CopyInOptions,
+    tar: (Option<u64>, Option<u64>),
+    target: Target<'_>,
+    shown: &str,
+) -> Result<()> {
     let st = match target {
         Target::Fd(fd) => rustix::fs::fstat(fd),
         Target::At(parent, name) => rustix::fs::statat(parent, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW),
@@ -453,36 +467,50 @@ mod tests {
     #[test]
     fn kept_owners_are_stored_as_the_ranges_host_ids() {
         assert_eq!(
-            host_owner(Some(RANGE), true, (1000, 0), (0, 0)),
+            host_owner(Some(RANGE), true, (Some(1000), Some(0)), (0, 0)),
             Ok((Some(2_001_000), Some(2_000_000)))
         );
         // An owner the range cannot hold is refused, whichever id it is.
-        assert_eq!(host_owner(Some(RANGE), true, (65536, 0), (0, 0)), Err(65536));
         assert_eq!(
-            host_owner(Some(RANGE), true, (0, 4_000_000_000), (0, 0)),
+            host_owner(Some(RANGE), true, (Some(65536), Some(0)), (0, 0)),
+            Err(65536)
+        );
+        assert_eq!(
+            host_owner(Some(RANGE), true, (Some(0), Some(4_000_000_000)), (0, 0)),
             Err(4_000_000_000)
         );
-        assert_eq!(host_owner(Some(RANGE), true, (u64::MAX, 0), (0, 0)), Err(u64::MAX));
+        assert_eq!(
+            host_owner(Some(RANGE), true, (Some(u64::MAX), Some(0)), (0, 0)),
+            Err(u64::MAX)
+        );
+        // An owner the archive leaves empty is root's.
+        assert_eq!(
+            host_owner(Some(RANGE), true, (None, Some(3)), (0, 0)),
+            Ok((Some(RANGE.base), Some(RANGE.base + 3)))
+        );
     }
 
     #[test]
     fn without_kept_owners_what_berth_made_is_the_containers_root() {
         // Just made by host root: the container's root.
         assert_eq!(
-            host_owner(Some(RANGE), false, (1000, 1000), (0, 0)),
+            host_owner(Some(RANGE), false, (Some(1000), Some(1000)), (0, 0)),
             Ok((Some(RANGE.base), Some(RANGE.base)))
         );
         // Already there, the container's: left as it is.
         assert_eq!(
-            host_owner(Some(RANGE), false, (1000, 1000), (2_000_007, 2_000_000)),
+            host_owner(Some(RANGE), false, (Some(1000), Some(1000)), (2_000_007, 2_000_000)),
             Ok((None, None))
         );
     }
 
     #[test]
     fn without_a_user_namespace_ids_are_the_archives() {
-        assert_eq!(host_owner(None, true, (1000, 7), (0, 0)), Ok((Some(1000), Some(7))));
-        assert_eq!(host_owner(None, true, (u64::MAX, 7), (0, 0)), Ok((None, Some(7))));
-        assert_eq!(host_owner(None, false, (1000, 7), (0, 0)), Ok((None, None)));
+        assert_eq!(
+            host_owner(None, true, (Some(1000), Some(7)), (0, 0)),
+            Ok((Some(1000), Some(7)))
+        );
+        assert_eq!(host_owner(None, true, (Some(u64::MAX), None), (0, 0)), Ok((None, None)));
+        assert_eq!(host_owner(None, false, (Some(1000), Some(7)), (0, 0)), Ok((None, None)));
     }
 }
