@@ -343,3 +343,44 @@ fn docker_cp_and_export_through_the_api_show_the_containers_ids() {
     assert_eq!(exported["root"], "1000:1000");
     assert_eq!(exported["bin/busybox"], "0:0");
 }
+
+#[test]
+fn cp_in_reaches_a_running_containers_volume_stored_unshifted() {
+    let Some(berth) = setup() else { return };
+    let id = berth.ok(&[
+        "run",
+        "-d",
+        "--userns=auto",
+        "-v",
+        "shared:/data",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let id = id.trim();
+    let archive = tar_of(&[("kept", 1000, 1000)]);
+    let out = berth.run_stdin(&["cp", "-a", "-", &format!("{id}:/data")], &archive);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = berth.run_stdin(&["cp", "-", &format!("{id}:/data")], &tar_of(&[("given", 1000, 1000)]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let seen = berth.ok(&[
+        "exec",
+        id,
+        "busybox",
+        "stat",
+        "-c",
+        "%n %u:%g",
+        "/data/kept",
+        "/data/given",
+    ]);
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        ["/data/kept 1000:1000", "/data/given 0:0"]
+    );
+    // A volume holds the container's ids as they are, for any container to share.
+    let data = berth.root().join("volumes/shared/_data");
+    assert_eq!(host_owner(&data.join("kept")), "1000:1000");
+    assert_eq!(host_owner(&data.join("given")), "0:0");
+    let copied = owners(&stdout_of(&berth, &["cp", &format!("{id}:/data"), "-"]));
+    assert_eq!(copied["data/kept"], "1000:1000");
+}

@@ -143,6 +143,55 @@ fn set_owner(
     }
 }
 
+/// While it lives, this thread creates files as `id` (its filesystem uid and gid), capabilities
+/// kept (SECBIT_NO_SETUID_FIXUP, so that it may still chown what it makes to any id and write any
+/// directory, as root does): what copy-in makes in a `--userns` container is its root's from the
+/// start, in its upper dir (`base`) and through its volumes' idmapped mounts (0 on disk) alike.
+/// Filesystem ids and secure bits belong to the calling thread only; dropping restores both.
+struct CreateAs {
+    fsuid: libc::c_int,
+    fsgid: libc::c_int,
+    securebits: libc::c_int,
+}
+
+impl CreateAs {
+    fn new(id: u32) -> std::io::Result<CreateAs> {
+        // SAFETY: prctl(PR_GET_SECUREBITS) reads no memory and returns this thread's bits or -1.
+        #[allow(unsafe_code)]
+        let securebits = unsafe { libc::prctl(libc::PR_GET_SECUREBITS) };
+        if securebits < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let keep = (securebits | libc::SECBIT_NO_SETUID_FIXUP) as libc::c_ulong;
+        // SAFETY: sets this thread's secure bits from an integer; no memory is passed.
+        #[allow(unsafe_code)]
+        if unsafe { libc::prctl(libc::PR_SET_SECUREBITS, keep) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: setfsuid and setfsgid take integers and change this thread's credentials only
+        // (glibc does not broadcast them to other threads); each returns the previous id.
+        #[allow(unsafe_code)]
+        let (fsgid, fsuid) = unsafe { (libc::setfsgid(id), libc::setfsuid(id)) };
+        Ok(CreateAs {
+            fsuid,
+            fsgid,
+            securebits,
+        })
+    }
+}
+
+impl Drop for CreateAs {
+    fn drop(&mut self) {
+        // SAFETY: as in new: this thread's own credentials, from integers.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::setfsuid(self.fsuid as libc::uid_t);
+            libc::setfsgid(self.fsgid as libc::gid_t);
+            libc::prctl(libc::PR_SET_SECUREBITS, self.securebits as libc::c_ulong);
+        }
+    }
+}
+
 /// An entry copy-in made: by its open fd, or by name in its parent.
 #[derive(Clone, Copy)]
 enum Target<'a> {
@@ -192,6 +241,12 @@ impl Engine {
             _ => input,
         };
         let root = self.cp_root(&c, true)?;
+        // A --userns container's entries are made by its root: host root's own id has no mapping in
+        // the idmapped mounts of its volumes, where creating a file as host root fails (EOVERFLOW).
+        let _made_as = match root.ids {
+            Some(range) => Some(CreateAs::new(range.base).map_err(|e| io_err(dest, e))?),
+            None => None,
+        };
         let dest_fd = open_in(&root, dest, OFlags::PATH | OFlags::DIRECTORY).map_err(|e| match e {
             rustix::io::Errno::NOENT => Error::NotFound(format!("Could not find the file {dest} in container {name}")),
             rustix::io::Errno::NOTDIR => Error::InvalidArgument(format!("{dest} is not a directory in the container")),
