@@ -14,9 +14,64 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use berth_store::IdRange;
 use rustix::mount::OpenTreeFlags;
 
 use crate::Error;
+
+/// The xattr that holds a file's capabilities, whose version 3 names the root id it applies to.
+pub const CAPABILITY_XATTR: &str = "security.capability";
+
+/// linux/capability.h: the revision bits of `magic_etc`, and revisions 2 and 3 (3 adds `rootid`).
+const VFS_CAP_REVISION_MASK: u32 = 0xFF00_0000;
+const VFS_CAP_REVISION_2: u32 = 0x0200_0000;
+const VFS_CAP_REVISION_3: u32 = 0x0300_0000;
+
+/// The owner a `--userns` container sees for a file the host sees owned by `uid:gid` (its upper
+/// dir, or its layers through an idmapped view): what a tar of its files must say. Without a range
+/// the ids are the host's, which is what the container sees.
+pub fn to_container_owner(range: Option<IdRange>, uid: u32, gid: u32) -> (u32, u32) {
+    match range {
+        Some(r) => (r.to_container(uid), r.to_container(gid)),
+        None => (uid, gid),
+    }
+}
+
+/// A `security.capability` value as the container sees it. The host reads the capabilities of a
+/// file that a `--userns` container set, or of an image file through an idmapped view, as version
+/// 3 with the range's host root id (`base`); the container, and a tar of its files, as version 2
+/// (root is its own root). A version 3 value for another id of the range names that id in the
+/// container; anything else is kept as it is.
+pub fn capability_to_container(range: IdRange, value: &[u8]) -> Vec<u8> {
+    let word = |i: usize| {
+        value
+            .get(i * 4..i * 4 + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+    };
+    let (Some(magic), 24) = (word(0), value.len()) else {
+        return value.to_vec();
+    };
+    if magic & VFS_CAP_REVISION_MASK != VFS_CAP_REVISION_3 {
+        return value.to_vec();
+    }
+    let Some(rootid) = word(5)
+        .and_then(|id| id.checked_sub(range.base))
+        .filter(|n| *n < range.size)
+    else {
+        return value.to_vec();
+    };
+    if rootid == 0 {
+        let mut v2 = ((magic & !VFS_CAP_REVISION_MASK) | VFS_CAP_REVISION_2)
+            .to_le_bytes()
+            .to_vec();
+        v2.extend_from_slice(&value[4..20]);
+        return v2;
+    }
+    let mut v3 = value[..20].to_vec();
+    v3.extend_from_slice(&rootid.to_le_bytes());
+    v3
+}
 
 /// `MOUNT_ATTR_IDMAP` from linux/mount.h (not in rustix 1.1).
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
@@ -104,6 +159,29 @@ pub fn mount_overlay_idmapped(
     // The clones close here: the overlay holds its own references to them.
 }
 
+/// Mounts at `target` a read-only overlay of `upper` (a container's upper dir, as it is) over
+/// `lowers` (top-most first) seen through `userns`'s mapping: the view a `--userns` container has
+/// of its root, with every id the host's (shifted) one. Call it from the host's user namespace.
+pub fn mount_readonly_idmapped(
+    upper: &Path,
+    lowers: &[PathBuf],
+    target: &Path,
+    userns: BorrowedFd<'_>,
+) -> Result<(), Error> {
+    let clones = lowers
+        .iter()
+        .map(|dir| idmapped_clone(dir, userns).map_err(|e| Error::io("idmapping layer", dir, e)))
+        .collect::<Result<Vec<OwnedFd>, Error>>()?;
+    let mut all = vec![upper.to_path_buf()];
+    all.extend(
+        clones
+            .iter()
+            .map(|fd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()))),
+    );
+    crate::snapshot::mount_overlay_readonly(&all, target)
+    // The clones close here: the overlay holds its own references to them.
+}
+
 /// A user namespace mapping ids 0..size to host ids base..base+size, held by its fd: made by a
 /// child that unshares one and is gone once the namespace is open.
 pub fn user_namespace(base: u32, size: u32) -> io::Result<OwnedFd> {
@@ -138,6 +216,47 @@ mod tests {
         std::fs::read_to_string("/proc/self/mountinfo")
             .map(|m| m.lines().count())
             .unwrap_or(0)
+    }
+
+    const RANGE: IdRange = IdRange {
+        base: 2_000_000,
+        size: 65536,
+    };
+
+    #[test]
+    fn owners_shift_down_to_the_containers_ids() {
+        assert_eq!(to_container_owner(Some(RANGE), 2_001_000, 2_000_000), (1000, 0));
+        // Host ids the range does not hold show as the overflow id, as inside the container.
+        assert_eq!(to_container_owner(Some(RANGE), 0, 2_065_536), (65534, 65534));
+        assert_eq!(to_container_owner(None, 2_001_000, 7), (2_001_000, 7));
+    }
+
+    fn v3(magic_low: u32, rootid: u32) -> Vec<u8> {
+        let mut v = (VFS_CAP_REVISION_3 | magic_low).to_le_bytes().to_vec();
+        for word in [0x2000u32, 0, 1, 0] {
+            v.extend_from_slice(&word.to_le_bytes());
+        }
+        v.extend_from_slice(&rootid.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn capabilities_of_the_ranges_root_become_plain_ones() {
+        let v2 = capability_to_container(RANGE, &v3(1, RANGE.base));
+        assert_eq!(v2.len(), 20);
+        assert_eq!(u32::from_le_bytes(v2[..4].try_into().unwrap()), VFS_CAP_REVISION_2 | 1);
+        assert_eq!(&v2[4..], &v3(1, 0)[4..20]);
+        // Another id of the range keeps version 3, with the container's id.
+        assert_eq!(capability_to_container(RANGE, &v3(0, RANGE.base + 5)), v3(0, 5));
+        // Outside the range, version 2, or garbage: kept as they are.
+        for kept in [
+            v3(0, 7),
+            v3(0, RANGE.base + RANGE.size),
+            v3(1, 0)[..20].to_vec(),
+            vec![1, 2, 3],
+        ] {
+            assert_eq!(capability_to_container(RANGE, &kept), kept);
+        }
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! `--userns=auto` (issue 18): containers whose root is an unprivileged range of host ids, with the
-//! real kernel (user namespaces, idmapped mounts, overlayfs), each test with its own data root.
+//! `--userns=auto` and rootless berth (issue 18): containers whose root is an unprivileged range of host
+//! ids, with the real kernel (user namespaces, idmapped mounts, overlayfs), each test with its own data root.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod containers;
+mod data;
 mod rootless;
 
 use common::Berth;

@@ -40,7 +40,10 @@ fn test_user() -> Option<(u32, u32)> {
     for (file, flag) in [("/etc/subuid", "--add-subuids"), ("/etc/subgid", "--add-subgids")] {
         let listed = fs::read_to_string(file).unwrap_or_default();
         if !listed.lines().any(|l| l.starts_with(&format!("{USER}:"))) {
-            let status = Command::new("usermod").args([flag, SUBIDS, USER]).status().expect("usermod");
+            let status = Command::new("usermod")
+                .args([flag, SUBIDS, USER])
+                .status()
+                .expect("usermod");
             assert!(status.success(), "usermod {flag}");
         }
     }
@@ -60,7 +63,10 @@ pub struct Rootless {
 impl Rootless {
     pub fn new() -> Option<Rootless> {
         let (uid, gid) = test_user()?;
-        let dir = tempfile::Builder::new().prefix("berth-rootless-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-rootless-")
+            .tempdir()
+            .expect("temp dir");
         let bin = dir.path().join("bin");
         fs::create_dir(&bin).expect("mkdir");
         let berth = PathBuf::from(env!("CARGO_BIN_EXE_berth"));
@@ -190,7 +196,15 @@ fn a_user_runs_containers_in_its_own_id_range() {
     rootless.import_busybox("busybox").expect("busybox");
     // Data root and run root default to the user's XDG directories.
     assert!(rootless.path(".local/share/berth/berth.db").exists());
-    let map = rootless.ok(&["run", "--rm", "--network", "none", "busybox", "cat", "/proc/self/uid_map"]);
+    let map = rootless.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "cat",
+        "/proc/self/uid_map",
+    ]);
     let lines: Vec<Vec<&str>> = map.lines().map(|l| l.split_whitespace().collect()).collect();
     let uid = rootless.uid.to_string();
     assert_eq!(lines, [vec!["0", uid.as_str(), "1"], vec!["1", "1600000000", "65536"]]);
@@ -200,7 +214,17 @@ fn a_user_runs_containers_in_its_own_id_range() {
     let out = rootless.run(&["run", "--rm", "--network", "none", "busybox", "no-such-command"]);
     assert_eq!(code(&out), 127);
     // The image's owners are kept, through the subordinate ids on disk.
-    let owner = rootless.ok(&["run", "--rm", "--network", "none", "busybox", "stat", "-c", "%u:%g", "/home/alice"]);
+    let owner = rootless.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/home/alice",
+    ]);
     assert_eq!(owner.trim(), "1001:1002");
     let layer_dir = fs::read_dir(rootless.path(".local/share/berth/layers"))
         .expect("layers")
@@ -216,7 +240,16 @@ fn detached_containers_log_exec_stop_and_go() {
     let Some(rootless) = Rootless::new() else { return };
     rootless.import_busybox("busybox").expect("busybox");
     let id = rootless
-        .ok(&["run", "-d", "--network", "none", "busybox", "sh", "-c", "echo started; exec sleep 100"])
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "echo started; exec sleep 100",
+        ])
         .trim()
         .to_string();
     let mut logs = String::new();
@@ -229,9 +262,15 @@ fn detached_containers_log_exec_stop_and_go() {
     }
     assert_eq!(logs, "started\n");
     assert_eq!(rootless.ok(&["exec", &id, "id", "-u"]).trim(), "0");
-    assert_eq!(rootless.ok(&["inspect", "-f", "{{.State.Running}}", &id]).trim(), "true");
+    assert_eq!(
+        rootless.ok(&["inspect", "-f", "{{.State.Running}}", &id]).trim(),
+        "true"
+    );
     rootless.ok(&["stop", "-t", "1", &id]);
-    assert_eq!(rootless.ok(&["inspect", "-f", "{{.State.Status}}", &id]).trim(), "exited");
+    assert_eq!(
+        rootless.ok(&["inspect", "-f", "{{.State.Status}}", &id]).trim(),
+        "exited"
+    );
     rootless.ok(&["rm", &id]);
     assert_eq!(rootless.ok(&["ps", "-aq"]), "");
 }
@@ -255,10 +294,30 @@ fn images_and_volumes_work_without_root() {
     rootless.ok(&["rmi", &name, "again:1", "busybox"]);
     rootless.ok(&["pull", &name]);
     // A volume keeps what a container wrote, owned inside as it was made.
-    rootless.ok(&["run", "--rm", "--network", "none", "-v", "data:/data", &name, "sh", "-c",
-        "echo kept > /data/file && chown 1001:1002 /data/file"]);
-    let out = rootless.ok(&["run", "--rm", "--network", "none", "-v", "data:/data", &name, "sh", "-c",
-        "cat /data/file; stat -c %u:%g /data/file"]);
+    rootless.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        &name,
+        "sh",
+        "-c",
+        "echo kept > /data/file && chown 1001:1002 /data/file",
+    ]);
+    let out = rootless.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        &name,
+        "sh",
+        "-c",
+        "cat /data/file; stat -c %u:%g /data/file",
+    ]);
     assert_eq!(out, "kept\n1001:1002\n");
     rootless.ok(&["volume", "rm", "data"]);
 }
@@ -268,7 +327,10 @@ fn without_subordinate_ids_berth_says_how_to_add_them() {
     let Some(rootless) = Rootless::new() else { return };
     // A second user with no subordinate ids at all.
     let user = "berth-rootless-nosub";
-    let exists = Command::new("id").args(["-u", user]).output().is_ok_and(|o| o.status.success());
+    let exists = Command::new("id")
+        .args(["-u", user])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !exists {
         let status = Command::new("useradd")
             .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user])
@@ -279,12 +341,20 @@ fn without_subordinate_ids_berth_says_how_to_add_them() {
     let uid = String::from_utf8_lossy(&Command::new("id").args(["-u", user]).output().expect("id").stdout)
         .trim()
         .to_string();
-    let scratch = tempfile::Builder::new().prefix("berth-rootless-nosub-").tempdir().expect("temp dir");
+    let scratch = tempfile::Builder::new()
+        .prefix("berth-rootless-nosub-")
+        .tempdir()
+        .expect("temp dir");
     let home = scratch.path().to_path_buf();
     let status = Command::new("chown").arg(&uid).arg(&home).status().expect("chown");
     assert!(status.success());
     let out = Command::new("setpriv")
-        .args([&format!("--reuid={uid}"), &format!("--regid={uid}"), "--clear-groups", "--"])
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={uid}"),
+            "--clear-groups",
+            "--",
+        ])
         .arg(&rootless.bin)
         .arg("images")
         .env_clear()
@@ -295,8 +365,14 @@ fn without_subordinate_ids_berth_says_how_to_add_them() {
         .expect("berth");
     assert_eq!(code(&out), 125);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("/etc/subuid") && stderr.contains("usermod --add-subuids"), "{stderr}");
-    assert!(!home.join(".local/share/berth").exists(), "a data root was made before the check");
+    assert!(
+        stderr.contains("/etc/subuid") && stderr.contains("usermod --add-subuids"),
+        "{stderr}"
+    );
+    assert!(
+        !home.join(".local/share/berth").exists(),
+        "a data root was made before the check"
+    );
 }
 
 #[test]
@@ -304,7 +380,10 @@ fn nothing_of_the_users_outlives_its_berth() {
     let Some(rootless) = Rootless::new() else { return };
     rootless.import_busybox("busybox").expect("busybox");
     rootless.ok(&["run", "-d", "--network", "none", "busybox", "sleep", "100"]);
-    assert!(!processes_of(&rootless).is_empty(), "the container and its pause process run as the user");
+    assert!(
+        !processes_of(&rootless).is_empty(),
+        "the container and its pause process run as the user"
+    );
     let dir = rootless.dir.path().to_string_lossy().into_owned();
     let uid = rootless.uid;
     drop(rootless);
@@ -315,15 +394,23 @@ fn nothing_of_the_users_outlives_its_berth() {
             .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
             .filter(|pid| fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.uid() == uid))
-            .filter(|pid| String::from_utf8_lossy(&fs::read(format!("/proc/{pid}/environ")).unwrap_or_default()).contains(&dir))
+            .filter(|pid| {
+                String::from_utf8_lossy(&fs::read(format!("/proc/{pid}/environ")).unwrap_or_default()).contains(&dir)
+            })
             .collect();
         if left.is_empty() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "processes of the user left: {left:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "processes of the user left: {left:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(!Path::new(&dir).exists(), "the user's directory is left");
     let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-    assert!(!mounts.contains(&dir), "a mount of the user's is left in the host's namespace");
+    assert!(
+        !mounts.contains(&dir),
+        "a mount of the user's is left in the host's namespace"
+    );
 }

@@ -78,7 +78,7 @@ impl Engine {
                 });
             }
             let ingest = self.store().ingest()?;
-            let (tar, written) = self.container_layer(&ingest, &cid)?;
+            let (tar, written) = self.container_layer(&ingest, &container)?;
             let config = stage.config_with_layer(&written.diff_id, created_by.clone());
             self.write_image(Some(&image), Some(NewLayer { ingest: &ingest, tar }), &config, None)
         })();

@@ -7,6 +7,7 @@
 //! (never by name again). A symlink swapped in is copied as a symlink; it is
 //! never followed, so it can never lead to the host's files (the
 //! CVE-2018-15664 class). Device nodes are recorded, never opened.
+//! A `--userns` container's files are described with the ids it sees.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -15,6 +16,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use berth_store::IdRange;
 use rustix::fs::{FileType, Mode, OFlags, Stat};
 
 /// A directory being read: its fd, its name in the tar, and the names of
@@ -26,11 +28,18 @@ struct Open {
 }
 
 /// Appends the entry `top` (an O_PATH fd, not followed) as `name`, and,
-/// when it is a directory, everything below it.
-pub(super) fn append_tree<W: Write>(builder: &mut tar::Builder<W>, top: OwnedFd, name: &Path) -> io::Result<()> {
+/// when it is a directory, everything below it. `ids`: the container's range, when the files
+/// carry the host's ids for its own.
+pub(super) fn append_tree<W: Write>(
+    builder: &mut tar::Builder<W>,
+    top: OwnedFd,
+    name: &Path,
+    ids: Option<IdRange>,
+) -> io::Result<()> {
     let mut walk = Walk {
         builder,
         first_names: HashMap::new(),
+        ids,
     };
     let mut stack: Vec<Open> = Vec::new();
     stack.extend(walk.append(top, name)?);
@@ -70,6 +79,7 @@ struct Walk<'a, W: Write> {
     /// The tar name of the first entry seen of each (device, inode) that has
     /// several names, so later names become hard links to it.
     first_names: HashMap<(u64, u64), PathBuf>,
+    ids: Option<IdRange>,
 }
 
 impl<W: Write> Walk<'_, W> {
@@ -78,7 +88,7 @@ impl<W: Write> Walk<'_, W> {
     fn append(&mut self, fd: OwnedFd, name: &Path) -> io::Result<Option<Open>> {
         let st = rustix::fs::fstat(&fd)?;
         let kind = FileType::from_raw_mode(st.st_mode);
-        let mut h = header(&st);
+        let mut h = header(&st, self.ids);
         if kind != FileType::Directory && st.st_nlink > 1 {
             let key = (st.st_dev, st.st_ino);
             if let Some(first) = self.first_names.get(&key) {
@@ -121,7 +131,7 @@ impl<W: Write> Walk<'_, W> {
                 let size = rustix::fs::fstat(&file)?.st_size.max(0) as u64;
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(size);
-                if let Some(caps) = capability(&file) {
+                if let Some(caps) = capability(&file, self.ids) {
                     let value: &[u8] = &caps;
                     self.builder
                         .append_pax_extensions([("SCHILY.xattr.security.capability", value)])?;
@@ -158,12 +168,13 @@ impl<W: Write> Walk<'_, W> {
     }
 }
 
-/// A GNU header with an entry's mode, owner and modification time.
-fn header(st: &Stat) -> tar::Header {
+/// A GNU header with an entry's mode, owner (as the container sees it) and modification time.
+fn header(st: &Stat, ids: Option<IdRange>) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_mode(st.st_mode & 0o7777);
-    h.set_uid(u64::from(st.st_uid));
-    h.set_gid(u64::from(st.st_gid));
+    let (uid, gid) = berth_image::idmap::to_container_owner(ids, st.st_uid, st.st_gid);
+    h.set_uid(u64::from(uid));
+    h.set_gid(u64::from(gid));
     h.set_mtime(st.st_mtime.max(0) as u64);
     h.set_size(0);
     h
@@ -188,9 +199,13 @@ fn reopen(fd: &OwnedFd, st: &Stat) -> io::Result<OwnedFd> {
     Ok(file)
 }
 
-/// A file's file capabilities, which Docker's archives carry too.
-fn capability(file: &OwnedFd) -> Option<Vec<u8>> {
+/// A file's file capabilities, which Docker's archives carry too, as the container sees them.
+fn capability(file: &OwnedFd, ids: Option<IdRange>) -> Option<Vec<u8>> {
     let mut buf = [0u8; 64];
-    let n = rustix::fs::fgetxattr(file, "security.capability", &mut buf[..]).ok()?;
-    Some(buf[..n].to_vec())
+    let n = rustix::fs::fgetxattr(file, berth_image::idmap::CAPABILITY_XATTR, &mut buf[..]).ok()?;
+    let value = buf.get(..n)?;
+    Some(match ids {
+        Some(ids) => berth_image::idmap::capability_to_container(ids, value),
+        None => value.to_vec(),
+    })
 }

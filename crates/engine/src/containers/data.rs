@@ -2,12 +2,11 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::PathBuf;
 
 use berth_image::layer::diff::{self, Change, Source};
 use berth_image::spec::History;
 use berth_reference::Reference;
-use berth_store::{meta, Digest, TempBlob};
+use berth_store::{Digest, TempBlob};
 
 use super::Container;
 use crate::images::derive::NewLayer;
@@ -156,27 +155,21 @@ fn merge_config(base: CommitConfig, mut given: CommitConfig) -> CommitConfig {
 }
 
 impl Engine {
-    /// The image layers under a container, top-most first.
-    fn lowers(&self, c: &Container) -> Result<Vec<PathBuf>> {
-        let id: Digest = c.row.image_id.parse()?;
-        let record =
-            meta::get_image(&*self.store().db()?, &id)?.ok_or_else(|| Error::NoSuchImage(c.config.image.clone()))?;
-        Ok(record.layers.iter().rev().map(|l| self.store().layer_diff(l)).collect())
-    }
-
-    /// A container's changes as a layer tar in `ingest` (its sha256 is the diff ID).
+    /// A container's changes as a layer tar in `ingest` (its sha256 is the diff ID). A `--userns`
+    /// container's upper dir holds what it wrote with the host's ids: the tar has the container's.
     pub(crate) fn container_layer(
         &self,
         ingest: &berth_store::Ingest<'_>,
-        id: &str,
+        c: &Container,
     ) -> Result<(TempBlob, diff::Written)> {
-        let upper = self.container_dir(id).join("upper");
+        let upper = self.container_dir(c.id()).join("upper");
         let path = ingest.new_dir()?.join("layer.tar");
         let out = fs::File::create(&path).map_err(|e| Error::Io {
             path: path.clone(),
             source: e,
         })?;
-        let w = diff::write_tar(&upper, Source::OverlayUpper, std::io::BufWriter::new(out))?;
+        let out = std::io::BufWriter::new(out);
+        let w = diff::write_tar_shifted(&upper, Source::OverlayUpper, c.config.host.id_range, out)?;
         let blob = TempBlob {
             path,
             digest: w.diff_id.clone(),
@@ -193,26 +186,26 @@ impl Engine {
         Ok(changes.into_iter().map(FilesystemChange::from).collect())
     }
 
-    /// `export`: the container's whole filesystem as a tar on `out`.
+    /// `export`: the container's whole filesystem as a tar on `out`, with the ids the container sees.
     pub fn export_container<W: Write>(&self, name: &str, out: W) -> Result<()> {
         let c = self.container(name)?;
         let dir = self.container_dir(c.id());
         // A read-only view of its own: the upper dir on top of the image.
-        let view = super::cp::private_view(&dir, "export");
+        let view = super::view::private_view(&dir, "export");
         fs::create_dir_all(&view).map_err(|e| Error::Io {
             path: view.clone(),
             source: e,
         })?;
-        let mut lowers = vec![dir.join("upper")];
-        lowers.extend(self.lowers(&c)?);
         let result = (|| {
-            if berth_image::snapshot::overlay_supported() {
-                berth_image::snapshot::mount_overlay_readonly(&lowers, &view)?;
+            if berth_image::snapshot::overlay_supported() || c.config.host.id_range.is_some() {
+                self.mount_view(&c, &view, false)?;
             } else {
+                let mut lowers = vec![dir.join("upper")];
+                lowers.extend(self.lowers(&c)?);
                 lowers.reverse();
                 berth_image::snapshot::copy_view(&lowers, &view)?;
             }
-            let written = diff::write_tar(&view, Source::Plain, out);
+            let written = diff::write_tar_shifted(&view, Source::Plain, c.config.host.id_range, out);
             let _ = berth_image::snapshot::unmount(&view);
             written.map(|_| ()).map_err(Error::from)
         })();
@@ -252,7 +245,7 @@ impl Engine {
 
         let paused = options.pause && c.row.state == ContainerState::Running && self.pause_container(c.id()).is_ok();
         let ingest = self.store().ingest()?;
-        let written = self.container_layer(&ingest, c.id());
+        let written = self.container_layer(&ingest, &c);
         if paused {
             let _ = self.unpause_container(c.id());
         }

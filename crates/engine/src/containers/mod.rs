@@ -3,6 +3,7 @@
 //! spawns its monitor (monitor/), a `berth` process that outlives the CLI.
 
 mod cp;
+mod cp_in;
 mod cp_walk;
 mod create;
 mod data;
@@ -21,6 +22,7 @@ mod remove;
 pub mod stats;
 pub mod top;
 mod validate;
+mod view;
 mod wait;
 
 use std::collections::BTreeMap;

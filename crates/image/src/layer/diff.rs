@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use berth_store::{Digest, HashingWriter};
+use berth_store::{Digest, HashingWriter, IdRange};
 
 use super::OPAQUE_XATTR;
 use crate::error::Error;
@@ -36,10 +36,24 @@ pub enum Source {
 /// Writes `root` as a tar to `out`, entries in sorted order, keeping owners,
 /// modes, times, xattrs (but overlayfs's own), hard links, symlinks, devices.
 pub fn write_tar<W: Write>(root: &Path, source: Source, out: W) -> Result<Written, Error> {
+    write_tar_shifted(root, source, None, out)
+}
+
+/// [`write_tar`] of a tree that holds a `--userns` container's files as the host stores them
+/// (`ids`: its range): each entry's owner, and the root id of a file capability, is written as
+/// the container sees it ([`crate::idmap::to_container_owner`]), so the tar is the one the same
+/// container without a user namespace would give.
+pub fn write_tar_shifted<W: Write>(
+    root: &Path,
+    source: Source,
+    ids: Option<IdRange>,
+    out: W,
+) -> Result<Written, Error> {
     let mut builder = tar::Builder::new(HashingWriter::new(out));
     builder.follow_symlinks(false);
     let mut state = Walk {
         source,
+        ids,
         links: HashMap::new(),
         size: 0,
     };
@@ -60,6 +74,8 @@ pub fn write_tar<W: Write>(root: &Path, source: Source, out: W) -> Result<Writte
 
 struct Walk {
     source: Source,
+    /// The range of the container whose files these are, if it has one.
+    ids: Option<IdRange>,
     /// (dev, inode) -> the first path written, for hard links.
     links: HashMap<(u64, u64), PathBuf>,
     size: u64,
@@ -165,6 +181,10 @@ impl Walk {
         let io_err = |e| Error::io("writing", path.to_path_buf(), e);
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+        let (uid, gid) = crate::idmap::to_container_owner(self.ids, meta.uid(), meta.gid());
+        h.set_uid(u64::from(uid));
+        h.set_gid(u64::from(gid));
+        let ids = self.ids;
         let xattrs: Vec<(String, Vec<u8>)> = xattr::list(path)
             .map(|names| {
                 names
@@ -173,10 +193,15 @@ impl Walk {
                         if n.starts_with(super::overlay_xattr_prefix()) {
                             return None;
                         }
-                        xattr::get(path, &n)
-                            .ok()
-                            .flatten()
-                            .map(|v| (format!("SCHILY.xattr.{n}"), v))
+                        xattr::get(path, &n).ok().flatten().map(|v| {
+                            let v = match ids {
+                                Some(ids) if n == crate::idmap::CAPABILITY_XATTR => {
+                                    crate::idmap::capability_to_container(ids, &v)
+                                }
+                                _ => v,
+                            };
+                            (format!("SCHILY.xattr.{n}"), v)
+                        })
                     })
                     .collect()
             })
@@ -293,6 +318,67 @@ fn collect(dir: &Path, rel: &Path, lowers: &[PathBuf], out: &mut Vec<Change>) ->
 mod tests {
     use super::*;
     use crate::layer::apply_layer;
+
+    #[test]
+    fn a_userns_containers_upper_dir_is_written_with_its_own_ids() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: giving files other owners needs root");
+            return;
+        }
+        let ids = IdRange {
+            base: 3_000_000,
+            size: 65536,
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let upper = tmp.path().join("upper");
+        fs::create_dir_all(upper.join("home/app")).unwrap();
+        fs::write(upper.join("home/app/file"), b"f").unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            upper.join("home/gone"),
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::empty(),
+            0,
+        )
+        .unwrap();
+        for (path, uid, gid) in [
+            ("home", ids.base, ids.base),
+            ("home/app", ids.base + 1000, ids.base + 1000),
+            ("home/app/file", ids.base + 1000, ids.base + 2000),
+            // Host root's own file: no id of the container's (it sees nobody).
+            ("home/gone", 0, 0),
+        ] {
+            std::os::unix::fs::lchown(upper.join(path), Some(uid), Some(gid)).unwrap();
+        }
+        let owners = |ids: Option<IdRange>| -> Vec<String> {
+            let mut tar = Vec::new();
+            write_tar_shifted(&upper, Source::OverlayUpper, ids, &mut tar).unwrap();
+            tar::Archive::new(&tar[..])
+                .entries()
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    let h = e.header();
+                    format!(
+                        "{} {}:{}",
+                        e.path().unwrap().display(),
+                        h.uid().unwrap(),
+                        h.gid().unwrap()
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            owners(Some(ids)),
+            [
+                "home 0:0",
+                "home/app 1000:1000",
+                "home/app/file 1000:2000",
+                "home/.wh.gone 0:0"
+            ]
+        );
+        assert_eq!(owners(None)[1], "home/app 3001000:3001000");
+    }
 
     #[test]
     fn upper_dir_roundtrips_through_a_layer_tar() {
