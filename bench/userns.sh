@@ -9,6 +9,8 @@ bench_need hyperfine:hyperfine podman:podman busybox:busybox-static
 out=${OUT:-docs/BENCH-USERNS.md}
 runs=${RUNS:-30}
 work=$(mktemp -d /tmp/berth-bench-userns.XXXXXX)
+# --userns=auto: the containers' unprivileged root must be able to reach their files.
+chmod 755 "$work"
 run=$work/run
 mkdir -p "$run" && mount -t tmpfs tmpfs "$run"
 export BERTH_ROOT=$work/berth BERTH_RUNROOT=$run/berth

@@ -338,3 +338,17 @@ fn berths_config_file_makes_auto_the_default() {
     berth.ok(&["rm", "c0"]);
     assert!(run(&["info"]).contains("Pool: 3000000000:262144 (3 in use)"));
 }
+
+#[test]
+fn a_data_root_its_root_cannot_reach_is_named_with_the_fix() {
+    let Some(berth) = with_owned_image() else { return };
+    let dir = berth.dir.path();
+    let mode = fs::metadata(dir).expect("stat").permissions().mode();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).expect("chmod");
+    let out = berth.run(&["run", "--rm", "--userns=auto", "--network", "none", "owned", "true"]);
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode)).expect("chmod back");
+    assert_eq!(code(&out), 125);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("chmod o+x {}", dir.display())), "{stderr}");
+    berth.ok(&["run", "--rm", "--userns=auto", "--network", "none", "owned", "true"]);
+}

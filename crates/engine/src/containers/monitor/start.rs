@@ -220,6 +220,10 @@ impl Monitor<'_> {
         let Some(range) = self.container.config.host.id_range else {
             return Ok(None);
         };
+        let id = &self.container.row.id;
+        for dir in [self.engine.container_dir(id), self.engine.container_run_dir(id)] {
+            searchable_by_others(&dir)?;
+        }
         let network = self.container.config.host.network_mode != "none";
         let made = berth_runtime::userns::create(range, network)
             .map_err(|e| Error::Internal(format!("making the container's user namespace: {e}")))?;
@@ -275,6 +279,27 @@ impl Monitor<'_> {
         }
         Ok(merged)
     }
+}
+
+/// The runtime reaches the container's root and the files it binds in by path, as the container's
+/// unprivileged root: every directory above them must let others search it (as Docker's userns-remap
+/// needs of its data root).
+fn searchable_by_others(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for ancestor in dir.ancestors().skip(1) {
+        let Ok(meta) = fs::metadata(ancestor) else { continue };
+        if meta.permissions().mode() & 0o001 == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "--userns=auto: the container's files are under {}, which only its owner may enter (mode {:o}), so \
+                 the container's unprivileged root cannot reach them: let others search it (chmod o+x {}), or use \
+                 --userns=host",
+                ancestor.display(),
+                meta.permissions().mode() & 0o7777,
+                ancestor.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn uid(id: u32) -> rustix::fs::Uid {
