@@ -59,7 +59,8 @@ hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/bridge.md" --exp
   echo "Each runs busybox \`true\` with \`run --rm\`; $runs runs each after 3 warm-ups."
   echo "With --userns=auto, berth makes a user namespace over the container's range and the network"
   echo "namespace inside it, and mounts the image layers through idmapped clones (no copy, no chown);"
-  echo "Podman, as root, does the same with idmapped mounts where the kernel has them."
+  echo "Podman makes its own user namespace; how its storage gives the image's files the range (idmapped"
+  echo "mounts, or a chowned copy made once per range and kept) is its own, and the warm-up runs cover it."
   echo
   echo "Without a network:"
   echo
@@ -85,7 +86,7 @@ for label, host, auto in [
     ("podman, no network", "podman --userns=host --network none", "podman --userns=auto --network none"),
 ]:
     d, r = cost(host, auto)
-    print(f"| {label} | {median[host]:.1f} | {median[auto]:.1f} | +{d:.1f} ms ({r:.2f}x) |")
+    print(f"| {label} | {median[host]:.1f} | {median[auto]:.1f} | {d:+.1f} ms ({r:.2f}x) |")
 b = median["berth --userns=auto --network none"]
 p = median["podman --userns=auto --network none"]
 print()

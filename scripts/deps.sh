@@ -18,6 +18,7 @@ packages=(
   git               # build contexts from git repositories (and git daemon for their test)
   gcc libc6-dev     # the security tests' static attacker programs (libc.a), and the Rust toolchain's linker
   python3-websocket # websocket-client, which the Python SDK's attach over a websocket (ws=True) uses
+  uidmap            # newuidmap/newgidmap: rootless berth maps a user's subordinate ids with them
 )
 "$(dirname "$0")/install-packages.sh" "${packages[@]}"
 if ! command -v cargo >/dev/null; then
