@@ -327,6 +327,15 @@ pub fn cgroup_limits() -> std::result::Result<(), String> {
     }
 }
 
+/// What a rootless berth says when asked for a network of its own, which it cannot make yet.
+pub(crate) fn no_networks() -> Error {
+    Error::InvalidArgument(
+        "berth without root has no networks yet (bridges through slirp4netns or pasta are not done): use \
+         --network none, or --network host for the user's own network"
+            .into(),
+    )
+}
+
 /// Joins the pause process's user namespace, then its mount namespace.
 fn join(pid: i32) -> Result<()> {
     for (kind, ns) in [("user", LinkNameSpaceType::User), ("mnt", LinkNameSpaceType::Mount)] {

@@ -83,6 +83,9 @@ pub enum Error {
 
     #[error("{0}: helper thread panicked; this is a bug in berth")]
     ThreadPanicked(&'static str),
+
+    #[error("cannot {op}: {source}")]
+    Slirp { op: String, source: io::Error },
 }
 
 impl Error {
@@ -115,6 +118,7 @@ impl Error {
             | Error::NftOutput { .. }
             | Error::Lock { .. }
             | Error::ThreadPanicked(_) => ErrorKind::Internal,
+            Error::Slirp { .. } => ErrorKind::Unavailable,
         }
     }
 }

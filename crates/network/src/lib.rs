@@ -16,12 +16,15 @@
 
 mod error;
 pub mod firewall;
+pub mod host;
 pub mod link;
 mod netlink;
 pub mod netns;
 mod nft;
+pub mod slirp;
 
 pub use error::{Error, Result};
 pub use firewall::{reserve_port, Firewall, NetworkRules, PortForward, Proto};
+pub use host::{host_side, on_host_side, set_host_side};
 pub use link::VethConfig;
 pub use nft::RuleInfo;

@@ -368,16 +368,14 @@ pub fn set_sysctl(path: &str, value: &str) -> Result<()> {
             "give a relative path under /proc/sys without '..'",
         ));
     }
-    // /proc/sys/net/... resolves by the calling thread's namespace.
+    // /proc/sys/net/... resolves by the calling thread's namespace: opened on the host side.
     let full = Path::new("/proc/sys").join(rel);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .open(&full)
-        .map_err(|source| Error::Sysctl {
-            path: full.clone(),
-            value: value.into(),
-            source,
-        })?;
+    let opened = crate::host::on_host_side(|| Ok(OpenOptions::new().write(true).open(&full)))?;
+    let mut f = opened.map_err(|source| Error::Sysctl {
+        path: full.clone(),
+        value: value.into(),
+        source,
+    })?;
     f.write_all(value.as_bytes()).map_err(|source| Error::Sysctl {
         path: full.clone(),
         value: value.into(),

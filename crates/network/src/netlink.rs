@@ -45,7 +45,8 @@ impl Netlink {
             source,
             detail: None,
         };
-        let mut socket = Socket::new(NETLINK_ROUTE).map_err(fail)?;
+        // Opened on the host side: every request on it acts there, whatever thread sends it.
+        let mut socket = crate::host::on_host_side(|| Socket::new(NETLINK_ROUTE).map_err(fail))?;
         socket.bind_auto().map_err(fail)?;
         socket.connect(&SocketAddr::new(0, 0)).map_err(fail)?;
         // Both are best effort: older kernels lack them and requests work

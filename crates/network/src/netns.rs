@@ -145,7 +145,11 @@ fn helper<T: Send>(path: &Path, what: &'static str, f: impl FnOnce() -> Result<T
     std::thread::scope(|s| {
         let handle = std::thread::Builder::new()
             .name("berth-netns".into())
-            .spawn_scoped(s, f)
+            .spawn_scoped(s, || {
+                // This thread works in the namespace it was made for, never on the host side.
+                crate::host::pin_thread();
+                f()
+            })
             .map_err(|source| Error::Netns {
                 path: path.to_path_buf(),
                 op: "spawn a helper thread",

@@ -45,10 +45,12 @@ pub(crate) fn apply_raw(cmds: &[Value], op: &str) -> Result<std::result::Result<
     }
     let input = json!({ "nftables": cmds }).to_string();
     tracing::debug!(op, %input, "nft -j -f -");
-    let mut child = command(&["-j", "-f", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .map_err(|source| Error::NftMissing { source })?;
+    let mut child = crate::host::on_host_side(|| {
+        command(&["-j", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(|source| Error::NftMissing { source })
+    })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A write error means nft died early; its stderr says why.
         let _ = stdin.write_all(input.as_bytes());
@@ -81,9 +83,11 @@ pub(crate) fn nft_error(op: &str, stderr: String) -> Error {
 
 /// Lists a table with rule handles; `None` when the table does not exist.
 pub(crate) fn list_table(table: &str, op: &str) -> Result<Option<Vec<Value>>> {
-    let out = command(&["-j", "-a", "list", "table", "ip", table])
-        .output()
-        .map_err(|source| Error::NftMissing { source })?;
+    let out = crate::host::on_host_side(|| {
+        command(&["-j", "-a", "list", "table", "ip", table])
+            .output()
+            .map_err(|source| Error::NftMissing { source })
+    })?;
     if !out.status.success() {
         let stderr = clean_stderr(&out.stderr, &out.status);
         if stderr.contains("No such file or directory") {

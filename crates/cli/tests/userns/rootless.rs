@@ -414,3 +414,41 @@ fn nothing_of_the_users_outlives_its_berth() {
         "a mount of the user's is left in the host's namespace"
     );
 }
+
+#[test]
+fn builds_run_their_steps_and_networks_say_what_works() {
+    let Some(rootless) = Rootless::new() else { return };
+    rootless.import_busybox("busybox").expect("busybox");
+    let context = rootless.path("context");
+    fs::create_dir(&context).expect("mkdir");
+    fs::write(
+        context.join("Dockerfile"),
+        "FROM busybox\nRUN echo built > /built && chown 1001:1002 /built\nCOPY note /note\n",
+    )
+    .expect("Dockerfile");
+    fs::write(context.join("note"), "copied\n").expect("note");
+    rootless.give(&context);
+    rootless.ok(&["build", "-t", "built", context.to_str().expect("path")]);
+    let out = rootless.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "built",
+        "sh",
+        "-c",
+        "cat /built /note; stat -c %u:%g /built",
+    ]);
+    assert_eq!(out, "built\ncopied\n1001:1002\n");
+    // The user's own network works; a bridge is refused with what to use instead.
+    rootless.ok(&["run", "--rm", "--network", "host", "busybox", "true"]);
+    for args in [
+        &["run", "--rm", "busybox", "true"][..],
+        &["network", "create", "mine"][..],
+    ] {
+        let out = rootless.run(args);
+        assert_ne!(code(&out), 0, "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("use --network none"), "{args:?}: {stderr}");
+    }
+}

@@ -321,12 +321,18 @@ fn run_env(stage: &Stage, build_args: &[(String, String)], mount_env: &[String])
     env
 }
 
-/// The network of a RUN container: `RUN --network`, else `build --network`, else the default bridge.
+/// The network of a RUN container: `RUN --network`, else `build --network`, else the default bridge
+/// (for a rootless berth, which has no bridge yet, the user's own network).
 fn run_network(mode: Option<berth_build::NetworkMode>, build_network: Option<&str>) -> String {
     match mode {
         Some(berth_build::NetworkMode::None) => "none".to_string(),
         Some(berth_build::NetworkMode::Host) => "host".to_string(),
-        _ => build_network.map(str::to_string).unwrap_or_else(|| "default".into()),
+        _ => build_network
+            .map(str::to_string)
+            .unwrap_or_else(|| match crate::rootless::is_rootless() {
+                true => "host".into(),
+                false => "default".into(),
+            }),
     }
 }
 

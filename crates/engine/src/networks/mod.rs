@@ -89,6 +89,9 @@ pub struct Attached {
 
 impl Engine {
     pub(crate) fn host_lock(&self) -> Result<FileLock> {
+        if crate::rootless::is_rootless() {
+            return Err(crate::rootless::no_networks());
+        }
         Ok(FileLock::exclusive(Path::new(HOST_LOCK))?)
     }
 

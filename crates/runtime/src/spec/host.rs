@@ -31,6 +31,8 @@ pub(crate) struct Host {
     pub dev_dir: PathBuf,
     /// The highest group id this process's user namespace maps (rootless berth maps only its range).
     pub top_gid: u32,
+    /// This process is in a user namespace other than the host's (rootless berth).
+    pub in_user_namespace: bool,
 }
 
 impl Host {
@@ -77,6 +79,8 @@ impl Host {
             kernel: seccomp::running_kernel(),
             dev_dir: PathBuf::from("/dev"),
             top_gid: top_mapped_id(&std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default()),
+            in_user_namespace: std::fs::read_to_string("/proc/self/uid_map")
+                .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"]),
         }
     }
 }

@@ -153,7 +153,7 @@ pub(crate) fn build_with(run: &RunSpec, host: &Host) -> Result<Spec, Error> {
     let mut spec = Spec::default();
     spec.set_version(OCI_VERSION.to_string());
     spec.set_root(Some(root));
-    spec.set_mounts(Some(mounts(run)?));
+    spec.set_mounts(Some(mounts(run, host)?));
     spec.set_process(Some(process));
     spec.set_hostname((!run.hostname.is_empty()).then(|| run.hostname.clone()));
     spec.set_domainname(None);

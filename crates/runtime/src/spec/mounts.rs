@@ -7,7 +7,7 @@ use oci_spec::runtime::Mount;
 
 use crate::Error;
 
-use super::{invalid, BindMount, RunSpec};
+use super::{invalid, BindMount, Host, NetworkMode, RunSpec};
 
 fn mount(destination: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
     let mut m = Mount::default();
@@ -126,7 +126,7 @@ fn bind_options(b: &BindMount) -> Vec<String> {
 
 /// Docker's default mounts, replaced where the user mounts something at the same place, then the user's
 /// tmpfs and bind mounts (parents before children).
-pub(super) fn mounts(run: &RunSpec) -> Result<Vec<Mount>, Error> {
+pub(super) fn mounts(run: &RunSpec, host: &Host) -> Result<Vec<Mount>, Error> {
     let shm = match run.shm_size {
         None | Some(0) => "size=65536k".to_string(),
         Some(bytes) => format!("size={bytes}"),
@@ -145,7 +145,12 @@ pub(super) fn mounts(run: &RunSpec) -> Result<Vec<Mount>, Error> {
             "devpts",
             &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
         ),
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+        // sysfs can only be mounted by a user namespace that owns the network namespace: rootless berth
+        // with the host's network binds the host's /sys instead, as rootless Docker and Podman do.
+        match (&run.network, host.in_user_namespace) {
+            (NetworkMode::Host, true) => mount("/sys", "bind", "/sys", &["rbind", "nosuid", "noexec", "nodev", "ro"]),
+            _ => mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+        },
         mount(
             "/sys/fs/cgroup",
             "cgroup",

@@ -26,6 +26,7 @@ fn fake_host() -> Host {
         kernel: (6, 18, 0),
         dev_dir: PathBuf::from("/dev"),
         top_gid: u32::MAX - 1,
+        in_user_namespace: false,
     }
 }
 
