@@ -19,6 +19,7 @@ packages=(
   gcc libc6-dev     # the security tests' static attacker programs (libc.a), and the Rust toolchain's linker
   python3-websocket # websocket-client, which the Python SDK's attach over a websocket (ws=True) uses
   uidmap            # newuidmap/newgidmap: rootless berth maps a user's subordinate ids with them
+  slirp4netns       # rootless berth's networks reach out (and -p reaches in) through it
 )
 "$(dirname "$0")/install-packages.sh" "${packages[@]}"
 if ! command -v cargo >/dev/null; then

@@ -61,8 +61,9 @@ pub(crate) fn ensure_server(engine: &Engine, network_id: &str) -> Result<()> {
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
+    // On the host side of the networks, where its network's gateway address is.
+    let mut child = berth_network::on_host_side(|| Ok(cmd.spawn()))
+        .map_err(|e| Error::Network(e.to_string()))?
         .map_err(|e| Error::Network(format!("starting the DNS server: {e}")))?;
     // The server reports back by taking the lock; give it a moment so the container's first query finds it.
     let deadline = Instant::now() + Duration::from_secs(2);

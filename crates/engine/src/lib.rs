@@ -90,6 +90,7 @@ impl Engine {
     pub fn open(options: Options) -> Result<Engine> {
         let store = Store::open(&options.root)?;
         let layout = layout::Layout::new(&options.root, &options.runroot);
+        rootless::place_host_side();
         Ok(Engine { store, options, layout })
     }
 
@@ -98,6 +99,7 @@ impl Engine {
     pub fn open_as_is(options: Options) -> Result<Engine> {
         let store = Store::open_as_is(&options.root)?;
         let layout = layout::Layout::new(&options.root, &options.runroot);
+        rootless::place_host_side();
         Ok(Engine { store, options, layout })
     }
 

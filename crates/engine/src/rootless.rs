@@ -169,6 +169,8 @@ fn start_pause(runroot: &Path) -> Result<i32> {
     let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
     let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| internal("pipe", e.into()));
     let ((ready_r, ready_w), (go_r, go_w)) = (pipe()?, pipe()?);
+    // The pause process holds the write end for its life: slirp4netns, given the read end, ends with it.
+    let (exit_r, exit_w) = pipe()?;
     let exe = std::env::current_exe().map_err(|e| internal("finding berth's own executable", e))?;
     let exe = std::ffi::CString::new(exe.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::InvalidArgument("berth's path holds a NUL byte".into()))?;
@@ -182,10 +184,10 @@ fn start_pause(runroot: &Path) -> Result<i32> {
         // SAFETY: the forked child; pause_child never returns.
         #[allow(unsafe_code)]
         unsafe {
-            pause_child(&exe, ready_w.as_fd(), go_r.as_fd())
+            pause_child(&exe, ready_w.as_fd(), go_r.as_fd(), exit_w.as_fd())
         }
     }
-    drop((ready_w, go_r));
+    drop((ready_w, go_r, exit_w));
     let started = (|| {
         let mut errno = [0u8; 4];
         fs::File::from(ready_r)
@@ -220,6 +222,11 @@ fn start_pause(runroot: &Path) -> Result<i32> {
     let start = crate::containers::monitor::process_start(i64::from(child))
         .ok_or_else(|| Error::Internal("berth's pause process ended at its start".into()))?;
     berth_store::write_file_atomic(&pid_file(runroot), format!("{child} {start}\n").as_bytes())?;
+    // The way out for the user's networks; without it (no slirp4netns, or /dev/net/tun closed to users)
+    // containers still run with --network none or host, and the first one asking for a network is told why.
+    if let Err(e) = berth_network::slirp::Slirp::start(child, &runroot.join("slirp.sock"), Some(exit_r)) {
+        tracing::debug!(error = %e, "no slirp4netns for the user's networks yet");
+    }
     Ok(child)
 }
 
@@ -257,13 +264,21 @@ fn map_ids(tool: &str, pid: i32, own: u32, sub: IdRange) -> Result<()> {
 /// rootless-pause`, with no fd of the caller's (a test that waits for berth's output must not wait
 /// for it).
 #[allow(unsafe_code)]
-unsafe fn pause_child(exe: &std::ffi::CStr, ready: std::os::fd::BorrowedFd<'_>, go: std::os::fd::BorrowedFd<'_>) -> ! {
+unsafe fn pause_child(
+    exe: &std::ffi::CStr,
+    ready: std::os::fd::BorrowedFd<'_>,
+    go: std::os::fd::BorrowedFd<'_>,
+    exit: std::os::fd::BorrowedFd<'_>,
+) -> ! {
     use std::os::fd::AsRawFd;
     // SAFETY: raw syscalls on fds this process holds and buffers on its stack; execv's arguments are
     // NUL-terminated strings that live until it returns (it only returns on failure).
     unsafe {
         libc::setsid();
-        let errno = match libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWCGROUP) {
+        // The network namespace is where this user's bridges, veths and firewall live (see
+        // berth_network::host); berth's own processes stay on the host's network.
+        let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWCGROUP | libc::CLONE_NEWNET;
+        let errno = match libc::unshare(flags) {
             0 => 0,
             _ => *libc::__errno_location(),
         };
@@ -287,15 +302,25 @@ unsafe fn pause_child(exe: &std::ffi::CStr, ready: std::os::fd::BorrowedFd<'_>, 
         for fd in 0..3 {
             libc::dup2(null, fd);
         }
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+        // fd 3: the write end slirp4netns's --exit-fd watches.
+        libc::dup2(exit.as_raw_fd(), 3);
+        libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
         let argv = [exe.as_ptr(), c"rootless-pause".as_ptr(), std::ptr::null()];
         libc::execv(exe.as_ptr(), argv.as_ptr());
         libc::_exit(127)
     }
 }
 
-/// `berth rootless-pause`: holds the namespaces it runs in until killed.
+/// `berth rootless-pause`: holds the namespaces it runs in until killed (its starter's blocked
+/// signals, which exec keeps, are unblocked first, so a plain kill ends it).
 pub fn pause() -> ! {
+    // SAFETY: sigprocmask with an emptied set on the stack and no old set; touches nothing else.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
     loop {
         // SAFETY: pause(2) only waits for a signal.
         #[allow(unsafe_code)]
@@ -327,13 +352,42 @@ pub fn cgroup_limits() -> std::result::Result<(), String> {
     }
 }
 
-/// What a rootless berth says when asked for a network of its own, which it cannot make yet.
-pub(crate) fn no_networks() -> Error {
-    Error::InvalidArgument(
-        "berth without root has no networks yet (bridges through slirp4netns or pasta are not done): use \
-         --network none, or --network host for the user's own network"
-            .into(),
-    )
+/// The pause process this berth joined, when it runs without root.
+fn pause_pid() -> Option<i32> {
+    std::env::var(PAUSE_ENV).ok()?.parse().ok()
+}
+
+/// A rootless berth keeps the host side of its networks in the pause process's network namespace:
+/// tells the network code so, once per process (see `berth_network::host`).
+pub(crate) fn place_host_side() {
+    if let Some(pid) = pause_pid() {
+        berth_network::set_host_side(PathBuf::from(format!("/proc/{pid}/ns/net")));
+    }
+}
+
+/// The slirp4netns that carries the user's network namespace to the outside and forwards published
+/// ports into it, started if it is not running (after a reboot, or a new pause process).
+pub(crate) fn slirp(runroot: &Path) -> Result<berth_network::slirp::Slirp> {
+    let api = runroot.join("slirp.sock");
+    let slirp = berth_network::slirp::Slirp::at(&api);
+    if slirp.alive() {
+        return Ok(slirp);
+    }
+    let _lock = FileLock::exclusive(&runroot.join("rootless.lock"))?;
+    if slirp.alive() {
+        return Ok(slirp);
+    }
+    let pid = pause_pid().ok_or_else(|| Error::Internal("rootless networking outside the user's namespaces".into()))?;
+    berth_network::slirp::Slirp::start(pid, &api, None).map_err(crate::networks::net_error)
+}
+
+/// The host-wide lock file of network changes: `/run/berth-network.lock` for root; a rootless berth's
+/// networks are its own, so its lock is under its run root.
+pub(crate) fn network_lock(runroot: &Path, root_lock: &str) -> PathBuf {
+    match is_rootless() {
+        true => runroot.join("network.lock"),
+        false => PathBuf::from(root_lock),
+    }
 }
 
 /// Joins the pause process's user namespace, then its mount namespace.

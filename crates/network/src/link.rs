@@ -555,30 +555,42 @@ fn route_oif(r: &RouteMessage) -> Option<u32> {
 }
 
 /// Sets an interface's alias (`ip link set NAME alias TEXT`): berth writes its owner tag there, so that
-/// its bridges can be found when their record is gone.
+/// its bridges can be found when their record is gone. Over netlink, on the host side (sysfs shows the
+/// namespace that mounted it, which a rootless berth's host side is not).
 pub fn set_alias(name: &str, alias: &str) -> Result<()> {
     check_ifname("interface name", name)?;
-    let path = Path::new("/sys/class/net").join(name).join("ifalias");
-    std::fs::write(&path, alias).map_err(|source| Error::Sysctl {
-        path,
-        value: alias.into(),
-        source,
-    })
+    let mut nl = Netlink::open()?;
+    let mut msg = LinkMessage::default();
+    msg.header.index = index_of(&mut nl, name)?;
+    msg.attributes.push(LinkAttribute::IfAlias(alias.to_string()));
+    nl.request(
+        RouteNetlinkMessage::NewLink(msg),
+        0,
+        &format!("set the alias of {name}"),
+    )
 }
 
-/// (name, alias) of every interface of this namespace whose alias starts with `prefix`.
+/// (name, alias) of every interface on the host side whose alias starts with `prefix`.
 pub fn links_with_alias(prefix: &str) -> Vec<(String, String)> {
-    let Ok(entries) = std::fs::read_dir("/sys/class/net") else {
+    let Ok(mut nl) = Netlink::open() else {
         return Vec::new();
     };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let alias = std::fs::read_to_string(entry.path().join("ifalias")).ok()?;
-            let alias = alias.trim_end();
+    let Ok(links) = nl.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()), "list interfaces") else {
+        return Vec::new();
+    };
+    links
+        .into_iter()
+        .filter_map(|msg| {
+            let RouteNetlinkMessage::NewLink(link) = &msg else {
+                return None;
+            };
+            let alias = link.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfAlias(alias) => Some(alias.clone()),
+                _ => None,
+            })?;
             alias
                 .starts_with(prefix)
-                .then(|| Some((entry.file_name().into_string().ok()?, alias.to_string())))?
+                .then(|| Some((link_name(msg.clone())?, alias)))?
         })
         .collect()
 }

@@ -31,26 +31,38 @@ impl Slirp {
     /// Starts slirp4netns for the network namespace of process `pid` (a tap device `tap0` there,
     /// configured with 10.0.2.100/24, a default route and an MTU of 65520), detached from the caller
     /// (its own session, no fd of the caller's), with its API socket at `api`; waits until it answers.
-    /// It ends with the namespace's last process.
-    pub fn start(pid: i32, api: &Path) -> Result<Slirp> {
+    /// With `exit`, the read end of a pipe, it ends when every write end is closed.
+    pub fn start(pid: i32, api: &Path, exit: Option<std::os::fd::OwnedFd>) -> Result<Slirp> {
         let _ = std::fs::remove_file(api);
         let mut command = Command::new("slirp4netns");
         command
             .args(["--configure", "--mtu=65520", "--disable-host-loopback", "--api-socket"])
-            .arg(api)
+            .arg(api);
+        if exit.is_some() {
+            command.args(["--exit-fd", "3"]);
+        }
+        let exit_fd = exit.as_ref().map(|fd| std::os::fd::AsRawFd::as_raw_fd(fd));
+        command
             .args([pid.to_string().as_str(), "tap0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // SAFETY: setsid(2) in the forked child before exec is async-signal-safe and touches no memory.
+        // SAFETY: setsid(2) and dup2(2) in the forked child before exec are async-signal-safe and touch no
+        // memory; `exit`'s fd stays open in the parent until the spawn returns.
         #[allow(unsafe_code)]
         unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
                 libc::setsid();
+                // dup2 clears close-on-exec on the copy: slirp4netns watches fd 3.
+                if let Some(fd) = exit_fd {
+                    libc::dup2(fd, 3);
+                }
                 Ok(())
             });
         }
-        let mut child = command.spawn().map_err(|source| Error::Slirp {
+        let spawned = command.spawn();
+        drop(exit);
+        let mut child = spawned.map_err(|source| Error::Slirp {
             op: "start slirp4netns (install Debian's slirp4netns package)".into(),
             source,
         })?;
@@ -108,7 +120,7 @@ impl Slirp {
                 proto,
             });
         }
-        reply["return"]["id"].as_u64().ok_or_else(|| Error::Slirp {
+        answer(&reply)["id"].as_u64().ok_or_else(|| Error::Slirp {
             op: "add a port forward".into(),
             source: std::io::Error::other(format!("unexpected answer {reply}")),
         })
@@ -123,7 +135,7 @@ impl Slirp {
     /// Removes every forward of host port `host_port` (whatever its address); none is fine.
     pub fn remove_port(&self, proto: Proto, host_port: u16) -> Result<()> {
         let listed = self.request(r#"{"execute": "list_hostfwd"}"#)?;
-        let entries = listed["return"]["entries"].as_array().cloned().unwrap_or_default();
+        let entries = answer(&listed)["entries"].as_array().cloned().unwrap_or_default();
         for entry in entries {
             let same = entry["proto"].as_str() == Some(&proto.to_string())
                 && entry["host_port"].as_u64() == Some(u64::from(host_port));
@@ -148,4 +160,10 @@ impl Slirp {
         BufReader::new(stream).read_line(&mut line).map_err(fail)?;
         serde_json::from_str(&line).map_err(|e| fail(std::io::Error::other(format!("{e}: {line:?}"))))
     }
+}
+
+/// What an answer holds: slirp4netns 1.2 puts it under "return" for some requests and at the top for
+/// others (list_hostfwd).
+fn answer(reply: &serde_json::Value) -> &serde_json::Value {
+    reply.get("return").unwrap_or(reply)
 }

@@ -16,8 +16,14 @@ const SUBIDS: &str = "1600000000-1600065535";
 /// The test user's uid and gid, made (with its subordinate ids) the first time; one user for every
 /// test, made under a lock since useradd refuses to run twice at once.
 fn test_user() -> Option<(u32, u32)> {
-    if !crate::common::need("useradd") || !crate::common::need("newuidmap") {
+    if !crate::common::need("useradd") || !crate::common::need("newuidmap") || !crate::common::need("slirp4netns") {
         return None;
+    }
+    // Rootless networks need /dev/net/tun usable by users: mode 0666, as Debian and most distributions
+    // ship it (this test machine's is 0600).
+    let tun = Path::new("/dev/net/tun");
+    if fs::metadata(tun).is_ok_and(|m| m.permissions().mode() & 0o006 != 0o006) {
+        fs::set_permissions(tun, fs::Permissions::from_mode(0o666)).expect("chmod /dev/net/tun");
     }
     let lock = fs::File::create("/tmp/berth-rootless-test-user.lock").expect("lock file");
     // SAFETY: flock on an fd this function owns; released when the file closes.
@@ -416,7 +422,7 @@ fn nothing_of_the_users_outlives_its_berth() {
 }
 
 #[test]
-fn builds_run_their_steps_and_networks_say_what_works() {
+fn builds_run_their_steps_on_the_users_network() {
     let Some(rootless) = Rootless::new() else { return };
     rootless.import_busybox("busybox").expect("busybox");
     let context = rootless.path("context");
@@ -440,15 +446,89 @@ fn builds_run_their_steps_and_networks_say_what_works() {
         "cat /built /note; stat -c %u:%g /built",
     ]);
     assert_eq!(out, "built\ncopied\n1001:1002\n");
-    // The user's own network works; a bridge is refused with what to use instead.
+    // The user's own network works too.
     rootless.ok(&["run", "--rm", "--network", "host", "busybox", "true"]);
-    for args in [
-        &["run", "--rm", "busybox", "true"][..],
-        &["network", "create", "mine"][..],
-    ] {
-        let out = rootless.run(args);
-        assert_ne!(code(&out), 0, "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("use --network none"), "{args:?}: {stderr}");
+}
+
+/// Reads what a TCP server at 127.0.0.1:`port` says first, retrying while it starts.
+fn first_words(port: &str) -> String {
+    let mut answer = String::new();
+    for _ in 0..50 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(format!("127.0.0.1:{port}")) {
+            use std::io::Read;
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+            let _ = stream.read_to_string(&mut answer);
+            if !answer.is_empty() {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    answer
+}
+
+#[test]
+fn published_ports_and_names_work_on_the_users_networks() {
+    let Some(rootless) = Rootless::new() else { return };
+    rootless.import_busybox("busybox").expect("busybox");
+    rootless.ok(&["network", "create", "mine"]);
+    let serve = "while true; do echo \"served by $(hostname)\" | nc -l -p 80; done";
+    let web = rootless
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "mine",
+            "-p",
+            "127.0.0.1::80",
+            "busybox",
+            "sh",
+            "-c",
+            serve,
+        ])
+        .trim()
+        .to_string();
+    let port = rootless.ok(&["port", &web, "80"]);
+    let port = port.trim().rsplit(':').next().expect("a port").to_string();
+    // Reached from the host, through slirp4netns's forward into the user's network namespace.
+    assert_eq!(first_words(&port).trim(), format!("served by {}", &web[..12]));
+    // Reached by name from another container on the same network (the network's DNS server).
+    let out = rootless.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "mine",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do nc web 80 </dev/null && exit 0; sleep 0.2; done; exit 1",
+    ]);
+    assert_eq!(out.trim(), format!("served by {}", &web[..12]));
+    // The default bridge works as well.
+    rootless.ok(&["run", "--rm", "busybox", "true"]);
+    // Gone with the container: the port is free again and no forward is left.
+    rootless.ok(&["rm", "-f", "web"]);
+    assert!(
+        std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err(),
+        "the port still answers"
+    );
+    rootless.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--network",
+        "mine",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        serve,
+    ]);
+    assert!(first_words(&port).starts_with("served by"));
+    rootless.ok(&["rm", "-f", "again"]);
+    rootless.ok(&["network", "rm", "mine"]);
 }

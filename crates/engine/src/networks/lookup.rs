@@ -76,9 +76,6 @@ impl Engine {
         if matches!(mode, "host" | "none") || mode.starts_with("container:") {
             return Ok(None);
         }
-        if crate::rootless::is_rootless() {
-            return Err(crate::rootless::no_networks());
-        }
         if mode == DEFAULT_NETWORK || mode == "default" {
             return self.default_network().map(Some);
         }

@@ -89,14 +89,15 @@ pub struct Attached {
 
 impl Engine {
     pub(crate) fn host_lock(&self) -> Result<FileLock> {
-        if crate::rootless::is_rootless() {
-            return Err(crate::rootless::no_networks());
-        }
-        Ok(FileLock::exclusive(Path::new(HOST_LOCK))?)
+        Ok(FileLock::exclusive(&crate::rootless::network_lock(
+            self.runroot(),
+            HOST_LOCK,
+        ))?)
     }
 
     pub(crate) fn firewall(&self) -> Result<Firewall> {
-        Firewall::new(TABLE, HOST_LOCK.replace(".lock", ".nft.lock")).map_err(net_error)
+        let lock = crate::rootless::network_lock(self.runroot(), HOST_LOCK);
+        Firewall::new(TABLE, lock.with_extension("nft.lock")).map_err(net_error)
     }
 
     /// The default network's bridge: `berth0` for the default data root; other roots (tests, second

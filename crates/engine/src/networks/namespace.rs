@@ -46,6 +46,12 @@ impl Engine {
     fn attach_inner(&self, c: &crate::containers::Container, path: &Path) -> Result<Attached> {
         let id = c.id();
         let endpoints = rows::endpoints_of_container(&*self.store().db()?, id)?;
+        let rootless = crate::rootless::is_rootless();
+        // A rootless berth's networks reach out through slirp4netns, which also forwards its ports.
+        let slirp = match rootless && !endpoints.is_empty() {
+            true => Some(crate::rootless::slirp(self.runroot())?),
+            false => None,
+        };
         let mut first_ip = None;
         for (n, endpoint) in endpoints.iter().enumerate() {
             let Some(network) = rows::get(&*self.store().db()?, &endpoint.network_id)? else {
@@ -106,15 +112,26 @@ impl Engine {
                         .map_err(|_| Error::InvalidArgument(format!("bad host address {}", b.host_ip)))?,
                 )
             };
-            let (fd, port) = berth_network::reserve_port(host_ip, b.host_port, proto).map_err(|e| {
+            let conflict = |e: berth_network::Error| {
                 Error::Conflict(format!(
                     "driver failed programming external connectivity on endpoint {}: {e}",
                     c.row.name
                 ))
-            })?;
-            attached.held_ports.push(fd);
+            };
+            // Rootless: slirp4netns binds the host port below (a reservation only finds a free one for
+            // `-p 0`), and the forward arrives at the user's namespace addressed to it, not to the host
+            // address.
+            let port = match (&slirp, b.host_port) {
+                (Some(_), 0) => berth_network::reserve_port(host_ip, 0, proto).map_err(conflict)?.1,
+                (Some(_), port) => port,
+                (None, port) => {
+                    let (fd, port) = berth_network::reserve_port(host_ip, port, proto).map_err(conflict)?;
+                    attached.held_ports.push(fd);
+                    port
+                }
+            };
             forwards.push(PortForward {
-                host_ip,
+                host_ip: host_ip.filter(|_| slirp.is_none()),
                 host_port: port,
                 proto,
                 container_ip,
@@ -140,13 +157,46 @@ impl Engine {
         self.firewall()?
             .publish_all(&self.port_owner(id)?, &forwards)
             .map_err(net_error)?;
+        if let Some(slirp) = &slirp {
+            for (f, b) in forwards.iter().zip(&bound) {
+                let host_ip = b.host_ip.parse().ok().filter(|ip: &Ipv4Addr| !ip.is_unspecified());
+                slirp.add(f.proto, host_ip, f.host_port).map_err(|e| {
+                    Error::Conflict(format!(
+                        "driver failed programming external connectivity on endpoint {}: {e}",
+                        c.row.name
+                    ))
+                })?;
+                tracing::debug!(port = f.host_port, "forwarded by slirp4netns");
+            }
+        }
         Ok(attached)
+    }
+
+    /// Rootless: has slirp4netns stop listening on the host ports `ports` (a ports.json) records.
+    fn unforward(&self, ports: &Path) {
+        let bound: Vec<BoundPort> = fs::read(ports)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        if bound.is_empty() {
+            return;
+        }
+        let slirp = berth_network::slirp::Slirp::at(&self.runroot().join("slirp.sock"));
+        for b in bound {
+            let proto = if b.proto == "udp" { Proto::Udp } else { Proto::Tcp };
+            if let Err(e) = slirp.remove_port(proto, b.host_port) {
+                tracing::warn!(error = %e, port = b.host_port, "removing a port forward");
+            }
+        }
     }
 
     /// Undoes [`Engine::attach_container`]: every step is tried, and what is already gone is fine.
     pub(crate) fn disconnect_namespace(&self, id: &str) {
         let ports = self.ports_file(id);
         if ports.exists() {
+            if crate::rootless::is_rootless() {
+                self.unforward(&ports);
+            }
             let owner = self.port_owner(id);
             if let (Ok(fw), Ok(owner)) = (self.firewall(), owner) {
                 if let Err(e) = fw.unpublish(&owner) {
