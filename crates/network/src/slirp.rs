@@ -41,7 +41,7 @@ impl Slirp {
         if exit.is_some() {
             command.args(["--exit-fd", "3"]);
         }
-        let exit_fd = exit.as_ref().map(|fd| std::os::fd::AsRawFd::as_raw_fd(fd));
+        let exit_fd = exit.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
         command
             .args([pid.to_string().as_str(), "tap0"])
             .stdin(Stdio::null())
