@@ -360,6 +360,7 @@ pub fn info(options: &Options, args: InfoArgs) -> anyhow::Result<()> {
     }
     let userns = &info.user_namespaces;
     outln!(" Rootless: {}", info.rootless)?;
+    outln!(" Id Map: {}", info.id_map)?;
     outln!(" User Namespaces:")?;
     outln!("  Default: {}", userns.default)?;
     outln!("  Pool: {} ({} in use)", userns.pool, userns.ranges_in_use)?;

@@ -239,6 +239,19 @@ fn a_user_runs_containers_in_its_own_id_range() {
         .find(|p| p.exists())
         .expect("the layer's directory");
     assert_eq!(fs::metadata(layer_dir).expect("stat").uid(), 1600000000 + 1000);
+    // info says so; --userns=auto is root's.
+    let info = rootless.ok(&["info", "--format", "{{.Rootless}} {{.IdMap}} {{json .SecurityOptions}}"]);
+    assert_eq!(
+        info.trim(),
+        format!(
+            r#"true 0 {} 1; 1 1600000000 65536 ["name=seccomp,profile=builtin","name=rootless"]"#,
+            rootless.uid
+        )
+    );
+    assert!(rootless.ok(&["info"]).contains("Cgroup Limits: "));
+    let out = rootless.run(&["run", "--rm", "--userns=auto", "busybox", "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--userns=auto needs root"));
 }
 
 #[test]
@@ -326,6 +339,22 @@ fn images_and_volumes_work_without_root() {
     ]);
     assert_eq!(out, "kept\n1001:1002\n");
     rootless.ok(&["volume", "rm", "data"]);
+    // cp both ways, owners kept with -a.
+    let id = rootless
+        .ok(&["create", "--network", "none", &name, "sleep", "100"])
+        .trim()
+        .to_string();
+    let file = rootless.path("to-copy");
+    fs::write(&file, "copied in\n").expect("write");
+    rootless.give(&file);
+    rootless.ok(&["cp", file.to_str().expect("path"), &format!("{id}:/copied")]);
+    rootless.ok(&["start", &id]);
+    let out = rootless.ok(&["exec", &id, "sh", "-c", "cat /copied; stat -c %u /copied"]);
+    assert_eq!(out, "copied in\n0\n");
+    let back = rootless.path("back");
+    rootless.ok(&["cp", &format!("{id}:/copied"), back.to_str().expect("path")]);
+    assert_eq!(fs::read_to_string(&back).expect("copied out"), "copied in\n");
+    rootless.ok(&["rm", "-f", &id]);
 }
 
 #[test]

@@ -375,6 +375,13 @@ impl Engine {
 /// What a container in a user namespace of its own cannot share with the host (as Docker refuses it with
 /// user namespaces on): the kernel would not let its root into what the host's root owns.
 fn check_userns_conflicts(config: &ContainerConfig) -> Result<()> {
+    if crate::rootless::is_rootless() {
+        return Err(Error::InvalidArgument(
+            "--userns=auto needs root: without root, every container already runs in your own user namespace \
+             (its root is you, its other ids your subordinate range)"
+                .into(),
+        ));
+    }
     if config.host.privileged {
         return Err(Error::InvalidArgument(
             "privileged mode is incompatible with user namespaces. You must run the container in the host \

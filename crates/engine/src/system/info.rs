@@ -78,6 +78,10 @@ pub struct SystemInfo {
     /// without root.
     #[serde(rename = "Rootless")]
     pub rootless: bool,
+    /// This berth's own id map (/proc/self/uid_map, lines joined with "; "): a rootless berth's root is
+    /// the user, its other ids the user's subordinate range.
+    #[serde(rename = "IdMap")]
+    pub id_map: String,
     #[serde(rename = "UserNamespaces")]
     pub user_namespaces: UserNamespacesInfo,
     /// How containers reach networks: "bridge" (veths on berth's bridges, nftables NAT).
@@ -199,6 +203,7 @@ impl SystemInfo {
             security_options: vec!["name=seccomp,profile=builtin".into()],
             warnings: None,
             rootless: false,
+            id_map: String::new(),
             user_namespaces: UserNamespacesInfo::default(),
             network_backend: "bridge".into(),
             cgroup_limits: "enforced".into(),
@@ -213,6 +218,20 @@ impl Engine {
         let (total, running, paused, _, _) = self.container_usage()?;
         let counts = Counts { total, running, paused };
         let mut info = SystemInfo::new(counts, images, self.root(), Host::probe());
+        info.rootless = crate::rootless::is_rootless();
+        info.id_map = std::fs::read_to_string("/proc/self/uid_map")
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if info.rootless {
+            info.security_options.push("name=rootless".into());
+            info.network_backend = "bridge, in the user's network namespace, out through slirp4netns".into();
+        }
+        if let Err(why) = crate::rootless::cgroup_limits() {
+            info.cgroup_limits = format!("not enforced: {why}");
+        }
         let default = crate::userns::UsernsMode::parse("")?;
         if default != crate::userns::UsernsMode::Host {
             info.security_options.push("name=userns".into());
