@@ -205,6 +205,11 @@ fn start_pause(runroot: &Path) -> Result<i32> {
         for (tool, own, sub) in [("newuidmap", uid, ids.uid), ("newgidmap", gid, ids.gid)] {
             map_ids(tool, child, own, sub)?;
         }
+        // Recorded before it may go on: killed before the go, it exits (its read sees the end of the pipe)
+        // and the record names a dead process; killed after, the record names it. Never an unrecorded one.
+        let start = crate::containers::monitor::process_start(i64::from(child))
+            .ok_or_else(|| Error::Internal("berth's pause process ended at its start".into()))?;
+        berth_store::write_file_atomic(&pid_file(runroot), format!("{child} {start}\n").as_bytes())?;
         fs::File::from(go_w)
             .write_all(b"g")
             .map_err(|e| internal("starting the pause process", e))?;
@@ -219,9 +224,6 @@ fn start_pause(runroot: &Path) -> Result<i32> {
         }
         return Err(e);
     }
-    let start = crate::containers::monitor::process_start(i64::from(child))
-        .ok_or_else(|| Error::Internal("berth's pause process ended at its start".into()))?;
-    berth_store::write_file_atomic(&pid_file(runroot), format!("{child} {start}\n").as_bytes())?;
     // The way out for the user's networks; without it (no slirp4netns, or /dev/net/tun closed to users)
     // containers still run with --network none or host, and the first one asking for a network is told why.
     if let Err(e) = berth_network::slirp::Slirp::start(child, &runroot.join("slirp.sock"), Some(exit_r)) {
@@ -274,6 +276,14 @@ unsafe fn pause_child(
     // SAFETY: raw syscalls on fds this process holds and buffers on its stack; execv's arguments are
     // NUL-terminated strings that live until it returns (it only returns on failure).
     unsafe {
+        // Only its three pipe ends, at fixed numbers: a copy of the parent's ends (the pipes would never
+        // end) or of its rootless.lock (the next command would wait for ever) must not live on here.
+        let moved = [ready, go, exit].map(|fd| libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD, 1000));
+        let (exit, ready, go) = (3, 4, 5);
+        libc::dup2(moved[2], exit);
+        libc::dup2(moved[0], ready);
+        libc::dup2(moved[1], go);
+        libc::syscall(libc::SYS_close_range, 6u32, u32::MAX, 0u32);
         libc::setsid();
         // The network namespace is where this user's bridges, veths and firewall live (see
         // berth_network::host); berth's own processes stay on the host's network.
@@ -283,9 +293,9 @@ unsafe fn pause_child(
             _ => *libc::__errno_location(),
         };
         let bytes = errno.to_ne_bytes();
-        libc::write(ready.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+        libc::write(ready, bytes.as_ptr().cast(), bytes.len());
         let mut byte = 0u8;
-        if errno != 0 || libc::read(go.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) != 1 {
+        if errno != 0 || libc::read(go, (&mut byte as *mut u8).cast(), 1) != 1 {
             libc::_exit(1);
         }
         // This user's own cgroup2 view, rooted at its cgroup: where the host delegates cgroups to the
@@ -302,8 +312,7 @@ unsafe fn pause_child(
         for fd in 0..3 {
             libc::dup2(null, fd);
         }
-        // fd 3: the write end slirp4netns's --exit-fd watches.
-        libc::dup2(exit.as_raw_fd(), 3);
+        // fd 3 stays: the write end slirp4netns's --exit-fd watches.
         libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
         let argv = [exe.as_ptr(), c"rootless-pause".as_ptr(), std::ptr::null()];
         libc::execv(exe.as_ptr(), argv.as_ptr());

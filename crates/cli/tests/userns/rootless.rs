@@ -561,3 +561,61 @@ fn published_ports_and_names_work_on_the_users_networks() {
     rootless.ok(&["rm", "-f", "again"]);
     rootless.ok(&["network", "rm", "mine"]);
 }
+
+/// The pause processes of this test's user namespace (one at most is right).
+fn pauses(rootless: &Rootless) -> Vec<i32> {
+    processes_of(rootless)
+        .into_iter()
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains("rootless-pause"))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_pause_process_or_first_command_leaves_berth_usable() {
+    let Some(rootless) = Rootless::new() else { return };
+    rootless.import_busybox("busybox").expect("busybox");
+    // The pause process killed under a running container: the next commands start another, the
+    // container can still be removed, and new ones run, with their network.
+    let id = rootless
+        .ok(&["run", "-d", "busybox", "sleep", "100"])
+        .trim()
+        .to_string();
+    let first = pauses(&rootless);
+    assert_eq!(first.len(), 1, "{first:?}");
+    // SAFETY: kill(2) with a pid and a signal number has no memory effects.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(first[0], libc::SIGKILL)
+    };
+    rootless.ok(&["ps", "-a"]);
+    rootless.ok(&["rm", "-f", &id]);
+    assert_eq!(rootless.ok(&["run", "--rm", "busybox", "echo", "again"]), "again\n");
+    assert_eq!(pauses(&rootless).len(), 1);
+    // The first command of a fresh run root killed at random moments, as it makes the namespaces: the
+    // next command finds one pause process, or makes it, and works.
+    for round in 0..6u64 {
+        for pid in pauses(&rootless) {
+            // SAFETY: as above.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::kill(pid, libc::SIGKILL)
+            };
+        }
+        let _ = fs::remove_file(rootless.path("xdg-run/berth/pause.pid"));
+        let mut child = rootless.cmd(&["images"]).spawn().expect("berth");
+        std::thread::sleep(std::time::Duration::from_millis(round * 7));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(rootless.ok(&["images"]).contains("busybox"), "round {round}");
+        let alive = pauses(&rootless);
+        assert_eq!(alive.len(), 1, "round {round}: {alive:?}");
+        assert_eq!(
+            rootless.ok(&["run", "--rm", "--network", "none", "busybox", "echo", "ok"]),
+            "ok\n"
+        );
+    }
+}
