@@ -477,6 +477,39 @@ fn builds_run_their_steps_on_the_users_network() {
     assert_eq!(out, "built\ncopied\n1001:1002\n");
     // The user's own network works too.
     rootless.ok(&["run", "--rm", "--network", "host", "busybox", "true"]);
+    // commit keeps what a container changed, with its owners.
+    let id = rootless
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "built",
+            "sh",
+            "-c",
+            "echo changed > /changed && chown 1001:1002 /changed && exec sleep 100",
+        ])
+        .trim()
+        .to_string();
+    for _ in 0..50 {
+        if rootless.run(&["exec", &id, "test", "-e", "/changed"]).status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    rootless.ok(&["commit", &id, "committed:1"]);
+    rootless.ok(&["rm", "-f", &id]);
+    let out = rootless.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "committed:1",
+        "sh",
+        "-c",
+        "cat /changed /built; stat -c %u:%g /changed",
+    ]);
+    assert_eq!(out, "changed\nbuilt\n1001:1002\n");
 }
 
 /// Reads what a TCP server at 127.0.0.1:`port` says first, retrying while it starts.
