@@ -652,3 +652,68 @@ fn a_killed_pause_process_or_first_command_leaves_berth_usable() {
         );
     }
 }
+
+#[test]
+fn the_docker_client_drives_a_rootless_berth_serve() {
+    let Some(rootless) = Rootless::new() else { return };
+    if !crate::common::need("docker") {
+        return;
+    }
+    rootless.import_busybox("busybox").expect("busybox");
+    let socket = rootless.path("docker.sock");
+    let host = format!("unix://{}", socket.display());
+    let mut server = rootless
+        .cmd(&["serve", "--host", &host])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("berth serve");
+    for _ in 0..100 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let docker = |args: &[&str]| {
+        let mut cmd = Command::new("setpriv");
+        cmd.arg(format!("--reuid={}", rootless.uid))
+            .arg(format!("--regid={}", rootless.gid))
+            .args(["--clear-groups", "--", "docker"])
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", rootless.dir.path())
+            .env("DOCKER_HOST", &host);
+        cmd.output().expect("docker")
+    };
+    let out = docker(&["run", "--rm", "busybox", "cat", "/proc/self/uid_map"]);
+    let map = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        map.lines().nth(1).map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["1", "1600000000", "65536"])
+    );
+    let out = docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1::80",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo served | nc -l -p 80; done",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let port = String::from_utf8_lossy(&docker(&["port", "web", "80"]).stdout)
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(first_words(&port).trim(), "served");
+    assert!(docker(&["rm", "-f", "web"]).status.success());
+    let _ = server.kill();
+    let _ = server.wait();
+}
