@@ -166,6 +166,7 @@ fn live_pause(runroot: &Path) -> Option<i32> {
 /// and records it; returns its pid.
 fn start_pause(runroot: &Path) -> Result<i32> {
     let ids = subids()?;
+    stop_left_slirp(runroot);
     let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
     let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| internal("pipe", e.into()));
     let ((ready_r, ready_w), (go_r, go_w)) = (pipe()?, pipe()?);
@@ -230,6 +231,29 @@ fn start_pause(runroot: &Path) -> Result<i32> {
         tracing::debug!(error = %e, "no slirp4netns for the user's networks yet");
     }
     Ok(child)
+}
+
+/// Ends the slirp4netns a previous pause process's namespace had, if [`slirp`] started it late (one
+/// started with the pause process ended with it).
+fn stop_left_slirp(runroot: &Path) {
+    let file = runroot.join("slirp.pid");
+    let Some(pid) = fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let api = runroot.join("slirp.sock");
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    // The pid may be another process's by now: only the slirp4netns of this run root's socket is ended.
+    if String::from_utf8_lossy(&cmdline).contains(&*api.to_string_lossy()) {
+        // SAFETY: kill(2) with a pid and a signal number has no memory effects.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(pid, libc::SIGTERM)
+        };
+    }
+    let _ = fs::remove_file(file);
 }
 
 /// Runs `tool` (newuidmap or newgidmap) to map 0 to the user's own id and 1.. to its subordinate ids.
@@ -387,7 +411,13 @@ pub(crate) fn slirp(runroot: &Path) -> Result<berth_network::slirp::Slirp> {
         return Ok(slirp);
     }
     let pid = pause_pid().ok_or_else(|| Error::Internal("rootless networking outside the user's namespaces".into()))?;
-    berth_network::slirp::Slirp::start(pid, &api, None).map_err(crate::networks::net_error)
+    let slirp = berth_network::slirp::Slirp::start(pid, &api, None).map_err(crate::networks::net_error)?;
+    // This one does not end with the pause process (nothing holds an exit fd for it): recorded, so the
+    // next pause process's start ends it.
+    if let Some(pid) = slirp.pid() {
+        let _ = berth_store::write_file_atomic(&runroot.join("slirp.pid"), format!("{pid}\n").as_bytes());
+    }
+    Ok(slirp)
 }
 
 /// The host-wide lock file of network changes: `/run/berth-network.lock` for root; a rootless berth's

@@ -20,12 +20,22 @@ pub const NAMESPACE_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
 #[derive(Debug, Clone)]
 pub struct Slirp {
     api: PathBuf,
+    /// Its process, when this one started it.
+    pid: Option<u32>,
 }
 
 impl Slirp {
     /// The slirp4netns whose API socket is `api`.
     pub fn at(api: &Path) -> Slirp {
-        Slirp { api: api.to_path_buf() }
+        Slirp {
+            api: api.to_path_buf(),
+            pid: None,
+        }
+    }
+
+    /// The process of a slirp4netns [`Slirp::start`] started.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
     }
 
     /// Starts slirp4netns for the network namespace of process `pid` (a tap device `tap0` there,
@@ -66,7 +76,10 @@ impl Slirp {
             op: "start slirp4netns (install Debian's slirp4netns package)".into(),
             source,
         })?;
-        let slirp = Slirp::at(api);
+        let slirp = Slirp {
+            api: api.to_path_buf(),
+            pid: Some(child.id()),
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if slirp.request(r#"{"execute": "list_hostfwd"}"#).is_ok() {

@@ -717,3 +717,49 @@ fn the_docker_client_drives_a_rootless_berth_serve() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// The live slirp4netns processes of this test's run root (zombies are not counted).
+fn slirps(rootless: &Rootless) -> Vec<i32> {
+    let socket = rootless.path("xdg-run/berth/slirp.sock").to_string_lossy().into_owned();
+    fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline =
+                String::from_utf8_lossy(&fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()).into_owned();
+            cmdline.starts_with("slirp4netns") && cmdline.contains(&socket)
+        })
+        .collect()
+}
+
+#[test]
+fn a_slirp4netns_started_late_ends_when_the_next_pause_process_starts() {
+    let Some(rootless) = Rootless::new() else { return };
+    rootless.import_busybox("busybox").expect("busybox");
+    rootless.ok(&["run", "--rm", "busybox", "true"]);
+    let kill = |pid: i32| {
+        // SAFETY: kill(2) with a pid and a signal number has no memory effects.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(pid, libc::SIGKILL)
+        };
+    };
+    // The first one dies: the next container with a network starts another, late.
+    for pid in slirps(&rootless) {
+        kill(pid);
+    }
+    rootless.ok(&["run", "--rm", "busybox", "true"]);
+    assert_eq!(slirps(&rootless).len(), 1);
+    // The pause process dies: the next command's new one ends the late slirp4netns, and its own ends
+    // with it.
+    for pid in pauses(&rootless) {
+        kill(pid);
+    }
+    rootless.ok(&["run", "--rm", "busybox", "true"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while slirps(&rootless).len() != 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(slirps(&rootless).len(), 1, "{:?}", slirps(&rootless));
+}
