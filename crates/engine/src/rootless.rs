@@ -61,17 +61,10 @@ pub struct SubIds {
 
 /// The first range `/etc/subuid`-style `text` gives the user `name` (or its numeric `id`).
 pub fn subid_range(text: &str, name: &str, id: u32) -> Option<IdRange> {
-    text.lines().find_map(|line| {
-        let mut fields = line.trim().split(':');
-        let (owner, start, count) = (fields.next()?, fields.next()?, fields.next()?);
-        if owner != name && owner.parse() != Ok(id) {
-            return None;
-        }
-        Some(IdRange {
-            base: start.trim().parse().ok()?,
-            size: count.trim().parse().ok().filter(|n| *n > 0)?,
-        })
-    })
+    text.lines()
+        .filter_map(crate::userns::subid_entry)
+        .find(|(owner, _)| *owner == name || owner.parse() == Ok(id))
+        .map(|(_, range)| range)
 }
 
 /// This user's name from /etc/passwd (its number when it has none there).
@@ -140,7 +133,7 @@ pub fn enter(runroot: &Path) -> Result<()> {
 
 /// Whether this process is in the pause process's user namespace already (a helper berth spawned).
 fn inside() -> bool {
-    let Some(pid) = std::env::var(PAUSE_ENV).ok().and_then(|p| p.parse::<i32>().ok()) else {
+    let Some(pid) = pause_pid() else {
         return false;
     };
     let ns = |path: String| fs::metadata(path).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).ok();

@@ -104,14 +104,33 @@ pub fn host_ranges() -> Vec<IdRange> {
     ["/etc/subuid", "/etc/subgid"]
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
-        .flat_map(|text| text.lines().filter_map(subid_line).collect::<Vec<_>>())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(subid_entry)
+                .map(|(_, range)| range)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
-fn subid_line(line: &str) -> Option<IdRange> {
+/// One `name:start:count` line of /etc/subuid or /etc/subgid: its owner and its range.
+pub(crate) fn subid_entry(line: &str) -> Option<(&str, IdRange)> {
     let mut fields = line.trim().splitn(3, ':');
-    let (_, start, count) = (fields.next()?, fields.next()?, fields.next()?);
-    parse_range(&format!("{start}:{count}"))
+    let (owner, start, count) = (fields.next()?, fields.next()?, fields.next()?);
+    Some((owner, parse_range(&format!("{start}:{count}"))?))
+}
+
+/// Gives `path` to the range's root (host id `base`, users and groups alike): a container's upper and
+/// work directories, and the files bound into it, which its root may rewrite as without a user namespace.
+pub(crate) fn give_to_root(path: &std::path::Path, range: IdRange) -> Result<()> {
+    let (uid, gid) = (
+        rustix::fs::Uid::from_raw(range.base),
+        rustix::fs::Gid::from_raw(range.base),
+    );
+    rustix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })
 }
 
 /// Hands `container_id` a range of `size` ids inside the create transaction `tx`.
@@ -160,14 +179,17 @@ mod tests {
     #[test]
     fn host_ranges_come_from_subid_lines() {
         assert_eq!(
-            subid_line("alice:100000:65536"),
-            Some(IdRange {
-                base: 100000,
-                size: 65536
-            })
+            subid_entry("alice:100000:65536"),
+            Some((
+                "alice",
+                IdRange {
+                    base: 100000,
+                    size: 65536
+                }
+            ))
         );
-        assert_eq!(subid_line("# a comment"), None);
-        assert_eq!(subid_line("bob:x:1"), None);
+        assert_eq!(subid_entry("# a comment"), None);
+        assert_eq!(subid_entry("bob:x:1"), None);
         assert_eq!(parse_range("4294967295:1"), None);
         assert_eq!(parse_range("7:0"), None);
     }

@@ -183,8 +183,10 @@ pub fn mount_readonly_idmapped(
 }
 
 /// A user namespace mapping ids 0..size to host ids base..base+size, held by its fd: made by a
-/// child that unshares one and is gone once the namespace is open.
-pub fn user_namespace(base: u32, size: u32) -> io::Result<OwnedFd> {
+/// child that unshares one and is gone once the namespace is open. The test's own; berth makes its
+/// namespaces with `berth_runtime::userns::create`, which this crate sits below.
+#[cfg(test)]
+fn user_namespace(base: u32, size: u32) -> io::Result<OwnedFd> {
     use std::os::unix::process::CommandExt;
     let mut child = std::process::Command::new("/bin/sh");
     child.args(["-c", "read _"]).stdin(std::process::Stdio::piped());

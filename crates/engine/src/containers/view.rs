@@ -69,14 +69,7 @@ impl Engine {
                     path: d.clone(),
                     source: e,
                 })?;
-                let (uid, gid) = (
-                    rustix::fs::Uid::from_raw(range.base),
-                    rustix::fs::Gid::from_raw(range.base),
-                );
-                rustix::fs::chown(d, Some(uid), Some(gid)).map_err(|e| Error::Io {
-                    path: d.clone(),
-                    source: e.into(),
-                })?;
+                crate::userns::give_to_root(d, range)?;
             }
             berth_image::idmap::mount_overlay_idmapped(&lowers, &upper, &work, target, false, userns.as_fd())?;
         } else {

@@ -99,6 +99,12 @@ impl Engine {
                 "published ports need a bridge network: use --network bridge or a network you created".into(),
             ));
         };
+        let conflict = |e: berth_network::Error| {
+            Error::Conflict(format!(
+                "driver failed programming external connectivity on endpoint {}: {e}",
+                c.row.name
+            ))
+        };
         let mut forwards = Vec::new();
         let mut bound = Vec::new();
         for b in bindings {
@@ -111,12 +117,6 @@ impl Engine {
                         .parse()
                         .map_err(|_| Error::InvalidArgument(format!("bad host address {}", b.host_ip)))?,
                 )
-            };
-            let conflict = |e: berth_network::Error| {
-                Error::Conflict(format!(
-                    "driver failed programming external connectivity on endpoint {}: {e}",
-                    c.row.name
-                ))
             };
             // Rootless: slirp4netns binds the host port below (a reservation only finds a free one for
             // `-p 0`), and the forward arrives at the user's namespace addressed to it, not to the host
@@ -160,12 +160,7 @@ impl Engine {
         if let Some(slirp) = &slirp {
             for (f, b) in forwards.iter().zip(&bound) {
                 let host_ip = b.host_ip.parse().ok().filter(|ip: &Ipv4Addr| !ip.is_unspecified());
-                slirp.add(f.proto, host_ip, f.host_port).map_err(|e| {
-                    Error::Conflict(format!(
-                        "driver failed programming external connectivity on endpoint {}: {e}",
-                        c.row.name
-                    ))
-                })?;
+                slirp.add(f.proto, host_ip, f.host_port).map_err(conflict)?;
                 tracing::debug!(port = f.host_port, "forwarded by slirp4netns");
             }
         }

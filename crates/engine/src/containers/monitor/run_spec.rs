@@ -25,16 +25,8 @@ impl Monitor<'_> {
         let linked = self.engine.linked(&self.container, &endpoints)?;
         let mut files = write_etc_files(&dir, c, &endpoints, &linked.hosts)?;
         if let Some(range) = h.id_range {
-            // The container's root may rewrite them, as it may without a user namespace.
             for file in &files {
-                let (uid, gid) = (
-                    rustix::fs::Uid::from_raw(range.base),
-                    rustix::fs::Gid::from_raw(range.base),
-                );
-                rustix::fs::chown(&file.source, Some(uid), Some(gid)).map_err(|e| Error::Io {
-                    path: file.source.clone(),
-                    source: e.into(),
-                })?;
+                crate::userns::give_to_root(&file.source, range)?;
             }
         }
         let ulimits = h.ulimits.iter().map(|u| u.to_runtime()).collect::<Result<Vec<_>>>()?;

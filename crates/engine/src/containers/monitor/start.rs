@@ -261,10 +261,7 @@ impl Monitor<'_> {
             match (userns, self.container.config.host.id_range) {
                 (Some(userns), Some(range)) => {
                     for d in [&upper, &work] {
-                        rustix::fs::chown(d, Some(uid(range.base)), Some(gid(range.base))).map_err(|e| Error::Io {
-                            path: d.clone(),
-                            source: e.into(),
-                        })?;
+                        crate::userns::give_to_root(d, range)?;
                     }
                     berth_image::idmap::mount_overlay_idmapped(&lowers, &upper, &work, &merged, volatile, userns)?;
                 }
@@ -300,14 +297,6 @@ fn searchable_by_others(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn uid(id: u32) -> rustix::fs::Uid {
-    rustix::fs::Uid::from_raw(id)
-}
-
-fn gid(id: u32) -> rustix::fs::Gid {
-    rustix::fs::Gid::from_raw(id)
 }
 
 /// Docker creates a missing working directory (root-owned, 0755). Each
