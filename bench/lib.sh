@@ -87,3 +87,18 @@ json.dump(spec, open(f"{work}/bundle/config.json", "w"))
 PY
   $berth rm -f "$probe" >/dev/null
 }
+
+# bench_podman_conf FILE: Podman's settings for the benches: cgroupfs and file events (this host has
+# no systemd), runc, and small ulimits (Podman's defaults ask for more than this machine's nofile hard
+# limit and runc then fails; they do not affect timing).
+bench_podman_conf() {
+  mkdir -p "$(dirname "$1")"
+  cat > "$1" <<'CONF'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "runc"
+CONF
+}

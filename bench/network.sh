@@ -47,15 +47,7 @@ tar --numeric-owner -C "$work/rootfs" -cf "$work/rootfs.tar" .
 $berth import "$work/rootfs.tar" bench/busybox:1 >/dev/null
 $berth save -o "$work/image.tar" bench/busybox:1
 
-cat > "$work/containers.conf" <<'CONF'
-[containers]
-# Podman's defaults ask for more than this machine's nofile hard limit.
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-CONF
+bench_podman_conf "$work/containers.conf"
 export CONTAINERS_CONF=$work/containers.conf
 podman="podman --root $work/podman --runroot $work/podman-run --storage-driver overlay"
 peer $podman load -q -i "$work/image.tar" >/dev/null

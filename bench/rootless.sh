@@ -38,15 +38,7 @@ trap cleanup EXIT
 export BERTH_ROOT=$work/root-berth BERTH_RUNROOT=$work/root-run
 bench_busybox_image "$work" bench/busybox:1 sh true
 chown -R "$user:$user" "$work/home" "$work/image.tar"
-mkdir -p "$work/home/.config/containers"
-cat > "$work/home/.config/containers/containers.conf" <<'CONF'
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-CONF
+bench_podman_conf "$work/home/.config/containers/containers.conf"
 chown -R "$user:$user" "$work/home"
 as_user "$work/bin/berth" load -q -i "$work/image.tar" >/dev/null
 as_user podman load -q -i "$work/image.tar" >/dev/null

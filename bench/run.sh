@@ -37,16 +37,7 @@ $berth save -o "$work/image.tar" bench/busybox:1
 bench_bundle_spec "$work"
 
 # Podman with private state.
-cat > "$work/containers.conf" <<'CONF'
-[containers]
-# Podman's defaults ask for more than this machine's hard limits (nofile
-# 20000) and runc then fails: pin small limits, which do not affect timing.
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-CONF
+bench_podman_conf "$work/containers.conf"
 export CONTAINERS_CONF=$work/containers.conf
 podman="podman --root $work/podman --runroot $run/podman --storage-driver overlay"
 $podman load -q -i "$work/image.tar" >/dev/null

@@ -30,14 +30,7 @@ cleanup() {
 trap cleanup EXIT
 
 bench_busybox_image "$work" bench/busybox:1 sh true
-cat > "$work/containers.conf" <<'CONF'
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-CONF
+bench_podman_conf "$work/containers.conf"
 export CONTAINERS_CONF=$work/containers.conf
 podman="podman --root $work/podman --runroot $run/podman --storage-driver overlay"
 $podman load -q -i "$work/image.tar" >/dev/null
